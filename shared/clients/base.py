@@ -1,0 +1,98 @@
+"""What the engine needs from the two systems' clients.
+
+The engine talks to Dataverse and Finance only through these protocols, so the pipeline can be
+unit-tested with fakes and the real clients can evolve (batching, paging) behind them.
+Keys are ordered mappings of key field → value; a Dataverse primary key is {"<table>id": guid}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+Row = dict[str, Any]
+Key = Mapping[str, Any]
+WriteMode = Literal["upsert", "create", "update"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did. `created` is None when the service did not say (plain upsert answers 204)."""
+
+    entity_id: str | None = None
+    created: bool | None = None
+
+
+def odata_literal(value: Any) -> str:
+    """An OData URL literal: strings quoted (quotes doubled), GUIDs and numbers bare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, UUID):
+        return str(value)
+    text = str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+def is_guid(value: Any) -> bool:
+    try:
+        UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def key_segment(key: Key, *, guid_primary: bool = False) -> str:
+    """The `(...)` part of a keyed URL. A single GUID primary key is written bare: `(0000-...)`."""
+    if guid_primary and len(key) == 1:
+        (value,) = key.values()
+        if is_guid(value):
+            return f"({value})"
+    parts = []
+    for name, value in key.items():
+        literal = str(value) if (name.startswith("_") and name.endswith("_value")) else odata_literal(value)
+        parts.append(f"{name}={literal}")
+    return "(" + ",".join(parts) + ")"
+
+
+class DataverseApi(Protocol):
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None: ...
+
+    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult: ...
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult: ...
+
+    async def delete(self, entity_set: str, key: Key) -> bool: ...
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 5000,
+    ) -> AsyncIterator[list[Row]]: ...
+
+
+class FinanceApi(Protocol):
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None: ...
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult: ...
+
+    async def update(self, entity_set: str, key: Key, body: Row) -> WriteResult: ...
+
+    async def delete(self, entity_set: str, key: Key) -> bool: ...
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        cross_company: bool = True,
+        page_size: int = 10000,
+    ) -> AsyncIterator[list[Row]]: ...

@@ -1,0 +1,169 @@
+"""Every setting of projops-sync, in one pydantic-settings model.
+
+Settings come from environment variables (Azure app settings, `local.settings.json` locally), prefixed
+`PROJOPS_`, except the Service Bus namespace, which follows the Functions identity-connection naming
+(`ServiceBus__fullyQualifiedNamespace`). A missing or malformed setting fails at start-up with a
+message that names it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class AuthMode(StrEnum):
+    SECRET = "secret"
+    CERTIFICATE = "certificate"
+    MANAGED_IDENTITY = "managed-identity"
+    # Only for the sandbox simulators, which accept any bearer token.
+    NONE = "none"
+
+
+class StateBackend(StrEnum):
+    TABLES = "tables"
+    SQLITE = "sqlite"
+
+
+class BusBackend(StrEnum):
+    SERVICEBUS = "servicebus"
+    LOCAL = "local"
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROJOPS_", extra="ignore", populate_by_name=True)
+
+    # The two systems.
+    dataverse_url: str = Field(description="Dataverse environment URL, e.g. https://contoso.crm.dynamics.com")
+    finance_url: str = Field(description="Finance environment URL, e.g. https://contoso.operations.dynamics.com")
+
+    # Authentication (Microsoft Entra ID through MSAL).
+    auth_mode: AuthMode = AuthMode.MANAGED_IDENTITY
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_certificate_path: str | None = Field(default=None, description="PEM file with the private key")
+    client_certificate_thumbprint: str | None = None
+    managed_identity_client_id: str | None = Field(
+        default=None, description="client id of a user-assigned managed identity; empty = system-assigned"
+    )
+
+    # Echo detection: changes made by these identities are the integration's own writes.
+    integration_user_ids: CsvList = Field(
+        default_factory=list, description="Dataverse systemuserid(s) of the integration's application user"
+    )
+    integration_object_ids: CsvList = Field(
+        default_factory=list, description="Entra object id(s) the integration writes to Finance as"
+    )
+
+    # Scope and behaviour.
+    companies: CsvList = Field(default_factory=list, description="legal entities (dataAreaId) in scope")
+    retry_max_attempts: int = Field(default=8, ge=1, le=100, description="attempt budget before parking")
+    retry_base_delay_seconds: float = Field(default=30.0, gt=0)
+    retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_retries: int = Field(default=4, ge=0, le=10, description="in-call retries of 429/5xx/timeouts")
+    http_max_retry_wait_seconds: float = Field(
+        default=20.0, gt=0, description="longest in-call wait; longer Retry-After becomes retry-later"
+    )
+    lookup_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+
+    # State.
+    state_backend: StateBackend = StateBackend.TABLES
+    state_tables_account_url: str | None = Field(
+        default=None, description="https://<account>.table.core.windows.net (identity-based)"
+    )
+    state_tables_connection_string: str | None = Field(default=None, description="Azurite or key-based")
+    state_sqlite_path: str = ".sandbox/state.db"
+
+    # Messaging.
+    bus_backend: BusBackend = BusBackend.SERVICEBUS
+    servicebus_namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ServiceBus__fullyQualifiedNamespace", "PROJOPS_SERVICEBUS_NAMESPACE", "servicebus_namespace"
+        ),
+    )
+
+    # Dataverse webhook ingress.
+    webhook_secret: str | None = Field(default=None, description="value of the x-projops-webhook-key header")
+    webhook_max_bytes: int = Field(default=1_048_576, gt=0)
+
+    @field_validator("integration_user_ids", "integration_object_ids", "companies", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("integration_user_ids", "integration_object_ids")
+    @classmethod
+    def _lower_ids(cls, value: list[str]) -> list[str]:
+        return [item.strip("{}").lower() for item in value]
+
+    @field_validator("companies")
+    @classmethod
+    def _upper_companies(cls, value: list[str]) -> list[str]:
+        return [item.upper() for item in value]
+
+    @field_validator("dataverse_url", "finance_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        missing: list[str] = []
+        if self.auth_mode in (AuthMode.SECRET, AuthMode.CERTIFICATE):
+            missing += [f"PROJOPS_{n.upper()}" for n in ("tenant_id", "client_id") if not getattr(self, n)]
+        if self.auth_mode is AuthMode.SECRET and not self.client_secret:
+            missing.append("PROJOPS_CLIENT_SECRET")
+        if self.auth_mode is AuthMode.CERTIFICATE:
+            missing += [
+                f"PROJOPS_{n.upper()}"
+                for n in ("client_certificate_path", "client_certificate_thumbprint")
+                if not getattr(self, n)
+            ]
+        if self.state_backend is StateBackend.TABLES and not (
+            self.state_tables_account_url or self.state_tables_connection_string
+        ):
+            missing.append("PROJOPS_STATE_TABLES_ACCOUNT_URL (or PROJOPS_STATE_TABLES_CONNECTION_STRING)")
+        if self.bus_backend is BusBackend.SERVICEBUS and not self.servicebus_namespace:
+            missing.append("ServiceBus__fullyQualifiedNamespace")
+        if missing:
+            raise ValueError(f"missing setting(s) for this configuration: {', '.join(missing)}")
+        return self
+
+
+class SettingsError(RuntimeError):
+    """Raised at start-up when settings are missing or malformed; the message names each one."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = ".".join(str(part) for part in error["loc"])
+            name = f"PROJOPS_{loc.upper()}" if loc else "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid projops-sync settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

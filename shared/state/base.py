@@ -1,0 +1,93 @@
+"""The state store interface (DESIGN §6, §7): sync state per record, parked events, sync runs.
+
+Two implementations stand behind it: Azure Table Storage (production, Azurite in tests) and SQLite
+(the sandbox). One contract test suite runs against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.values import utc_now
+
+
+@dataclass
+class SyncState:
+    """What was last applied for one source record in one flow (or one fan-out target row of it)."""
+
+    flow: str
+    key: str
+    version: int | None = None
+    payload_hash: str | None = None
+    target_key: str | None = None
+    tombstone: bool = False
+    updated_at: datetime = field(default_factory=utc_now)
+
+
+@dataclass
+class ParkedEvent:
+    """An event that could not be applied, with everything a person needs to act on it.
+
+    `event` is the ChangeEvent JSON (or, for undecodable input, a JSON object holding the raw body
+    and properties), so a replay sends exactly what failed.
+    """
+
+    id: str
+    flow: str
+    key: str
+    reason: str
+    error: str
+    attempts: int
+    event: str
+    parked_at: datetime = field(default_factory=utc_now)
+    status: str = "parked"  # parked | replayed | dismissed
+    closed_by: str | None = None
+    closed_reason: str | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass
+class SyncRun:
+    """An initial-sync or reconciliation run: its cursor lets a run that died resume."""
+
+    id: str
+    flow: str
+    status: str = "running"  # running | completed | failed
+    cursor: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=utc_now)
+    updated_at: datetime = field(default_factory=utc_now)
+
+
+class StateStore(Protocol):
+    async def get_state(self, flow: str, key: str) -> SyncState | None: ...
+
+    async def put_state(self, state: SyncState) -> None: ...
+
+    async def park(self, parked: ParkedEvent) -> None: ...
+
+    async def get_parked(self, parked_id: str) -> ParkedEvent | None: ...
+
+    async def list_parked(
+        self,
+        *,
+        flow: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+        status: str | None = "parked",
+        limit: int | None = None,
+    ) -> list[ParkedEvent]: ...
+
+    async def update_parked(self, parked: ParkedEvent) -> None: ...
+
+    async def put_run(self, run: SyncRun) -> None: ...
+
+    async def get_run(self, run_id: str) -> SyncRun | None: ...
+
+    async def list_runs(self, flow: str | None = None) -> list[SyncRun]: ...
+
+    async def close(self) -> None: ...
