@@ -1,0 +1,11 @@
+"""The Azure Functions app: registers every blueprint, nothing else."""
+
+import azure.functions as func
+
+from functions import routers
+from functions.catalog import FLOW_MODULES
+
+app = func.FunctionApp()
+app.register_functions(routers.bp)
+for flow_module in FLOW_MODULES:
+    app.register_functions(flow_module.bp)

@@ -1,0 +1,163 @@
+"""Project Operations integration actuals (msdyn_actuals): Dataverse actuals → Finance staging.
+
+Reference: maps/20-msdyn_actuals.md. Rows land in ProjCDSActualsImport; Finance's Import from
+staging turns them into integration journal lines. Documented: only actuals with Skip Sync (internal
+use only) = false, the integration key msdyn_actualimportid + owning company, msdyn_transactiondate →
+DocumentDate, the bookable resource. Field pairs follow the PSA Data Integrator template into the
+same staging table. Amounts are Decimal end to end. The accounting write-back columns are not mapped
+here, so the write-back never comes back as a change to sync (see actuals_accounting).
+"""
+
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Filter,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    ValueMap,
+    company_from_lookup,
+)
+
+from functions.flow_blueprint import flow_blueprint
+
+TRANSACTION_CLASS = ValueMap(
+    "msdyn_transactionclassification → TransactionClassification",
+    {
+        192350000: "Time",
+        192350001: "Expense",
+        192350002: "Material",
+        192350003: "Milestone",
+        192350004: "Fee",
+        690970002: "Tax",
+    },
+    provenance=INF,
+)
+TRANSACTION_TYPE = ValueMap(
+    "msdyn_transactiontypecode → TransType",
+    {
+        192350000: "Cost",
+        192350004: "ProjectContract",
+        192350005: "UnbilledSales",
+        192350006: "BilledSales",
+        192350007: "ResourcingUnitCost",
+        192350008: "InterOrganizationalSales",
+    },
+    provenance=INF,
+)
+BILLING_TYPE = ValueMap(
+    "msdyn_billingtype → BillingType",
+    {
+        192350000: "NonChargeable",
+        192350001: "Chargeable",
+        192350002: "Complimentary",
+        192350003: "NotAvailable",
+    },
+    default="NotAvailable",
+    provenance=DOC,
+)
+
+
+def _not_skipped(row: dict[str, object]) -> bool:
+    return row["msdyn_skipsync"] is not True
+
+
+MAP = TableMap(
+    name="actuals",
+    title="Project Operations integration actuals (msdyn_actuals)",
+    reference="maps/20-msdyn_actuals.md",
+    source=SourceSide(System.DATAVERSE, "msdyn_actual", "msdyn_actuals", ("msdyn_actualid",)),
+    target=TargetSide(System.FINANCE, "ProjCDSActualsImports", ("dataAreaId", "ActualsImportId"), INF),
+    company=company_from_lookup(
+        "msdyn_owningcompany", "dataAreaId", DOC, also_targets=("ProjectDataAreaId",)
+    ),
+    filter=Filter(
+        "Skip Sync (internal use only) is false",
+        ("msdyn_skipsync",),
+        _not_skipped,
+        odata="msdyn_skipsync eq false",
+        provenance=DOC,
+    ),
+    fields=(
+        FieldMap("msdyn_actualimportid", "ActualsImportId", provenance=DOC, note="integration key (IMG)"),
+        FieldMap("msdyn_actualid", "ActualId", FieldType.GUID, provenance=INF),
+        FieldMap("msdyn_transactiondate", "DocumentDate", FieldType.DATE, provenance=DOC, note="fix 3445803"),
+        FieldMap("msdyn_accountingdate", "AccountingDate", FieldType.DATE, provenance=INF),
+        FieldMap(
+            "msdyn_transactionclassification",
+            "TransactionClassification",
+            FieldType.ENUM,
+            value_map=TRANSACTION_CLASS,
+            provenance=INF,
+        ),
+        FieldMap(
+            "msdyn_transactiontypecode",
+            "TransType",
+            FieldType.ENUM,
+            value_map=TRANSACTION_TYPE,
+            provenance=INF,
+        ),
+        FieldMap("msdyn_billingtype", "BillingType", FieldType.ENUM, value_map=BILLING_TYPE, provenance=DOC),
+        FieldMap("msdyn_quantity", "Quantity", FieldType.DECIMAL, provenance=INF),
+        FieldMap("msdyn_price", "UnitPrice", FieldType.DECIMAL, provenance=INF),
+        FieldMap("msdyn_price_base", "UnitPriceMST", FieldType.DECIMAL, provenance=INF),
+        FieldMap("msdyn_amount", "Amount", FieldType.DECIMAL, provenance=INF),
+        FieldMap("msdyn_amount_base", "AmountMST", FieldType.DECIMAL, provenance=INF),
+        FieldMap("exchangerate", "ExchangeRate", FieldType.DECIMAL, provenance=INF),
+        FieldMap("msdyn_exchangeratedate", "ExchangeRateDate", FieldType.DATE, provenance=INF),
+        FieldMap("msdyn_description", "Description", provenance=INF),
+        FieldMap("msdyn_externaldescription", "ExternalDescription", provenance=INF),
+        FieldMap("msdyn_startdatetime", "StartDate", FieldType.DATETIME, provenance=INF),
+        FieldMap("msdyn_enddatetime", "EndDate", FieldType.DATETIME, provenance=INF),
+        FieldMap("msdyn_task", "TaskId", FieldType.GUID, provenance=INF),
+        FieldMap("msdyn_transactioncategory", "TransactionCategory", FieldType.GUID, provenance=INF),
+        FieldMap(
+            "msdyn_bookableresource",
+            "ResourceId",
+            FieldType.GUID,
+            provenance=DOC,
+            note="Bookable Resource key bookableresourceid (DIPV1025)",
+        ),
+        FieldMap("msdyn_contractorganizationalunitid", "ContractingUnit", FieldType.GUID, provenance=INF),
+        FieldMap(
+            "msdyn_resourceorganizationalunitid", "ResourceOperationUnitId", FieldType.GUID, provenance=INF
+        ),
+    ),
+    lookups=(
+        Lookup(
+            "msdyn_project",
+            "ProjectId",
+            read_set="msdyn_projects",
+            read_column="msdyn_projectnumber",
+            require_set="ProjectsV2",
+            require_field="ProjectId",
+            required=True,
+            provenance=INF,
+            note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
+        ),
+        Lookup(
+            "transactioncurrencyid",
+            "TransactionCurrencyId",
+            read_set="transactioncurrencies",
+            read_column="isocurrencycode",
+            provenance=INF,
+            note="PSA-DI pair",
+        ),
+        Lookup(
+            "msdyn_transactioncategory",
+            "TransactionCategoryId",
+            read_set="msdyn_transactioncategories",
+            read_column="msdyn_transactioncategorynumber",
+            provenance=INF,
+            note="staging TransactionCategoryId holds the TCN id",
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+)
+
+bp = flow_blueprint(MAP)

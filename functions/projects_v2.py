@@ -1,0 +1,75 @@
+"""Projects V2 (msdyn_projects): Dataverse projects → Finance projects.
+
+Reference: maps/15-msdyn_projects-projects-v2.md. Projects are created and deleted only in
+Dataverse; Finance adds accounting defaults on its side. Documented: the start date comes from
+msdyn_actualstart, the project stage from statecode (InProcess ↔ 0, completed ↔ 1), the company from
+the owning company. The rest follows the PSA Data Integrator template into the same entity.
+"""
+
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    ValueMap,
+    company_from_lookup,
+)
+
+from functions.flow_blueprint import flow_blueprint
+
+PROJECT_STAGE = ValueMap("statecode → ProjectStage", {0: "InProcess", 1: "Completed"}, provenance=DOC)
+
+MAP = TableMap(
+    name="projects-v2",
+    title="Projects V2 (msdyn_projects)",
+    reference="maps/15-msdyn_projects-projects-v2.md",
+    source=SourceSide(System.DATAVERSE, "msdyn_project", "msdyn_projects", ("msdyn_projectid",)),
+    target=TargetSide(System.FINANCE, "ProjectsV2", ("dataAreaId", "ProjectId"), INF),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC),
+    fields=(
+        FieldMap(
+            "msdyn_projectnumber",
+            "ProjectId",
+            provenance=INF,
+            note="PO project number column is undocumented; PSA used msdynce_projectnumber",
+        ),
+        FieldMap("msdyn_subject", "ProjectName", provenance=INF, note="PSA-DI pair"),
+        FieldMap("msdyn_description", "Description", provenance=INF),
+        FieldMap(
+            "msdyn_scheduledstart", "ProjectedStartDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"
+        ),
+        FieldMap(
+            "msdyn_scheduledend", "ProjectedEndDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"
+        ),
+        FieldMap(
+            "msdyn_actualstart",
+            "ActualStartDate",
+            FieldType.DATE,
+            provenance=DOC,
+            note="fix 2125274: start date from msdyn_actualstart",
+        ),
+        FieldMap("msdyn_actualend", "ActualEndDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"),
+        FieldMap("statecode", "ProjectStage", FieldType.ENUM, value_map=PROJECT_STAGE, provenance=DOC),
+    ),
+    lookups=(
+        Lookup(
+            "msdyn_customer",
+            "CustomerAccountNumber",
+            read_set="accounts",
+            read_column="accountnumber",
+            require_set="CustomersV3",
+            require_field="CustomerAccount",
+            provenance=INF,
+            note="PSA-DI: msdyn_customer.accountnumber; the customer must exist in Finance first",
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+)
+
+bp = flow_blueprint(MAP)

@@ -1,0 +1,352 @@
+"""The table map model (DESIGN §4): a dual-write map as declarative, reviewable data.
+
+A flow module declares one `TableMap`. The engine (shared.pipeline) does everything else, so a map
+reads top to bottom as the story of its flow: source, target, keys, company rule, fields and value
+maps, lookups, filter and allowed operations. Every name carries its provenance: `documented` when
+a Microsoft source states it, `inferred` when we matched it by label or pattern and `check-maps`
+must confirm it against a live environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.errors import MappingError
+from shared.events import Operation
+from shared.values import Value
+
+
+class System(StrEnum):
+    DATAVERSE = "dataverse"
+    FINANCE = "finance"
+
+
+class Provenance(StrEnum):
+    DOCUMENTED = "documented"
+    INFERRED = "inferred"
+
+
+DOC = Provenance.DOCUMENTED
+INF = Provenance.INFERRED
+
+
+class FieldType(StrEnum):
+    """How a value is written on the wire of the target system."""
+
+    STRING = "string"
+    INT = "int"
+    DECIMAL = "decimal"
+    BOOL = "bool"
+    DATE = "date"
+    DATETIME = "datetime"
+    GUID = "guid"
+    ENUM = "enum"
+    NOYES = "noyes"
+    OPTION = "option"
+
+
+class WriteMode(StrEnum):
+    UPSERT = "upsert"
+    CREATE = "create"
+    UPDATE = "update"
+
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class ValueMap:
+    """Option set value ↔ enum symbol (dual-write's ValueMap transform)."""
+
+    name: str
+    pairs: Mapping[Any, Any]
+    default: Any = _UNSET
+    provenance: Provenance = INF
+
+    def apply(self, value: Any, column: str) -> Any:
+        if value is None:
+            return None
+        if value in self.pairs:
+            return self.pairs[value]
+        if self.default is not _UNSET:
+            return self.default
+        known = ", ".join(f"{k}→{v}" for k, v in self.pairs.items())
+        raise MappingError(f"no value map {self.name} entry for {column}={value!r} (known: {known})")
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """One field pair. `source=None` means a constant default (dual-write's Default transform)."""
+
+    source: str | None
+    target: str
+    type: FieldType = FieldType.STRING
+    value_map: ValueMap | None = None
+    transform: Callable[[Value], Value] | None = None
+    default: Any = None
+    provenance: Provenance = INF
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A reference resolved to the other side's key.
+
+    Dataverse → Finance: `source` holds an EntityReference; the referenced Dataverse row is read
+    (`read_set`, `read_column`) to get the natural key Finance knows (e.g. the project number), and
+    when `require_set` is given the engine checks Finance has that record, so a line that arrives
+    before its header is retried instead of failing validation.
+
+    Finance → Dataverse: `source` holds a natural key value; it is bound with
+    `<target>@odata.bind: /<bind_set>(<bind_key>='<value>')`. When `resolve_id` is set the engine
+    reads the GUID instead (needed where the lookup is part of an alternate key).
+    """
+
+    source: str
+    target: str
+    read_set: str | None = None
+    read_column: str | None = None
+    require_set: str | None = None
+    require_field: str | None = None
+    bind_set: str | None = None
+    bind_key: str | None = None
+    resolve_id: str | None = None
+    type: FieldType = FieldType.STRING
+    required: bool = False
+    provenance: Provenance = INF
+    note: str = ""
+
+
+class CompanyRuleKind(StrEnum):
+    LOOKUP = "lookup"  # a lookup on the source row names the company (Dataverse owning company)
+    FIELD = "field"  # a field of the source row holds it (Finance dataAreaId)
+    EACH_IN_SCOPE = "each-in-scope"  # fan out: one target row per legal entity in scope
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class CompanyRule:
+    kind: CompanyRuleKind
+    source: str | None = None
+    read_set: str | None = None
+    read_column: str | None = None
+    target_field: str | None = None
+    provenance: Provenance = INF
+    # Further target fields that carry the same company (e.g. ProjectDataAreaId on actuals staging).
+    also_targets: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind is CompanyRuleKind.LOOKUP:
+            return f"{self.source} → {self.read_set}.{self.read_column} → {self.target_field}"
+        if self.kind is CompanyRuleKind.FIELD:
+            return f"{self.source} → {self.target_field}"
+        if self.kind is CompanyRuleKind.EACH_IN_SCOPE:
+            return f"one row per company in scope → {self.target_field}"
+        return "none"
+
+
+def company_from_lookup(
+    source: str, target_field: str | None, provenance: Provenance = INF, also_targets: tuple[str, ...] = ()
+) -> CompanyRule:
+    """The owning company lookup (cdm_company) gives the legal entity code."""
+    return CompanyRule(
+        CompanyRuleKind.LOOKUP,
+        source,
+        "cdm_companies",
+        "cdm_companycode",
+        target_field,
+        provenance,
+        also_targets,
+    )
+
+
+def company_from_field(source: str, target_field: str | None = None) -> CompanyRule:
+    return CompanyRule(CompanyRuleKind.FIELD, source, target_field=target_field, provenance=DOC)
+
+
+def each_company_in_scope(target_field: str) -> CompanyRule:
+    return CompanyRule(CompanyRuleKind.EACH_IN_SCOPE, target_field=target_field, provenance=DOC)
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which source rows the map syncs. `columns` must be present for the predicate to be evaluated."""
+
+    description: str
+    columns: tuple[str, ...]
+    predicate: Callable[[Mapping[str, Value]], bool]
+    odata: str | None = None
+    provenance: Provenance = INF
+
+
+@dataclass(frozen=True)
+class SourceSide:
+    system: System
+    entity: str  # Dataverse table logical name, Finance entity (AOT) or business event id
+    entity_set: str  # where to read a row again
+    key_columns: tuple[str, ...]  # Dataverse: the primary id column; Finance: dataAreaId + natural key
+    events: tuple[str, ...] = ()  # Finance: data-event entity names / business event ids this map takes
+
+
+@dataclass(frozen=True)
+class TargetSide:
+    system: System
+    entity_set: str
+    key_fields: tuple[str, ...]
+    provenance: Provenance = INF
+
+
+@dataclass(frozen=True)
+class TableMap:
+    name: str
+    title: str  # the dual-write map this flow replaces
+    source: SourceSide
+    target: TargetSide
+    fields: tuple[FieldMap, ...]
+    company: CompanyRule = CompanyRule(CompanyRuleKind.NONE)
+    lookups: tuple[Lookup, ...] = ()
+    filter: Filter | None = None
+    operations: frozenset[Operation] = frozenset(
+        {Operation.CREATE, Operation.UPDATE, Operation.DELETE, Operation.UPSERT}
+    )
+    write_mode: WriteMode = WriteMode.UPSERT
+    # Writes by the integration's own identity are skipped unless this is set (DESIGN §6).
+    accept_own_changes: bool = False
+    reference: str = ""  # the reference file the facts come from
+    notes: str = ""
+
+    @property
+    def flow_queue(self) -> str:
+        return f"flow-{self.name}"
+
+    @property
+    def function_name(self) -> str:
+        return "flow_" + self.name.replace("-", "_")
+
+    @property
+    def source_columns(self) -> frozenset[str]:
+        """Source columns this map reads: an Update touching none of them is not ours to sync."""
+        columns = {f.source for f in self.fields if f.source}
+        columns |= {lk.source for lk in self.lookups}
+        if self.company.source:
+            columns.add(self.company.source)
+        if self.filter:
+            columns |= set(self.filter.columns)
+        return frozenset(columns)
+
+    @property
+    def update_filtering_attributes(self) -> tuple[str, ...]:
+        """The Dataverse plug-in step's filtering attributes for Update (mapped columns only)."""
+        return tuple(sorted(self.source_columns))
+
+    def allows(self, operation: Operation) -> bool:
+        return operation in self.operations
+
+    def describe(self) -> dict[str, Any]:
+        """The map as plain data, for `projops-sync maps` and docs/maps.md."""
+        return {
+            "flow": self.name,
+            "title": self.title,
+            "direction": f"{self.source.system} → {self.target.system}",
+            "source": {
+                "system": self.source.system.value,
+                "entity": self.source.entity,
+                "entity_set": self.source.entity_set,
+                "key": list(self.source.key_columns),
+                "events": list(self.source.events),
+            },
+            "target": {
+                "system": self.target.system.value,
+                "entity_set": self.target.entity_set,
+                "key": list(self.target.key_fields),
+                "write_mode": self.write_mode.value,
+                "provenance": self.target.provenance.value,
+            },
+            "company": self.company.describe(),
+            "filter": (
+                {
+                    "description": self.filter.description,
+                    "odata": self.filter.odata,
+                    "provenance": self.filter.provenance.value,
+                }
+                if self.filter
+                else None
+            ),
+            "operations": sorted(op.value for op in self.operations),
+            "fields": [
+                {
+                    "source": f.source,
+                    "target": f.target,
+                    "type": f.type.value,
+                    "value_map": dict_str(f.value_map.pairs) if f.value_map else None,
+                    "default": f.default,
+                    "transform": getattr(f.transform, "__name__", None),
+                    "provenance": f.provenance.value,
+                    "note": f.note,
+                }
+                for f in self.fields
+            ],
+            "lookups": [
+                {
+                    "source": lk.source,
+                    "target": lk.target,
+                    "via": _lookup_via(lk),
+                    "provenance": lk.provenance.value,
+                    "note": lk.note,
+                }
+                for lk in self.lookups
+            ],
+            "update_filtering_attributes": list(self.update_filtering_attributes),
+            "reference": self.reference,
+            "notes": self.notes,
+        }
+
+
+def dict_str(pairs: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): v for k, v in pairs.items()}
+
+
+def _lookup_via(lookup: Lookup) -> str:
+    if lookup.read_set:
+        via = f"{lookup.read_set}.{lookup.read_column}"
+        if lookup.require_set:
+            via += f" (must exist in {lookup.require_set}.{lookup.require_field})"
+        return via
+    if lookup.resolve_id:
+        return f"{lookup.bind_set}({lookup.bind_key}) → {lookup.resolve_id}"
+    return f"@odata.bind {lookup.bind_set}({lookup.bind_key})"
+
+
+def guard_no_duplicate_names(maps: list[TableMap]) -> None:
+    names = [m.name for m in maps]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate flow names: {sorted(duplicates)}")
+
+
+@dataclass(frozen=True)
+class Registry:
+    maps: tuple[TableMap, ...] = field(default_factory=tuple)
+
+    def by_name(self, name: str) -> TableMap:
+        for table_map in self.maps:
+            if table_map.name == name:
+                return table_map
+        raise KeyError(f"no flow named {name!r}; flows: {', '.join(m.name for m in self.maps)}")
+
+    def for_dataverse_entity(self, entity: str) -> list[TableMap]:
+        return [
+            m for m in self.maps if m.source.system is System.DATAVERSE and m.source.entity == entity.lower()
+        ]
+
+    def for_finance_event(self, entity: str) -> list[TableMap]:
+        wanted = entity.lower()
+        return [
+            m
+            for m in self.maps
+            if m.source.system is System.FINANCE
+            and (m.source.entity.lower() == wanted or wanted in {e.lower() for e in m.source.events})
+        ]

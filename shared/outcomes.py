@@ -1,0 +1,62 @@
+"""What happened to one event in one flow (DESIGN §1, §7)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class OutcomeKind(StrEnum):
+    WRITTEN = "written"
+    SKIPPED = "skipped"
+    RETRY_LATER = "retry-later"
+    PARKED = "parked"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
+    reason: str | None = None
+    detail: str | None = None
+    delay_seconds: float | None = None
+    writes: int = 0
+    target_keys: tuple[str, ...] = field(default_factory=tuple)
+
+    @staticmethod
+    def written(writes: int, target_keys: tuple[str, ...] = ()) -> Outcome:
+        return Outcome(OutcomeKind.WRITTEN, writes=writes, target_keys=target_keys)
+
+    @staticmethod
+    def skipped(reason: str, detail: str | None = None) -> Outcome:
+        return Outcome(OutcomeKind.SKIPPED, reason=reason, detail=detail)
+
+    @staticmethod
+    def retry_later(reason: str, detail: str, delay_seconds: float | None = None) -> Outcome:
+        return Outcome(OutcomeKind.RETRY_LATER, reason=reason, detail=detail, delay_seconds=delay_seconds)
+
+    @staticmethod
+    def parked(reason: str, detail: str) -> Outcome:
+        return Outcome(OutcomeKind.PARKED, reason=reason, detail=detail)
+
+
+# Skip reasons, named once so telemetry and tests agree.
+STALE = "stale"
+TOMBSTONE = "tombstone"
+ECHO = "echo"
+NO_MAPPED_CHANGE = "no-mapped-change"
+UNCHANGED = "unchanged"
+FILTERED = "filtered"
+OPERATION_NOT_ALLOWED = "operation-not-allowed"
+SOURCE_GONE = "source-gone"
+NEVER_SYNCED = "never-synced"
+DUPLICATE = "duplicate"
+FINANCE_TEST_EVENT = "finance-test-event"
+
+# Retry and park reasons.
+MISSING_DEPENDENCY = "missing-dependency"
+TRANSIENT = "transient"
+REJECTED = "rejected-by-target"
+MAPPING = "mapping-error"
+UNDECODABLE = "undecodable"
+NO_FLOW = "no-flow"
+RETRY_BUDGET = "retry-budget-exhausted"

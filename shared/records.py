@@ -1,0 +1,68 @@
+"""Reading normalized records: case-insensitive access for Finance, Web API rows to normalized values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from shared.values import Ref, Value, parse_iso_datetime
+
+_ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+_LOOKUP_VALUE = re.compile(r"^_(?P<name>.+)_value$")
+_LOOKUP_LOGICAL = "@Microsoft.Dynamics.CRM.lookuplogicalname"
+_FORMATTED = "@OData.Community.Display.V1.FormattedValue"
+
+
+def field_value(record: Mapping[str, Value], name: str) -> Value:
+    """A column's value; Finance data events carry lower-case names, so fall back to a case-blind match."""
+    if name in record:
+        return record[name]
+    wanted = name.lower()
+    for key, value in record.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def has_field(record: Mapping[str, Value], name: str) -> bool:
+    if name in record:
+        return True
+    wanted = name.lower()
+    return any(key.lower() == wanted for key in record)
+
+
+def normalize_webapi_row(row: Mapping[str, Any]) -> dict[str, Value]:
+    """A Dataverse Web API row as the normalized values a plug-in message would have given.
+
+    `_x_value` lookups become `x: Ref`, ISO timestamps become aware UTC datetimes, annotations go.
+    """
+    normalized: dict[str, Value] = {}
+    for key, value in row.items():
+        if "@" in key:
+            continue
+        match = _LOOKUP_VALUE.match(key)
+        if match:
+            name = match.group("name")
+            logical = row.get(f"{key}{_LOOKUP_LOGICAL}")
+            display = row.get(f"{key}{_FORMATTED}")
+            normalized[name] = None if value is None else Ref(str(logical or ""), str(value).lower(), display)
+            continue
+        if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
+            normalized[key] = parse_iso_datetime(value)
+            continue
+        normalized[key] = value
+    return normalized
+
+
+def normalize_finance_row(row: Mapping[str, Any]) -> dict[str, Value]:
+    """A Finance OData row: timestamps to aware UTC (1900-01-01 to None), annotations dropped."""
+    normalized: dict[str, Value] = {}
+    for key, value in row.items():
+        if key.startswith("@odata"):
+            continue
+        if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
+            normalized[key] = parse_iso_datetime(value)
+        else:
+            normalized[key] = value
+    return normalized

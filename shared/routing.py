@@ -1,0 +1,125 @@
+"""The routers' logic (DESIGN §1): decode a wire message, pick the flows, feed their queues.
+
+Routers know wire formats and nothing about mapping. Whatever cannot be routed is parked whole,
+with a reason a person can act on, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from shared.decoding.dataverse import IncomingMessage, decode_dataverse
+from shared.decoding.finance import FinanceTestEvent, decode_finance
+from shared.errors import DecodeError, MappingError
+from shared.events import ChangeEvent
+from shared.maps import Registry, TableMap
+from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
+from shared.pipeline import source_key
+from shared.runtime import Runtime
+from shared.settlement import park
+
+DATAVERSE_ROUTER = "route-dataverse-changes"
+FINANCE_ROUTER = "route-finance-events"
+
+
+@dataclass
+class RouteResult:
+    sent: dict[str, int] = field(default_factory=dict)
+    parked: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def raw_envelope(message: IncomingMessage, ingress: str) -> str:
+    """The raw message as JSON, so a parked undecodable message can be fixed and replayed."""
+    try:
+        body: dict[str, str] = {"body": message.body.decode("utf-8")}
+    except UnicodeDecodeError:
+        body = {"body_base64": base64.b64encode(message.body).decode("ascii")}
+    return json.dumps(
+        {
+            "ingress": ingress,
+            "content_type": message.content_type,
+            "properties": dict(message.properties),
+            "message_id": message.message_id,
+            **body,
+        }
+    )
+
+
+async def route_dataverse(runtime: Runtime, registry: Registry, message: IncomingMessage) -> RouteResult:
+    result = RouteResult()
+    try:
+        event = decode_dataverse(message)
+    except DecodeError as exc:
+        await _park_undecodable(runtime, DATAVERSE_ROUTER, message, str(exc), "dataverse-changes")
+        result.parked.append(str(exc))
+        return result
+    await _dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result)
+    return result
+
+
+async def route_finance(runtime: Runtime, registry: Registry, message: IncomingMessage) -> RouteResult:
+    result = RouteResult()
+    try:
+        events = decode_finance(message)
+    except FinanceTestEvent:
+        result.skipped.append(FINANCE_TEST_EVENT)
+        return result
+    except DecodeError as exc:
+        await _park_undecodable(runtime, FINANCE_ROUTER, message, str(exc), "finance-events")
+        result.parked.append(str(exc))
+        return result
+    for event in events:
+        await _dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result)
+    return result
+
+
+async def _dispatch(
+    runtime: Runtime, router: str, maps: list[TableMap], event: ChangeEvent, result: RouteResult
+) -> None:
+    if not maps:
+        reason = f"no flow for {event.entity}"
+        await park(
+            runtime.engine.state,
+            flow=router,
+            key=event.key or event.event_id,
+            reason=reason,
+            error=f"{reason}: no table map takes {event.message or event.operation.value} of {event.entity}",
+            attempts=1,
+            event=event.to_json(),
+        )
+        result.parked.append(reason)
+        return
+    for table_map in maps:
+        try:
+            key = source_key(table_map, event)
+        except MappingError as exc:
+            await park(
+                runtime.engine.state,
+                flow=table_map.name,
+                key=event.key or event.event_id,
+                reason=MAPPING,
+                error=str(exc),
+                attempts=1,
+                event=event.for_flow(table_map.name).to_json(),
+            )
+            result.parked.append(str(exc))
+            continue
+        await runtime.sender.send_events(table_map.flow_queue, [event.for_flow(table_map.name, key)])
+        result.sent[table_map.name] = result.sent.get(table_map.name, 0) + 1
+
+
+async def _park_undecodable(
+    runtime: Runtime, router: str, message: IncomingMessage, error: str, ingress: str
+) -> None:
+    await park(
+        runtime.engine.state,
+        flow=router,
+        key=message.message_id or "unknown",
+        reason=UNDECODABLE,
+        error=error,
+        attempts=1,
+        event=raw_envelope(message, ingress),
+    )

@@ -1,0 +1,77 @@
+"""The per-process runtime: settings, clients, state store and sender, created once.
+
+Azure Functions keeps a Python worker alive between invocations, so clients (with their connection
+pools and MSAL token caches) are built on first use and reused. The sandbox and tests install their
+own runtime with `set_runtime` before the functions run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from shared.bus import MessageSender
+from shared.cache import TtlCache
+from shared.pipeline import Engine
+from shared.settings import BusBackend, Settings, get_settings
+from shared.telemetry import configure_telemetry
+
+
+@dataclass
+class Runtime:
+    engine: Engine
+    sender: MessageSender
+
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    async def close(self) -> None:
+        for closable in (self.engine.dataverse, self.engine.finance, self.engine.state, self.sender):
+            close = getattr(closable, "close", None) or getattr(closable, "aclose", None)
+            if close is not None:
+                await close()
+
+
+_current: Runtime | None = None
+_lock = asyncio.Lock()
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _current
+    _current = runtime
+
+
+async def get_runtime() -> Runtime:
+    global _current
+    if _current is not None:
+        return _current
+    async with _lock:
+        if _current is None:
+            _current = build_runtime(get_settings())
+    return _current
+
+
+def build_runtime(settings: Settings, sender: MessageSender | None = None) -> Runtime:
+    """The production runtime from settings (the sandbox passes its local bus sender)."""
+    from shared.auth import create_token_provider
+    from shared.clients.dataverse import DataverseClient
+    from shared.clients.finance import FinanceClient
+    from shared.state.factory import create_state_store
+
+    configure_telemetry()
+    tokens = create_token_provider(settings)
+    if sender is None:
+        if settings.bus_backend is BusBackend.LOCAL:
+            raise RuntimeError("the local bus exists only inside the sandbox: run it with `make sandbox`")
+        from shared.servicebus_sender import ServiceBusSender
+
+        sender = ServiceBusSender(settings)
+    engine = Engine(
+        settings=settings,
+        dataverse=DataverseClient(settings, tokens),
+        finance=FinanceClient(settings, tokens),
+        state=create_state_store(settings),
+        cache=TtlCache(settings.lookup_cache_ttl_seconds),
+    )
+    return Runtime(engine=engine, sender=sender)

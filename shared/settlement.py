@@ -1,0 +1,71 @@
+"""Turning an outcome into its consequence (DESIGN §7): re-send later, or park with the reason."""
+
+from __future__ import annotations
+
+import uuid
+
+from shared.bus import MessageSender, flow_queue
+from shared.events import ChangeEvent, derive_id
+from shared.outcomes import RETRY_BUDGET, Outcome, OutcomeKind
+from shared.settings import Settings
+from shared.state.base import ParkedEvent, StateStore
+
+
+def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
+    """Growing delay: base × 2^(attempt-1), capped; a longer Retry-After from the service wins."""
+    grown = min(settings.retry_base_delay_seconds * (2 ** (attempt - 1)), settings.retry_max_delay_seconds)
+    return max(grown, asked or 0.0)
+
+
+async def park(
+    state: StateStore, *, flow: str, key: str, reason: str, error: str, attempts: int, event: str
+) -> ParkedEvent:
+    parked = ParkedEvent(
+        id=uuid.uuid4().hex, flow=flow, key=key, reason=reason, error=error, attempts=attempts, event=event
+    )
+    await state.park(parked)
+    return parked
+
+
+async def settle(
+    settings: Settings,
+    state: StateStore,
+    sender: MessageSender,
+    flow: str,
+    event: ChangeEvent,
+    outcome: Outcome,
+) -> Outcome:
+    """Act on the outcome; returns the final one (a retry past the budget becomes parked)."""
+    if outcome.kind is OutcomeKind.RETRY_LATER:
+        if event.attempt >= settings.retry_max_attempts:
+            final = Outcome.parked(f"{RETRY_BUDGET}: {outcome.reason}", outcome.detail or "")
+            await park(
+                state,
+                flow=flow,
+                key=event.key,
+                reason=final.reason or RETRY_BUDGET,
+                error=final.detail or "",
+                attempts=event.attempt,
+                event=event.to_json(),
+            )
+            return final
+        delay = retry_delay(settings, event.attempt, outcome.delay_seconds)
+        again = event.model_copy(
+            update={
+                "attempt": event.attempt + 1,
+                "event_id": derive_id(event.event_id, f"attempt-{event.attempt + 1}"),
+            }
+        )
+        await sender.send_events(flow_queue(flow), [again], delay_seconds=delay)
+        return Outcome.retry_later(outcome.reason or "", outcome.detail or "", delay)
+    if outcome.kind is OutcomeKind.PARKED:
+        await park(
+            state,
+            flow=flow,
+            key=event.key,
+            reason=outcome.reason or "parked",
+            error=outcome.detail or "",
+            attempts=event.attempt,
+            event=event.to_json(),
+        )
+    return outcome

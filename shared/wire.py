@@ -1,0 +1,102 @@
+"""Normalized values → what each target system expects on the wire."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shared.errors import MappingError
+from shared.maps import FieldType, System
+from shared.values import Ref, Value, parse_iso_datetime
+
+
+def _as_date(value: Value, target: str) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        parsed = parse_iso_datetime(value)
+        if parsed is not None:
+            return parsed.date()
+    raise MappingError(f"{target}: cannot read {value!r} as a date")
+
+
+def _as_datetime(value: Value, target: str) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=UTC)
+    if isinstance(value, str):
+        parsed = parse_iso_datetime(value)
+        if parsed is not None:
+            return parsed
+    raise MappingError(f"{target}: cannot read {value!r} as a date and time")
+
+
+def _as_decimal(value: Value, target: str) -> Decimal:
+    if isinstance(value, bool):
+        raise MappingError(f"{target}: cannot read a yes/no value as a number")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            pass
+    raise MappingError(f"{target}: cannot read {value!r} as a decimal")
+
+
+def _iso_z(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_wire(system: System, field_type: FieldType, value: Value, target: str) -> Any:
+    """Format one value. None stays None: callers decide what an empty value means per system."""
+    if value is None:
+        return None
+    if isinstance(value, Ref):
+        value = value.id
+    if field_type is FieldType.DECIMAL:
+        return _as_decimal(value, target)
+    if field_type in (FieldType.INT, FieldType.OPTION):
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+            raise MappingError(f"{target}: cannot read {value!r} as a whole number")
+        return int(value)
+    if field_type is FieldType.BOOL:
+        if not isinstance(value, bool):
+            raise MappingError(f"{target}: cannot read {value!r} as yes/no")
+        return value
+    if field_type is FieldType.NOYES:
+        if not isinstance(value, bool):
+            raise MappingError(f"{target}: cannot read {value!r} as yes/no")
+        return "Yes" if value else "No"
+    if field_type is FieldType.DATE:
+        day = _as_date(value, target)
+        # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
+        return f"{day.isoformat()}T12:00:00Z" if system is System.FINANCE else day.isoformat()
+    if field_type is FieldType.DATETIME:
+        return _iso_z(_as_datetime(value, target))
+    if field_type is FieldType.GUID:
+        return str(value).strip("{}").lower()
+    return value if isinstance(value, str) else str(value)
+
+
+def finance_empty(field_type: FieldType) -> Any:
+    """What clears a Finance field: Finance has no null for dates and strings (1900-01-01 and '')."""
+    if field_type is FieldType.DATE:
+        return "1900-01-01T12:00:00Z"
+    if field_type is FieldType.DATETIME:
+        return "1900-01-01T00:00:00Z"
+    if field_type in (FieldType.STRING, FieldType.GUID):
+        return ""
+    if field_type is FieldType.DECIMAL:
+        return Decimal(0)
+    if field_type is FieldType.NOYES:
+        return "No"
+    return None
