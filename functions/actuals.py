@@ -8,6 +8,7 @@ same staging table. Amounts are Decimal end to end. The accounting write-back co
 here, so the write-back never comes back as a change to sync (see actuals_accounting).
 """
 
+from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -23,8 +24,6 @@ from shared.maps import (
     ValueMap,
     company_from_lookup,
 )
-
-from functions.flow_blueprint import flow_blueprint
 
 TRANSACTION_CLASS = ValueMap(
     "msdyn_transactionclassification → TransactionClassification",

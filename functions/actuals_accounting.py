@@ -8,6 +8,7 @@ actual's id, so a write-back for an actual Dataverse does not have is retried, n
 it is done as the integration's identity, so the actuals flow sees its own change and does not echo it.
 """
 
+from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -21,8 +22,6 @@ from shared.maps import (
     TargetSide,
     WriteMode,
 )
-
-from functions.flow_blueprint import flow_blueprint
 
 
 def _posted(row: dict[str, object]) -> bool:

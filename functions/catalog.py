@@ -1,8 +1,7 @@
 """Every flow's table map, in dual-write run order."""
 
-from shared.maps import Registry
-
 from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles
+from shared.maps import Registry
 
 FLOW_MODULES = (resource_roles, projects_v2, actuals, actuals_accounting, expense_categories)
 

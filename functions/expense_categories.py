@@ -6,6 +6,7 @@ by category id + owning company. Field pairs are not documented; they are inferr
 lists and marked so.
 """
 
+from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -20,8 +21,6 @@ from shared.maps import (
     ValueMap,
     company_from_field,
 )
-
-from functions.flow_blueprint import flow_blueprint
 
 EXPENSE_TYPE = ValueMap(
     "ExpenseType → msdyn_expensetype",

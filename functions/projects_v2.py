@@ -6,6 +6,7 @@ msdyn_actualstart, the project stage from statecode (InProcess ↔ 0, completed 
 the owning company. The rest follows the PSA Data Integrator template into the same entity.
 """
 
+from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -20,8 +21,6 @@ from shared.maps import (
     ValueMap,
     company_from_lookup,
 )
-
-from functions.flow_blueprint import flow_blueprint
 
 PROJECT_STAGE = ValueMap("statecode → ProjectStage", {0: "InProcess", 1: "Completed"}, provenance=DOC)
 

@@ -5,6 +5,7 @@ one resource role is written per legal entity in scope (documented fan-out). Doc
 msdyn_resourcecategorynumber (Finance RoleId). Roles are reference data: never deleted from Finance.
 """
 
+from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -17,8 +18,6 @@ from shared.maps import (
     TargetSide,
     each_company_in_scope,
 )
-
-from functions.flow_blueprint import flow_blueprint
 
 
 def is_inactive(statecode: object) -> bool:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hmac
 
 import azure.functions as func
-
-from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.decoding.dataverse import IncomingMessage
-from shared.routing import route_dataverse, route_finance
-from shared.runtime import get_runtime
 
 from functions.catalog import CATALOG
+from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.routing import route_dataverse, route_finance
+from shared.runtime import get_runtime
 
 bp = func.Blueprint()
 

@@ -89,7 +89,8 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
             )
         for lk in d["lookups"]:
             lines.append(
-                f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | {lk['provenance']} | {lk['note']} |"
+                f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | "
+                f"{lk['provenance']} | {lk['note']} |"
             )
     return "\n".join(lines) + "\n"
 

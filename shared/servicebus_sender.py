@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender as SdkSender
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.aio import ServiceBusSender as SdkSender
 
 from shared.bus import DATAVERSE_TOPIC
 from shared.events import ChangeEvent

@@ -12,7 +12,7 @@ from shared.state.base import ParkedEvent, StateStore
 
 
 def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
-    """Growing delay: base × 2^(attempt-1), capped; a longer Retry-After from the service wins."""
+    """Growing delay: base * 2^(attempt-1), capped; a longer Retry-After from the service wins."""
     grown = min(settings.retry_base_delay_seconds * (2 ** (attempt - 1)), settings.retry_max_delay_seconds)
     return max(grown, asked or 0.0)
 
