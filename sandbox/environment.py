@@ -1,0 +1,192 @@
+"""The sandbox: both simulators, the local bus and the local host running the real function app.
+
+Everything runs in one asyncio loop over real loopback sockets: the flows call the simulators with
+the same httpx clients they use against Azure, and the simulators emit the same message formats the
+real services do. Used by `make sandbox` and by the integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.maps import Registry, System, TableMap
+from shared.runtime import Runtime, build_runtime, set_runtime
+from shared.settings import AuthMode, BusBackend, Settings, StateBackend
+
+from sandbox.bus import LocalBus, LocalBusSender, sink_for
+from sandbox.dataverse.server import DataverseSimulator
+from sandbox.finance.server import FinanceSimulator
+from sandbox.host import LocalHost
+
+# Identities of the sandbox: the integration's application user, and a person using the apps.
+INTEGRATION_TOKEN = "sandbox-integration"
+PERSON_TOKEN = "sandbox-person"
+INTEGRATION_USER_ID = "5a0d0a55-0000-4000-8000-00000000a001"
+PERSON_USER_ID = "5a0d0a55-0000-4000-8000-00000000b002"
+INTEGRATION_OBJECT_ID = "5a0d0a55-0000-4000-8000-00000000c003"
+PERSON_OBJECT_ID = "5a0d0a55-0000-4000-8000-00000000d004"
+FINANCE_POSTING_OBJECT_ID = "5a0d0a55-0000-4000-8000-00000000e005"
+WEBHOOK_SECRET = "sandbox-webhook-key"
+
+
+@dataclass
+class SandboxOptions:
+    companies: tuple[str, ...] = ("USMF", "USPI")
+    state_path: str | None = None  # None: a temporary SQLite file
+    retry_base_delay_seconds: float = 0.05
+    retry_max_delay_seconds: float = 0.5
+    retry_max_attempts: int = 6
+    http_max_retries: int = 4
+    dataverse_faults: dict[str, Any] = field(default_factory=dict)
+    finance_faults: dict[str, Any] = field(default_factory=dict)
+    max_concurrent_sessions: int = 8
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Sandbox:
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self.bus = LocalBus()
+        sink = sink_for(self.bus)
+        self.dataverse = DataverseSimulator(
+            users={INTEGRATION_TOKEN: INTEGRATION_USER_ID, PERSON_TOKEN: PERSON_USER_ID}, sink=sink
+        )
+        self.finance = FinanceSimulator(
+            users={
+                INTEGRATION_TOKEN: INTEGRATION_OBJECT_ID,
+                PERSON_TOKEN: PERSON_OBJECT_ID,
+            },
+            sink=sink,
+        )
+        self.host: LocalHost | None = None
+        self.runtime: Runtime | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.registry: Registry | None = None
+
+    async def start(self) -> Sandbox:
+        import function_app
+        from functions.catalog import CATALOG
+
+        self.registry = CATALOG
+        self.bus.create_topic(DATAVERSE_TOPIC)
+        self.bus.create_subscription(DATAVERSE_TOPIC, DATAVERSE_SUBSCRIPTION)
+        self.bus.create_queue(FINANCE_QUEUE)
+        for table_map in CATALOG.maps:
+            self.bus.create_queue(table_map.flow_queue, sessions=True, duplicate_detection=True)
+        await self.dataverse.start()
+        await self.finance.start()
+        if self.options.dataverse_faults:
+            self.dataverse.set_faults(**self.options.dataverse_faults)
+        if self.options.finance_faults:
+            self.finance.set_faults(**self.options.finance_faults)
+
+        settings = self.settings()
+        self.runtime = build_runtime(settings, sender=LocalBusSender(self.bus))
+        set_runtime(self.runtime)
+        self.host = LocalHost(
+            function_app.app,
+            self.bus,
+            settings=self.app_settings(),
+            max_concurrent_sessions=self.options.max_concurrent_sessions,
+        )
+        await self.host.start()
+        self.register_sources(CATALOG)
+        return self
+
+    def settings(self) -> Settings:
+        if self.options.state_path:
+            state_path = self.options.state_path
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="projops-sandbox-")
+            state_path = str(Path(self._tmp.name) / "state.db")
+        values: dict[str, Any] = {
+            "dataverse_url": self.dataverse.url,
+            "finance_url": self.finance.url,
+            "auth_mode": AuthMode.NONE,
+            "integration_user_ids": [INTEGRATION_USER_ID],
+            "integration_object_ids": [INTEGRATION_OBJECT_ID],
+            "companies": list(self.options.companies),
+            "state_backend": StateBackend.SQLITE,
+            "state_sqlite_path": state_path,
+            "bus_backend": BusBackend.LOCAL,
+            "retry_base_delay_seconds": self.options.retry_base_delay_seconds,
+            "retry_max_delay_seconds": self.options.retry_max_delay_seconds,
+            "retry_max_attempts": self.options.retry_max_attempts,
+            "http_max_retries": self.options.http_max_retries,
+            "http_max_retry_wait_seconds": 1.0,
+            "webhook_secret": WEBHOOK_SECRET,
+            **self.options.extra_settings,
+        }
+        os.environ.setdefault("PROJOPS_SANDBOX_TOKEN", INTEGRATION_TOKEN)
+        return Settings.model_validate(values)
+
+    def app_settings(self) -> dict[str, str]:
+        return {}
+
+    def register_sources(self, registry: Registry) -> None:
+        """What an administrator configures: plug-in steps in Dataverse, data events in Finance."""
+        for table_map in registry.maps:
+            if table_map.source.system is System.DATAVERSE:
+                self.register_steps(table_map)
+            else:
+                self.finance.subscribe_data_event(table_map.source.entity_set)
+
+    def register_steps(self, table_map: TableMap) -> None:
+        entity = table_map.source.entity
+        self.dataverse.register_step(entity, "Create", None, pre_image=False, post_image=True)
+        self.dataverse.register_step(
+            entity, "Update", set(table_map.update_filtering_attributes), pre_image=True, post_image=True
+        )
+        self.dataverse.register_step(entity, "Delete", None, pre_image=True, post_image=False)
+
+    def person_dataverse(self) -> httpx.AsyncClient:
+        """An HTTP client acting as a person in Dataverse (their changes are not the integration's)."""
+        return httpx.AsyncClient(
+            base_url=self.dataverse.api_url + "/",
+            headers={
+                "Authorization": f"Bearer {PERSON_TOKEN}",
+                "OData-MaxVersion": "4.0",
+                "OData-Version": "4.0",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+            timeout=30,
+        )
+
+    def person_finance(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.finance.data_url + "/",
+            headers={
+                "Authorization": f"Bearer {PERSON_TOKEN}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+            timeout=30,
+        )
+
+    async def wait_quiet(self, timeout: float = 60.0) -> None:
+        await self.bus.wait_idle(timeout)
+
+    async def stop(self) -> None:
+        if self.host is not None:
+            await self.host.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
+            set_runtime(None)
+        await self.dataverse.stop()
+        await self.finance.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    async def __aenter__(self) -> Sandbox:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

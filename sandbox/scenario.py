@@ -1,0 +1,191 @@
+"""The demo scenario: reference data, then people working in both apps, then what must have landed.
+
+Every change is made over HTTP the way a user's app would make it, so the plug-in steps and Finance
+events fire exactly as they would for real, and every expectation is checked by reading the other
+system's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from sandbox.environment import Sandbox
+
+USMF_ID = "c0a1e000-0000-4000-8000-000000000001"
+USPI_ID = "c0a1e000-0000-4000-8000-000000000002"
+USD_ID = "c0a1e000-0000-4000-8000-0000000000d1"
+CUSTOMER_ID = "c0a1e000-0000-4000-8000-0000000000a1"
+CATEGORY_ID = "c0a1e000-0000-4000-8000-0000000000c1"
+RESOURCE_ID = "c0a1e000-0000-4000-8000-0000000000b1"
+ROLE_ID = "c0a1e000-0000-4000-8000-0000000000e1"
+PROJECT_ID = "c0a1e000-0000-4000-8000-000000000f01"
+TIME_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0001"
+EXPENSE_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0002"
+SKIPPED_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0003"
+
+Check = Callable[[], Awaitable[str | None]]
+
+
+@dataclass
+class Expectation:
+    flow: str
+    description: str
+    check: Check
+    problem: str | None = None
+
+
+@dataclass
+class ScenarioResult:
+    expectations: list[Expectation] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Expectation]:
+        return [e for e in self.expectations if e.problem is not None]
+
+
+async def _ok(response: httpx.Response) -> httpx.Response:
+    if response.status_code >= 400:
+        raise RuntimeError(f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}")
+    return response
+
+
+async def seed_reference_data(sandbox: Sandbox) -> None:
+    """Prerequisite data both sides must already share (dual-write's prerequisite maps)."""
+    async with sandbox.person_dataverse() as dv:
+        for company_id, code, name in ((USMF_ID, "USMF", "Contoso Entertainment USA"), (USPI_ID, "USPI", "Contoso Consulting USA")):
+            await _ok(await dv.post("cdm_companies", json={"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name}))
+        await _ok(await dv.post("transactioncurrencies", json={"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"}))
+        await _ok(await dv.post("accounts", json={
+            "accountid": CUSTOMER_ID, "accountnumber": "US-001", "name": "Forest Wholesales",
+            "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+        }))
+        await _ok(await dv.post("msdyn_transactioncategories", json={
+            "msdyn_transactioncategoryid": CATEGORY_ID, "msdyn_name": "Consulting hours",
+            "msdyn_transactioncategorynumber": "TCN-0000001000",
+        }))
+    async with sandbox.person_finance() as fo:
+        for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA")):
+            await _ok(await fo.post("LegalEntities", json={"LegalEntityId": code, "Name": name}))
+        await _ok(await fo.post("CustomersV3", json={"dataAreaId": "usmf", "CustomerAccount": "US-001", "OrganizationName": "Forest Wholesales"}))
+
+
+def actual_body(actual_id: str, import_id: str, *, classification: int, quantity: str, price: str, skip: bool = False) -> dict[str, Any]:
+    amount = Decimal(quantity) * Decimal(price)
+    return {
+        "msdyn_actualid": actual_id,
+        "msdyn_actualimportid": import_id,
+        "msdyn_description": f"{'Time' if classification == 192350000 else 'Expense'} on the rollout",
+        "msdyn_transactionclassification": classification,
+        "msdyn_transactiontypecode": 192350000,
+        "msdyn_billingtype": 192350001,
+        "msdyn_quantity": Decimal(quantity),
+        "msdyn_price": Decimal(price),
+        "msdyn_amount": amount,
+        "msdyn_transactiondate": "2026-11-02",
+        "msdyn_skipsync": skip,
+        "msdyn_project@odata.bind": f"/msdyn_projects({PROJECT_ID})",
+        "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
+        "msdyn_transactioncategory@odata.bind": f"/msdyn_transactioncategories({CATEGORY_ID})",
+    }
+
+
+async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
+    """Drive every flow, wait for quiet, and check what reached the other side."""
+    result = ScenarioResult()
+    await seed_reference_data(sandbox)
+
+    async with sandbox.person_dataverse() as dv:
+        # resource-roles: one Dataverse role becomes one Finance role per company in scope.
+        await _ok(await dv.post("bookableresourcecategories", json={
+            "bookableresourcecategoryid": ROLE_ID, "name": "Solution architect", "msdyn_resourcecategorynumber": "ARCHITECT",
+        }))
+        # projects-v2
+        await _ok(await dv.post("msdyn_projects", json={
+            "msdyn_projectid": PROJECT_ID, "msdyn_projectnumber": "PRJ-1001", "msdyn_subject": "ERP rollout",
+            "msdyn_scheduledstart": "2026-11-02T08:00:00Z", "msdyn_actualstart": "2026-11-03T08:00:00Z",
+            "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+            "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+        }))
+    await sandbox.wait_quiet()
+
+    async with sandbox.person_dataverse() as dv:
+        await _ok(await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"}))
+        # actuals: time and expense rows sync; a Skip Sync row does not.
+        await _ok(await dv.post("msdyn_actuals", json=actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00")))
+        await _ok(await dv.post("msdyn_actuals", json=actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75")))
+        await _ok(await dv.post("msdyn_actuals", json=actual_body(SKIPPED_ACTUAL_ID, "ACT-0003", classification=192350000, quantity="2", price="150.00", skip=True)))
+    await sandbox.wait_quiet()
+
+    # Finance posts the staged actuals: the accounting write-back flows to Dataverse.
+    await sandbox.finance.post_actuals()
+    # expense-categories: a Finance user creates a category in USMF.
+    async with sandbox.person_finance() as fo:
+        await _ok(await fo.post("ProjectExpenseCategories", json={
+            "dataAreaId": "usmf", "CategoryId": "Travel", "CategoryName": "Travel", "ExpenseType": "Airline",
+            "ReceiptRequired": "Yes",
+        }))
+    await sandbox.wait_quiet()
+
+    fo_sim, dv_sim = sandbox.finance, sandbox.dataverse
+
+    def expect(flow: str, description: str, check: Check) -> None:
+        result.expectations.append(Expectation(flow, description, check))
+
+    async def roles() -> str | None:
+        got = {(r["dataAreaId"].upper(), r["RoleId"]) for r in fo_sim.rows("ProjectResourceRoles")}
+        want = {("USMF", "ARCHITECT"), ("USPI", "ARCHITECT")}
+        return None if want <= got else f"Finance roles {sorted(got)}"
+
+    async def project() -> str | None:
+        row = fo_sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001")
+        if row is None:
+            return "ProjectsV2 PRJ-1001 not in usmf"
+        if row.get("ProjectName") != "ERP rollout, phase 1" or row.get("CustomerAccountNumber") != "US-001":
+            return f"ProjectsV2 PRJ-1001 has {row.get('ProjectName')!r}, customer {row.get('CustomerAccountNumber')!r}"
+        return None
+
+    async def actuals() -> str | None:
+        time_row = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0001")
+        expense_row = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0002")
+        skipped = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0003")
+        if time_row is None or expense_row is None:
+            return "ACT-0001/ACT-0002 not staged"
+        if time_row["Amount"] != Decimal("1125.00") or time_row["TransactionClassification"] != "Time":
+            return f"ACT-0001 staged as {time_row['Amount']} {time_row['TransactionClassification']}"
+        if expense_row["Amount"] != Decimal("42.75") or expense_row["ProjectId"] != "PRJ-1001":
+            return f"ACT-0002 staged as {expense_row['Amount']} for {expense_row['ProjectId']}"
+        if skipped is not None:
+            return "ACT-0003 has Skip Sync and must not be staged"
+        return None
+
+    async def write_back() -> str | None:
+        row = dv_sim.get_row("msdyn_actual", TIME_ACTUAL_ID)
+        if not row or not row.get("msdyn_externalreferenceid"):
+            return "msdyn_actual ACT-0001 has no voucher number"
+        if row.get("msdyn_accountingamount") != Decimal("1125.00"):
+            return f"msdyn_actual ACT-0001 accounting amount {row.get('msdyn_accountingamount')}"
+        return None
+
+    async def categories() -> str | None:
+        rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"]
+        if len(rows) != 1:
+            return f"{len(rows)} Dataverse expense categories named Travel"
+        if rows[0].get("msdyn_expensetype") != 192350003:
+            return f"Travel has expense type {rows[0].get('msdyn_expensetype')}"
+        return None
+
+    expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
+    expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
+    expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)
+    expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
+    expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)
+
+    for expectation in result.expectations:
+        expectation.problem = await expectation.check()
+    return result
