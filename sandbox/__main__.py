@@ -12,10 +12,9 @@ import logging
 import sys
 import time
 
-from shared.telemetry import FIGURES
-
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import ScenarioResult, run_scenario
+from shared.telemetry import FIGURES
 
 
 def figures_table() -> str:
@@ -36,7 +35,9 @@ def expectations_table(result: ScenarioResult) -> str:
     lines = []
     for e in result.expectations:
         mark = "ok  " if e.problem is None else "MISSING"
-        lines.append(f"  {mark} {e.flow:<20} {e.description}" + (f"\n         → {e.problem}" if e.problem else ""))
+        lines.append(
+            f"  {mark} {e.flow:<20} {e.description}" + (f"\n         → {e.problem}" if e.problem else "")
+        )
     return "\n".join(lines)
 
 

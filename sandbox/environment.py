@@ -15,15 +15,14 @@ from typing import Any
 
 import httpx
 
-from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
-from shared.maps import Registry, System, TableMap
-from shared.runtime import Runtime, build_runtime, set_runtime
-from shared.settings import AuthMode, BusBackend, Settings, StateBackend
-
 from sandbox.bus import LocalBus, LocalBusSender, sink_for
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from sandbox.host import LocalHost
+from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.maps import Registry, System, TableMap
+from shared.runtime import Runtime, build_runtime, set_runtime
+from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 
 # Identities of the sandbox: the integration's application user, and a person using the apps.
 INTEGRATION_TOKEN = "sandbox-integration"

@@ -50,31 +50,70 @@ class ScenarioResult:
 
 async def _ok(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
-        raise RuntimeError(f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}")
+        raise RuntimeError(
+            f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}"
+        )
     return response
 
 
 async def seed_reference_data(sandbox: Sandbox) -> None:
     """Prerequisite data both sides must already share (dual-write's prerequisite maps)."""
     async with sandbox.person_dataverse() as dv:
-        for company_id, code, name in ((USMF_ID, "USMF", "Contoso Entertainment USA"), (USPI_ID, "USPI", "Contoso Consulting USA")):
-            await _ok(await dv.post("cdm_companies", json={"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name}))
-        await _ok(await dv.post("transactioncurrencies", json={"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"}))
-        await _ok(await dv.post("accounts", json={
-            "accountid": CUSTOMER_ID, "accountnumber": "US-001", "name": "Forest Wholesales",
-            "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
-        }))
-        await _ok(await dv.post("msdyn_transactioncategories", json={
-            "msdyn_transactioncategoryid": CATEGORY_ID, "msdyn_name": "Consulting hours",
-            "msdyn_transactioncategorynumber": "TCN-0000001000",
-        }))
+        for company_id, code, name in (
+            (USMF_ID, "USMF", "Contoso Entertainment USA"),
+            (USPI_ID, "USPI", "Contoso Consulting USA"),
+        ):
+            await _ok(
+                await dv.post(
+                    "cdm_companies",
+                    json={"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name},
+                )
+            )
+        await _ok(
+            await dv.post(
+                "transactioncurrencies",
+                json={"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"},
+            )
+        )
+        await _ok(
+            await dv.post(
+                "accounts",
+                json={
+                    "accountid": CUSTOMER_ID,
+                    "accountnumber": "US-001",
+                    "name": "Forest Wholesales",
+                    "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+                },
+            )
+        )
+        await _ok(
+            await dv.post(
+                "msdyn_transactioncategories",
+                json={
+                    "msdyn_transactioncategoryid": CATEGORY_ID,
+                    "msdyn_name": "Consulting hours",
+                    "msdyn_transactioncategorynumber": "TCN-0000001000",
+                },
+            )
+        )
     async with sandbox.person_finance() as fo:
         for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA")):
             await _ok(await fo.post("LegalEntities", json={"LegalEntityId": code, "Name": name}))
-        await _ok(await fo.post("CustomersV3", json={"dataAreaId": "usmf", "CustomerAccount": "US-001", "OrganizationName": "Forest Wholesales"}))
+        await _ok(
+            await fo.post(
+                "CustomersV3",
+                json={
+                    "dataAreaId": "usmf",
+                    "CustomerAccount": "US-001",
+                    "OrganizationName": "Forest Wholesales",
+                },
+            )
+        )
 
 
-def actual_body(actual_id: str, import_id: str, *, classification: int, quantity: str, price: str, skip: bool = False) -> dict[str, Any]:
+def actual_body(
+    actual_id: str, import_id: str, *, classification: int, quantity: str, price: str, skip: bool = False
+) -> dict[str, Any]:
     amount = Decimal(quantity) * Decimal(price)
     return {
         "msdyn_actualid": actual_id,
@@ -102,34 +141,85 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async with sandbox.person_dataverse() as dv:
         # resource-roles: one Dataverse role becomes one Finance role per company in scope.
-        await _ok(await dv.post("bookableresourcecategories", json={
-            "bookableresourcecategoryid": ROLE_ID, "name": "Solution architect", "msdyn_resourcecategorynumber": "ARCHITECT",
-        }))
+        await _ok(
+            await dv.post(
+                "bookableresourcecategories",
+                json={
+                    "bookableresourcecategoryid": ROLE_ID,
+                    "name": "Solution architect",
+                    "msdyn_resourcecategorynumber": "ARCHITECT",
+                },
+            )
+        )
         # projects-v2
-        await _ok(await dv.post("msdyn_projects", json={
-            "msdyn_projectid": PROJECT_ID, "msdyn_projectnumber": "PRJ-1001", "msdyn_subject": "ERP rollout",
-            "msdyn_scheduledstart": "2026-11-02T08:00:00Z", "msdyn_actualstart": "2026-11-03T08:00:00Z",
-            "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
-            "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
-        }))
+        await _ok(
+            await dv.post(
+                "msdyn_projects",
+                json={
+                    "msdyn_projectid": PROJECT_ID,
+                    "msdyn_projectnumber": "PRJ-1001",
+                    "msdyn_subject": "ERP rollout",
+                    "msdyn_scheduledstart": "2026-11-02T08:00:00Z",
+                    "msdyn_actualstart": "2026-11-03T08:00:00Z",
+                    "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+                    "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+                },
+            )
+        )
     await sandbox.wait_quiet()
 
     async with sandbox.person_dataverse() as dv:
-        await _ok(await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"}))
+        await _ok(
+            await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"})
+        )
         # actuals: time and expense rows sync; a Skip Sync row does not.
-        await _ok(await dv.post("msdyn_actuals", json=actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00")))
-        await _ok(await dv.post("msdyn_actuals", json=actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75")))
-        await _ok(await dv.post("msdyn_actuals", json=actual_body(SKIPPED_ACTUAL_ID, "ACT-0003", classification=192350000, quantity="2", price="150.00", skip=True)))
+        await _ok(
+            await dv.post(
+                "msdyn_actuals",
+                json=actual_body(
+                    TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"
+                ),
+            )
+        )
+        await _ok(
+            await dv.post(
+                "msdyn_actuals",
+                json=actual_body(
+                    EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"
+                ),
+            )
+        )
+        await _ok(
+            await dv.post(
+                "msdyn_actuals",
+                json=actual_body(
+                    SKIPPED_ACTUAL_ID,
+                    "ACT-0003",
+                    classification=192350000,
+                    quantity="2",
+                    price="150.00",
+                    skip=True,
+                ),
+            )
+        )
     await sandbox.wait_quiet()
 
     # Finance posts the staged actuals: the accounting write-back flows to Dataverse.
     await sandbox.finance.post_actuals()
     # expense-categories: a Finance user creates a category in USMF.
     async with sandbox.person_finance() as fo:
-        await _ok(await fo.post("ProjectExpenseCategories", json={
-            "dataAreaId": "usmf", "CategoryId": "Travel", "CategoryName": "Travel", "ExpenseType": "Airline",
-            "ReceiptRequired": "Yes",
-        }))
+        await _ok(
+            await fo.post(
+                "ProjectExpenseCategories",
+                json={
+                    "dataAreaId": "usmf",
+                    "CategoryId": "Travel",
+                    "CategoryName": "Travel",
+                    "ExpenseType": "Airline",
+                    "ReceiptRequired": "Yes",
+                },
+            )
+        )
     await sandbox.wait_quiet()
 
     fo_sim, dv_sim = sandbox.finance, sandbox.dataverse
@@ -173,7 +263,9 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None
 
     async def categories() -> str | None:
-        rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"]
+        rows = [
+            r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"
+        ]
         if len(rows) != 1:
             return f"{len(rows)} Dataverse expense categories named Travel"
         if rows[0].get("msdyn_expensetype") != 192350003:
@@ -183,7 +275,9 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)
-    expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
+    expect(
+        "actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back
+    )
     expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)
 
     for expectation in result.expectations:

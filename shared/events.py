@@ -59,6 +59,9 @@ class ChangeEvent(BaseModel):
     attempt: int = 1
     # True when the source sent only a notification (images dropped for size): the flow re-reads the row.
     notification_only: bool = False
+    # True when `record` holds only the columns the change touched (an Update without a post image,
+    # a Finance data event without PreImage): the flow reads the rest from the source.
+    partial: bool = False
     # Name of the source message (Create, Update, OnExternalUpdated, a business event id ...), for people.
     message: str | None = None
 

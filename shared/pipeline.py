@@ -40,7 +40,7 @@ from shared.outcomes import (
     UNCHANGED,
     Outcome,
 )
-from shared.records import field_value, has_field, normalize_finance_row, normalize_webapi_row
+from shared.records import field_value, normalize_finance_row, normalize_webapi_row
 from shared.settings import Settings
 from shared.state.base import StateStore, SyncState
 from shared.values import Ref, Value
@@ -185,26 +185,28 @@ def _touches(table_map: TableMap, changed: list[str]) -> bool:
 def _passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:
     row_filter = table_map.filter
     assert row_filter is not None
-    missing = [column for column in row_filter.columns if not has_field(record, column)]
-    if missing:
-        raise MappingError(
-            f"filter '{row_filter.description}' cannot be evaluated: the record has no {', '.join(missing)}"
-        )
     view = {column: field_value(record, column) for column in row_filter.columns}
-    return bool(row_filter.predicate(view))
+    try:
+        return bool(row_filter.predicate(view))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MappingError(
+            f"filter '{row_filter.description}' cannot be evaluated on {view}: {exc!r}"
+        ) from exc
 
 
 async def _complete_record(
     engine: Engine, table_map: TableMap, event: ChangeEvent
 ) -> dict[str, Value] | None:
-    """The full source row: the event's own when it has every mapped column, else read again."""
+    """The full source row: the event's own when it carries the whole row, else read again.
+
+    Images leave out null columns, so an absent column in a whole row means null, not unknown.
+    """
     record: dict[str, Value] = {}
     if table_map.source.system is System.FINANCE and event.before:
         # Finance data events carry the changed fields in Target and the old row in PreImage.
         record.update(event.before)
     record.update(event.record or {})
-    needed = table_map.source_columns
-    if not event.notification_only and event.record is not None and all(has_field(record, c) for c in needed):
+    if not (event.notification_only or event.record is None or event.partial):
         return record
     fresh = await read_source_row(engine, table_map, event, record)
     if fresh is None:

@@ -1,0 +1,146 @@
+"""Test doubles for unit tests of the engine alone: in-memory services that record what they got."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.clients.base import Key, Row, WriteMode, WriteResult
+from shared.errors import NotFoundError, RecordExistsError
+from shared.events import ChangeEvent
+from shared.state.base import ParkedEvent, SyncRun, SyncState
+
+
+def _key(key: Key) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v).lower()) for k, v in key.items()))
+
+
+@dataclass
+class FakeDataverse:
+    tables: dict[str, dict[str, Row]] = field(default_factory=dict)
+    writes: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    deletes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    gets: int = 0
+
+    def add(self, entity_set: str, record_id: str, row: Row) -> None:
+        self.tables.setdefault(entity_set, {})[record_id.lower()] = row
+
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        self.gets += 1
+        rows = self.tables.get(entity_set, {})
+        if len(key) == 1 and "id" in key:
+            return rows.get(str(key["id"]).lower())
+        for row in rows.values():
+            if all(str(row.get(k, "")).lower() == str(v).lower() for k, v in key.items()):
+                return row
+        (value,) = key.values() if len(key) == 1 else (None,)
+        return rows.get(str(value).lower()) if value is not None else None
+
+    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult:
+        self.writes.append((entity_set, mode, dict(key), dict(body)))
+        return WriteResult()
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult:
+        self.writes.append((entity_set, "create", {}, dict(body)))
+        return WriteResult()
+
+    async def delete(self, entity_set: str, key: Key) -> bool:
+        self.deletes.append((entity_set, dict(key)))
+        return True
+
+    async def query(self, entity_set: str, **_: Any) -> AsyncIterator[list[Row]]:  # pragma: no cover
+        yield list(self.tables.get(entity_set, {}).values())
+
+
+@dataclass
+class FakeFinance:
+    tables: dict[str, dict[tuple[tuple[str, str], ...], Row]] = field(default_factory=dict)
+    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    key_fields: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def add(self, entity_set: str, row: Row) -> None:
+        fields = self.key_fields[entity_set]
+        self.tables.setdefault(entity_set, {})[_key({f: row[f] for f in fields})] = dict(row)
+
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        self.calls.append(("GET", entity_set, dict(key)))
+        return self.tables.get(entity_set, {}).get(_key(key))
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult:
+        self.calls.append(("POST", entity_set, dict(body)))
+        fields = self.key_fields[entity_set]
+        key = _key({f: body[f] for f in fields})
+        table = self.tables.setdefault(entity_set, {})
+        if key in table:
+            raise RecordExistsError("finance", 500, "The record already exists.")
+        table[key] = dict(body)
+        return WriteResult(created=True)
+
+    async def update(self, entity_set: str, key: Key, body: Row) -> WriteResult:
+        self.calls.append(("PATCH", entity_set, {**dict(key), **body}))
+        table = self.tables.setdefault(entity_set, {})
+        if _key(key) not in table:
+            raise NotFoundError("finance", 404, "not found")
+        table[_key(key)].update(body)
+        return WriteResult()
+
+    async def delete(self, entity_set: str, key: Key) -> bool:
+        self.calls.append(("DELETE", entity_set, dict(key)))
+        return self.tables.get(entity_set, {}).pop(_key(key), None) is not None
+
+    async def query(self, entity_set: str, **_: Any) -> AsyncIterator[list[Row]]:  # pragma: no cover
+        yield list(self.tables.get(entity_set, {}).values())
+
+
+@dataclass
+class MemoryState:
+    states: dict[tuple[str, str], SyncState] = field(default_factory=dict)
+    parked: dict[str, ParkedEvent] = field(default_factory=dict)
+
+    async def get_state(self, flow: str, key: str) -> SyncState | None:
+        return self.states.get((flow, key))
+
+    async def put_state(self, state: SyncState) -> None:
+        self.states[(state.flow, state.key)] = state
+
+    async def park(self, parked: ParkedEvent) -> None:
+        self.parked[parked.id] = parked
+
+    async def get_parked(self, parked_id: str) -> ParkedEvent | None:
+        return self.parked.get(parked_id)
+
+    async def list_parked(self, **_: Any) -> list[ParkedEvent]:
+        return list(self.parked.values())
+
+    async def update_parked(self, parked: ParkedEvent) -> None:
+        self.parked[parked.id] = parked
+
+    async def put_run(self, run: SyncRun) -> None:  # pragma: no cover
+        pass
+
+    async def get_run(self, run_id: str) -> SyncRun | None:  # pragma: no cover
+        return None
+
+    async def list_runs(self, flow: str | None = None) -> list[SyncRun]:  # pragma: no cover
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+@dataclass
+class RecordingSender:
+    sent: list[tuple[str, ChangeEvent, float]] = field(default_factory=list)
+    raw: list[tuple[str, bytes, dict[str, str], str]] = field(default_factory=list)
+
+    async def send_events(
+        self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0
+    ) -> None:
+        self.sent.extend((queue, event, delay_seconds) for event in events)
+
+    async def send_raw(self, queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        self.raw.append((queue, body, properties, content_type))
+
+    async def close(self) -> None:
+        pass

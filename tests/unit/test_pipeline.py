@@ -1,0 +1,328 @@
+"""Unit tests of the engine alone (in-memory services): guards, mapping, fan-out, deletes, settlement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles
+from shared.cache import TtlCache
+from shared.events import ChangeEvent, Initiator, Operation, Source
+from shared.outcomes import OutcomeKind
+from shared.pipeline import Engine, apply_event, source_key
+from shared.settings import AuthMode, BusBackend, Settings, StateBackend
+from shared.settlement import settle
+from shared.values import Ref
+from tests.unit.fakes import FakeDataverse, FakeFinance, MemoryState, RecordingSender
+
+INTEGRATION_USER = "11111111-1111-4111-8111-111111111111"
+INTEGRATION_OBJECT = "22222222-2222-4222-8222-222222222222"
+PERSON = "33333333-3333-4333-8333-333333333333"
+USMF = "c0000000-0000-4000-8000-000000000001"
+PROJECT = "d0000000-0000-4000-8000-000000000001"
+USD = "e0000000-0000-4000-8000-000000000001"
+CATEGORY = "f0000000-0000-4000-8000-000000000001"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "dataverse_url": "http://127.0.0.1:1",
+        "finance_url": "http://127.0.0.1:2",
+        "auth_mode": AuthMode.NONE,
+        "integration_user_ids": [INTEGRATION_USER],
+        "integration_object_ids": [INTEGRATION_OBJECT],
+        "companies": ["USMF", "USPI"],
+        "state_backend": StateBackend.SQLITE,
+        "bus_backend": BusBackend.LOCAL,
+        "retry_max_attempts": 3,
+        "retry_base_delay_seconds": 10,
+        "retry_max_delay_seconds": 25,
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@pytest.fixture
+def dataverse() -> FakeDataverse:
+    dv = FakeDataverse()
+    dv.add("cdm_companies", USMF, {"cdm_companyid": USMF, "cdm_companycode": "USMF"})
+    dv.add("msdyn_projects", PROJECT, {"msdyn_projectid": PROJECT, "msdyn_projectnumber": "PRJ-1"})
+    dv.add("transactioncurrencies", USD, {"transactioncurrencyid": USD, "isocurrencycode": "USD"})
+    dv.add(
+        "msdyn_transactioncategories",
+        CATEGORY,
+        {"msdyn_transactioncategoryid": CATEGORY, "msdyn_transactioncategorynumber": "TCN-1"},
+    )
+    return dv
+
+
+@pytest.fixture
+def finance() -> FakeFinance:
+    fo = FakeFinance(
+        key_fields={
+            "ProjectsV2": ("dataAreaId", "ProjectId"),
+            "ProjCDSActualsImports": ("dataAreaId", "ActualsImportId"),
+            "ProjectResourceRoles": ("dataAreaId", "RoleId"),
+            "CustomersV3": ("dataAreaId", "CustomerAccount"),
+        }
+    )
+    fo.add("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-1"})
+    return fo
+
+
+@pytest.fixture
+def engine(dataverse: FakeDataverse, finance: FakeFinance) -> Engine:
+    return Engine(make_settings(), dataverse, finance, MemoryState(), TtlCache(60))
+
+
+def actual_event(version: int = 1, *, user: str = PERSON, **changes: Any) -> ChangeEvent:
+    record: dict[str, Any] = {
+        "msdyn_actualid": "a0000000-0000-4000-8000-000000000001",
+        "msdyn_actualimportid": "ACT-1",
+        "msdyn_transactionclassification": 192350000,
+        "msdyn_transactiontypecode": 192350000,
+        "msdyn_billingtype": 192350001,
+        "msdyn_quantity": Decimal("7.5"),
+        "msdyn_price": Decimal("150.00"),
+        "msdyn_amount": Decimal("1125.00"),
+        "msdyn_transactiondate": datetime(2026, 11, 2, tzinfo=UTC),
+        "msdyn_skipsync": False,
+        "msdyn_project": Ref("msdyn_project", PROJECT),
+        "msdyn_owningcompany": Ref("cdm_company", USMF),
+        "transactioncurrencyid": Ref("transactioncurrency", USD),
+        "msdyn_transactioncategory": Ref("msdyn_transactioncategory", CATEGORY),
+    }
+    record.update(changes)
+    return ChangeEvent(
+        event_id=f"e-{version}",
+        source=Source.DATAVERSE,
+        entity="msdyn_actual",
+        operation=Operation.CREATE,
+        key=record["msdyn_actualid"],
+        record=record,
+        version=version,
+        initiated_by=Initiator(user_id=user),
+    )
+
+
+def staged(finance: FakeFinance, import_id: str = "ACT-1") -> dict[str, Any] | None:
+    return finance.tables.get("ProjCDSActualsImports", {}).get(
+        (("ActualsImportId", import_id.lower()), ("dataAreaId", "usmf"))
+    )
+
+
+async def test_actual_is_staged_with_exact_values(engine: Engine, finance: FakeFinance) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event())
+    assert outcome.kind is OutcomeKind.WRITTEN
+    row = staged(finance)
+    assert row is not None
+    assert row["Amount"] == Decimal("1125.00") and isinstance(row["Amount"], Decimal)
+    assert row["Quantity"] == Decimal("7.5")
+    assert row["TransactionClassification"] == "Time"
+    assert row["TransType"] == "Cost"
+    assert row["BillingType"] == "Chargeable"
+    assert row["ProjectId"] == "PRJ-1"
+    assert row["ProjectDataAreaId"] == "usmf"
+    assert row["TransactionCurrencyId"] == "USD"
+    assert row["TransactionCategoryId"] == "TCN-1"
+    assert row["TransactionCategory"] == CATEGORY
+    assert row["DocumentDate"] == "2026-11-02T12:00:00Z"
+
+
+async def test_same_event_twice_writes_once(engine: Engine, finance: FakeFinance) -> None:
+    await apply_event(engine, actuals.MAP, actual_event())
+    again = await apply_event(engine, actuals.MAP, actual_event())
+    assert again.kind is OutcomeKind.SKIPPED and again.reason == "unchanged"
+    assert [c[0] for c in finance.calls if c[1] == "ProjCDSActualsImports"] == ["POST"]
+
+
+async def test_older_version_after_newer_is_stale(engine: Engine, finance: FakeFinance) -> None:
+    newer = actual_event(2, msdyn_quantity=Decimal("8"), msdyn_amount=Decimal("1200.00"))
+    older = actual_event(1)
+    assert (await apply_event(engine, actuals.MAP, newer)).kind is OutcomeKind.WRITTEN
+    outcome = await apply_event(engine, actuals.MAP, older)
+    assert outcome.reason == "stale"
+    assert staged(finance)["Amount"] == Decimal("1200.00")  # type: ignore[index]
+    assert len([c for c in finance.calls if c[0] in ("POST", "PATCH")]) == 1
+
+
+async def test_skip_sync_rows_are_filtered(engine: Engine, finance: FakeFinance) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_skipsync=True))
+    assert outcome.reason == "filtered"
+    assert staged(finance) is None
+
+
+async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(user=INTEGRATION_USER))
+    assert outcome.reason == "echo"
+    assert staged(finance) is None
+
+
+async def test_update_of_unmapped_column_is_skipped(engine: Engine) -> None:
+    event = actual_event().model_copy(
+        update={"operation": Operation.UPDATE, "changed": ["msdyn_externalreferenceid"]}
+    )
+    outcome = await apply_event(engine, actuals.MAP, event)
+    assert outcome.reason == "no-mapped-change"
+
+
+async def test_project_missing_in_finance_is_retried_naming_it(engine: Engine, finance: FakeFinance) -> None:
+    finance.tables["ProjectsV2"].clear()
+    outcome = await apply_event(engine, actuals.MAP, actual_event())
+    assert outcome.kind is OutcomeKind.RETRY_LATER
+    assert outcome.reason == "missing-dependency"
+    assert "ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-1')" in (outcome.detail or "")
+
+
+async def test_unknown_option_value_is_parked_with_the_value(engine: Engine) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_transactionclassification=999))
+    assert outcome.kind is OutcomeKind.PARKED
+    assert "msdyn_transactionclassification=999" in (outcome.detail or "")
+
+
+async def test_retry_budget_then_park(engine: Engine, finance: FakeFinance) -> None:
+    finance.tables["ProjectsV2"].clear()
+    sender = RecordingSender()
+    event = actual_event()
+    delays = []
+    for _ in range(3):
+        outcome = await apply_event(engine, actuals.MAP, event)
+        final = await settle(engine.settings, engine.state, sender, "actuals", event, outcome)
+        if final.kind is OutcomeKind.RETRY_LATER:
+            queue, event, delay = sender.sent[-1]
+            assert queue == "flow-actuals"
+            delays.append(delay)
+    assert [e.attempt for _, e, _ in sender.sent] == [2, 3]
+    assert delays == [10, 20]
+    assert final.kind is OutcomeKind.PARKED
+    parked = await engine.state.list_parked()
+    assert parked[0].reason == "retry-budget-exhausted: missing-dependency"
+    assert "ProjectsV2" in parked[0].error
+    assert ChangeEvent.from_json(parked[0].event).key == event.key
+
+
+async def test_resource_role_fans_out_per_company(engine: Engine, finance: FakeFinance) -> None:
+    event = ChangeEvent(
+        event_id="r1",
+        source=Source.DATAVERSE,
+        entity="bookableresourcecategory",
+        operation=Operation.CREATE,
+        key="b0000000-0000-4000-8000-000000000001",
+        record={"name": "Architect", "msdyn_resourcecategorynumber": "ARCH", "statecode": 0},
+    )
+    outcome = await apply_event(engine, resource_roles.MAP, event)
+    assert outcome.writes == 2
+    roles = finance.tables["ProjectResourceRoles"]
+    assert {dict(k)["dataAreaId"] for k in roles} == {"usmf", "uspi"}
+    assert all(r["IsCategoryDisabled"] == "No" and r["Description"] == "Architect" for r in roles.values())
+    again = await apply_event(engine, resource_roles.MAP, event)
+    assert again.reason == "unchanged"
+
+
+async def test_project_delete_uses_remembered_key_and_tombstones(
+    engine: Engine, finance: FakeFinance
+) -> None:
+    finance.add("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "US-1"})
+    record = {
+        "msdyn_projectnumber": "PRJ-9",
+        "msdyn_subject": "Rollout",
+        "statecode": 0,
+        "msdyn_owningcompany": Ref("cdm_company", USMF),
+        "msdyn_customer": None,
+        "msdyn_description": None,
+        "msdyn_scheduledstart": None,
+        "msdyn_scheduledend": None,
+        "msdyn_actualstart": datetime(2026, 11, 3, 8, tzinfo=UTC),
+        "msdyn_actualend": None,
+    }
+    create = ChangeEvent(
+        event_id="p1",
+        source=Source.DATAVERSE,
+        entity="msdyn_project",
+        operation=Operation.CREATE,
+        key="p9",
+        record=record,
+        version=1,
+    )
+    assert (await apply_event(engine, projects_v2.MAP, create)).kind is OutcomeKind.WRITTEN
+    row = finance.tables["ProjectsV2"][(("ProjectId", "prj-9"), ("dataAreaId", "usmf"))]
+    assert row["ProjectStage"] == "InProcess" and row["ActualStartDate"] == "2026-11-03T12:00:00Z"
+    delete = create.model_copy(
+        update={"event_id": "p2", "operation": Operation.DELETE, "record": None, "version": 2}
+    )
+    assert (await apply_event(engine, projects_v2.MAP, delete)).kind is OutcomeKind.WRITTEN
+    assert ("DELETE", "ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-9"}) in finance.calls
+    late = create.model_copy(update={"event_id": "p3", "operation": Operation.UPDATE, "version": 3})
+    assert (await apply_event(engine, projects_v2.MAP, late)).reason == "tombstone"
+
+
+async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: FakeDataverse) -> None:
+    event = ChangeEvent(
+        event_id="f1",
+        source=Source.FINANCE,
+        entity="projcdsactualsimportentity",
+        operation=Operation.UPDATE,
+        key="",
+        company="USMF",
+        changed=["vouchernumber", "accountingamount"],
+        record={"vouchernumber": "PJ-1", "accountingamount": Decimal("1125.00")},
+        before={
+            "dataareaid": "usmf",
+            "actualsimportid": "ACT-1",
+            "actualid": "A0000000-0000-4000-8000-000000000001",
+            "vouchernumber": "",
+            "accountingamount": Decimal("0"),
+            "exchangerate": Decimal("1"),
+            "salestaxamount": Decimal("0"),
+        },
+        initiated_by=Initiator(aad_object_id=PERSON),
+    )
+    assert source_key(actuals_accounting.MAP, event) == "USMF|ACT-1"
+    outcome = await apply_event(engine, actuals_accounting.MAP, event)
+    assert outcome.kind is OutcomeKind.WRITTEN
+    entity_set, mode, key, body = dataverse.writes[-1]
+    assert (entity_set, mode) == ("msdyn_actuals", "update")
+    assert key == {"msdyn_actualid": "a0000000-0000-4000-8000-000000000001"}
+    assert body == {
+        "msdyn_externalreferenceid": "PJ-1",
+        "msdyn_accountingamount": Decimal("1125.00"),
+        "msdyn_accountingexchangerate": Decimal("1"),
+        "msdyn_salestaxamount": Decimal("0"),
+    }
+    own = event.model_copy(update={"initiated_by": Initiator(aad_object_id=INTEGRATION_OBJECT)})
+    assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
+
+
+async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: FakeDataverse) -> None:
+    event = ChangeEvent(
+        event_id="c1",
+        source=Source.FINANCE,
+        entity="projexpensecategoryexportentity",
+        operation=Operation.CREATE,
+        key="",
+        company="USMF",
+        record={
+            "dataareaid": "usmf",
+            "categoryid": "Travel",
+            "categoryname": "Travel",
+            "expensetype": "Airline",
+            "receiptrequired": "Yes",
+            "transactioncategoryid": "TCN-1",
+        },
+    )
+    outcome = await apply_event(
+        engine, expense_categories.MAP, event.for_flow("expense-categories", "USMF|Travel")
+    )
+    assert outcome.kind is OutcomeKind.WRITTEN
+    entity_set, mode, key, body = dataverse.writes[-1]
+    assert (entity_set, mode) == ("msdyn_expensecategories", "upsert")
+    assert key == {"msdyn_expensecategoryuid": "Travel", "_msdyn_owningcompany_value": USMF}
+    assert body["msdyn_expensetype"] == 192350003
+    assert body["msdyn_receiptrequired"] == 192350001
+    assert (
+        body["msdyn_transactioncategory@odata.bind"]
+        == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
+    )
