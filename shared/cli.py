@@ -111,6 +111,116 @@ def cmd_maps(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+async def _with_runtime(action: Any) -> Any:
+    from shared.runtime import get_runtime, set_runtime
+
+    runtime = await get_runtime()
+    try:
+        return await action(runtime)
+    finally:
+        await runtime.close()
+        set_runtime(None)
+
+
+def _who() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def cmd_parked(args: argparse.Namespace) -> int:
+    from shared.operations.parked import select_parked
+
+    async def action(runtime: Any) -> int:
+        items = await select_parked(
+            runtime,
+            ids=[args.id] if args.id else None,
+            flow=args.flow,
+            reason=args.reason,
+            key=args.key,
+            status=None if args.all else "parked",
+            limit=args.limit,
+        )
+        if args.id:
+            if not items:
+                print(f"no parked event {args.id}", file=sys.stderr)
+                return 1
+            item = items[0]
+            print(json.dumps({**item.__dict__, "event": json.loads(item.event)}, indent=2, default=str))
+            return 0
+        print(f"{'id':<32}  {'parked at':<20}  {'flow':<22}  {'key':<38}  reason")
+        for item in items:
+            print(
+                f"{item.id:<32}  {item.parked_at:%Y-%m-%d %H:%M:%S}  {item.flow:<22}  {item.key[:38]:<38}  "
+                f"{item.reason} [{item.status}]"
+            )
+        print(f"{len(items)} event(s)")
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from shared.operations.parked import replay, select_parked
+
+    if not (args.ids or args.flow or args.reason or args.key or args.all):
+        print("name what to replay: parked ids, --flow, --reason, --key, or --all", file=sys.stderr)
+        return 2
+
+    async def action(runtime: Any) -> int:
+        items = await select_parked(
+            runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key
+        )
+        report = await replay(runtime, _registry(), items, by=_who())
+        print(f"replayed {len(report.replayed)} event(s)")
+        for parked_id, why in report.failed.items():
+            print(f"  {parked_id}: {why}", file=sys.stderr)
+        return 1 if report.failed else 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_dismiss(args: argparse.Namespace) -> int:
+    from shared.operations.parked import dismiss, select_parked
+
+    async def action(runtime: Any) -> int:
+        items = await select_parked(
+            runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key
+        )
+        closed = await dismiss(runtime, items, by=_who(), why=args.why)
+        print(f"dismissed {len(closed)} event(s)")
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_check_maps(args: argparse.Namespace) -> int:
+    from shared.operations.check_maps import check_maps, problems_table
+    from shared.operations.metadata import parse_metadata
+
+    async def action(runtime: Any) -> int:
+        dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
+        finance = parse_metadata(await runtime.engine.finance.metadata())
+        problems = check_maps(_registry(), dataverse, finance)
+        print(problems_table(problems))
+        return 1 if problems else 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_finance_events(args: argparse.Namespace) -> int:
+    from shared.operations.finance_events import activation_text
+
+    print(activation_text(_registry()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="projops-sync", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +234,37 @@ def build_parser() -> argparse.ArgumentParser:
     form.add_argument("--json", action="store_true")
     form.add_argument("--markdown", action="store_true")
     maps.set_defaults(handler=cmd_maps)
+
+    parked = commands.add_parser("parked", help="list parked events, or show one whole")
+    parked.add_argument("id", nargs="?")
+    parked.add_argument("--flow")
+    parked.add_argument("--reason", help="reason, or its beginning (e.g. missing-dependency)")
+    parked.add_argument("--key")
+    parked.add_argument("--limit", type=int, default=200)
+    parked.add_argument("--all", action="store_true", help="include replayed and dismissed events")
+    parked.set_defaults(handler=cmd_parked)
+
+    replay = commands.add_parser("replay", help="send parked events back to their flow (attempts reset)")
+    replay.add_argument("ids", nargs="*")
+    replay.add_argument("--flow")
+    replay.add_argument("--reason")
+    replay.add_argument("--key")
+    replay.add_argument("--all", action="store_true")
+    replay.set_defaults(handler=cmd_replay)
+
+    dismiss = commands.add_parser("dismiss", help="close parked events without replaying them")
+    dismiss.add_argument("ids", nargs="*")
+    dismiss.add_argument("--flow")
+    dismiss.add_argument("--reason")
+    dismiss.add_argument("--key")
+    dismiss.add_argument("--why", required=True, help="kept for audit")
+    dismiss.set_defaults(handler=cmd_dismiss)
+
+    check = commands.add_parser("check-maps", help="compare every map with both systems' $metadata")
+    check.set_defaults(handler=cmd_check_maps)
+
+    events = commands.add_parser("finance-events", help="which Finance events to activate, per flow")
+    events.set_defaults(handler=cmd_finance_events)
     return parser
 
 

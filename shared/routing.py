@@ -56,7 +56,7 @@ async def route_dataverse(runtime: Runtime, registry: Registry, message: Incomin
         await _park_undecodable(runtime, DATAVERSE_ROUTER, message, str(exc), "dataverse-changes")
         result.parked.append(str(exc))
         return result
-    await _dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result)
+    await dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result)
     return result
 
 
@@ -72,11 +72,11 @@ async def route_finance(runtime: Runtime, registry: Registry, message: IncomingM
         result.parked.append(str(exc))
         return result
     for event in events:
-        await _dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result)
+        await dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result)
     return result
 
 
-async def _dispatch(
+async def dispatch(
     runtime: Runtime, router: str, maps: list[TableMap], event: ChangeEvent, result: RouteResult
 ) -> None:
     if not maps:

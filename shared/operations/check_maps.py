@@ -1,0 +1,168 @@
+"""check-maps: every table map against the live $metadata of Dataverse and Finance (DESIGN §8).
+
+Most Project Operations names are inferred (Microsoft's map definitions are not public), so this is
+how an engineer proves a map before a posting depends on it: entity sets, fields, keys, navigation
+properties used in binds, and enum symbols in value maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.maps import FieldType, Registry, System, TableMap
+from shared.operations.metadata import EntityType, Metadata
+
+
+@dataclass(frozen=True)
+class Problem:
+    flow: str
+    system: str
+    what: str
+    name: str
+    detail: str
+
+
+def _lookup_column_ok(entity: EntityType, column: str) -> bool:
+    return entity.has_field(column) or f"_{column}_value" in entity.properties
+
+
+def _field_ok(system: System, entity: EntityType, name: str) -> bool:
+    if system is System.DATAVERSE:
+        return _lookup_column_ok(entity, name)
+    return entity.has_field(name)
+
+
+def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> list[Problem]:
+    problems: list[Problem] = []
+    by_system = {System.DATAVERSE: dataverse, System.FINANCE: finance}
+
+    def problem(system: System, what: str, name: str, detail: str) -> None:
+        problems.append(Problem(table_map.name, system.value, what, name, detail))
+
+    def entity(system: System, entity_set: str, role: str) -> EntityType | None:
+        found = by_system[system].entity_for_set(entity_set)
+        if found is None:
+            problem(system, "entity set", entity_set, f"{role} entity set does not exist")
+        return found
+
+    source, target = table_map.source, table_map.target
+    source_entity = entity(source.system, source.entity_set, "source")
+    if source_entity is not None:
+        for column in sorted(table_map.source_columns):
+            if not _field_ok(source.system, source_entity, column):
+                problem(source.system, "source field", column, f"not a property of {source.entity_set}")
+        for column in source.key_columns:
+            if not _field_ok(source.system, source_entity, column):
+                problem(source.system, "source key", column, f"not a property of {source.entity_set}")
+
+    target_entity = entity(target.system, target.entity_set, "target")
+    if target_entity is not None:
+        written = [f.target for f in table_map.fields]
+        written += [t for t in (table_map.company.target_field, *table_map.company.also_targets) if t]
+        for name in written:
+            if not _field_ok(target.system, target_entity, name):
+                problem(target.system, "target field", name, f"not a property of {target.entity_set}")
+        for lookup in table_map.lookups:
+            name = lookup.target
+            if target.system is System.DATAVERSE and name.startswith("_") and name.endswith("_value"):
+                ok = name in target_entity.properties or name[1:-6] in target_entity.navigation
+            elif target.system is System.DATAVERSE and lookup.bind_set:
+                ok = name in target_entity.navigation
+            else:
+                ok = target_entity.has_field(name)
+            if not ok:
+                problem(
+                    target.system,
+                    "lookup target",
+                    name,
+                    f"not a field or navigation property of {target.entity_set}",
+                )
+        wanted = set(target.key_fields)
+        normalized = [
+            {k if not (k.startswith("_") and k.endswith("_value")) else k for k in key}
+            for key in target_entity.keys()
+        ]
+        alt = [
+            {f"_{k}_value" if k in target_entity.navigation else k for k in key}
+            for key in target_entity.keys()
+        ]
+        if wanted not in normalized and wanted not in alt:
+            problem(
+                target.system,
+                "target key",
+                ",".join(target.key_fields),
+                f"not a key of {target.entity_set} (keys: {[list(k) for k in target_entity.keys()]})",
+            )
+        for pair in table_map.fields:
+            if pair.value_map is None or pair.type is not FieldType.ENUM:
+                continue
+            enum_type = target_entity.properties.get(pair.target, "")
+            members = by_system[target.system].enum_members(enum_type) if enum_type else None
+            if members is None:
+                problem(target.system, "enum", pair.target, f"type {enum_type or '?'} is not an enum type")
+                continue
+            for symbol in pair.value_map.pairs.values():
+                if symbol not in members:
+                    problem(
+                        target.system,
+                        "enum symbol",
+                        f"{pair.target}={symbol}",
+                        f"not a member of {enum_type}",
+                    )
+
+    for lookup in table_map.lookups:
+        if lookup.read_set:
+            read = entity(System.DATAVERSE, lookup.read_set, "lookup")
+            if read is not None and lookup.read_column and not read.has_field(lookup.read_column):
+                problem(
+                    System.DATAVERSE,
+                    "lookup field",
+                    f"{lookup.read_set}.{lookup.read_column}",
+                    "does not exist",
+                )
+        if lookup.require_set:
+            required = entity(System.FINANCE, lookup.require_set, "required lookup")
+            if required is not None and lookup.require_field and not required.has_field(lookup.require_field):
+                problem(
+                    System.FINANCE,
+                    "lookup field",
+                    f"{lookup.require_set}.{lookup.require_field}",
+                    "does not exist",
+                )
+        if lookup.bind_set:
+            bound = entity(System.DATAVERSE, lookup.bind_set, "bind")
+            if bound is not None and lookup.bind_key and (lookup.bind_key,) not in bound.keys():
+                problem(
+                    System.DATAVERSE,
+                    "bind key",
+                    f"{lookup.bind_set}({lookup.bind_key})",
+                    "is not a key of the bound table",
+                )
+    if table_map.company.read_set:
+        company = entity(System.DATAVERSE, table_map.company.read_set, "company")
+        if (
+            company is not None
+            and table_map.company.read_column
+            and not company.has_field(table_map.company.read_column)
+        ):
+            problem(System.DATAVERSE, "company field", table_map.company.read_column, "does not exist")
+    return problems
+
+
+def check_maps(registry: Registry, dataverse: Metadata, finance: Metadata) -> list[Problem]:
+    problems: list[Problem] = []
+    for table_map in registry.maps:
+        problems.extend(check_map(table_map, dataverse, finance))
+    return problems
+
+
+def problems_table(problems: list[Problem]) -> str:
+    if not problems:
+        return "every map matches both systems' metadata"
+    rows = [("flow", "system", "what", "name", "problem")] + [
+        (p.flow, p.system, p.what, p.name, p.detail) for p in problems
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows
+    )

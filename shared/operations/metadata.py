@@ -1,0 +1,81 @@
+"""Reading OData CSDL ($metadata) into entity sets, properties, keys and enum members."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+@dataclass
+class EntityType:
+    name: str
+    properties: dict[str, str] = field(default_factory=dict)  # name → Edm or enum type
+    navigation: dict[str, str] = field(default_factory=dict)  # name → target type
+    key: tuple[str, ...] = ()
+    alternate_keys: list[tuple[str, ...]] = field(default_factory=list)
+
+    def has_field(self, name: str) -> bool:
+        return name in self.properties or name in self.navigation
+
+    def keys(self) -> list[tuple[str, ...]]:
+        return [self.key, *self.alternate_keys]
+
+
+@dataclass
+class Metadata:
+    entity_types: dict[str, EntityType] = field(default_factory=dict)  # by qualified and short name
+    entity_sets: dict[str, str] = field(default_factory=dict)  # set name → entity type name
+    enums: dict[str, set[str]] = field(default_factory=dict)  # by qualified and short name
+
+    def entity_for_set(self, entity_set: str) -> EntityType | None:
+        type_name = self.entity_sets.get(entity_set)
+        return None if type_name is None else self.entity_types.get(type_name)
+
+    def enum_members(self, type_name: str) -> set[str] | None:
+        return self.enums.get(type_name) or self.enums.get(type_name.rsplit(".", 1)[-1])
+
+
+def _alternate_keys(entity: ET.Element) -> list[tuple[str, ...]]:
+    keys = []
+    for annotation in entity.iter(f"{EDM}Annotation"):
+        if not annotation.get("Term", "").endswith("AlternateKeys"):
+            continue
+        for record in annotation.iter(f"{EDM}Record"):
+            names = [p.text.strip() for p in record.iter(f"{EDM}PropertyPath") if p.text]
+            names += [p.get("Name", "") for p in record.iter(f"{EDM}PropertyRef") if p.get("Name")]
+            if names:
+                keys.append(tuple(names))
+    return keys
+
+
+def parse_metadata(xml_text: str | bytes) -> Metadata:
+    root = ET.fromstring(xml_text)
+    metadata = Metadata()
+    for schema in root.iter(f"{EDM}Schema"):
+        namespace = schema.get("Namespace", "")
+        alias = schema.get("Alias")
+        for element in schema.findall(f"{EDM}EnumType"):
+            members = {m.get("Name", "") for m in element.findall(f"{EDM}Member")}
+            for prefix in filter(None, (namespace, alias)):
+                metadata.enums[f"{prefix}.{element.get('Name')}"] = members
+            metadata.enums[element.get("Name", "")] = members
+        for element in schema.findall(f"{EDM}EntityType"):
+            entity = EntityType(name=element.get("Name", ""))
+            key = element.find(f"{EDM}Key")
+            if key is not None:
+                entity.key = tuple(ref.get("Name", "") for ref in key.findall(f"{EDM}PropertyRef"))
+            for prop in element.findall(f"{EDM}Property"):
+                entity.properties[prop.get("Name", "")] = prop.get("Type", "")
+            for nav in element.findall(f"{EDM}NavigationProperty"):
+                entity.navigation[nav.get("Name", "")] = nav.get("Type", "")
+            entity.alternate_keys = _alternate_keys(element)
+            for prefix in filter(None, (namespace, alias)):
+                metadata.entity_types[f"{prefix}.{entity.name}"] = entity
+            metadata.entity_types[entity.name] = entity
+        for container in schema.findall(f"{EDM}EntityContainer"):
+            for entity_set in container.findall(f"{EDM}EntitySet"):
+                metadata.entity_sets[entity_set.get("Name", "")] = entity_set.get("EntityType", "")
+    return metadata

@@ -1,0 +1,104 @@
+"""Parked events: list, show, replay, dismiss (DESIGN §7, §8).
+
+A replay sends the parked event back where it failed, with its attempt count reset: a flow's event
+to its flow queue, an undecodable raw message to the ingress it came from, an event no flow took
+back through routing (a flow for it may exist by now). Parked rows are never deleted: replayed and
+dismissed ones keep who, why and when, for audit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+
+from shared.events import ChangeEvent, Source, derive_id
+from shared.maps import Registry
+from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER, RouteResult, dispatch
+from shared.runtime import Runtime
+from shared.state.base import ParkedEvent
+from shared.values import utc_now
+
+ROUTERS = {DATAVERSE_ROUTER, FINANCE_ROUTER}
+
+
+@dataclass
+class ReplayReport:
+    replayed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+async def select_parked(
+    runtime: Runtime,
+    *,
+    ids: list[str] | None = None,
+    flow: str | None = None,
+    reason: str | None = None,
+    key: str | None = None,
+    status: str | None = "parked",
+    limit: int | None = None,
+) -> list[ParkedEvent]:
+    state = runtime.engine.state
+    if ids:
+        found = [await state.get_parked(parked_id) for parked_id in ids]
+        return [p for p in found if p is not None and (status is None or p.status == status)]
+    return await state.list_parked(flow=flow, reason=reason, key=key, status=status, limit=limit)
+
+
+async def replay(runtime: Runtime, registry: Registry, parked: list[ParkedEvent], *, by: str) -> ReplayReport:
+    report = ReplayReport()
+    for item in parked:
+        try:
+            await _resend(runtime, registry, item)
+        except (ValueError, KeyError) as exc:
+            report.failed[item.id] = f"cannot replay: {exc}"
+            continue
+        item.status = "replayed"
+        item.closed_by = by
+        item.closed_reason = "replayed"
+        item.closed_at = utc_now()
+        await runtime.engine.state.update_parked(item)
+        report.replayed.append(item.id)
+    return report
+
+
+async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> None:
+    data = json.loads(item.event)
+    if "ingress" in data:
+        body = data["body"].encode() if "body" in data else base64.b64decode(data["body_base64"])
+        properties = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
+        await runtime.sender.send_raw(data["ingress"], body, properties, data.get("content_type") or "")
+        return
+    if "raw_body" in data:
+        raise ValueError("the parked message was never a ChangeEvent; fix the sender and resend it")
+    event = ChangeEvent.model_validate(data) if "event_id" in data else ChangeEvent.from_json(item.event)
+    fresh = event.model_copy(
+        update={
+            "attempt": 1,
+            "source": Source.REPLAY,
+            "event_id": derive_id(event.event_id, "replay", item.id),
+        }
+    )
+    if item.flow in ROUTERS:
+        result = RouteResult()
+        maps = registry.for_dataverse_entity(event.entity) + registry.for_finance_event(event.entity)
+        if not maps:
+            raise ValueError(f"still no flow for {event.entity}")
+        await dispatch(runtime, item.flow, maps, fresh, result)
+        return
+    table_map = registry.by_name(item.flow)
+    await runtime.sender.send_events(table_map.flow_queue, [fresh.for_flow(table_map.name, event.key)])
+
+
+async def dismiss(runtime: Runtime, parked: list[ParkedEvent], *, by: str, why: str) -> list[str]:
+    if not why.strip():
+        raise ValueError("say why the events are dismissed: it is kept for audit")
+    closed = []
+    for item in parked:
+        item.status = "dismissed"
+        item.closed_by = by
+        item.closed_reason = why
+        item.closed_at = utc_now()
+        await runtime.engine.state.update_parked(item)
+        closed.append(item.id)
+    return closed
