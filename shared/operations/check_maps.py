@@ -77,21 +77,13 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
                     name,
                     f"not a field or navigation property of {target.entity_set}",
                 )
-        wanted = set(target.key_fields)
-        normalized = [
-            {k if not (k.startswith("_") and k.endswith("_value")) else k for k in key}
-            for key in target_entity.keys()
-        ]
-        alt = [
-            {f"_{k}_value" if k in target_entity.navigation else k for k in key}
-            for key in target_entity.keys()
-        ]
-        if wanted not in normalized and wanted not in alt:
+        if set(target.key_fields) not in target_entity.key_sets():
+            known = [list(k) for k in target_entity.all_keys()]
             problem(
                 target.system,
                 "target key",
                 ",".join(target.key_fields),
-                f"not a key of {target.entity_set} (keys: {[list(k) for k in target_entity.keys()]})",
+                f"not a key of {target.entity_set} (keys: {known})",
             )
         for pair in table_map.fields:
             if pair.value_map is None or pair.type is not FieldType.ENUM:
@@ -131,7 +123,7 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
                 )
         if lookup.bind_set:
             bound = entity(System.DATAVERSE, lookup.bind_set, "bind")
-            if bound is not None and lookup.bind_key and (lookup.bind_key,) not in bound.keys():
+            if bound is not None and lookup.bind_key and {lookup.bind_key} not in bound.key_sets():
                 problem(
                     System.DATAVERSE,
                     "bind key",

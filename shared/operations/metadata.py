@@ -20,8 +20,16 @@ class EntityType:
     def has_field(self, name: str) -> bool:
         return name in self.properties or name in self.navigation
 
-    def keys(self) -> list[tuple[str, ...]]:
+    def all_keys(self) -> list[tuple[str, ...]]:
         return [self.key, *self.alternate_keys]
+
+    def key_sets(self) -> list[set[str]]:
+        """Every key as a set of names, with lookup key parts also spelled `_x_value` as URLs use them."""
+        spelled = []
+        for key in self.all_keys():
+            spelled.append(set(key))
+            spelled.append({f"_{k}_value" if k in self.navigation else k for k in key})
+        return spelled
 
 
 @dataclass
