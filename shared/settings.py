@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Operations: pause/resume flip AzureWebJobs.<function>.Disabled on this app through Azure Resource Manager.
+    function_app_resource_id: str | None = Field(
+        default=None,
+        description="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Web/sites/<app>",
+    )
+
     # Dataverse webhook ingress.
     webhook_secret: str | None = Field(default=None, description="value of the x-projops-webhook-key header")
     webhook_max_bytes: int = Field(default=1_048_576, gt=0)

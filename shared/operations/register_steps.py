@@ -1,0 +1,208 @@
+"""register-steps: the Dataverse service endpoint and plug-in steps, derived from the maps.
+
+One asynchronous post-operation step per Dataverse-source map and message: Create and Update with a
+post image, Update filtered on the columns the map reads, Delete with a pre image. Idempotent: steps
+are found by name, compared, and only created or updated where they differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.bus import DATAVERSE_TOPIC
+from shared.clients.base import DataverseApi
+from shared.events import Operation
+from shared.maps import Registry, System, TableMap
+
+ENDPOINT_NAME = "projops-sync dataverse-changes"
+STEP_PREFIX = "projops-sync"
+# serviceendpoint option values (formats.md §1.2)
+CONTRACT_TOPIC = 5
+MESSAGE_FORMAT_JSON = 2
+AUTH_SAS_KEY = 2
+USER_CLAIM_USER_ID = 2
+CONNECTION_MODE_NORMAL = 1
+STAGE_POST_OPERATION = 40
+MODE_ASYNCHRONOUS = 1
+IMAGE_PRE, IMAGE_POST = 0, 1
+
+_MESSAGES = {Operation.CREATE: "Create", Operation.UPDATE: "Update", Operation.DELETE: "Delete"}
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    namespace: str  # contoso-projops.servicebus.windows.net
+    sas_key_name: str
+    sas_key: str
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    name: str
+    flow: str
+    entity: str
+    message: str
+    filtering_attributes: str | None
+    image: tuple[int, str, str] | None  # (type, alias, message property)
+
+
+@dataclass
+class RegistrationReport:
+    endpoint: str = "unchanged"
+    steps: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return self.endpoint != "unchanged" or any(v != "unchanged" for v in self.steps.values())
+
+
+def plan_steps(registry: Registry) -> list[StepPlan]:
+    plans = []
+    for table_map in registry.maps:
+        if table_map.source.system is not System.DATAVERSE:
+            continue
+        plans.extend(_plan_for(table_map))
+    return plans
+
+
+def _plan_for(table_map: TableMap) -> list[StepPlan]:
+    entity = table_map.source.entity
+    plans = []
+    for operation, message in _MESSAGES.items():
+        if not table_map.allows(operation):
+            continue
+        name = f"{STEP_PREFIX}: {table_map.name} {message} of {entity}"
+        if operation is Operation.DELETE:
+            image = (IMAGE_PRE, "PreImage", "Target")
+        else:
+            image = (IMAGE_POST, "PostImage", "Id" if operation is Operation.CREATE else "Target")
+        attributes = (
+            ",".join(table_map.update_filtering_attributes) if operation is Operation.UPDATE else None
+        )
+        plans.append(StepPlan(name, table_map.name, entity, message, attributes, image))
+    return plans
+
+
+def _endpoint_body(config: EndpointConfig) -> dict[str, Any]:
+    return {
+        "name": ENDPOINT_NAME,
+        "contract": CONTRACT_TOPIC,
+        "connectionmode": CONNECTION_MODE_NORMAL,
+        "authtype": AUTH_SAS_KEY,
+        "namespaceaddress": f"sb://{config.namespace}/",
+        "path": DATAVERSE_TOPIC,
+        "saskeyname": config.sas_key_name,
+        "saskey": config.sas_key,
+        "messageformat": MESSAGE_FORMAT_JSON,
+        "userclaim": USER_CLAIM_USER_ID,
+    }
+
+
+async def _first(
+    dataverse: DataverseApi, entity_set: str, filter: str, select: list[str]
+) -> dict[str, Any] | None:
+    async for page in dataverse.query(entity_set, filter=filter, select=select, page_size=50):
+        return page[0] if page else None
+    return None
+
+
+async def register_steps(
+    dataverse: DataverseApi, registry: Registry, config: EndpointConfig, *, dry_run: bool = False
+) -> RegistrationReport:
+    report = RegistrationReport()
+    body = _endpoint_body(config)
+    compared = [k for k in body if k != "saskey"]
+    existing = await _first(
+        dataverse, "serviceendpoints", f"name eq '{ENDPOINT_NAME}'", ["serviceendpointid", *compared]
+    )
+    if existing is None:
+        report.endpoint = "create"
+        endpoint_id = None
+        if not dry_run:
+            endpoint_id = (await dataverse.create("serviceendpoints", body)).entity_id
+    else:
+        endpoint_id = str(existing["serviceendpointid"])
+        if any(existing.get(k) != body[k] for k in compared):
+            report.endpoint = "update"
+            if not dry_run:
+                await dataverse.write("serviceendpoints", {"serviceendpointid": endpoint_id}, body, "update")
+
+    for plan in plan_steps(registry):
+        report.steps[plan.name] = await _register_step(dataverse, plan, endpoint_id, dry_run=dry_run)
+    return report
+
+
+async def _register_step(
+    dataverse: DataverseApi, plan: StepPlan, endpoint_id: str | None, *, dry_run: bool
+) -> str:
+    wanted: dict[str, Any] = {
+        "name": plan.name,
+        "stage": STAGE_POST_OPERATION,
+        "mode": MODE_ASYNCHRONOUS,
+        "rank": 1,
+        "supporteddeployment": 0,
+        "asyncautodelete": False,
+        "filteringattributes": plan.filtering_attributes,
+    }
+    existing = await _first(
+        dataverse,
+        "sdkmessageprocessingsteps",
+        f"name eq '{plan.name}'",
+        ["sdkmessageprocessingstepid", *wanted],
+    )
+    if existing is not None and all(existing.get(k) == v for k, v in wanted.items()):
+        return "unchanged"
+    if dry_run:
+        return "create" if existing is None else "update"
+    if existing is not None:
+        await dataverse.write(
+            "sdkmessageprocessingsteps",
+            {"sdkmessageprocessingstepid": existing["sdkmessageprocessingstepid"]},
+            wanted,
+            "update",
+        )
+        return "update"
+    message = await _first(dataverse, "sdkmessages", f"name eq '{plan.message}'", ["sdkmessageid"])
+    if message is None:
+        raise LookupError(f"Dataverse has no sdkmessage {plan.message}")
+    message_filter = await _first(
+        dataverse,
+        "sdkmessagefilters",
+        f"primaryobjecttypecode eq '{plan.entity}' and _sdkmessageid_value eq {message['sdkmessageid']}",
+        ["sdkmessagefilterid"],
+    )
+    if message_filter is None:
+        raise LookupError(f"Dataverse has no {plan.message} message filter for {plan.entity}")
+    body = {
+        **wanted,
+        "sdkmessageid@odata.bind": f"/sdkmessages({message['sdkmessageid']})",
+        "sdkmessagefilterid@odata.bind": f"/sdkmessagefilters({message_filter['sdkmessagefilterid']})",
+        "eventhandler_serviceendpoint@odata.bind": f"/serviceendpoints({endpoint_id})",
+    }
+    step_id = (await dataverse.create("sdkmessageprocessingsteps", body)).entity_id
+    if plan.image is not None:
+        image_type, alias, property_name = plan.image
+        await dataverse.create(
+            "sdkmessageprocessingstepimages",
+            {
+                "name": alias,
+                "entityalias": alias,
+                "imagetype": image_type,
+                "messagepropertyname": property_name,
+                "sdkmessageprocessingstepid@odata.bind": f"/sdkmessageprocessingsteps({step_id})",
+            },
+        )
+    return "create"
+
+
+def report_text(report: RegistrationReport, *, dry_run: bool) -> str:
+    verb = "would" if dry_run else "did"
+    lines = [f"service endpoint {ENDPOINT_NAME}: {report.endpoint}"]
+    lines += [f"step {name}: {action}" for name, action in report.steps.items()]
+    lines.append(
+        f"{verb} change nothing: every step is already as the maps want it"
+        if not report.changed
+        else f"{'plan only (--dry-run)' if dry_run else 'registered'}"
+    )
+    return "\n".join(lines)
