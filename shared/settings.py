@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Operations: pause/resume flip AzureWebJobs.<function>.Disabled on this app through Azure Resource Manager.
+    # pause/resume flip AzureWebJobs.<function>.Disabled on this app through Azure Resource Manager.
     function_app_resource_id: str | None = Field(
         default=None,
         description="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Web/sites/<app>",
