@@ -1,0 +1,304 @@
+"""Dataverse RemoteExecutionContext JSON → ChangeEvent (formats.md §1).
+
+The body is what an asynchronous post-operation step sends to Service Bus, or a webhook receives:
+.NET DataContractJsonSerializer output, with collections as `{"key","value"}` arrays, `__type`
+annotations and `/Date(ms)/` dates. Unknown keys are ignored; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from shared.errors import DecodeError
+from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
+from shared.jsonio import loads
+from shared.values import Ref, Value, is_ms_date, parse_ms_date, utc_now
+
+CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
+SIZE_EXCEEDED = "MessageMaxSizeExceeded"
+WEBHOOK_SIZE_EXCEEDED = "x-ms-dynamics-msg-size-exceeded"
+
+# Columns every write touches; an Update that changed only these changed nothing a map reads.
+SYSTEM_COLUMNS = frozenset(
+    {
+        "modifiedon",
+        "modifiedby",
+        "modifiedonbehalfby",
+        "versionnumber",
+        "timezoneruleversionnumber",
+        "utcconversiontimezonecode",
+        "overriddencreatedon",
+        "importsequencenumber",
+    }
+)
+
+_OPERATIONS = {
+    "create": Operation.CREATE,
+    "update": Operation.UPDATE,
+    "delete": Operation.DELETE,
+    "onexternalcreated": Operation.CREATE,
+    "onexternalupdated": Operation.UPDATE,
+    "onexternaldeleted": Operation.DELETE,
+}
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A raw message, whatever carried it: Service Bus properties or webhook headers."""
+
+    body: bytes
+    content_type: str | None
+    properties: Mapping[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+    transport: Literal["servicebus", "webhook"] = "servicebus"
+
+    def property(self, name: str) -> str | None:
+        wanted = name.lower()
+        for key, value in self.properties.items():
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def has_property_containing(self, fragment: str) -> bool:
+        return any(fragment.lower() in key.lower() for key in self.properties)
+
+
+@dataclass
+class RemoteExecutionContext:
+    """The parts of the context a flow needs, with collections already turned into dicts."""
+
+    message_name: str
+    primary_entity_name: str
+    primary_entity_id: str | None
+    input_parameters: dict[str, Any] | None
+    output_parameters: dict[str, Any]
+    pre_images: dict[str, Any]
+    post_images: dict[str, Any]
+    initiating_user_id: str | None
+    initiating_aad_object_id: str | None
+    correlation_id: str | None
+    operation_id: str | None
+    operation_created_on: datetime | None
+    depth: int | None
+    raw: dict[str, Any]
+
+
+def _type_name(value: Mapping[str, Any]) -> str | None:
+    annotation = value.get("__type")
+    if not isinstance(annotation, str):
+        return None
+    return annotation.split(":", 1)[0]
+
+
+def _pairs(items: Any) -> dict[str, Any]:
+    """A DataContract collection: an array of {"key","value"} (a plain object is tolerated)."""
+    if items is None:
+        return {}
+    if isinstance(items, dict):
+        return dict(items)
+    result: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, dict) and "key" in item:
+            result[str(item["key"])] = item.get("value")
+    return result
+
+
+def _is_entity(value: Mapping[str, Any]) -> bool:
+    return "Attributes" in value and "LogicalName" in value
+
+
+def normalize_entity(value: Mapping[str, Any]) -> dict[str, Value]:
+    return normalize_attributes(value.get("Attributes"))
+
+
+def normalize_attributes(attributes: Any) -> dict[str, Value]:
+    return {name: normalize_value(raw) for name, raw in _pairs(attributes).items()}
+
+
+def normalize_value(raw: Any) -> Value:
+    """One attribute value: `__type` dispatch, dates, and plain JSON values."""
+    if raw is None or isinstance(raw, bool | int | Decimal):
+        return raw
+    if isinstance(raw, float):
+        return Decimal(str(raw))
+    if isinstance(raw, str):
+        return parse_ms_date(raw) if is_ms_date(raw) else raw
+    if isinstance(raw, list):
+        return [normalize_value(item) for item in raw]
+    if not isinstance(raw, dict):
+        return None
+    kind = _type_name(raw)
+    if kind == "EntityReference" or (
+        kind is None and {"Id", "LogicalName"} <= raw.keys() and "Attributes" not in raw
+    ):
+        return Ref(str(raw.get("LogicalName") or ""), str(raw.get("Id") or "").lower(), raw.get("Name"))
+    if kind == "OptionSetValue":
+        return int(raw["Value"]) if raw.get("Value") is not None else None
+    if kind == "Money":
+        value = raw.get("Value")
+        return None if value is None else Decimal(str(value))
+    if kind == "EntityCollection":
+        return [normalize_entity(entity) for entity in raw.get("Entities") or [] if isinstance(entity, dict)]
+    if kind == "OptionSetValueCollection":
+        return [
+            int(item["Value"]) if isinstance(item, dict) else int(item)
+            for item in raw.get("Values") or raw.get("Value") or []
+        ]
+    if kind == "Entity" or _is_entity(raw):
+        return normalize_entity(raw)
+    if "Value" in raw:
+        return normalize_value(raw["Value"])
+    # An unknown shape: keep nothing rather than a structure no map can read.
+    return None
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return loads(body)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+
+
+def check_content_type(content_type: str | None, body: bytes) -> None:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/msbin1":
+        raise DecodeError(
+            "the body is .NET binary XML (application/msbin1), which cannot be read outside .NET: set the "
+            "Dataverse service endpoint's message format to JSON (messageformat = 2)"
+        )
+    if media in ("application/xml", "text/xml") or body.lstrip()[:1] == b"<":
+        raise DecodeError(
+            "the body is XML: set the Dataverse service endpoint's message format to JSON (messageformat = 2)"
+        )
+    if media and media not in ("application/json", "text/json", "text/plain"):
+        raise DecodeError(f"unexpected content type {content_type!r}: expected application/json")
+
+
+def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
+    data = _parse_json(body)
+    return context_from_json(data)
+
+
+def context_from_json(data: Any) -> RemoteExecutionContext:
+    if not isinstance(data, dict) or "MessageName" not in data:
+        raise DecodeError("not a RemoteExecutionContext: the JSON object has no MessageName")
+    created = data.get("OperationCreatedOn")
+    primary_id = data.get("PrimaryEntityId")
+    return RemoteExecutionContext(
+        message_name=str(data["MessageName"]),
+        primary_entity_name=str(data.get("PrimaryEntityName") or "").lower(),
+        primary_entity_id=str(primary_id).lower() if primary_id else None,
+        input_parameters=_pairs(data["InputParameters"]) if "InputParameters" in data else None,
+        output_parameters=_pairs(data.get("OutputParameters")),
+        pre_images=_pairs(data.get("PreEntityImages")),
+        post_images=_pairs(data.get("PostEntityImages")),
+        initiating_user_id=_lower(data.get("InitiatingUserId")),
+        initiating_aad_object_id=_lower(data.get("InitiatingUserAzureActiveDirectoryObjectId")),
+        correlation_id=_lower(data.get("CorrelationId")),
+        operation_id=_lower(data.get("OperationId")),
+        operation_created_on=parse_ms_date(created)
+        if isinstance(created, str) and is_ms_date(created)
+        else None,
+        depth=data.get("Depth") if isinstance(data.get("Depth"), int) else None,
+        raw=data,
+    )
+
+
+def _lower(value: Any) -> str | None:
+    return str(value).strip("{}").lower() if value else None
+
+
+def _first_image(images: dict[str, Any]) -> dict[str, Value] | None:
+    for image in images.values():
+        if isinstance(image, dict):
+            return normalize_entity(image)
+    return None
+
+
+def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
+    if isinstance(target, dict) and target.get("RowVersion") not in (None, ""):
+        try:
+            return int(str(target["RowVersion"]))
+        except ValueError:
+            pass
+    if record and isinstance(record.get("versionnumber"), int):
+        return int(record["versionnumber"])  # type: ignore[arg-type]
+    return None
+
+
+def event_from_context(
+    context: RemoteExecutionContext, *, size_exceeded: bool = False, correlation_id: str | None = None
+) -> ChangeEvent:
+    message = context.message_name
+    operation = _OPERATIONS.get(message.lower(), Operation.UPDATE)
+    params = context.input_parameters
+    target = params.get("Target") if params else None
+    key = context.primary_entity_id
+    if not key and operation is Operation.CREATE:
+        created_id = context.output_parameters.get("id")
+        key = str(created_id).lower() if created_id else None
+    if not key and isinstance(target, dict) and target.get("Id"):
+        key = str(target["Id"]).lower()
+    if not key:
+        raise DecodeError("RemoteExecutionContext has no PrimaryEntityId")
+
+    base = {
+        "event_id": derive_id(context.operation_id or "", message, key),
+        "source": Source.DATAVERSE,
+        "entity": context.primary_entity_name,
+        "operation": operation,
+        "key": key,
+        "occurred_at": context.operation_created_on or utc_now(),
+        "initiated_by": Initiator(
+            user_id=context.initiating_user_id, aad_object_id=context.initiating_aad_object_id
+        ),
+        "correlation_id": correlation_id or context.correlation_id,
+        "message": message,
+    }
+    if size_exceeded or params is None:
+        # Dataverse dropped InputParameters and the images to fit the message: re-read by id.
+        return ChangeEvent(**base, notification_only=True)
+
+    before = _first_image(context.pre_images)
+    if operation is Operation.DELETE:
+        return ChangeEvent(**base, before=before, version=_version(target, before))
+
+    if not isinstance(target, dict):
+        raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
+    target_values = normalize_entity(target) if _is_entity(target) else {}
+    post = _first_image(context.post_images)
+    record = {**(post or {}), **target_values}
+    changed = None
+    if operation is Operation.UPDATE:
+        primary = f"{context.primary_entity_name}id"
+        changed = sorted(n for n in target_values if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
+    partial = operation is Operation.UPDATE and post is None
+    return ChangeEvent(
+        **base,
+        record=record,
+        before=before,
+        changed=changed,
+        partial=partial,
+        version=_version(target, record),
+    )
+
+
+def decode_dataverse(message: IncomingMessage) -> ChangeEvent:
+    """Decode one Dataverse message; raises DecodeError with a reason a person can act on."""
+    check_content_type(message.content_type, message.body)
+    context = parse_remote_execution_context(message.body)
+    size_exceeded = message.has_property_containing(SIZE_EXCEEDED) or bool(
+        message.property(WEBHOOK_SIZE_EXCEEDED)
+    )
+    return event_from_context(
+        context,
+        size_exceeded=size_exceeded,
+        correlation_id=_lower(message.property("x-ms-correlation-request-id")),
+    )

@@ -1,0 +1,57 @@
+"""`projops-sync decode FILE`: recognise what a raw message file is and decode it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from shared.decoding.dataverse import IncomingMessage, _parse_json, decode_dataverse
+from shared.decoding.finance import FinanceTestEvent, decode_finance
+from shared.errors import DecodeError
+from shared.events import ChangeEvent
+
+
+def detect_and_decode(raw: bytes, *, base_dir: Path | None = None) -> tuple[str, list[ChangeEvent]]:
+    """Returns the kind of message and its events; Finance's activation test message has none."""
+    try:
+        return _detect(raw, base_dir)
+    except FinanceTestEvent:
+        return "finance-test-event", []
+
+
+def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
+    data = _parse_json(raw)
+    if isinstance(data, dict) and (
+        "applicationProperties" in data or "body_file" in data or "contentType" in data
+    ):
+        properties = {str(k): str(v) for k, v in (data.get("applicationProperties") or {}).items()}
+        if "body_file" in data:
+            body = ((base_dir or Path(".")) / str(data["body_file"])).read_bytes()
+        elif isinstance(data.get("body"), str):
+            body = data["body"].encode()
+        else:
+            body = json.dumps(data.get("body")).encode()
+        message = IncomingMessage(body=body, content_type=data.get("contentType"), properties=properties)
+        probe = _parse_json(body) if body.lstrip()[:1] in (b"{", b"[") else None
+        if isinstance(probe, dict) and str(probe.get("PrimaryEntityName", "")).startswith("mserp_"):
+            return "finance-data-event", decode_finance(message)
+        return "dataverse-servicebus", [decode_dataverse(message)]
+    items = data if isinstance(data, list) else [data]
+    first = items[0] if items else None
+    if not isinstance(first, dict):
+        raise DecodeError("not a Dataverse or Finance message: expected a JSON object")
+    if "BusinessEventId" in first:
+        return "finance-business-event", decode_finance(
+            IncomingMessage(body=raw, content_type="application/json")
+        )
+    if "MessageName" in first:
+        if str(first.get("PrimaryEntityName", "")).startswith("mserp_"):
+            return "finance-data-event", decode_finance(
+                IncomingMessage(body=raw, content_type="application/json")
+            )
+        return "dataverse-webhook", [
+            decode_dataverse(IncomingMessage(body=raw, content_type="application/json", transport="webhook"))
+        ]
+    raise DecodeError(
+        "not a Dataverse or Finance message: no MessageName, BusinessEventId or applicationProperties"
+    )
