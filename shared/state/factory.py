@@ -1,0 +1,18 @@
+"""Choose the state store from settings."""
+
+from __future__ import annotations
+
+from shared.settings import Settings, StateBackend
+from shared.state.base import StateStore
+
+
+def create_state_store(settings: Settings) -> StateStore:
+    if settings.state_backend is StateBackend.SQLITE:
+        from shared.state.sqlite_store import SqliteStateStore
+
+        return SqliteStateStore(settings.state_sqlite_path)
+    from shared.state.table_store import TableStateStore
+
+    if settings.state_tables_connection_string:
+        return TableStateStore(connection_string=settings.state_tables_connection_string)
+    return TableStateStore(account_url=settings.state_tables_account_url)

@@ -1,0 +1,181 @@
+"""The state store on SQLite: the sandbox's embedded default (one file, no service to run).
+
+SQLite calls are short and local, so they run inline on the event loop: handing each to a thread
+would cost more than the statement itself at sandbox volumes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from shared.state.base import ParkedEvent, SyncRun, SyncState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS syncstate (
+  flow TEXT NOT NULL, key TEXT NOT NULL, version INTEGER, payload_hash TEXT, target_key TEXT,
+  tombstone INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (flow, key));
+CREATE TABLE IF NOT EXISTS parked (
+  id TEXT PRIMARY KEY, flow TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL, error TEXT NOT NULL,
+  attempts INTEGER NOT NULL, event TEXT NOT NULL, parked_at TEXT NOT NULL, status TEXT NOT NULL,
+  closed_by TEXT, closed_reason TEXT, closed_at TEXT);
+CREATE INDEX IF NOT EXISTS parked_by_flow ON parked (flow, status, parked_at);
+CREATE TABLE IF NOT EXISTS syncruns (
+  id TEXT PRIMARY KEY, flow TEXT NOT NULL, status TEXT NOT NULL, cursor TEXT, counts TEXT NOT NULL,
+  errors TEXT NOT NULL, options TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+"""
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+class SqliteStateStore:
+    def __init__(self, path: str = ":memory:") -> None:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    async def get_state(self, flow: str, key: str) -> SyncState | None:
+        row = self._db.execute(
+            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate WHERE flow=? AND key=?",
+            (flow, key),
+        ).fetchone()
+        if row is None:
+            return None
+        return SyncState(flow, key, row[0], row[1], row[2], bool(row[3]), datetime.fromisoformat(row[4]))
+
+    async def put_state(self, state: SyncState) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO syncstate VALUES (?,?,?,?,?,?,?)",
+            (
+                state.flow,
+                state.key,
+                state.version,
+                state.payload_hash,
+                state.target_key,
+                int(state.tombstone),
+                state.updated_at.isoformat(),
+            ),
+        )
+
+    async def park(self, parked: ParkedEvent) -> None:
+        await self.update_parked(parked)
+
+    async def update_parked(self, parked: ParkedEvent) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO parked VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                parked.id,
+                parked.flow,
+                parked.key,
+                parked.reason,
+                parked.error,
+                parked.attempts,
+                parked.event,
+                parked.parked_at.isoformat(),
+                parked.status,
+                parked.closed_by,
+                parked.closed_reason,
+                _iso(parked.closed_at),
+            ),
+        )
+
+    @staticmethod
+    def _parked(row: tuple[object, ...]) -> ParkedEvent:
+        return ParkedEvent(
+            id=str(row[0]),
+            flow=str(row[1]),
+            key=str(row[2]),
+            reason=str(row[3]),
+            error=str(row[4]),
+            attempts=int(row[5]),  # type: ignore[call-overload]
+            event=str(row[6]),
+            parked_at=datetime.fromisoformat(str(row[7])),
+            status=str(row[8]),
+            closed_by=row[9] if row[9] is None else str(row[9]),
+            closed_reason=row[10] if row[10] is None else str(row[10]),
+            closed_at=_dt(row[11] if row[11] is None else str(row[11])),
+        )
+
+    async def get_parked(self, parked_id: str) -> ParkedEvent | None:
+        row = self._db.execute("SELECT * FROM parked WHERE id=?", (parked_id,)).fetchone()
+        return None if row is None else self._parked(row)
+
+    async def list_parked(
+        self,
+        *,
+        flow: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+        status: str | None = "parked",
+        limit: int | None = None,
+    ) -> list[ParkedEvent]:
+        clauses, params = [], []
+        for column, value in (("flow", flow), ("key", key), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        if reason is not None:
+            clauses.append("substr(reason, 1, ?)=?")
+            params += [len(reason), reason]  # type: ignore[list-item]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM parked {where} ORDER BY parked_at DESC, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._parked(row) for row in self._db.execute(sql, params).fetchall()]
+
+    async def put_run(self, run: SyncRun) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO syncruns VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                run.id,
+                run.flow,
+                run.status,
+                run.cursor,
+                json.dumps(run.counts),
+                json.dumps(run.errors),
+                json.dumps(run.options, default=str),
+                run.started_at.isoformat(),
+                run.updated_at.isoformat(),
+            ),
+        )
+
+    @staticmethod
+    def _run(row: tuple[object, ...]) -> SyncRun:
+        return SyncRun(
+            id=str(row[0]),
+            flow=str(row[1]),
+            status=str(row[2]),
+            cursor=row[3] if row[3] is None else str(row[3]),
+            counts=json.loads(str(row[4])),
+            errors=json.loads(str(row[5])),
+            options=json.loads(str(row[6])),
+            started_at=datetime.fromisoformat(str(row[7])),
+            updated_at=datetime.fromisoformat(str(row[8])),
+        )
+
+    async def get_run(self, run_id: str) -> SyncRun | None:
+        row = self._db.execute("SELECT * FROM syncruns WHERE id=?", (run_id,)).fetchone()
+        return None if row is None else self._run(row)
+
+    async def list_runs(self, flow: str | None = None) -> list[SyncRun]:
+        if flow is None:
+            rows = self._db.execute("SELECT * FROM syncruns ORDER BY started_at DESC").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM syncruns WHERE flow=? ORDER BY started_at DESC", (flow,)
+            ).fetchall()
+        return [self._run(row) for row in rows]
+
+    async def close(self) -> None:
+        self._db.close()

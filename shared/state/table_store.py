@@ -1,0 +1,246 @@
+"""The state store on Azure Table Storage (production; Azurite in tests).
+
+PartitionKey = flow, RowKey = record key (or parked / run id). Table keys may not contain / \\ # ?
+or control characters and are at most 1 KiB, so keys are percent-encoded (and hashed when long),
+with the original kept in a property. A string property holds at most 32K UTF-16 characters, so
+a parked event's text is split across properties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import EdmType, EntityProperty, UpdateMode
+from azure.data.tables.aio import TableClient, TableServiceClient
+
+from shared.state.base import ParkedEvent, SyncRun, SyncState
+
+CHUNK = 30_000
+MAX_KEY = 512
+
+
+def encode_key(key: str) -> str:
+    encoded = quote(key, safe=" -_.~|:@!$&'()*+,;=")
+    if len(encoded) > MAX_KEY:
+        return encoded[:200] + "~" + hashlib.sha256(key.encode()).hexdigest()
+    return encoded
+
+
+def _split(text: str) -> dict[str, Any]:
+    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    return {f"event_{i}": part for i, part in enumerate(parts)} | {"event_parts": len(parts)}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, EntityProperty):
+        value = value.value
+    return None if value is None else int(value)
+
+
+def _join(entity: dict[str, Any]) -> str:
+    return "".join(entity[f"event_{i}"] for i in range(int(entity.get("event_parts", 1))))
+
+
+class TableStateStore:
+    def __init__(
+        self,
+        *,
+        connection_string: str | None = None,
+        account_url: str | None = None,
+        credential: Any = None,
+        table_prefix: str = "",
+    ) -> None:
+        if connection_string:
+            self._service = TableServiceClient.from_connection_string(connection_string)
+        elif account_url:
+            if credential is None:
+                from azure.identity.aio import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            self._service = TableServiceClient(endpoint=account_url, credential=credential)
+        else:
+            raise ValueError("a connection string or an account URL is required")
+        self._prefix = table_prefix
+        self._tables: dict[str, TableClient] = {}
+
+    async def _table(self, name: str) -> TableClient:
+        client = self._tables.get(name)
+        if client is None:
+            full = f"{self._prefix}{name}"
+            try:
+                await self._service.create_table(full)
+            except ResourceExistsError:
+                pass
+            client = self._service.get_table_client(full)
+            self._tables[name] = client
+        return client
+
+    async def _get(self, table: str, partition: str, row: str) -> dict[str, Any] | None:
+        client = await self._table(table)
+        try:
+            return dict(await client.get_entity(partition_key=encode_key(partition), row_key=encode_key(row)))
+        except ResourceNotFoundError:
+            return None
+
+    async def _put(self, table: str, partition: str, row: str, values: dict[str, Any]) -> None:
+        client = await self._table(table)
+        entity = {"PartitionKey": encode_key(partition), "RowKey": encode_key(row), **values}
+        await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+
+    async def get_state(self, flow: str, key: str) -> SyncState | None:
+        entity = await self._get("syncstate", flow, key)
+        if entity is None:
+            return None
+        return SyncState(
+            flow=flow,
+            key=key,
+            version=_int(entity.get("version")),
+            payload_hash=entity.get("payload_hash"),
+            target_key=entity.get("target_key"),
+            tombstone=bool(entity.get("tombstone")),
+            updated_at=datetime.fromisoformat(entity["updated_at"]),
+        )
+
+    async def put_state(self, state: SyncState) -> None:
+        values: dict[str, Any] = {
+            "flow": state.flow,
+            "key": state.key,
+            "tombstone": state.tombstone,
+            "updated_at": state.updated_at.isoformat(),
+        }
+        if state.version is not None:
+            # Table Storage integers are 32-bit unless typed; versions (rowversions) need 64.
+            values["version"] = EntityProperty(state.version, EdmType.INT64)
+        for name in ("payload_hash", "target_key"):
+            if getattr(state, name) is not None:
+                values[name] = getattr(state, name)
+        await self._put("syncstate", state.flow, state.key, values)
+
+    async def park(self, parked: ParkedEvent) -> None:
+        await self.update_parked(parked)
+
+    async def update_parked(self, parked: ParkedEvent) -> None:
+        values: dict[str, Any] = {
+            "id": parked.id,
+            "flow": parked.flow,
+            "key": parked.key,
+            "reason": parked.reason,
+            "error": parked.error[:CHUNK],
+            "attempts": parked.attempts,
+            "parked_at": parked.parked_at.isoformat(),
+            "status": parked.status,
+            **_split(parked.event),
+        }
+        for name in ("closed_by", "closed_reason"):
+            if getattr(parked, name) is not None:
+                values[name] = getattr(parked, name)
+        if parked.closed_at is not None:
+            values["closed_at"] = parked.closed_at.isoformat()
+        await self._put("parked", parked.flow, parked.id, values)
+
+    @staticmethod
+    def _parked(entity: dict[str, Any]) -> ParkedEvent:
+        return ParkedEvent(
+            id=entity["id"],
+            flow=entity["flow"],
+            key=entity["key"],
+            reason=entity["reason"],
+            error=entity["error"],
+            attempts=int(entity["attempts"]),
+            event=_join(entity),
+            parked_at=datetime.fromisoformat(entity["parked_at"]),
+            status=entity["status"],
+            closed_by=entity.get("closed_by"),
+            closed_reason=entity.get("closed_reason"),
+            closed_at=datetime.fromisoformat(entity["closed_at"]) if entity.get("closed_at") else None,
+        )
+
+    async def get_parked(self, parked_id: str) -> ParkedEvent | None:
+        client = await self._table("parked")
+        async for entity in client.query_entities("id eq @id", parameters={"id": parked_id}):
+            return self._parked(dict(entity))
+        return None
+
+    async def list_parked(
+        self,
+        *,
+        flow: str | None = None,
+        reason: str | None = None,
+        key: str | None = None,
+        status: str | None = "parked",
+        limit: int | None = None,
+    ) -> list[ParkedEvent]:
+        clauses, parameters = [], {}
+        for name, value in (("flow", flow), ("key", key), ("status", status)):
+            if value is not None:
+                clauses.append(f"{name} eq @{name}")
+                parameters[name] = value
+        if reason is not None:
+            # A prefix match: reasons look like "missing-dependency: ..." and people filter by the head.
+            clauses.append("reason ge @reason_low and reason lt @reason_high")
+            parameters["reason_low"] = reason
+            parameters["reason_high"] = reason + "\uffff"
+        client = await self._table("parked")
+        query = " and ".join(clauses) if clauses else None
+        found = []
+        entities = client.query_entities(query, parameters=parameters) if query else client.list_entities()
+        async for entity in entities:
+            found.append(self._parked(dict(entity)))
+        found.sort(key=lambda p: (p.parked_at, p.id), reverse=True)
+        return found[:limit] if limit is not None else found
+
+    async def put_run(self, run: SyncRun) -> None:
+        values: dict[str, Any] = {
+            "id": run.id,
+            "flow": run.flow,
+            "status": run.status,
+            "counts": json.dumps(run.counts),
+            "errors": json.dumps(run.errors)[:CHUNK],
+            "options": json.dumps(run.options, default=str),
+            "started_at": run.started_at.isoformat(),
+            "updated_at": run.updated_at.isoformat(),
+        }
+        if run.cursor is not None:
+            values["cursor"] = run.cursor
+        await self._put("syncruns", run.flow, run.id, values)
+
+    @staticmethod
+    def _run(entity: dict[str, Any]) -> SyncRun:
+        return SyncRun(
+            id=entity["id"],
+            flow=entity["flow"],
+            status=entity["status"],
+            cursor=entity.get("cursor"),
+            counts=json.loads(entity["counts"]),
+            errors=json.loads(entity["errors"]),
+            options=json.loads(entity["options"]),
+            started_at=datetime.fromisoformat(entity["started_at"]),
+            updated_at=datetime.fromisoformat(entity["updated_at"]),
+        )
+
+    async def get_run(self, run_id: str) -> SyncRun | None:
+        client = await self._table("syncruns")
+        async for entity in client.query_entities("id eq @id", parameters={"id": run_id}):
+            return self._run(dict(entity))
+        return None
+
+    async def list_runs(self, flow: str | None = None) -> list[SyncRun]:
+        client = await self._table("syncruns")
+        entities = (
+            client.query_entities("flow eq @flow", parameters={"flow": flow})
+            if flow
+            else client.list_entities()
+        )
+        runs = [self._run(dict(entity)) async for entity in entities]
+        runs.sort(key=lambda r: r.started_at, reverse=True)
+        return runs
+
+    async def close(self) -> None:
+        for client in self._tables.values():
+            await client.close()
+        await self._service.close()

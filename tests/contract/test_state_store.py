@@ -1,0 +1,138 @@
+"""One contract, two state stores: SQLite, and Azure Table Storage on a real Azurite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.state.base import ParkedEvent, StateStore, SyncRun, SyncState
+from shared.state.sqlite_store import SqliteStateStore
+from shared.state.table_store import TableStateStore
+
+
+@pytest.fixture(params=["sqlite", "tables"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
+    if request.param == "sqlite":
+        sqlite = SqliteStateStore(":memory:")
+        yield sqlite
+        await sqlite.close()
+        return
+    connection = request.getfixturevalue("azurite_connection_string")
+    tables = TableStateStore(connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}")
+    yield tables
+    await tables.close()
+
+
+AWKWARD_KEYS = ["USMF|ACT-0001", "a/b\\c#d?e", "Grüße €", "x" * 300, "%41 literal percent", "tab\there"]
+
+
+async def test_missing_state_is_none(store: StateStore) -> None:
+    assert await store.get_state("actuals", "nope") is None
+
+
+@pytest.mark.parametrize("key", AWKWARD_KEYS)
+async def test_state_round_trip_with_awkward_keys(store: StateStore, key: str) -> None:
+    when = datetime(2026, 11, 2, 8, 30, 15, 123456, tzinfo=UTC)
+    await store.put_state(SyncState("actuals", key, 9_000_000_000_123, "h1", '{"k": 1}', False, when))
+    got = await store.get_state("actuals", key)
+    assert got == SyncState("actuals", key, 9_000_000_000_123, "h1", '{"k": 1}', False, when)
+    assert got is not None and got.updated_at.tzinfo is not None
+
+
+async def test_keys_do_not_collide(store: StateStore) -> None:
+    await store.put_state(SyncState("f", "a/b", 1))
+    await store.put_state(SyncState("f", "a%2Fb", 2))
+    await store.put_state(SyncState("g", "a/b", 3))
+    assert [
+        (await store.get_state(f, k)).version for f, k in (("f", "a/b"), ("f", "a%2Fb"), ("g", "a/b"))
+    ] == [1, 2, 3]  # type: ignore[union-attr]
+
+
+async def test_overwrite_and_tombstone_with_nones(store: StateStore) -> None:
+    await store.put_state(SyncState("p", "k", 1, "h", "t"))
+    await store.put_state(SyncState("p", "k", None, None, None, True))
+    got = await store.get_state("p", "k")
+    assert got is not None and got.tombstone and got.version is None and got.payload_hash is None
+
+
+def parked(flow: str, key: str, reason: str, minutes: int, event: str = "{}") -> ParkedEvent:
+    return ParkedEvent(
+        id=uuid.uuid4().hex,
+        flow=flow,
+        key=key,
+        reason=reason,
+        error=f"error for {key}",
+        attempts=3,
+        event=event,
+        parked_at=datetime(2026, 11, 2, tzinfo=UTC) + timedelta(minutes=minutes),
+    )
+
+
+async def test_parked_filters_and_order(store: StateStore) -> None:
+    a = parked("actuals", "k1", "missing-dependency: ProjectsV2(...)", 1)
+    b = parked("actuals", "k2", "rejected-by-target", 2)
+    c = parked("projects-v2", "k1", "missing-dependency: CustomersV3(...)", 3)
+    for item in (a, b, c):
+        await store.park(item)
+    assert [p.id for p in await store.list_parked()] == [c.id, b.id, a.id]
+    assert [p.id for p in await store.list_parked(flow="actuals")] == [b.id, a.id]
+    assert [p.id for p in await store.list_parked(reason="missing-dependency")] == [c.id, a.id]
+    assert [p.id for p in await store.list_parked(key="k1")] == [c.id, a.id]
+    assert [p.id for p in await store.list_parked(limit=1)] == [c.id]
+    got = await store.get_parked(b.id)
+    assert got == b
+
+
+async def test_dismissed_are_kept_for_audit(store: StateStore) -> None:
+    item = parked("actuals", "k", "rejected-by-target", 0)
+    await store.park(item)
+    item.status, item.closed_by, item.closed_reason = "dismissed", "finance.admin", "posted by hand"
+    item.closed_at = datetime(2026, 11, 3, tzinfo=UTC)
+    await store.update_parked(item)
+    assert await store.list_parked() == []
+    assert await store.list_parked(status=None) == [item]
+    assert await store.get_parked(item.id) == item
+
+
+async def test_large_parked_event_round_trips(store: StateStore) -> None:
+    body = '{"record": "' + ("€ lines " * 25_000) + '"}'
+    assert len(body.encode()) > 200_000
+    item = parked("vendor-invoice-lines", "k", "rejected-by-target", 0, body)
+    await store.park(item)
+    got = await store.get_parked(item.id)
+    assert got is not None and got.event == body
+
+
+async def test_runs(store: StateStore) -> None:
+    run = SyncRun(
+        id="r1",
+        flow="actuals",
+        cursor="https://next?$skiptoken=x",
+        counts={"fed": 5000},
+        errors=["page 3: 429"],
+        options={"companies": ["USMF"]},
+        started_at=datetime(2026, 11, 2, tzinfo=UTC),
+        updated_at=datetime(2026, 11, 2, tzinfo=UTC),
+    )
+    other = SyncRun(id="r2", flow="projects-v2", started_at=datetime(2026, 11, 3, tzinfo=UTC))
+    await store.put_run(run)
+    await store.put_run(other)
+    assert await store.get_run("r1") == run
+    assert [r.id for r in await store.list_runs("actuals")] == ["r1"]
+    assert [r.id for r in await store.list_runs()] == ["r2", "r1"]
+    run.status, run.cursor = "completed", None
+    await store.put_run(run)
+    assert (await store.get_run("r1")) == run
+
+
+async def test_sqlite_file_is_shared_between_stores(tmp_path: Path) -> None:
+    first = SqliteStateStore(str(tmp_path / "state.db"))
+    await first.put_state(SyncState("f", "k", 7))
+    second = SqliteStateStore(str(tmp_path / "state.db"))
+    assert (await second.get_state("f", "k")).version == 7  # type: ignore[union-attr]
+    await first.close()
+    await second.close()
