@@ -47,7 +47,8 @@ class SqliteStateStore:
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         row = self._db.execute(
-            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate WHERE flow=? AND key=?",
+            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate"
+            " WHERE flow=? AND key=?",
             (flow, key),
         ).fetchone()
         if row is None:

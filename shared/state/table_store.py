@@ -8,6 +8,7 @@ a parked event's text is split across properties.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from datetime import datetime
@@ -72,10 +73,8 @@ class TableStateStore:
         client = self._tables.get(name)
         if client is None:
             full = f"{self._prefix}{name}"
-            try:
+            with contextlib.suppress(ResourceExistsError):
                 await self._service.create_table(full)
-            except ResourceExistsError:
-                pass
             client = self._service.get_table_client(full)
             self._tables[name] = client
         return client

@@ -1,0 +1,99 @@
+"""Bearer tokens for Dataverse and Finance through MSAL: client secret, certificate, managed identity.
+
+One MSAL application per process: its token cache is in memory and `acquire_token_for_client` looks
+there first, so creating it once is what keeps token requests rare. MSAL is synchronous; calls run in
+a worker thread so the event loop keeps serving other messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.errors import AuthError
+from shared.settings import AuthMode, Settings
+
+
+class TokenProvider(Protocol):
+    async def token(self, resource: str) -> str: ...
+
+
+def _check(result: dict[str, Any] | None, resource: str) -> str:
+    if not result or "access_token" not in result:
+        result = result or {}
+        raise AuthError(
+            f"no token for {resource}: {result.get('error', 'unknown error')}: "
+            f"{result.get('error_description', 'no description')}"
+        )
+    return str(result["access_token"])
+
+
+class MsalClientCredentials:
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MsalClientCredentials:
+        import msal
+
+        credential: Any
+        if settings.auth_mode is AuthMode.CERTIFICATE:
+            assert settings.client_certificate_path and settings.client_certificate_thumbprint
+            credential = {
+                "private_key": Path(settings.client_certificate_path).read_text(),
+                "thumbprint": settings.client_certificate_thumbprint,
+            }
+        else:
+            credential = settings.client_secret
+        app = msal.ConfidentialClientApplication(
+            settings.client_id,
+            client_credential=credential,
+            authority=f"https://login.microsoftonline.com/{settings.tenant_id}",
+        )
+        return cls(app)
+
+    async def token(self, resource: str) -> str:
+        result = await asyncio.to_thread(self._app.acquire_token_for_client, scopes=[f"{resource}/.default"])
+        return _check(result, resource)
+
+
+class MsalManagedIdentity:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MsalManagedIdentity:
+        import msal
+        import requests
+
+        identity: Any = (
+            msal.UserAssignedManagedIdentity(client_id=settings.managed_identity_client_id)
+            if settings.managed_identity_client_id
+            else msal.SystemAssignedManagedIdentity()
+        )
+        return cls(msal.ManagedIdentityClient(identity, http_client=requests.Session()))
+
+    async def token(self, resource: str) -> str:
+        # A managed identity asks for a resource, not a scope.
+        result = await asyncio.to_thread(self._client.acquire_token_for_client, resource=resource)
+        return _check(result, resource)
+
+
+class StaticToken:
+    """The sandbox's simulators accept a fixed bearer value that names the caller."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    async def token(self, resource: str) -> str:
+        return self.value
+
+
+def create_token_provider(settings: Settings) -> TokenProvider:
+    if settings.auth_mode is AuthMode.NONE:
+        return StaticToken(os.environ.get("PROJOPS_SANDBOX_TOKEN", "sandbox-integration"))
+    if settings.auth_mode is AuthMode.MANAGED_IDENTITY:
+        return MsalManagedIdentity.from_settings(settings)
+    return MsalClientCredentials.from_settings(settings)

@@ -1,0 +1,173 @@
+"""Dataverse Web API client (v9.2) over the shared request engine (formats.md §4)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared.auth import TokenProvider
+from shared.clients.base import Key, Row, WriteMode, WriteResult, key_segment
+from shared.clients.http import HttpEngine, Sleep, json_body
+from shared.errors import (
+    NotFoundError,
+    PermanentServiceError,
+    PreconditionFailedError,
+    RecordNotFoundByKeyError,
+    ServiceError,
+    TransientServiceError,
+)
+from shared.settings import Settings
+
+KEY_NOT_FOUND = "0x80060891"
+_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    next_link: str | None
+
+
+def classify(response: httpx.Response) -> ServiceError:
+    body = json_body(response)
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    code = str(error.get("code") or "")
+    message = str(
+        error.get("@Microsoft.PowerApps.CDS.InnerError.Message")
+        or error.get("message")
+        or response.text[:500]
+    )
+    status = response.status_code
+    where = {"code": code, "method": response.request.method, "url": str(response.request.url)}
+    if code.lower() == KEY_NOT_FOUND:
+        return RecordNotFoundByKeyError("dataverse", status, message, **where)
+    if status == 429 or status >= 500:
+        return TransientServiceError("dataverse", status, message, **where)
+    if status == 404:
+        return NotFoundError("dataverse", status, message, **where)
+    if status == 412:
+        return PreconditionFailedError("dataverse", status, message, **where)
+    return PermanentServiceError("dataverse", status, message, **where)
+
+
+def _entity_id(response: httpx.Response) -> str | None:
+    location = response.headers.get("OData-EntityId")
+    if not location or "(" not in location:
+        return None
+    inner = location.rsplit("(", 1)[1].rstrip(")")
+    return inner.lower() if "=" not in inner else inner
+
+
+class DataverseClient:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenProvider,
+        *,
+        sleep: Sleep | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"client": client}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        self.http = HttpEngine(
+            "dataverse",
+            f"{settings.dataverse_url}/api/data/v9.2/",
+            settings.dataverse_url,
+            tokens,
+            settings,
+            classify,
+            **kwargs,
+        )
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        params = {"$select": ",".join(select)} if select else None
+        try:
+            response = await self.http.request(
+                "GET",
+                entity_set + key_segment(key, guid_primary=True),
+                headers={**_HEADERS, "If-None-Match": "null"},
+                params=params,
+            )
+        except (NotFoundError, RecordNotFoundByKeyError):
+            return None
+        body = json_body(response)
+        return body if isinstance(body, dict) else None
+
+    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult:
+        headers = dict(_HEADERS)
+        if mode == "create":
+            headers["If-None-Match"] = "*"
+        elif mode == "update":
+            headers["If-Match"] = "*"
+        # Alternate-key columns are never sent in the body: on update they would be dropped, and
+        # on create the URL's values must win (formats.md §4.2).
+        payload = {name: value for name, value in body.items() if name not in key}
+        response = await self.http.request(
+            "PATCH", entity_set + key_segment(key, guid_primary=True), headers=headers, json=payload
+        )
+        return WriteResult(entity_id=_entity_id(response))
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult:
+        response = await self.http.request("POST", entity_set, headers=dict(_HEADERS), json=body)
+        return WriteResult(entity_id=_entity_id(response), created=True)
+
+    async def delete(self, entity_set: str, key: Key) -> bool:
+        try:
+            await self.http.request(
+                "DELETE", entity_set + key_segment(key, guid_primary=True), headers=dict(_HEADERS)
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    async def pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 5000,
+        start_url: str | None = None,
+    ) -> AsyncIterator[Page]:
+        """Pages of a query, each with the nextLink that resumes after it (kept by initial sync)."""
+        headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size}", "If-None-Match": "null"}
+        url: str | None = start_url or entity_set
+        params: dict[str, str] | None = None
+        if start_url is None:
+            params = {}
+            if select:
+                params["$select"] = ",".join(select)
+            if filter:
+                params["$filter"] = filter
+        while url is not None:
+            response = await self.http.request("GET", url, headers=headers, params=params or None)
+            body = json_body(response) or {}
+            url = body.get("@odata.nextLink")
+            params = None  # the nextLink carries the whole query, verbatim
+            yield Page(list(body.get("value") or []), url)
+
+    async def query(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 5000,
+    ) -> AsyncIterator[list[Row]]:
+        async for page in self.pages(entity_set, select=select, filter=filter, page_size=page_size):
+            yield page.rows
+
+    async def metadata(self) -> str:
+        response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
+        return response.text
+
+    async def close(self) -> None:
+        await self.http.close()

@@ -1,0 +1,153 @@
+"""Finance OData client (`/data/`) over the shared request engine (formats.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from shared.auth import TokenProvider
+from shared.clients.base import Key, Row, WriteResult, key_segment
+from shared.clients.dataverse import Page
+from shared.clients.http import HttpEngine, Sleep, json_body
+from shared.errors import (
+    NotFoundError,
+    PermanentServiceError,
+    RecordExistsError,
+    ServiceError,
+    TransientServiceError,
+)
+from shared.settings import Settings
+
+_HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+# Reads must name other companies than the caller's default one (formats.md §3, cross-company).
+_CROSS_COMPANY = {"cross-company": "true"}
+
+
+def classify(response: httpx.Response) -> ServiceError:
+    body = json_body(response)
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    inner = error.get("innererror") or {}
+    message = str(inner.get("message") or error.get("message") or response.text[:500])
+    kind = str(inner.get("type") or "")
+    status = response.status_code
+    where = {
+        "code": str(error.get("code") or ""),
+        "method": response.request.method,
+        "url": str(response.request.url),
+    }
+    # Finance answers a failed validateWrite with 500 and the Infolog: a permanent error, not an outage.
+    validation = "AxODataWriteException" in kind or "Infolog" in message
+    if validation and "already exists" in message:
+        return RecordExistsError("finance", status, message, **where)
+    if validation:
+        return PermanentServiceError("finance", status, message, **where)
+    if status == 429 or status >= 500:
+        return TransientServiceError("finance", status, message, **where)
+    if status == 404:
+        return NotFoundError("finance", status, message, **where)
+    return PermanentServiceError("finance", status, message, **where)
+
+
+class FinanceClient:
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenProvider,
+        *,
+        sleep: Sleep | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"client": client}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        self.http = HttpEngine(
+            "finance",
+            f"{settings.finance_url}/data/",
+            settings.finance_url,
+            tokens,
+            settings,
+            classify,
+            **kwargs,
+        )
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        params = dict(_CROSS_COMPANY)
+        if select:
+            params["$select"] = ",".join(select)
+        try:
+            response = await self.http.request(
+                "GET", entity_set + key_segment(key), headers=_HEADERS, params=params
+            )
+        except NotFoundError:
+            return None
+        body = json_body(response)
+        return body if isinstance(body, dict) else None
+
+    async def create(self, entity_set: str, body: Row) -> WriteResult:
+        response = await self.http.request("POST", entity_set, headers=dict(_HEADERS), json=body)
+        return WriteResult(created=True, entity_id=None if response.status_code == 204 else entity_set)
+
+    async def update(self, entity_set: str, key: Key, body: Row) -> WriteResult:
+        payload = {name: value for name, value in body.items() if name not in key}
+        await self.http.request("PATCH", entity_set + key_segment(key), headers=dict(_HEADERS), json=payload)
+        return WriteResult(created=False)
+
+    async def delete(self, entity_set: str, key: Key) -> bool:
+        try:
+            await self.http.request("DELETE", entity_set + key_segment(key), headers=dict(_HEADERS))
+        except NotFoundError:
+            return False
+        return True
+
+    async def pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        cross_company: bool = True,
+        page_size: int = 10000,
+        start_url: str | None = None,
+    ) -> AsyncIterator[Page]:
+        url: str | None = start_url or entity_set
+        params: dict[str, str] | None = None
+        if start_url is None:
+            params = dict(_CROSS_COMPANY) if cross_company else {}
+            if select:
+                params["$select"] = ",".join(select)
+            if filter:
+                params["$filter"] = filter
+        while url is not None:
+            headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size}"}
+            response = await self.http.request("GET", url, headers=headers, params=params or None)
+            body = json_body(response) or {}
+            url = body.get("@odata.nextLink")
+            params = None
+            yield Page(list(body.get("value") or []), url)
+
+    async def query(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        cross_company: bool = True,
+        page_size: int = 10000,
+    ) -> AsyncIterator[list[Row]]:
+        async for page in self.pages(
+            entity_set, select=select, filter=filter, cross_company=cross_company, page_size=page_size
+        ):
+            yield page.rows
+
+    async def metadata(self) -> str:
+        response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
+        return response.text
+
+    async def close(self) -> None:
+        await self.http.close()

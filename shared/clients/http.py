@@ -1,0 +1,124 @@
+"""The request engine both clients share: one pooled httpx.AsyncClient, bearer tokens, correlation
+ids, call counting, and bounded retries that honour Retry-After (DESIGN §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from shared.auth import TokenProvider
+from shared.errors import ServiceError, TransientServiceError
+from shared.jsonio import dumps, loads
+from shared.settings import Settings
+from shared.values import utc_now
+
+Sleep = Callable[[float], Awaitable[None]]
+Classifier = Callable[[httpx.Response], ServiceError]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - utc_now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def json_body(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return loads(response.content)
+    except ValueError:
+        return None
+
+
+class HttpEngine:
+    def __init__(
+        self,
+        system: str,
+        base_url: str,
+        resource: str,
+        tokens: TokenProvider,
+        settings: Settings,
+        classify: Classifier,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.system = system
+        self.resource = resource
+        self._tokens = tokens
+        self._classify = classify
+        self._sleep = sleep
+        self._max_retries = settings.http_max_retries
+        self._max_wait = settings.http_max_retry_wait_seconds
+        self._client = client or httpx.AsyncClient(
+            base_url=base_url,
+            timeout=settings.http_timeout_seconds,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+        )
+        self.calls = 0
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter keeps many instances from retrying in step after a shared 5xx.
+        return random.uniform(0, min(8.0, 0.25 * (2**attempt)))
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        correlation_id: str | None = None,
+    ) -> httpx.Response:
+        """Send one request; retries transient failures in-call, raises typed errors otherwise."""
+        request_headers = dict(headers or {})
+        request_headers["x-ms-client-request-id"] = correlation_id or str(uuid.uuid4())
+        if json is not None:
+            content = dumps(json).encode()
+            request_headers.setdefault("Content-Type", "application/json")
+        attempt = 0
+        while True:
+            attempt += 1
+            request_headers["Authorization"] = f"Bearer {await self._tokens.token(self.resource)}"
+            try:
+                self.calls += 1
+                response = await self._client.request(
+                    method, url, headers=request_headers, params=params, content=content
+                )
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if attempt > self._max_retries:
+                    raise TransientServiceError(
+                        self.system, 0, f"{type(exc).__name__}: {exc or 'no answer'}", method=method, url=url
+                    ) from exc
+                await self._sleep(self._backoff(attempt))
+                continue
+            if response.status_code < 400:
+                return response
+            error = self._classify(response)
+            if not isinstance(error, TransientServiceError):
+                raise error
+            wait = retry_after_seconds(response)
+            if attempt > self._max_retries or (wait is not None and wait > self._max_wait):
+                error.retry_after = wait
+                raise error
+            await self._sleep(wait if wait is not None else self._backoff(attempt))
+
+    async def close(self) -> None:
+        await self._client.aclose()
