@@ -35,9 +35,7 @@ def expectations_table(result: ScenarioResult) -> str:
     lines = []
     for e in result.expectations:
         mark = "ok  " if e.problem is None else "MISSING"
-        lines.append(
-            f"  {mark} {e.flow:<20} {e.description}" + (f"\n         → {e.problem}" if e.problem else "")
-        )
+        lines.append(f"  {mark} {e.flow:<20} {e.description}" + (f"\n         → {e.problem}" if e.problem else ""))
     return "\n".join(lines)
 
 

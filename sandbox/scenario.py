@@ -169,24 +169,18 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     await sandbox.wait_quiet()
 
     async with sandbox.person_dataverse() as dv:
-        await _ok(
-            await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"})
-        )
+        await _ok(await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"}))
         # actuals: time and expense rows sync; a Skip Sync row does not.
         await _ok(
             await dv.post(
                 "msdyn_actuals",
-                json=actual_body(
-                    TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"
-                ),
+                json=actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"),
             )
         )
         await _ok(
             await dv.post(
                 "msdyn_actuals",
-                json=actual_body(
-                    EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"
-                ),
+                json=actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"),
             )
         )
         await _ok(
@@ -263,9 +257,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None
 
     async def categories() -> str | None:
-        rows = [
-            r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"
-        ]
+        rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"]
         if len(rows) != 1:
             return f"{len(rows)} Dataverse expense categories named Travel"
         if rows[0].get("msdyn_expensetype") != 192350003:
@@ -275,9 +267,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)
-    expect(
-        "actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back
-    )
+    expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
     expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)
 
     for expectation in result.expectations:

@@ -52,7 +52,14 @@ def _alternate_keys(entity: ET.Element) -> list[tuple[str, ...]]:
         if not annotation.get("Term", "").endswith("AlternateKeys"):
             continue
         for record in annotation.iter(f"{EDM}Record"):
+            if record.get("Type", "").endswith("PropertyRef"):
+                continue
             names = [p.text.strip() for p in record.iter(f"{EDM}PropertyPath") if p.text]
+            names += [
+                v.get("PropertyPath", "")
+                for v in record.iter(f"{EDM}PropertyValue")
+                if v.get("Property") == "Name" and v.get("PropertyPath")
+            ]
             names += [p.get("Name", "") for p in record.iter(f"{EDM}PropertyRef") if p.get("Name")]
             if names:
                 keys.append(tuple(names))

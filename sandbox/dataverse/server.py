@@ -1,0 +1,724 @@
+"""The Dataverse simulator: a Web API v9.2 subset over real HTTP, with plug-in step emulation.
+
+Rows are validated against the schema the way Dataverse does (unknown property, option value out of
+range, length, type), alternate keys and `@odata.bind` behave as documented, and every write runs the
+registered steps, which emit the RemoteExecutionContext JSON an asynchronous post-operation step
+sends to Service Bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.dataverse.metadata import csdl
+from sandbox.dataverse.schema import Column, Table, load_schema
+from sandbox.dataverse.steps import Step, StepRegistry, remote_execution_context
+from sandbox.odata import (
+    Faults,
+    FaultsAndLog,
+    Filter,
+    LoggedRequest,
+    ODataError,
+    Served,
+    Sink,
+    build_batch_response,
+    is_guid,
+    json_response,
+    parse_batch,
+    parse_key,
+    split_resource,
+)
+from shared.jsonio import loads
+from shared.values import parse_iso_datetime
+
+API = "/api/data/v9.2"
+MAX_PAGE = 5000
+
+
+def error(status: int, message: str, code: str = "") -> ODataError:
+    return ODataError(status, {"error": {"code": code, "message": message}})
+
+
+@dataclass
+class LookupValue:
+    table: str
+    id: str
+
+
+@dataclass
+class WriteEffect:
+    table: Table
+    message: str  # Create | Update | Delete
+    record_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    touched: set[str] = field(default_factory=set)
+    user: str = ""
+
+
+class DataverseSimulator:
+    def __init__(
+        self,
+        *,
+        users: dict[str, str],
+        object_ids: dict[str, str] | None = None,
+        sink: Sink | None = None,
+        faults: Faults | None = None,
+        organization: str = "sandbox.crm.dynamics.com",
+    ) -> None:
+        self.schema = load_schema()
+        self.by_set = {table.entity_set: table for table in self.schema.values()}
+        self.users = users
+        self.object_ids = object_ids or {}
+        self.sink = sink
+        self.faults = faults or Faults()
+        self.requests: list[LoggedRequest] = []
+        self.organization = organization
+        self.data: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
+        self.steps = StepRegistry()
+        self.emitted = 0
+        self.emit_errors: list[str] = []
+        self.message_format = "application/json"
+        self._version = 1000
+        self._served = Served()
+        self.url = ""
+        self._emit_lock = asyncio.Lock()
+        self._seed_messages()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}{API}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        app = Starlette(
+            routes=[
+                Route("/sandbox/faults", self._faults_endpoint, methods=["POST"]),
+                Route("/sandbox/requests", self._requests_endpoint, methods=["GET", "DELETE"]),
+                Route(API + "/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"]),
+            ]
+        )
+        wrapped = FaultsAndLog(app, self.faults, self.requests, self._throttled, self._failed)
+        self.url = await self._served.start(wrapped, host, port)
+        return self.url
+
+    async def stop(self) -> None:
+        await self._served.stop()
+
+    def set_faults(self, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self.faults, name, value)
+        self.faults.reseed()
+
+    @staticmethod
+    def _throttled(retry_after: int) -> Response:
+        return json_response(
+            {
+                "error": {
+                    "code": "0x80072322",
+                    "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+                }
+            },
+            429,
+            {"Retry-After": str(retry_after)},
+        )
+
+    @staticmethod
+    def _failed() -> Response:
+        return json_response({"error": {"code": "0x80040216", "message": "An unexpected error occurred."}}, 500)
+
+    async def _faults_endpoint(self, request: Request) -> Response:
+        self.set_faults(**loads(await request.body()))
+        return Response(status_code=204)
+
+    async def _requests_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.requests.clear()
+            return Response(status_code=204)
+        return json_response([entry.__dict__ for entry in self.requests])
+
+    # --- test and demo API ---------------------------------------------------------------------
+
+    def register_step(
+        self,
+        entity: str,
+        message: str,
+        filtering_attributes: set[str] | None = None,
+        *,
+        pre_image: bool = False,
+        post_image: bool = False,
+        destination: str = "dataverse-changes",
+        name: str | None = None,
+    ) -> Step:
+        return self.steps.add(
+            Step(
+                name or f"{entity} {message}",
+                entity,
+                message,
+                filtering_attributes or None,
+                pre_image,
+                post_image,
+                destination,
+            )
+        )
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        return [self._plain(self.schema[table], row) for row in self.data[table].values()]
+
+    def get_row(self, table: str, record_id: str) -> dict[str, Any] | None:
+        row = self.data[table].get(record_id.lower())
+        return None if row is None else self._plain(self.schema[table], row)
+
+    @staticmethod
+    def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+        return {k: (v.id if isinstance(v, LookupValue) else v) for k, v in row.items()}
+
+    def seed(self, table: str, values: dict[str, Any], *, user: str | None = None) -> str:
+        """Insert a row without running steps (reference data that exists before the integration)."""
+        spec = self.schema[table]
+        row = self._validated(spec, values, creating=True)
+        record_id = str(row.get(spec.primary) or uuid.uuid4()).lower()
+        row[spec.primary] = record_id
+        self._stamp(spec, row, user or next(iter(self.users.values())), creating=True)
+        self.data[table][record_id] = row
+        return record_id
+
+    def _seed_messages(self) -> None:
+        for message in ("Create", "Update", "Delete"):
+            message_id = self.seed("sdkmessage", {"name": message})
+            for table in self.schema:
+                self.seed(
+                    "sdkmessagefilter",
+                    {"primaryobjecttypecode": table, "sdkmessageid": LookupValue("sdkmessage", message_id)},
+                )
+
+    # --- HTTP ----------------------------------------------------------------------------------
+
+    def _caller(self, request: Request | None, headers: dict[str, str] | None = None) -> str:
+        auth = (headers or {}).get("authorization") or (request.headers.get("authorization") if request else None)
+        token = (auth or "").removeprefix("Bearer ").strip()
+        user = self.users.get(token)
+        if user is None:
+            raise ODataError(
+                401,
+                {"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}},
+            )
+        return user
+
+    async def _dispatch(self, request: Request) -> Response:
+        try:
+            user = self._caller(request)
+            path = unquote(request.url.path[len(API) + 1 :])
+            body = await request.body()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if path == "$metadata":
+                return Response(csdl(self.schema), media_type="application/xml")
+            if path == "$batch":
+                return await self._batch(body, headers, user)
+            status, response_headers, payload, effects = self._handle(
+                request.method, path, dict(request.query_params), headers, body, user
+            )
+            await self._run_steps(effects)
+            if payload is None:
+                return Response(status_code=status, headers=response_headers)
+            return json_response(payload, status, response_headers)
+        except ODataError as exc:
+            return json_response(exc.body, exc.status, exc.headers)
+
+    def _handle(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, user: str
+    ) -> tuple[int, dict[str, str], Any, list[WriteEffect]]:
+        entity_set, key_segment, rest = split_resource(path)
+        table = self.by_set.get(entity_set)
+        if table is None:
+            raise error(404, f"Resource not found for the segment '{entity_set}'.", "0x80060888")
+        if rest:
+            raise error(400, f"navigation '{rest}' is not supported by the sandbox")
+        if method == "GET":
+            if key_segment is None:
+                return 200, {}, self._query(table, query, headers), []
+            record_id = self._find(table, key_segment)
+            if record_id is None:
+                raise self._missing(table, key_segment)
+            return 200, {}, self._render(table, self.data[table.logical][record_id], query.get("$select")), []
+        if method == "POST" and key_segment is None:
+            values = self._body(body)
+            effect = self._create(table, values, user)
+            location = f"{self.api_url}/{table.entity_set}({effect.record_id})"
+            if "return=representation" in headers.get("prefer", ""):
+                return (
+                    201,
+                    {},
+                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    [effect],
+                )
+            return 204, {"OData-EntityId": location, "Location": location}, None, [effect]
+        if method == "PATCH" and key_segment is not None:
+            effect, created = self._upsert(table, key_segment, self._body(body), headers, user)
+            location = f"{self.api_url}/{table.entity_set}({effect.record_id})"
+            if "return=representation" in headers.get("prefer", ""):
+                return (
+                    201 if created else 200,
+                    {},
+                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    [effect],
+                )
+            return 204, {"OData-EntityId": location}, None, [effect]
+        if method == "DELETE" and key_segment is not None:
+            record_id = self._find(table, key_segment)
+            if record_id is None:
+                raise self._missing(table, key_segment)
+            before = self.data[table.logical].pop(record_id)
+            return 204, {}, None, [WriteEffect(table, "Delete", record_id, before, None, set(), user)]
+        raise error(405, f"{method} is not supported on {path}")
+
+    @staticmethod
+    def _body(body: bytes) -> dict[str, Any]:
+        try:
+            data = loads(body) if body else {}
+        except ValueError as exc:
+            raise error(400, f"Invalid JSON. {exc}") from None
+        if not isinstance(data, dict):
+            raise error(400, "The request body must be a JSON object.")
+        return data
+
+    def _missing(self, table: Table, key_segment: str) -> ODataError:
+        key = parse_key(key_segment)
+        if isinstance(key, str):
+            return error(404, f"{table.logical} With Id = {key} Does Not Exist", "0x80040217")
+        return error(
+            404,
+            f"A record with the specified key values does not exist in {table.logical} entity",
+            "0x80060891",
+        )
+
+    def _find(self, table: Table, key_segment: str) -> str | None:
+        key = parse_key(key_segment)
+        rows = self.data[table.logical]
+        if isinstance(key, str):
+            if not is_guid(key):
+                raise error(400, f"Invalid key value {key!r} for {table.logical}.")
+            return key.lower() if key.lower() in rows else None
+        names = tuple(name[1:-6] if name.startswith("_") and name.endswith("_value") else name for name in key)
+        if names == (table.primary,):
+            value = str(next(iter(key.values()))).lower()
+            return value if value in rows else None
+        if not any(set(names) == set(alternate) for alternate in table.alternate_keys):
+            raise error(
+                400,
+                f"The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.{table.logical}'. "
+                "Make sure both the key name and value are valid.",
+                "0x80060888",
+            )
+        wanted = {n: v for n, v in zip(names, key.values(), strict=True)}
+        for record_id, row in rows.items():
+            if all(_same(row.get(n), v) for n, v in wanted.items()):
+                return record_id
+        return None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def _query(self, table: Table, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        if "$skip" in query:
+            raise error(400, "The query parameter $skip is not supported", "0x80060888")
+        rows = list(self.data[table.logical].values())
+        if "$filter" in query:
+            try:
+                row_filter = Filter(query["$filter"])
+            except ValueError as exc:
+                raise error(400, f"Invalid $filter: {exc}", "0x80060888") from None
+            for name in _filter_names(row_filter.tree):
+                if self._column_of(table, name) is None:
+                    raise error(
+                        400,
+                        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
+                        "0x80060888",
+                    )
+            rows = [
+                row
+                for row in rows
+                if row_filter.matches(row, lambda r, n: _plain_value(r.get(self._column_of(table, n) or n)))
+            ]
+        rows.sort(key=lambda r: (str(r.get("createdon") or ""), r[table.primary]))
+        if "$top" in query:
+            rows = rows[: int(query["$top"])]
+        page_size = MAX_PAGE
+        prefer = headers.get("prefer", "")
+        if "odata.maxpagesize=" in prefer:
+            page_size = min(MAX_PAGE, int(prefer.split("odata.maxpagesize=")[1].split(",")[0].strip().strip('"')))
+        start = int(query.get("$skiptoken", "0") or 0)
+        page = rows[start : start + page_size]
+        result: dict[str, Any] = {
+            "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}",
+            "value": [self._render(table, row, query.get("$select")) for row in page],
+        }
+        if start + page_size < len(rows):
+            rest = {k: v for k, v in query.items() if k != "$skiptoken"}
+            params = "&".join(f"{k}={v}" for k, v in rest.items())
+            result["@odata.nextLink"] = (
+                f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={start + page_size}"
+            )
+        return result
+
+    def _column_of(self, table: Table, name: str) -> str | None:
+        if name in table.columns:
+            return name
+        if name.startswith("_") and name.endswith("_value") and name[1:-6] in table.columns:
+            return name[1:-6]
+        return None
+
+    def _render(self, table: Table, row: dict[str, Any], select: str | None) -> dict[str, Any]:
+        wanted = None if not select else {s.strip() for s in select.split(",")}
+        out: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber", 0)}"'}
+        for name, column in table.columns.items():
+            shown = f"_{name}_value" if column.type == "lookup" else name
+            if wanted is not None and name not in wanted and shown not in wanted and name != table.primary:
+                continue
+            if wanted is not None and shown not in wanted and name not in wanted and name == table.primary and select:
+                pass
+            value = row.get(name)
+            if isinstance(value, LookupValue):
+                out[shown] = value.id
+                out[f"{shown}@Microsoft.Dynamics.CRM.lookuplogicalname"] = value.table
+            elif isinstance(value, datetime):
+                out[shown] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            elif isinstance(value, date):
+                out[shown] = value.isoformat()
+            else:
+                out[shown] = value
+        return out
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _validated(self, table: Table, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for name, raw in values.items():
+            if name.startswith("@"):
+                continue
+            if name.endswith("@odata.bind"):
+                nav = name[: -len("@odata.bind")]
+                column = table.columns.get(nav)
+                if column is None or column.type != "lookup":
+                    raise error(
+                        400,
+                        f"An undeclared property '{nav}' which only has property annotations in the payload but no "
+                        "property value was found in the payload.",
+                        "0x80060888",
+                    )
+                row[nav] = None if raw is None else self._resolve_bind(str(raw))
+                continue
+            column = table.columns.get(name)
+            if column is None or isinstance(raw, LookupValue) and column.type != "lookup":
+                raise error(
+                    400,
+                    f"The property '{name}' does not exist on type 'Microsoft.Dynamics.CRM.{table.logical}'. "
+                    "Make sure to only use property names that are defined by the type.",
+                    "0x80060888",
+                )
+            row[name] = self._coerce(table, column, raw)
+        return row
+
+    def _resolve_bind(self, reference: str) -> LookupValue:
+        path = reference.split(API + "/", 1)[-1].lstrip("/")
+        entity_set, key_segment, _ = split_resource(path)
+        target = self.by_set.get(entity_set)
+        if target is None or key_segment is None:
+            raise error(400, f"Invalid @odata.bind reference '{reference}'.", "0x80060888")
+        record_id = self._find(target, key_segment)
+        if record_id is None:
+            raise self._missing(target, key_segment)
+        return LookupValue(target.logical, record_id)
+
+    def _coerce(self, table: Table, column: Column, raw: Any) -> Any:
+        if isinstance(raw, LookupValue) or raw is None:
+            return raw
+        kind, name = column.type, column.name
+
+        def invalid() -> ODataError:
+            return error(
+                400,
+                f"Cannot convert the literal '{raw}' to the expected type '{_edm(kind)}' for property '{name}'.",
+                "0x80060888",
+            )
+
+        if kind == "lookup":
+            raise error(
+                400,
+                f"Does not support untyped value in non-open type: set '{name}' with '{name}@odata.bind'.",
+                "0x80060888",
+            )
+        if kind in ("string",):
+            if not isinstance(raw, str):
+                raise invalid()
+            if column.max and len(raw) > column.max:
+                raise error(
+                    400,
+                    f"A validation error occurred.  The length of the '{name}' attribute of the '{table.logical}' "
+                    f"entity exceeded the maximum allowed length of '{column.max}'.",
+                    "0x80044331",
+                )
+            return raw
+        if kind in ("int", "bigint"):
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise invalid()
+            return raw
+        if kind == "picklist":
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise invalid()
+            if column.values and raw not in column.values:
+                raise error(
+                    400,
+                    f"A validation error occurred. The value {raw} of '{name}' on record of type '{table.logical}' is "
+                    f"outside the valid range. Accepted Values: {','.join(str(v) for v in column.values)}",
+                    "0x8004431A",
+                )
+            return raw
+        if kind in ("decimal", "money"):
+            if isinstance(raw, bool) or not isinstance(raw, int | Decimal | str):
+                raise invalid()
+            try:
+                return Decimal(str(raw))
+            except InvalidOperation:
+                raise invalid() from None
+        if kind == "bool":
+            if not isinstance(raw, bool):
+                raise invalid()
+            return raw
+        if kind == "date":
+            if not isinstance(raw, str):
+                raise invalid()
+            try:
+                return date.fromisoformat(raw[:10])
+            except ValueError:
+                raise invalid() from None
+        if kind == "datetime":
+            if not isinstance(raw, str):
+                raise invalid()
+            try:
+                return parse_iso_datetime(raw if "T" in raw else raw + "T00:00:00Z")
+            except ValueError:
+                raise invalid() from None
+        if kind == "guid":
+            if not isinstance(raw, str) or not is_guid(raw):
+                raise invalid()
+            return raw.lower()
+        return raw
+
+    def _stamp(self, table: Table, row: dict[str, Any], user: str, *, creating: bool) -> None:
+        now = datetime.now(UTC)
+        self._version += 1
+        row["versionnumber"] = self._version
+        row["modifiedon"] = now
+        row["modifiedby"] = LookupValue("systemuser", user)
+        if creating:
+            row.setdefault("createdon", now)
+            row["createdby"] = LookupValue("systemuser", user)
+            row.setdefault("ownerid", LookupValue("systemuser", user))
+            row.setdefault("statecode", 0)
+            row.setdefault("statuscode", 1)
+            for column in table.columns.values():
+                if column.type == "bool" and column.name not in row:
+                    row[column.name] = False
+
+    def _create(
+        self, table: Table, values: dict[str, Any], user: str, key_values: dict[str, Any] | None = None
+    ) -> WriteEffect:
+        row = {**(key_values or {}), **self._validated(table, values, creating=True)}
+        record_id = str(row.get(table.primary) or uuid.uuid4()).lower()
+        if record_id in self.data[table.logical]:
+            raise error(412, "Cannot insert duplicate key.", "0x80040237")
+        for alternate in table.alternate_keys:
+            if all(row.get(c) is not None for c in alternate) and any(
+                all(_same(other.get(c), _plain_value(row.get(c))) for c in alternate)
+                for other in self.data[table.logical].values()
+            ):
+                raise error(
+                    412,
+                    f"Entity Key {'+'.join(alternate)} violated. A record with the same value for {', '.join(alternate)} already exists.",
+                    "0x80060892",
+                )
+        row[table.primary] = record_id
+        touched = set(row)
+        self._stamp(table, row, user, creating=True)
+        self.data[table.logical][record_id] = row
+        return WriteEffect(table, "Create", record_id, None, dict(row), touched, user)
+
+    def _upsert(
+        self, table: Table, key_segment: str, values: dict[str, Any], headers: dict[str, str], user: str
+    ) -> tuple[WriteEffect, bool]:
+        record_id = self._find(table, key_segment)
+        if_match = headers.get("if-match")
+        if_none_match = headers.get("if-none-match")
+        if record_id is None:
+            if if_match:
+                raise self._missing(table, key_segment)
+            key = parse_key(key_segment)
+            key_values: dict[str, Any] = {}
+            if isinstance(key, str):
+                key_values[table.primary] = key.lower()
+            else:
+                for name, value in key.items():
+                    column = self._column_of(table, name)
+                    if column is None:
+                        continue
+                    spec = table.columns[column]
+                    key_values[column] = (
+                        LookupValue(spec.target or "", str(value).lower())
+                        if spec.type == "lookup"
+                        else self._coerce(table, spec, value)
+                    )
+            return self._create(table, values, user, key_values), True
+        if if_none_match == "*":
+            raise error(412, "A record with matching key values already exists.")
+        current = self.data[table.logical][record_id]
+        if if_match and if_match != "*" and if_match.strip('W/"') != str(current.get("versionnumber")):
+            raise error(412, "The version of the existing record doesn't match the RowVersion property provided.")
+        before = dict(current)
+        changes = self._validated(table, values, creating=False)
+        current.update(changes)
+        self._stamp(table, current, user, creating=False)
+        return WriteEffect(table, "Update", record_id, before, dict(current), set(changes), user), False
+
+    # --- $batch --------------------------------------------------------------------------------
+
+    async def _batch(self, body: bytes, headers: dict[str, str], user: str) -> Response:
+        try:
+            parts = parse_batch(body, headers.get("content-type", ""))
+        except (ValueError, IndexError) as exc:
+            raise error(400, f"Invalid batch request: {exc}") from None
+        continue_on_error = "odata.continue-on-error" in headers.get("prefer", "")
+        results: list[tuple[Any, int, dict[str, str], bytes]] = []
+        effects: list[WriteEffect] = []
+        ids: dict[str, str] = {}
+        index = 0
+        while index < len(parts):
+            changeset = parts[index].changeset
+            group = [parts[index]]
+            while changeset and index + len(group) < len(parts) and parts[index + len(group)].changeset == changeset:
+                group.append(parts[index + len(group)])
+            index += len(group)
+            # A changeset is atomic: on the first failure, everything it did is undone.
+            snapshot = (
+                {t: {k: dict(v) for k, v in rows.items()} for t, rows in self.data.items()} if changeset else None
+            )
+            version = self._version
+            group_results: list[tuple[Any, int, dict[str, str], bytes]] = []
+            group_effects: list[WriteEffect] = []
+            failure: tuple[Any, int, dict[str, str], bytes] | None = None
+            for part in group:
+                url = part.url.split(API + "/", 1)[-1].lstrip("/")
+                for content_id, record in ids.items():
+                    url = url.replace(f"${content_id}", record)
+                path, _, query_text = url.partition("?")
+                query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
+                try:
+                    status, response_headers, payload, part_effects = self._handle(
+                        part.method, unquote(path), query, {**headers, **part.headers}, part.body, user
+                    )
+                except ODataError as exc:
+                    failure = (
+                        part,
+                        exc.status,
+                        {"Content-Type": "application/json; odata.metadata=minimal"},
+                        _dump(exc.body),
+                    )
+                    break
+                if part.content_id and "OData-EntityId" in response_headers:
+                    ids[part.content_id] = response_headers["OData-EntityId"].split(API + "/", 1)[-1]
+                group_effects.extend(part_effects)
+                group_results.append(
+                    (
+                        part,
+                        status,
+                        {"OData-Version": "4.0", **response_headers},
+                        b"" if payload is None else _dump(payload),
+                    )
+                )
+            if failure is not None:
+                if snapshot is not None:
+                    self.data = snapshot
+                    self._version = version
+                    group_results, group_effects = [], []
+                results.extend(group_results)
+                effects.extend(group_effects)
+                results.append(failure)
+                if not continue_on_error:
+                    break
+                continue
+            results.extend(group_results)
+            effects.extend(group_effects)
+        await self._run_steps(effects)
+        content, content_type = build_batch_response(results)
+        return Response(content, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    async def _run_steps(self, effects: list[WriteEffect]) -> None:
+        for effect in effects:
+            for step in self.steps.matching(effect.table.logical, effect.message, effect.touched):
+                await self._emit(step, effect)
+
+    async def _emit(self, step: Step, effect: WriteEffect) -> None:
+        if self.sink is None:
+            return
+        body, properties = remote_execution_context(self, step, effect)
+        if body is None:
+            self.emit_errors.append(f"{step.name}: message over 192 KB even without images; not sent")
+            return
+        self.emitted += 1
+        await self.sink(step.destination, body, properties, self.message_format)
+
+
+def _dump(value: Any) -> bytes:
+    from shared.jsonio import dumps
+
+    return dumps(value).encode()
+
+
+def _plain_value(value: Any) -> Any:
+    return value.id if isinstance(value, LookupValue) else value
+
+
+def _same(value: Any, wanted: Any) -> bool:
+    value = _plain_value(value)
+    if isinstance(value, str) and isinstance(wanted, str):
+        return value.lower() == wanted.lower()
+    return bool(value == wanted)
+
+
+def _edm(kind: str) -> str:
+    return {
+        "string": "Edm.String",
+        "int": "Edm.Int32",
+        "bigint": "Edm.Int64",
+        "decimal": "Edm.Decimal",
+        "money": "Edm.Decimal",
+        "bool": "Edm.Boolean",
+        "date": "Edm.Date",
+        "datetime": "Edm.DateTimeOffset",
+        "guid": "Edm.Guid",
+        "picklist": "Edm.Int32",
+    }.get(kind, "Edm.String")
+
+
+def _filter_names(node: Any) -> list[str]:
+    kind = node[0]
+    if kind in ("and", "or"):
+        return _filter_names(node[1]) + _filter_names(node[2])
+    if kind == "not":
+        return _filter_names(node[1])
+    if kind == "call":
+        return [node[2][0]]
+    return [node[1]]

@@ -1,0 +1,458 @@
+"""What both simulators share: OData key segments and $filter, $batch multipart, fault injection,
+the request log, and serving a Starlette app with uvicorn on a loopback socket in the running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import uvicorn
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.jsonio import dumps
+
+Sink = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
+
+
+class ODataError(Exception):
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        super().__init__(str(body))
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, headers=headers, media_type="application/json")
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_guid(text: str) -> bool:
+    return bool(_GUID.match(text))
+
+
+def parse_literal(text: str) -> Any:
+    text = text.strip()
+    if text.startswith("'") and text.endswith("'"):
+        return text[1:-1].replace("''", "'")
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    if is_guid(text):
+        return text.lower()
+    enum = re.match(r"^[\w.]+'(.*)'$", text)
+    if enum:
+        return enum.group(1)
+    try:
+        return Decimal(text) if "." in text else int(text)
+    except Exception:
+        return text
+
+
+def split_top(text: str, sep: str = ",") -> list[str]:
+    """Split on `sep` outside quotes."""
+    parts, current, quoted = [], [], False
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        if char == sep and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def parse_key(segment: str) -> dict[str, Any] | str:
+    """`(guid)` → the id; `(a='x',b=1)` → {"a": "x", "b": 1}."""
+    inner = segment.strip()
+    if inner.startswith("(") and inner.endswith(")"):
+        inner = inner[1:-1]
+    if "=" not in inner:
+        value = parse_literal(inner)
+        return str(value)
+    key: dict[str, Any] = {}
+    for part in split_top(inner):
+        name, _, value = part.partition("=")
+        key[name.strip()] = parse_literal(value)
+    return key
+
+
+def split_resource(path: str) -> tuple[str, str | None, str | None]:
+    """`set(key)/prop` → (set, key segment or None, trailing part or None)."""
+    match = re.match(r"^([^()/]+)(\((?:[^()']|'[^']*')*\))?(?:/(.*))?$", path)
+    if not match:
+        return path, None, None
+    return match.group(1), match.group(2), match.group(3)
+
+
+# --- $filter --------------------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)|"
+    r"(?P<word>[\w.$@/-]+(?:'(?:[^']|'')*')?))"
+)
+
+
+def _tokens(text: str) -> list[str]:
+    position, tokens = 0, []
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            if text[position:].strip() == "":
+                break
+            raise ValueError(f"cannot parse $filter at: {text[position:]!r}")
+        tokens.append(match.group(0).strip())
+        position = match.end()
+    return [t for t in tokens if t]
+
+
+Getter = Callable[[dict[str, Any], str], Any]
+
+
+class Filter:
+    """$filter with eq ne gt ge lt le, and or not, parentheses, startswith/contains/endswith."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.position = 0
+        self.tree = self._or()
+        if self.position != len(self.tokens):
+            raise ValueError(f"unexpected {self.tokens[self.position]!r} in $filter")
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def _take(self) -> str:
+        token = self._peek()
+        if token is None:
+            raise ValueError("$filter ends too early")
+        self.position += 1
+        return token
+
+    def _or(self) -> Any:
+        node = self._and()
+        while self._peek() == "or":
+            self._take()
+            node = ("or", node, self._and())
+        return node
+
+    def _and(self) -> Any:
+        node = self._not()
+        while self._peek() == "and":
+            self._take()
+            node = ("and", node, self._not())
+        return node
+
+    def _not(self) -> Any:
+        if self._peek() == "not":
+            self._take()
+            return ("not", self._not())
+        return self._comparison()
+
+    def _comparison(self) -> Any:
+        if self._peek() == "(":
+            self._take()
+            node = self._or()
+            if self._take() != ")":
+                raise ValueError("missing ) in $filter")
+            return node
+        left = self._take()
+        if self._peek() == "(":  # function call
+            self._take()
+            args = [self._take()]
+            while self._peek() == ",":
+                self._take()
+                args.append(self._take())
+            if self._take() != ")":
+                raise ValueError("missing ) in $filter function")
+            return ("call", left, args)
+        operator = self._take()
+        if operator not in ("eq", "ne", "gt", "ge", "lt", "le"):
+            raise ValueError(f"unsupported operator {operator!r} in $filter")
+        return (operator, left, parse_literal(self._take()))
+
+    def matches(self, row: dict[str, Any], get: Getter) -> bool:
+        return bool(self._eval(self.tree, row, get))
+
+    def _eval(self, node: Any, row: dict[str, Any], get: Getter) -> bool:
+        kind = node[0]
+        if kind == "or":
+            return self._eval(node[1], row, get) or self._eval(node[2], row, get)
+        if kind == "and":
+            return self._eval(node[1], row, get) and self._eval(node[2], row, get)
+        if kind == "not":
+            return not self._eval(node[1], row, get)
+        if kind == "call":
+            function, args = node[1].lower(), node[2]
+            value = str(get(row, args[0]) or "").lower()
+            needle = str(parse_literal(args[1])).lower()
+            return {"startswith": value.startswith, "endswith": value.endswith}.get(function, lambda n: n in value)(
+                needle
+            )
+        operator, name, literal = node
+        return compare(operator, get(row, name), literal)
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.lower()
+    return value
+
+
+def compare(operator: str, value: Any, literal: Any) -> bool:
+    if isinstance(literal, str) and isinstance(value, datetime | date) and literal[:4].isdigit():
+        value = _comparable(value)
+        literal = _comparable(literal if "T" in literal or isinstance(value, str) and len(value) == 10 else literal)
+    left, right = _comparable(value), _comparable(literal)
+    if operator == "eq":
+        return bool(left == right)
+    if operator == "ne":
+        return bool(left != right)
+    if left is None or right is None:
+        return False
+    try:
+        return bool({"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[operator])
+    except TypeError:
+        return False
+
+
+# --- $batch ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchPart:
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    content_id: str | None = None
+    changeset: str | None = None
+
+
+def _boundary(content_type: str) -> str:
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise ValueError("multipart body without a boundary")
+    return match.group(1)
+
+
+def parse_batch(body: bytes, content_type: str) -> list[BatchPart]:
+    parts: list[BatchPart] = []
+    text = body.decode("utf-8")
+    for chunk in _multipart_chunks(text, _boundary(content_type)):
+        head, _, rest = chunk.partition("\r\n\r\n") if "\r\n\r\n" in chunk else chunk.partition("\n\n")
+        headers = _headers(head)
+        if headers.get("content-type", "").startswith("multipart/mixed"):
+            changeset = _boundary(headers["content-type"])
+            for inner in _multipart_chunks(rest, changeset):
+                ihead, _, irest = inner.partition("\r\n\r\n") if "\r\n\r\n" in inner else inner.partition("\n\n")
+                parts.append(_http_part(irest, _headers(ihead), changeset))
+        else:
+            parts.append(_http_part(rest, headers, None))
+    return parts
+
+
+def _multipart_chunks(text: str, boundary: str) -> list[str]:
+    pieces = re.split(rf"--{re.escape(boundary)}(?:--)?\s*\r?\n?", text)
+    return [p for p in pieces[1:] if p.strip()]
+
+
+def _headers(block: str) -> dict[str, str]:
+    headers = {}
+    for line in block.splitlines():
+        if ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _http_part(text: str, outer: dict[str, str], changeset: str | None) -> BatchPart:
+    normalized = text.replace("\r\n", "\n")
+    request_line, _, rest = normalized.lstrip("\n").partition("\n")
+    method, url = request_line.split(" ")[:2]
+    head, _, body = rest.partition("\n\n")
+    return BatchPart(method, url, _headers(head), body.strip().encode(), outer.get("content-id"), changeset)
+
+
+def build_batch_response(results: list[tuple[BatchPart, int, dict[str, str], bytes]]) -> tuple[bytes, str]:
+    boundary = f"batchresponse_{uuid.uuid4()}"
+    lines: list[str] = []
+    current_changeset: str | None = None
+    changeset_boundary = ""
+    for part, status, headers, body in results:
+        if part.changeset != current_changeset:
+            if current_changeset is not None:
+                lines.append(f"--{changeset_boundary}--")
+            current_changeset = part.changeset
+            if current_changeset is not None:
+                changeset_boundary = f"changesetresponse_{uuid.uuid4()}"
+                lines += [
+                    f"--{boundary}",
+                    f"Content-Type: multipart/mixed; boundary={changeset_boundary}",
+                    "",
+                ]
+        lines.append(f"--{changeset_boundary if current_changeset else boundary}")
+        lines += ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+        if part.content_id:
+            lines.append(f"Content-ID: {part.content_id}")
+        lines += ["", f"HTTP/1.1 {status} {'OK' if status < 400 else 'Error'}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        lines += ["", body.decode("utf-8")]
+    if current_changeset is not None:
+        lines.append(f"--{changeset_boundary}--")
+    lines.append(f"--{boundary}--")
+    return "\r\n".join(lines).encode(), f"multipart/mixed; boundary={boundary}"
+
+
+# --- faults and the request log -------------------------------------------------------------------
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0.0
+    throttle_share: float = 0.0
+    retry_after_seconds: int = 1
+    error_share: float = 0.0
+    drop_share: float = 0.0
+    seed: int | None = None
+    _random: random.Random = field(default_factory=random.Random, repr=False)
+
+    def reseed(self) -> None:
+        self._random = random.Random(self.seed)
+
+    def roll(self, share: float) -> bool:
+        return share > 0 and self._random.random() < share
+
+
+@dataclass
+class LoggedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: str
+    status: int = 0
+    at: float = field(default_factory=time.time)
+
+
+class FaultsAndLog:
+    """ASGI middleware: record every request, and inject latency, 429s, 500s and dropped connections."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        faults: Faults,
+        log: list[LoggedRequest],
+        throttled: Callable[[int], Response],
+        failed: Callable[[], Response],
+    ) -> None:
+        self.app = app
+        self.faults = faults
+        self.log = log
+        self.throttled = throttled
+        self.failed = failed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        entry = LoggedRequest(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b"").decode(),
+            {k.decode().lower(): v.decode() for k, v in scope["headers"]},
+            body.decode("utf-8", "replace"),
+        )
+        sandbox_control = scope["path"].startswith("/sandbox")
+        if not sandbox_control:
+            self.log.append(entry)
+        replayed = False
+
+        async def replay_receive() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return {"type": "http.disconnect"}
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def logging_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+            await send(message)
+
+        faults = self.faults
+        if not sandbox_control:
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            if faults.roll(faults.drop_share):
+                entry.status = -1
+                # Start a response and break off mid-body: the client sees the connection drop.
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+                await send({"type": "http.response.body", "body": b"{", "more_body": True})
+                raise ConnectionAbortedError("sandbox fault: dropped connection")
+            if faults.roll(faults.throttle_share):
+                await self.throttled(faults.retry_after_seconds)(scope, replay_receive, logging_send)
+                return
+            if faults.roll(faults.error_share):
+                await self.failed()(scope, replay_receive, logging_send)
+                return
+        await self.app(scope, replay_receive, logging_send)
+
+
+# --- serving --------------------------------------------------------------------------------------
+
+
+class Served:
+    """An ASGI app served by uvicorn on a loopback socket, inside the running event loop."""
+
+    def __init__(self) -> None:
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> str:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(512)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(app, lifespan="off", log_level="critical", access_log=False, loop="asyncio")
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+        return f"http://{host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._task is not None:
+            await self._task
