@@ -16,7 +16,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 def _machine() -> str:
     import os
 
-    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}"
+    )
 
 
 def record(section: str, text: str) -> None:

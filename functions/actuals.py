@@ -72,9 +72,7 @@ MAP = TableMap(
     reference="maps/20-msdyn_actuals.md",
     source=SourceSide(System.DATAVERSE, "msdyn_actual", "msdyn_actuals", ("msdyn_actualid",)),
     target=TargetSide(System.FINANCE, "ProjCDSActualsImports", ("dataAreaId", "ActualsImportId"), INF),
-    company=company_from_lookup(
-        "msdyn_owningcompany", "dataAreaId", DOC, also_targets=("ProjectDataAreaId",)
-    ),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC, also_targets=("ProjectDataAreaId",)),
     filter=Filter(
         "Skip Sync (internal use only) is false",
         ("msdyn_skipsync",),
@@ -123,9 +121,7 @@ MAP = TableMap(
             note="Bookable Resource key bookableresourceid (DIPV1025)",
         ),
         FieldMap("msdyn_contractorganizationalunitid", "ContractingUnit", FieldType.GUID, provenance=INF),
-        FieldMap(
-            "msdyn_resourceorganizationalunitid", "ResourceOperationUnitId", FieldType.GUID, provenance=INF
-        ),
+        FieldMap("msdyn_resourceorganizationalunitid", "ResourceOperationUnitId", FieldType.GUID, provenance=INF),
     ),
     lookups=(
         Lookup(

@@ -40,9 +40,7 @@ MAP = TableMap(
         events=("projcdsactualsimportentity",),
     ),
     target=TargetSide(System.DATAVERSE, "msdyn_actuals", ("msdyn_actualid",), DOC),
-    filter=Filter(
-        "posted: the staging row has a voucher number", ("VoucherNumber",), _posted, provenance=DOC
-    ),
+    filter=Filter("posted: the staging row has a voucher number", ("VoucherNumber",), _posted, provenance=DOC),
     fields=(
         FieldMap(
             "ActualId",

@@ -2,8 +2,9 @@
 
 Reference: maps/25-msdyn_expensecategories.md. Finance is master. Expense categories are specific to
 a legal entity in Finance and become one Dataverse record per legal entity (documented), keyed here
-by category id + owning company. Field pairs are not documented; they are inferred from the column
-lists and marked so.
+by name + owning company. Field pairs are not documented; they are inferred from the column lists
+and marked so. Note the CDM column list: msdyn_expensecategoryuid is the lookup to the transaction
+category ("Select the Transaction Category associated with Expense Category"), not an id string.
 """
 
 from functions.flow_blueprint import flow_blueprint
@@ -56,16 +57,13 @@ MAP = TableMap(
     target=TargetSide(
         System.DATAVERSE,
         "msdyn_expensecategories",
-        ("msdyn_expensecategoryuid", "_msdyn_owningcompany_value"),
+        ("msdyn_name", "_msdyn_owningcompany_value"),
         INF,
     ),
     company=company_from_field("dataAreaId"),
     fields=(
-        FieldMap("CategoryId", "msdyn_expensecategoryuid", provenance=INF),
-        FieldMap("CategoryName", "msdyn_name", provenance=INF),
-        FieldMap(
-            "ExpenseType", "msdyn_expensetype", FieldType.OPTION, value_map=EXPENSE_TYPE, provenance=INF
-        ),
+        FieldMap("CategoryId", "msdyn_name", provenance=INF, note="the category id people pick by"),
+        FieldMap("ExpenseType", "msdyn_expensetype", FieldType.OPTION, value_map=EXPENSE_TYPE, provenance=INF),
         FieldMap(
             "ReceiptRequired",
             "msdyn_receiptrequired",
@@ -88,7 +86,7 @@ MAP = TableMap(
         ),
         Lookup(
             "TransactionCategoryId",
-            "msdyn_transactioncategory",
+            "msdyn_expensecategoryuid",
             bind_set="msdyn_transactioncategories",
             bind_key="msdyn_transactioncategorynumber",
             provenance=INF,

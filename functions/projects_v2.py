@@ -40,12 +40,8 @@ MAP = TableMap(
         ),
         FieldMap("msdyn_subject", "ProjectName", provenance=INF, note="PSA-DI pair"),
         FieldMap("msdyn_description", "Description", provenance=INF),
-        FieldMap(
-            "msdyn_scheduledstart", "ProjectedStartDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"
-        ),
-        FieldMap(
-            "msdyn_scheduledend", "ProjectedEndDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"
-        ),
+        FieldMap("msdyn_scheduledstart", "ProjectedStartDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"),
+        FieldMap("msdyn_scheduledend", "ProjectedEndDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"),
         FieldMap(
             "msdyn_actualstart",
             "ActualStartDate",

@@ -70,9 +70,7 @@ async def route_dataverse_webhook(req: func.HttpRequest) -> func.HttpResponse:
             f"payload over {settings.webhook_max_bytes} bytes; register the step with fewer image columns",
             status_code=413,
         )
-    properties = {
-        prop: req.headers[header] for header, prop in _HEADER_TO_PROPERTY.items() if req.headers.get(header)
-    }
+    properties = {prop: req.headers[header] for header, prop in _HEADER_TO_PROPERTY.items() if req.headers.get(header)}
     properties["projops-ingress"] = "webhook"
     content_type = req.headers.get("content-type", "application/json")
     await runtime.sender.send_raw(DATAVERSE_TOPIC, body, properties, content_type)

@@ -55,7 +55,9 @@ class Sandbox:
         self.bus = LocalBus()
         sink = sink_for(self.bus)
         self.dataverse = DataverseSimulator(
-            users={INTEGRATION_TOKEN: INTEGRATION_USER_ID, PERSON_TOKEN: PERSON_USER_ID}, sink=sink
+            users={INTEGRATION_TOKEN: INTEGRATION_USER_ID, PERSON_TOKEN: PERSON_USER_ID},
+            object_ids={INTEGRATION_USER_ID: INTEGRATION_OBJECT_ID, PERSON_USER_ID: PERSON_OBJECT_ID},
+            sink=sink,
         )
         self.finance = FinanceSimulator(
             users={
@@ -63,6 +65,7 @@ class Sandbox:
                 PERSON_TOKEN: PERSON_OBJECT_ID,
             },
             sink=sink,
+            posting_object_id=FINANCE_POSTING_OBJECT_ID,
         )
         self.host: LocalHost | None = None
         self.runtime: Runtime | None = None

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from sandbox.environment import Sandbox
+from shared.jsonio import dumps
 
 USMF_ID = "c0a1e000-0000-4000-8000-000000000001"
 USPI_ID = "c0a1e000-0000-4000-8000-000000000002"
@@ -48,6 +49,11 @@ class ScenarioResult:
         return [e for e in self.expectations if e.problem is not None]
 
 
+async def _send(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]) -> httpx.Response:
+    # Money goes over the wire as exact JSON numbers, as the apps send it.
+    return await client.request(method.upper(), url, content=dumps(body).encode())
+
+
 async def _ok(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
         raise RuntimeError(
@@ -64,21 +70,27 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
             (USPI_ID, "USPI", "Contoso Consulting USA"),
         ):
             await _ok(
-                await dv.post(
+                await _send(
+                    dv,
+                    "post",
                     "cdm_companies",
-                    json={"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name},
+                    {"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name},
                 )
             )
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "transactioncurrencies",
-                json={"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"},
+                {"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"},
             )
         )
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "accounts",
-                json={
+                {
                     "accountid": CUSTOMER_ID,
                     "accountnumber": "US-001",
                     "name": "Forest Wholesales",
@@ -87,9 +99,11 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
             )
         )
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "msdyn_transactioncategories",
-                json={
+                {
                     "msdyn_transactioncategoryid": CATEGORY_ID,
                     "msdyn_name": "Consulting hours",
                     "msdyn_transactioncategorynumber": "TCN-0000001000",
@@ -98,11 +112,13 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
         )
     async with sandbox.person_finance() as fo:
         for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA")):
-            await _ok(await fo.post("LegalEntities", json={"LegalEntityId": code, "Name": name}))
+            await _ok(await _send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))
         await _ok(
-            await fo.post(
+            await _send(
+                fo,
+                "post",
                 "CustomersV3",
-                json={
+                {
                     "dataAreaId": "usmf",
                     "CustomerAccount": "US-001",
                     "OrganizationName": "Forest Wholesales",
@@ -142,9 +158,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     async with sandbox.person_dataverse() as dv:
         # resource-roles: one Dataverse role becomes one Finance role per company in scope.
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "bookableresourcecategories",
-                json={
+                {
                     "bookableresourcecategoryid": ROLE_ID,
                     "name": "Solution architect",
                     "msdyn_resourcecategorynumber": "ARCHITECT",
@@ -153,9 +171,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
         # projects-v2
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "msdyn_projects",
-                json={
+                {
                     "msdyn_projectid": PROJECT_ID,
                     "msdyn_projectnumber": "PRJ-1001",
                     "msdyn_subject": "ERP rollout",
@@ -169,24 +189,30 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     await sandbox.wait_quiet()
 
     async with sandbox.person_dataverse() as dv:
-        await _ok(await dv.patch(f"msdyn_projects({PROJECT_ID})", json={"msdyn_subject": "ERP rollout, phase 1"}))
+        await _ok(await _send(dv, "patch", f"msdyn_projects({PROJECT_ID})", {"msdyn_subject": "ERP rollout, phase 1"}))
         # actuals: time and expense rows sync; a Skip Sync row does not.
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "msdyn_actuals",
-                json=actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"),
+                actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"),
             )
         )
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "msdyn_actuals",
-                json=actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"),
+                actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"),
             )
         )
         await _ok(
-            await dv.post(
+            await _send(
+                dv,
+                "post",
                 "msdyn_actuals",
-                json=actual_body(
+                actual_body(
                     SKIPPED_ACTUAL_ID,
                     "ACT-0003",
                     classification=192350000,
@@ -203,14 +229,17 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     # expense-categories: a Finance user creates a category in USMF.
     async with sandbox.person_finance() as fo:
         await _ok(
-            await fo.post(
+            await _send(
+                fo,
+                "post",
                 "ProjectExpenseCategories",
-                json={
+                {
                     "dataAreaId": "usmf",
                     "CategoryId": "Travel",
                     "CategoryName": "Travel",
                     "ExpenseType": "Airline",
                     "ReceiptRequired": "Yes",
+                    "TransactionCategoryId": "TCN-0000001000",
                 },
             )
         )
@@ -257,11 +286,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None
 
     async def categories() -> str | None:
-        rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_expensecategoryuid") == "Travel"]
+        rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_name") == "Travel"]
         if len(rows) != 1:
             return f"{len(rows)} Dataverse expense categories named Travel"
-        if rows[0].get("msdyn_expensetype") != 192350003:
-            return f"Travel has expense type {rows[0].get('msdyn_expensetype')}"
+        if rows[0].get("msdyn_expensetype") != 192350003 or rows[0].get("msdyn_expensecategoryuid") != CATEGORY_ID:
+            return f"Travel has type {rows[0].get('msdyn_expensetype')}, category {rows[0].get('msdyn_expensecategoryuid')}"
         return None
 
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)

@@ -18,9 +18,7 @@ def flow_queue(flow: str) -> str:
 
 
 class MessageSender(Protocol):
-    async def send_events(
-        self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0
-    ) -> None:
+    async def send_events(self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0) -> None:
         """Send events as JSON messages: SessionId = event.session_id, MessageId = event.event_id,
         scheduled `delay_seconds` in the future when > 0."""
         ...

@@ -8,9 +8,7 @@ from typing import Any
 
 
 class TtlCache:
-    def __init__(
-        self, ttl_seconds: float, *, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, ttl_seconds: float, *, max_entries: int = 50_000, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._clock = clock

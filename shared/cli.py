@@ -67,8 +67,7 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
         lines.append(f"- Company: {d['company']}")
         if d["filter"]:
             lines.append(
-                f"- Filter: {d['filter']['description']} (`{d['filter']['odata'] or '-'}`, "
-                f"{d['filter']['provenance']})"
+                f"- Filter: {d['filter']['description']} (`{d['filter']['odata'] or '-'}`, {d['filter']['provenance']})"
             )
         lines.append(f"- Operations: {', '.join(d['operations'])}")
         if d["update_filtering_attributes"] and d["source"]["system"] == "dataverse":
@@ -89,8 +88,7 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
             )
         for lk in d["lookups"]:
             lines.append(
-                f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | "
-                f"{lk['provenance']} | {lk['note']} |"
+                f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | {lk['provenance']} | {lk['note']} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -174,9 +172,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 2
 
     async def action(runtime: Any) -> int:
-        items = await select_parked(
-            runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key
-        )
+        items = await select_parked(runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key)
         report = await replay(runtime, _registry(), items, by=_who())
         print(f"replayed {len(report.replayed)} event(s)")
         for parked_id, why in report.failed.items():
@@ -190,9 +186,7 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
     from shared.operations.parked import dismiss, select_parked
 
     async def action(runtime: Any) -> int:
-        items = await select_parked(
-            runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key
-        )
+        items = await select_parked(runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key)
         closed = await dismiss(runtime, items, by=_who(), why=args.why)
         print(f"dismissed {len(closed)} event(s)")
         return 0
@@ -224,9 +218,7 @@ def cmd_finance_events(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="projops-sync", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    decode = commands.add_parser(
-        "decode", help="print the ChangeEvent(s) a raw Dataverse or Finance message becomes"
-    )
+    decode = commands.add_parser("decode", help="print the ChangeEvent(s) a raw Dataverse or Finance message becomes")
     decode.add_argument("file")
     decode.set_defaults(handler=cmd_decode)
     maps = commands.add_parser("maps", help="list every flow and its table map")

@@ -16,9 +16,7 @@ from shared.settlement import park, settle
 from shared.telemetry import record_outcome
 
 
-async def run_flow_message(
-    runtime: Runtime, table_map: TableMap, body: bytes, message_id: str | None
-) -> Outcome:
+async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, message_id: str | None) -> Outcome:
     try:
         event = ChangeEvent.from_json(body)
     except (ValidationError, ValueError) as exc:
@@ -37,8 +35,6 @@ async def run_flow_message(
 
     started = time.perf_counter()
     outcome = await apply_event(runtime.engine, table_map, event)
-    final = await settle(
-        runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome
-    )
+    final = await settle(runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome)
     record_outcome(event, table_map.name, final, (time.perf_counter() - started) * 1000)
     return final

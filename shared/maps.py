@@ -338,9 +338,7 @@ class Registry:
         raise KeyError(f"no flow named {name!r}; flows: {', '.join(m.name for m in self.maps)}")
 
     def for_dataverse_entity(self, entity: str) -> list[TableMap]:
-        return [
-            m for m in self.maps if m.source.system is System.DATAVERSE and m.source.entity == entity.lower()
-        ]
+        return [m for m in self.maps if m.source.system is System.DATAVERSE and m.source.entity == entity.lower()]
 
     def for_finance_event(self, entity: str) -> list[TableMap]:
         wanted = entity.lower()

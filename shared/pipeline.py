@@ -110,12 +110,7 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     state = await engine.state.get_state(table_map.name, event.key)
     if state is not None and state.tombstone and operation is not Operation.CREATE:
         return Outcome.skipped(TOMBSTONE)
-    if (
-        event.version is not None
-        and state is not None
-        and state.version is not None
-        and event.version < state.version
-    ):
+    if event.version is not None and state is not None and state.version is not None and event.version < state.version:
         return Outcome.skipped(STALE, f"version {event.version} < applied {state.version}")
     if _is_own_change(engine.settings, table_map, event):
         return Outcome.skipped(ECHO)
@@ -139,20 +134,14 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     rows = await build_target_rows(engine, table_map, event, record)
     written: list[str] = []
     for row in rows:
-        row_state = (
-            state
-            if row.state_key == event.key
-            else await engine.state.get_state(table_map.name, row.state_key)
-        )
+        row_state = state if row.state_key == event.key else await engine.state.get_state(table_map.name, row.state_key)
         digest = payload_hash(row.payload)
         if row_state is not None and row_state.payload_hash == digest and not row_state.tombstone:
             continue
         await _write(engine, table_map, row, row_state)
         written.append(row.key_text)
         if row.state_key != event.key:
-            await engine.state.put_state(
-                SyncState(table_map.name, row.state_key, event.version, digest, row.key_text)
-            )
+            await engine.state.put_state(SyncState(table_map.name, row.state_key, event.version, digest, row.key_text))
         elif state is None or state.payload_hash != digest or state.tombstone:
             state = SyncState(table_map.name, event.key, event.version, digest, row.key_text)
 
@@ -189,14 +178,10 @@ def _passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:
     try:
         return bool(row_filter.predicate(view))
     except (KeyError, TypeError, ValueError) as exc:
-        raise MappingError(
-            f"filter '{row_filter.description}' cannot be evaluated on {view}: {exc!r}"
-        ) from exc
+        raise MappingError(f"filter '{row_filter.description}' cannot be evaluated on {view}: {exc!r}") from exc
 
 
-async def _complete_record(
-    engine: Engine, table_map: TableMap, event: ChangeEvent
-) -> dict[str, Value] | None:
+async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEvent) -> dict[str, Value] | None:
     """The full source row: the event's own when it carries the whole row, else read again.
 
     Images leave out null columns, so an absent column in a whole row means null, not unknown.
@@ -226,9 +211,7 @@ async def read_source_row(
     return None if row is None else normalize_finance_row(row)
 
 
-def finance_source_key_fields(
-    table_map: TableMap, event: ChangeEvent, record: dict[str, Value]
-) -> dict[str, Any]:
+def finance_source_key_fields(table_map: TableMap, event: ChangeEvent, record: dict[str, Value]) -> dict[str, Any]:
     key: dict[str, Any] = {}
     for column in table_map.source.key_columns:
         value = field_value(record, column)
@@ -345,9 +328,7 @@ async def _resolve_lookup(
     natural = value.upper() if lookup.bind_key == "cdm_companycode" and isinstance(value, str) else value
     assert lookup.bind_set is not None and lookup.bind_key is not None
     if lookup.resolve_id:
-        found = await _dataverse_id_by_key(
-            engine, lookup.bind_set, lookup.bind_key, natural, lookup.resolve_id
-        )
+        found = await _dataverse_id_by_key(engine, lookup.bind_set, lookup.bind_key, natural, lookup.resolve_id)
         return {lookup.target: found}
     literal = str(natural).replace("'", "''")
     return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({lookup.bind_key}='{literal}')"}
@@ -384,9 +365,7 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
     engine.cache.put(cache_key, True)
 
 
-async def _dataverse_id_by_key(
-    engine: Engine, entity_set: str, key_column: str, value: Value, id_column: str
-) -> str:
+async def _dataverse_id_by_key(engine: Engine, entity_set: str, key_column: str, value: Value, id_column: str) -> str:
     cache_key = ("dvid", entity_set, key_column, value)
     cached = engine.cache.get(cache_key)
     if cached is not None:
@@ -411,16 +390,12 @@ async def _write(engine: Engine, table_map: TableMap, row: TargetRow, row_state:
         except NotFoundError as exc:
             if table_map.write_mode is WriteMode.UPDATE:
                 described = ",".join(f"{k}={v}" for k, v in row.key.items())
-                raise MissingDependencyError(
-                    f"{entity_set}({described}) does not exist in Dataverse"
-                ) from exc
+                raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse") from exc
             raise
         return
 
     created_body = {k: v for k, v in row.payload.items() if v is not None}
-    update_body = {
-        k: (v if v is not None else finance_empty(_field_type(table_map, k))) for k, v in row.body.items()
-    }
+    update_body = {k: (v if v is not None else finance_empty(_field_type(table_map, k))) for k, v in row.body.items()}
     update_body = {k: v for k, v in update_body.items() if v is not None}
     if table_map.write_mode is WriteMode.CREATE:
         await engine.finance.create(entity_set, created_body)
@@ -452,9 +427,7 @@ def _field_type(table_map: TableMap, target: str) -> FieldType:
     return FieldType.STRING
 
 
-async def _delete(
-    engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None
-) -> Outcome:
+async def _delete(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> Outcome:
     keys: list[tuple[str, dict[str, Any]]] = []
     if state is not None and state.target_key:
         keys.append((event.key, json.loads(state.target_key)))
@@ -469,8 +442,6 @@ async def _delete(
     for _state_key, key in keys:
         await client.delete(table_map.target.entity_set, key)
     key_texts = tuple(json.dumps(key, sort_keys=True, default=str) for _, key in keys)
-    version = max(
-        (v for v in (event.version, state.version if state else None) if v is not None), default=None
-    )
+    version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)
     await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True))
     return Outcome.written(len(keys), key_texts)

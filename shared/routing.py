@@ -111,9 +111,7 @@ async def dispatch(
         result.sent[table_map.name] = result.sent.get(table_map.name, 0) + 1
 
 
-async def _park_undecodable(
-    runtime: Runtime, router: str, message: IncomingMessage, error: str, ingress: str
-) -> None:
+async def _park_undecodable(runtime: Runtime, router: str, message: IncomingMessage, error: str, ingress: str) -> None:
     await park(
         runtime.engine.state,
         flow=router,

@@ -19,9 +19,7 @@ from shared.values import utc_now
 class ServiceBusSender:
     def __init__(self, settings: Settings) -> None:
         assert settings.servicebus_namespace, "ServiceBus__fullyQualifiedNamespace is required"
-        self._credential = DefaultAzureCredential(
-            managed_identity_client_id=settings.managed_identity_client_id
-        )
+        self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
         self._client = ServiceBusClient(settings.servicebus_namespace, self._credential)
         self._senders: dict[str, SdkSender] = {}
 
@@ -35,9 +33,7 @@ class ServiceBusSender:
             self._senders[entity] = sender
         return sender
 
-    async def send_events(
-        self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0
-    ) -> None:
+    async def send_events(self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0) -> None:
         messages = [
             ServiceBusMessage(
                 event.to_json(),

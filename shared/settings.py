@@ -48,9 +48,7 @@ class Settings(BaseSettings):
 
     # The two systems.
     dataverse_url: str = Field(description="Dataverse environment URL, e.g. https://contoso.crm.dynamics.com")
-    finance_url: str = Field(
-        description="Finance environment URL, e.g. https://contoso.operations.dynamics.com"
-    )
+    finance_url: str = Field(description="Finance environment URL, e.g. https://contoso.operations.dynamics.com")
 
     # Authentication (Microsoft Entra ID through MSAL).
     auth_mode: AuthMode = AuthMode.MANAGED_IDENTITY

@@ -37,9 +37,7 @@ class AzuriteTables:
     def start(self) -> str:
         binary = os.environ.get("AZURITE_TABLE_BIN") or str(ROOT / "node_modules" / ".bin" / "azurite-table")
         if not Path(binary).exists():
-            raise RuntimeError(
-                f"Azurite is not installed ({binary} is missing): run `npm install` (make test does)"
-            )
+            raise RuntimeError(f"Azurite is not installed ({binary} is missing): run `npm install` (make test does)")
         self.port = _free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="azurite-")
         self.process = subprocess.Popen(

@@ -158,7 +158,7 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_project": [("msdyn_projectnumber",)],
     "msdyn_actual": [("msdyn_actualimportid", "msdyn_owningcompany")],
     "bookableresourcecategory": [("msdyn_resourcecategorynumber",)],
-    "msdyn_expensecategory": [("msdyn_expensecategoryuid", "msdyn_owningcompany")],
+    "msdyn_expensecategory": [("msdyn_name", "msdyn_owningcompany")],
     "msdyn_transactioncategory": [("msdyn_transactioncategorynumber",)],
     "msdyn_projectvendorinvoiceline": [("msdyn_externalinvoiceline",)],
     "cdm_worker": [("cdm_workernumber",)],

@@ -36,9 +36,7 @@ def classify(response: httpx.Response) -> ServiceError:
     error = body.get("error", {}) if isinstance(body, dict) else {}
     code = str(error.get("code") or "")
     message = str(
-        error.get("@Microsoft.PowerApps.CDS.InnerError.Message")
-        or error.get("message")
-        or response.text[:500]
+        error.get("@Microsoft.PowerApps.CDS.InnerError.Message") or error.get("message") or response.text[:500]
     )
     status = response.status_code
     where = {"code": code, "method": response.request.method, "url": str(response.request.url)}
@@ -121,9 +119,7 @@ class DataverseClient:
 
     async def delete(self, entity_set: str, key: Key) -> bool:
         try:
-            await self.http.request(
-                "DELETE", entity_set + key_segment(key, guid_primary=True), headers=dict(_HEADERS)
-            )
+            await self.http.request("DELETE", entity_set + key_segment(key, guid_primary=True), headers=dict(_HEADERS))
         except NotFoundError:
             return False
         return True

@@ -81,9 +81,7 @@ class FinanceClient:
         if select:
             params["$select"] = ",".join(select)
         try:
-            response = await self.http.request(
-                "GET", entity_set + key_segment(key), headers=_HEADERS, params=params
-            )
+            response = await self.http.request("GET", entity_set + key_segment(key), headers=_HEADERS, params=params)
         except NotFoundError:
             return None
         body = json_body(response)

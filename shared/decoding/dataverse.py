@@ -133,9 +133,7 @@ def normalize_value(raw: Any) -> Value:
     if not isinstance(raw, dict):
         return None
     kind = _type_name(raw)
-    if kind == "EntityReference" or (
-        kind is None and {"Id", "LogicalName"} <= raw.keys() and "Attributes" not in raw
-    ):
+    if kind == "EntityReference" or (kind is None and {"Id", "LogicalName"} <= raw.keys() and "Attributes" not in raw):
         return Ref(str(raw.get("LogicalName") or ""), str(raw.get("Id") or "").lower(), raw.get("Name"))
     if kind == "OptionSetValue":
         return int(raw["Value"]) if raw.get("Value") is not None else None
@@ -203,9 +201,7 @@ def context_from_json(data: Any) -> RemoteExecutionContext:
         initiating_aad_object_id=_lower(data.get("InitiatingUserAzureActiveDirectoryObjectId")),
         correlation_id=_lower(data.get("CorrelationId")),
         operation_id=_lower(data.get("OperationId")),
-        operation_created_on=parse_ms_date(created)
-        if isinstance(created, str) and is_ms_date(created)
-        else None,
+        operation_created_on=parse_ms_date(created) if isinstance(created, str) and is_ms_date(created) else None,
         depth=data.get("Depth") if isinstance(data.get("Depth"), int) else None,
         raw=data,
     )
@@ -256,9 +252,7 @@ def event_from_context(
         "operation": operation,
         "key": key,
         "occurred_at": context.operation_created_on or utc_now(),
-        "initiated_by": Initiator(
-            user_id=context.initiating_user_id, aad_object_id=context.initiating_aad_object_id
-        ),
+        "initiated_by": Initiator(user_id=context.initiating_user_id, aad_object_id=context.initiating_aad_object_id),
         "correlation_id": correlation_id or context.correlation_id,
         "message": message,
     }
@@ -294,9 +288,7 @@ def decode_dataverse(message: IncomingMessage) -> ChangeEvent:
     """Decode one Dataverse message; raises DecodeError with a reason a person can act on."""
     check_content_type(message.content_type, message.body)
     context = parse_remote_execution_context(message.body)
-    size_exceeded = message.has_property_containing(SIZE_EXCEEDED) or bool(
-        message.property(WEBHOOK_SIZE_EXCEEDED)
-    )
+    size_exceeded = message.has_property_containing(SIZE_EXCEEDED) or bool(message.property(WEBHOOK_SIZE_EXCEEDED))
     return event_from_context(
         context,
         size_exceeded=size_exceeded,

@@ -21,9 +21,7 @@ def detect_and_decode(raw: bytes, *, base_dir: Path | None = None) -> tuple[str,
 
 def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
     data = _parse_json(raw)
-    if isinstance(data, dict) and (
-        "applicationProperties" in data or "body_file" in data or "contentType" in data
-    ):
+    if isinstance(data, dict) and ("applicationProperties" in data or "body_file" in data or "contentType" in data):
         properties = {str(k): str(v) for k, v in (data.get("applicationProperties") or {}).items()}
         if "body_file" in data:
             body = ((base_dir or Path(".")) / str(data["body_file"])).read_bytes()
@@ -41,17 +39,11 @@ def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
     if not isinstance(first, dict):
         raise DecodeError("not a Dataverse or Finance message: expected a JSON object")
     if "BusinessEventId" in first:
-        return "finance-business-event", decode_finance(
-            IncomingMessage(body=raw, content_type="application/json")
-        )
+        return "finance-business-event", decode_finance(IncomingMessage(body=raw, content_type="application/json"))
     if "MessageName" in first:
         if str(first.get("PrimaryEntityName", "")).startswith("mserp_"):
-            return "finance-data-event", decode_finance(
-                IncomingMessage(body=raw, content_type="application/json")
-            )
+            return "finance-data-event", decode_finance(IncomingMessage(body=raw, content_type="application/json"))
         return "dataverse-webhook", [
             decode_dataverse(IncomingMessage(body=raw, content_type="application/json", transport="webhook"))
         ]
-    raise DecodeError(
-        "not a Dataverse or Finance message: no MessageName, BusinessEventId or applicationProperties"
-    )
+    raise DecodeError("not a Dataverse or Finance message: no MessageName, BusinessEventId or applicationProperties")

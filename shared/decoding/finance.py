@@ -109,8 +109,7 @@ def _data_event(payload: dict[str, Any]) -> ChangeEvent:
     merged = {**(before or {}), **(record or {})}
     company = merged.get("dataareaid")
     changed = [
-        name[len(DATA_EVENT_PREFIX) :] if name.startswith(DATA_EVENT_PREFIX) else name
-        for name in event.changed or []
+        name[len(DATA_EVENT_PREFIX) :] if name.startswith(DATA_EVENT_PREFIX) else name for name in event.changed or []
     ]
     return event.model_copy(
         update={

@@ -155,6 +155,4 @@ def problems_table(problems: list[Problem]) -> str:
         (p.flow, p.system, p.what, p.name, p.detail) for p in problems
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows
-    )
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4] for r in rows)

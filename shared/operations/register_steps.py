@@ -77,9 +77,7 @@ def _plan_for(table_map: TableMap) -> list[StepPlan]:
             image = (IMAGE_PRE, "PreImage", "Target")
         else:
             image = (IMAGE_POST, "PostImage", "Id" if operation is Operation.CREATE else "Target")
-        attributes = (
-            ",".join(table_map.update_filtering_attributes) if operation is Operation.UPDATE else None
-        )
+        attributes = ",".join(table_map.update_filtering_attributes) if operation is Operation.UPDATE else None
         plans.append(StepPlan(name, table_map.name, entity, message, attributes, image))
     return plans
 
@@ -99,9 +97,7 @@ def _endpoint_body(config: EndpointConfig) -> dict[str, Any]:
     }
 
 
-async def _first(
-    dataverse: DataverseApi, entity_set: str, filter: str, select: list[str]
-) -> dict[str, Any] | None:
+async def _first(dataverse: DataverseApi, entity_set: str, filter: str, select: list[str]) -> dict[str, Any] | None:
     async for page in dataverse.query(entity_set, filter=filter, select=select, page_size=50):
         return page[0] if page else None
     return None
@@ -133,9 +129,7 @@ async def register_steps(
     return report
 
 
-async def _register_step(
-    dataverse: DataverseApi, plan: StepPlan, endpoint_id: str | None, *, dry_run: bool
-) -> str:
+async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: str | None, *, dry_run: bool) -> str:
     wanted: dict[str, Any] = {
         "name": plan.name,
         "stage": STAGE_POST_OPERATION,

@@ -47,8 +47,7 @@ class SqliteStateStore:
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         row = self._db.execute(
-            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate"
-            " WHERE flow=? AND key=?",
+            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate WHERE flow=? AND key=?",
             (flow, key),
         ).fetchone()
         if row is None:
@@ -173,9 +172,7 @@ class SqliteStateStore:
         if flow is None:
             rows = self._db.execute("SELECT * FROM syncruns ORDER BY started_at DESC").fetchall()
         else:
-            rows = self._db.execute(
-                "SELECT * FROM syncruns WHERE flow=? ORDER BY started_at DESC", (flow,)
-            ).fetchall()
+            rows = self._db.execute("SELECT * FROM syncruns WHERE flow=? ORDER BY started_at DESC", (flow,)).fetchall()
         return [self._run(row) for row in rows]
 
     async def close(self) -> None:

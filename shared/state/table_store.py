@@ -230,11 +230,7 @@ class TableStateStore:
 
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]:
         client = await self._table("syncruns")
-        entities = (
-            client.query_entities("flow eq @flow", parameters={"flow": flow})
-            if flow
-            else client.list_entities()
-        )
+        entities = client.query_entities("flow eq @flow", parameters={"flow": flow}) if flow else client.list_entities()
         runs = [self._run(dict(entity)) async for entity in entities]
         runs.sort(key=lambda r: r.started_at, reverse=True)
         return runs

@@ -47,9 +47,7 @@ async def test_keys_do_not_collide(store: StateStore) -> None:
     await store.put_state(SyncState("f", "a/b", 1))
     await store.put_state(SyncState("f", "a%2Fb", 2))
     await store.put_state(SyncState("g", "a/b", 3))
-    assert [
-        (await store.get_state(f, k)).version for f, k in (("f", "a/b"), ("f", "a%2Fb"), ("g", "a/b"))
-    ] == [1, 2, 3]  # type: ignore[union-attr]
+    assert [(await store.get_state(f, k)).version for f, k in (("f", "a/b"), ("f", "a%2Fb"), ("g", "a/b"))] == [1, 2, 3]  # type: ignore[union-attr]
 
 
 async def test_overwrite_and_tombstone_with_nones(store: StateStore) -> None:

@@ -134,9 +134,7 @@ class RecordingSender:
     sent: list[tuple[str, ChangeEvent, float]] = field(default_factory=list)
     raw: list[tuple[str, bytes, dict[str, str], str]] = field(default_factory=list)
 
-    async def send_events(
-        self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0
-    ) -> None:
+    async def send_events(self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0) -> None:
         self.sent.extend((queue, event, delay_seconds) for event in events)
 
     async def send_raw(self, queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:

@@ -162,9 +162,7 @@ async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) ->
 
 
 async def test_update_of_unmapped_column_is_skipped(engine: Engine) -> None:
-    event = actual_event().model_copy(
-        update={"operation": Operation.UPDATE, "changed": ["msdyn_externalreferenceid"]}
-    )
+    event = actual_event().model_copy(update={"operation": Operation.UPDATE, "changed": ["msdyn_externalreferenceid"]})
     outcome = await apply_event(engine, actuals.MAP, event)
     assert outcome.reason == "no-mapped-change"
 
@@ -222,9 +220,7 @@ async def test_resource_role_fans_out_per_company(engine: Engine, finance: FakeF
     assert again.reason == "unchanged"
 
 
-async def test_project_delete_uses_remembered_key_and_tombstones(
-    engine: Engine, finance: FakeFinance
-) -> None:
+async def test_project_delete_uses_remembered_key_and_tombstones(engine: Engine, finance: FakeFinance) -> None:
     finance.add("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "US-1"})
     record = {
         "msdyn_projectnumber": "PRJ-9",
@@ -250,9 +246,7 @@ async def test_project_delete_uses_remembered_key_and_tombstones(
     assert (await apply_event(engine, projects_v2.MAP, create)).kind is OutcomeKind.WRITTEN
     row = finance.tables["ProjectsV2"][(("ProjectId", "prj-9"), ("dataAreaId", "usmf"))]
     assert row["ProjectStage"] == "InProcess" and row["ActualStartDate"] == "2026-11-03T12:00:00Z"
-    delete = create.model_copy(
-        update={"event_id": "p2", "operation": Operation.DELETE, "record": None, "version": 2}
-    )
+    delete = create.model_copy(update={"event_id": "p2", "operation": Operation.DELETE, "record": None, "version": 2})
     assert (await apply_event(engine, projects_v2.MAP, delete)).kind is OutcomeKind.WRITTEN
     assert ("DELETE", "ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-9"}) in finance.calls
     late = create.model_copy(update={"event_id": "p3", "operation": Operation.UPDATE, "version": 3})
@@ -313,16 +307,14 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
             "transactioncategoryid": "TCN-1",
         },
     )
-    outcome = await apply_event(
-        engine, expense_categories.MAP, event.for_flow("expense-categories", "USMF|Travel")
-    )
+    outcome = await apply_event(engine, expense_categories.MAP, event.for_flow("expense-categories", "USMF|Travel"))
     assert outcome.kind is OutcomeKind.WRITTEN
     entity_set, mode, key, body = dataverse.writes[-1]
     assert (entity_set, mode) == ("msdyn_expensecategories", "upsert")
-    assert key == {"msdyn_expensecategoryuid": "Travel", "_msdyn_owningcompany_value": USMF}
+    assert key == {"msdyn_name": "Travel", "_msdyn_owningcompany_value": USMF}
     assert body["msdyn_expensetype"] == 192350003
     assert body["msdyn_receiptrequired"] == 192350001
     assert (
-        body["msdyn_transactioncategory@odata.bind"]
+        body["msdyn_expensecategoryuid@odata.bind"]
         == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
     )

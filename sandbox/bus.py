@@ -1,0 +1,287 @@
+"""An in-process Service Bus with the semantics projops-sync relies on.
+
+Queues and topics with subscriptions; sessions (one receiver per session at a time, FIFO within it,
+the next message held back until the previous one is settled); scheduled messages; duplicate
+detection by message id; delivery count and dead-lettering after MaxDeliveryCount. Sending to an
+entity that does not exist fails, as it does on Azure, so a wrong queue name fails in the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.events import ChangeEvent
+
+Clock = Callable[[], float]
+
+
+class EntityNotFoundError(LookupError):
+    """Like Service Bus's MessagingEntityNotFound."""
+
+
+@dataclass
+class LocalMessage:
+    body: bytes
+    content_type: str | None = None
+    application_properties: dict[str, Any] = field(default_factory=dict)
+    message_id: str = ""
+    session_id: str | None = None
+    correlation_id: str | None = None
+    subject: str | None = None
+    enqueued_time: datetime | None = None
+    scheduled_enqueue_time: datetime | None = None
+    delivery_count: int = 0
+    sequence_number: int = 0
+    dead_letter_reason: str | None = None
+    dead_letter_error_description: str | None = None
+
+    def copy(self) -> LocalMessage:
+        return LocalMessage(**{**self.__dict__, "application_properties": dict(self.application_properties)})
+
+
+@dataclass
+class Entity:
+    path: str
+    sessions: bool = False
+    max_delivery_count: int = 10
+    duplicate_detection: bool = False
+    duplicate_window: float = 600.0
+    ready: deque[LocalMessage] = field(default_factory=deque)
+    scheduled: list[tuple[float, int, LocalMessage]] = field(default_factory=list)
+    dead: list[LocalMessage] = field(default_factory=list)
+    locked_sessions: set[str] = field(default_factory=set)
+    in_flight: int = 0
+    seen: dict[str, float] = field(default_factory=dict)
+    delivered: int = 0
+
+    @property
+    def active_count(self) -> int:
+        return len(self.ready)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.ready or self.scheduled or self.in_flight)
+
+
+class LocalBus:
+    def __init__(self, *, max_delivery_count: int = 10, clock: Clock = time.monotonic) -> None:
+        self.max_delivery_count = max_delivery_count
+        self.clock = clock
+        self.queues: dict[str, Entity] = {}
+        self.topics: dict[str, list[Entity]] = {}
+        self._sequence = itertools.count(1)
+        self._changed = asyncio.Condition()
+
+    # --- entities ------------------------------------------------------------------------------
+
+    def create_queue(
+        self,
+        name: str,
+        *,
+        sessions: bool = False,
+        max_delivery_count: int | None = None,
+        duplicate_detection: bool = False,
+    ) -> Entity:
+        entity = Entity(name, sessions, max_delivery_count or self.max_delivery_count, duplicate_detection)
+        self.queues[name] = entity
+        return entity
+
+    def create_topic(self, name: str) -> None:
+        self.topics.setdefault(name, [])
+
+    def create_subscription(self, topic: str, name: str, *, sessions: bool = False) -> Entity:
+        if topic not in self.topics:
+            raise EntityNotFoundError(f"topic {topic} does not exist")
+        entity = Entity(f"{topic}/Subscriptions/{name}", sessions, self.max_delivery_count)
+        self.topics[topic].append(entity)
+        self.queues[entity.path] = entity
+        return entity
+
+    def entity(self, path: str) -> Entity:
+        try:
+            return self.queues[path]
+        except KeyError:
+            raise EntityNotFoundError(f"the messaging entity {path} does not exist") from None
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def send(self, name: str, message: LocalMessage) -> None:
+        if name in self.topics:
+            targets = self.topics[name]
+        elif name in self.queues and "/Subscriptions/" not in name:
+            targets = [self.queues[name]]
+        else:
+            raise EntityNotFoundError(f"the messaging entity {name} does not exist")
+        now = self.clock()
+        for entity in targets:
+            copy = message.copy()
+            copy.sequence_number = next(self._sequence)
+            copy.enqueued_time = datetime.now(UTC)
+            if entity.duplicate_detection and copy.message_id:
+                entity.seen = {k: t for k, t in entity.seen.items() if now - t < entity.duplicate_window}
+                if copy.message_id in entity.seen:
+                    continue
+                entity.seen[copy.message_id] = now
+            if copy.scheduled_enqueue_time is not None and copy.scheduled_enqueue_time > datetime.now(UTC):
+                due = now + (copy.scheduled_enqueue_time - datetime.now(UTC)).total_seconds()
+                entity.scheduled.append((due, copy.sequence_number, copy))
+                entity.scheduled.sort(key=lambda item: (item[0], item[1]))
+            else:
+                entity.ready.append(copy)
+        await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _promote(self, entity: Entity) -> float | None:
+        """Make due scheduled messages visible; returns seconds until the next one, if any."""
+        now = self.clock()
+        while entity.scheduled and entity.scheduled[0][0] <= now:
+            entity.ready.append(entity.scheduled.pop(0)[2])
+        return entity.scheduled[0][0] - now if entity.scheduled else None
+
+    # --- receiving and settling ----------------------------------------------------------------
+
+    def try_receive(self, path: str) -> LocalMessage | None:
+        entity = self.entity(path)
+        self._promote(entity)
+        for index, message in enumerate(entity.ready):
+            if entity.sessions and (message.session_id or "") in entity.locked_sessions:
+                continue
+            del entity.ready[index]
+            if entity.sessions:
+                entity.locked_sessions.add(message.session_id or "")
+            message.delivery_count += 1
+            entity.in_flight += 1
+            entity.delivered += 1
+            return message
+        return None
+
+    async def receive(self, path: str, timeout: float | None = None) -> LocalMessage | None:
+        deadline = None if timeout is None else self.clock() + timeout
+        while True:
+            message = self.try_receive(path)
+            if message is not None:
+                return message
+            wait = self._promote(self.entity(path))
+            if deadline is not None:
+                remaining = deadline - self.clock()
+                if remaining <= 0:
+                    return None
+                wait = remaining if wait is None else min(wait, remaining)
+            async with self._changed:
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=wait if wait is not None else 1.0)
+                except TimeoutError:
+                    pass
+
+    def _release(self, entity: Entity, message: LocalMessage) -> None:
+        entity.in_flight -= 1
+        if entity.sessions:
+            entity.locked_sessions.discard(message.session_id or "")
+
+    async def complete(self, path: str, message: LocalMessage) -> None:
+        self._release(self.entity(path), message)
+        await self._notify()
+
+    async def abandon(self, path: str, message: LocalMessage) -> None:
+        entity = self.entity(path)
+        self._release(entity, message)
+        if message.delivery_count >= entity.max_delivery_count:
+            message.dead_letter_reason = "MaxDeliveryCountExceeded"
+            message.dead_letter_error_description = (
+                f"Message could not be consumed after {entity.max_delivery_count} delivery attempts."
+            )
+            entity.dead.append(message)
+        else:
+            # Back to the head: it is the oldest of its session, so FIFO holds on redelivery.
+            entity.ready.appendleft(message)
+        await self._notify()
+
+    async def dead_letter(self, path: str, message: LocalMessage, reason: str, description: str = "") -> None:
+        entity = self.entity(path)
+        self._release(entity, message)
+        message.dead_letter_reason = reason
+        message.dead_letter_error_description = description
+        entity.dead.append(message)
+        await self._notify()
+
+    def dead_letters(self, path: str) -> list[LocalMessage]:
+        return list(self.entity(path).dead)
+
+    # --- observing -----------------------------------------------------------------------------
+
+    def busy_entities(self) -> list[str]:
+        return [path for path, entity in self.queues.items() if entity.busy]
+
+    def oldest_active_age(self, path: str) -> float | None:
+        entity = self.entity(path)
+        if not entity.ready:
+            return None
+        oldest = min(m.enqueued_time or datetime.now(UTC) for m in entity.ready)
+        return (datetime.now(UTC) - oldest).total_seconds()
+
+    async def wait_idle(self, timeout: float = 60.0, settle: float = 0.05) -> None:
+        """Return once no entity has ready, scheduled or in-flight messages (checked twice)."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while True:
+            for entity in self.queues.values():
+                self._promote(entity)
+            if self.busy_entities():
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= settle:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still busy after {timeout} s: {', '.join(self.busy_entities())}")
+            await asyncio.sleep(0.01)
+
+
+class LocalBusSender:
+    """shared.bus.MessageSender on the local bus."""
+
+    def __init__(self, bus: LocalBus) -> None:
+        self.bus = bus
+
+    async def send_events(self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0) -> None:
+        scheduled = datetime.now(UTC) + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+        for event in events:
+            await self.bus.send(
+                queue,
+                LocalMessage(
+                    body=event.to_json().encode(),
+                    content_type="application/json",
+                    message_id=event.event_id,
+                    session_id=event.session_id,
+                    correlation_id=event.correlation_id,
+                    subject=event.flow,
+                    scheduled_enqueue_time=scheduled,
+                ),
+            )
+
+    async def send_raw(self, queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        message = LocalMessage(body, content_type, dict(properties), message_id=uuid.uuid4().hex)
+        await self.bus.send(queue, message)
+
+    async def close(self) -> None:
+        return None
+
+
+def sink_for(bus: LocalBus) -> Callable[[str, bytes, dict[str, str], str], Any]:
+    """What the simulators emit through: a topic or queue name, a body, properties, a content type."""
+
+    async def sink(destination: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        await bus.send(destination, LocalMessage(body, content_type, dict(properties), message_id=uuid.uuid4().hex))
+
+    return sink

@@ -1,0 +1,170 @@
+"""The Finance simulator's schema: the generated 10.0.13 field lists, public collection names and keys.
+
+OData public collection names of the Project Operations entities are not documented anywhere we
+could read; the names below are inferred (the integration's maps use the same guesses, and
+check-maps against a live environment's `$metadata` confirms or corrects both). Enum members are
+the symbol strings Finance uses on the wire.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+ENUMS: dict[str, list[str]] = {
+    "ProjStatus": ["Created", "Estimated", "Scheduled", "InProcess", "Completed"],
+    "ProjTransType": [
+        "Cost",
+        "ProjectContract",
+        "UnbilledSales",
+        "BilledSales",
+        "ResourcingUnitCost",
+        "InterOrganizationalSales",
+    ],
+    "ProjTransactionClassification": ["Time", "Expense", "Material", "Milestone", "Fee", "Tax"],
+    "ProjBillingType": ["NonChargeable", "Chargeable", "Complimentary", "NotAvailable"],
+    "NoYes": ["No", "Yes"],
+    "TrvExpenseType": [
+        "Hotel",
+        "CarRental",
+        "Meal",
+        "Airline",
+        "Entertainment",
+        "Gift",
+        "Conference",
+        "Miscellaneous",
+        "Mileage",
+        "PerDiem",
+    ],
+}
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    collection: str
+    aot: str
+    key: tuple[str, ...]
+    fields: dict[str, str]  # name → type: string, int, decimal, date, datetime, guid, noyes, enum:<Name>
+    label: str = ""
+    references: tuple[tuple[str, str, str], ...] = ()  # (field, collection, field): must exist in the same company
+
+
+# Entities the integration writes or reads, with the fields the reference lists give plus the ones
+# Project Operations added (named in the map files).
+SUPPLEMENT: dict[str, dict[str, Any]] = {
+    "ProjectsV2": {
+        "aot": "ProjProjectV2Entity",
+        "key": ("dataAreaId", "ProjectId"),
+        "types": {
+            "ProjectStage": "enum:ProjStatus",
+            "ProjectedStartDate": "date",
+            "ProjectedEndDate": "date",
+            "ActualStartDate": "date",
+            "ActualEndDate": "date",
+        },
+        "references": (("CustomerAccountNumber", "CustomersV3", "CustomerAccount"),),
+    },
+    "ProjCDSActualsImports": {
+        "aot": "ProjCDSActualsImportEntity",
+        "key": ("dataAreaId", "ActualsImportId"),
+        "extra": {
+            "VoucherNumber": "string",
+            "SalesTaxAmount": "decimal",
+            "AccountingAmount": "decimal",
+            "TransactionCategoryId": "string",
+            "CustomerAccountNumber": "string",
+            "IsProcessed": "noyes",
+        },
+        "types": {
+            "ActualsImportId": "string",
+            "TransType": "enum:ProjTransType",
+            "TransactionClassification": "enum:ProjTransactionClassification",
+            "BillingType": "enum:ProjBillingType",
+            "DocumentDate": "date",
+            "AccountingDate": "date",
+            "ExchangeRateDate": "date",
+            "StartDate": "datetime",
+            "EndDate": "datetime",
+            "AdjustmentStatus": "int",
+            "BillingStatusId": "int",
+        },
+        "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
+    },
+    "ProjectResourceRoles": {"aot": "ResResourceCategoryDataEntity", "key": ("dataAreaId", "RoleId")},
+    "ProjectExpenseCategories": {
+        "aot": "ProjExpenseCategoryExportEntity",
+        "label": "Project Operations integration project expense categories export entity",
+        "key": ("dataAreaId", "CategoryId"),
+        "extra": {
+            "CategoryId": "string",
+            "CategoryName": "string",
+            "ExpenseType": "enum:TrvExpenseType",
+            "ReceiptRequired": "noyes",
+            "SharedCategoryId": "string",
+            "TransactionCategoryId": "string",
+            "IsActive": "noyes",
+        },
+    },
+    "LegalEntities": {
+        "aot": "OMLegalEntity",
+        "label": "Legal entities",
+        "key": ("LegalEntityId",),
+        "extra": {"LegalEntityId": "string", "Name": "string"},
+    },
+    "CustomersV3": {
+        "aot": "CustCustomerV3Entity",
+        "label": "Customers V3",
+        "key": ("dataAreaId", "CustomerAccount"),
+        "extra": {
+            "CustomerAccount": "string",
+            "OrganizationName": "string",
+            "CustomerGroupId": "string",
+            "PartyType": "string",
+        },
+    },
+}
+
+
+def _collection_for(aot: str) -> str:
+    base = aot[:-6] if aot.endswith("Entity") else aot
+    return base + ("es" if base.endswith("s") else "s")
+
+
+def load_schema() -> dict[str, EntitySpec]:
+    generated: dict[str, Any] = json.loads((HERE / "entities.json").read_text())
+    specs: dict[str, EntitySpec] = {}
+    by_aot = {supplement["aot"]: collection for collection, supplement in SUPPLEMENT.items()}
+    for aot, entity in generated.items():
+        if entity["kind"] != "entity" or aot in by_aot:
+            continue
+        fields = {name: spec["type"] for name, spec in entity["fields"].items()}
+        first = next(iter(fields))
+        specs[_collection_for(aot)] = EntitySpec(
+            _collection_for(aot), aot, ("dataAreaId", first), {"dataAreaId": "string", **fields}, entity["label"]
+        )
+    for collection, supplement in SUPPLEMENT.items():
+        base = generated.get(supplement["aot"], {"fields": {}, "label": supplement.get("label", "")})
+        fields = {name: spec["type"] for name, spec in base["fields"].items()}
+        fields.update(supplement.get("extra", {}))
+        fields.update(supplement.get("types", {}))
+        if "dataAreaId" in supplement["key"]:
+            fields = {"dataAreaId": "string", **fields}
+        specs[collection] = EntitySpec(
+            collection,
+            supplement["aot"],
+            tuple(supplement["key"]),
+            fields,
+            supplement.get("label") or base.get("label", ""),
+            tuple(supplement.get("references", ())),
+        )
+    return specs
+
+
+@dataclass
+class Company:
+    code: str
+    rows: dict[str, Any] = field(default_factory=dict)
