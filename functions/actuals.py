@@ -8,6 +8,9 @@ same staging table. Amounts are Decimal end to end. The accounting write-back co
 here, so the write-back never comes back as a change to sync (see actuals_accounting).
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
@@ -62,7 +65,7 @@ BILLING_TYPE = ValueMap(
 )
 
 
-def _not_skipped(row: dict[str, object]) -> bool:
+def _not_skipped(row: Mapping[str, Any]) -> bool:
     return row["msdyn_skipsync"] is not True
 
 

@@ -8,6 +8,9 @@ actual's id, so a write-back for an actual Dataverse does not have is retried, n
 it is done as the integration's identity, so the actuals flow sees its own change and does not echo it.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
@@ -24,7 +27,7 @@ from shared.maps import (
 )
 
 
-def _posted(row: dict[str, object]) -> bool:
+def _posted(row: Mapping[str, Any]) -> bool:
     return bool(row["VoucherNumber"])
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 
 import azure.functions as func
-from shared.decoding.dataverse import IncomingMessage
 
 from functions.catalog import CATALOG
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.decoding.dataverse import IncomingMessage
 from shared.routing import route_dataverse, route_finance
 from shared.runtime import get_runtime
 

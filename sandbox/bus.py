@@ -9,9 +9,10 @@ entity that does not exist fails, as it does on Azure, so a wrong queue name fai
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-import uuid
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -166,8 +167,8 @@ class LocalBus:
             return message
         return None
 
-    async def receive(self, path: str, timeout: float | None = None) -> LocalMessage | None:
-        deadline = None if timeout is None else self.clock() + timeout
+    async def receive(self, path: str, wait_seconds: float | None = None) -> LocalMessage | None:
+        deadline = None if wait_seconds is None else self.clock() + wait_seconds
         while True:
             message = self.try_receive(path)
             if message is not None:
@@ -179,10 +180,8 @@ class LocalBus:
                     return None
                 wait = remaining if wait is None else min(wait, remaining)
             async with self._changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), timeout=wait if wait is not None else 1.0)
-                except TimeoutError:
-                    pass
 
     def _release(self, entity: Entity, message: LocalMessage) -> None:
         entity.in_flight -= 1
@@ -230,9 +229,9 @@ class LocalBus:
         oldest = min(m.enqueued_time or datetime.now(UTC) for m in entity.ready)
         return (datetime.now(UTC) - oldest).total_seconds()
 
-    async def wait_idle(self, timeout: float = 60.0, settle: float = 0.05) -> None:
+    async def wait_idle(self, limit_seconds: float = 60.0, settle: float = 0.05) -> None:
         """Return once no entity has ready, scheduled or in-flight messages (checked twice)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + limit_seconds
         quiet_since: float | None = None
         while True:
             for entity in self.queues.values():
@@ -244,7 +243,7 @@ class LocalBus:
             elif time.monotonic() - quiet_since >= settle:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"still busy after {timeout} s: {', '.join(self.busy_entities())}")
+                raise TimeoutError(f"still busy after {limit_seconds} s: {', '.join(self.busy_entities())}")
             await asyncio.sleep(0.01)
 
 

@@ -173,8 +173,8 @@ class Sandbox:
             timeout=30,
         )
 
-    async def wait_quiet(self, timeout: float = 60.0) -> None:
-        await self.bus.wait_idle(timeout)
+    async def wait_quiet(self, limit_seconds: float = 60.0) -> None:
+        await self.bus.wait_idle(limit_seconds)
 
     async def stop(self) -> None:
         if self.host is not None:

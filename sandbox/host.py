@@ -94,9 +94,10 @@ class LocalHost:
         self.functions: dict[str, HostedFunction] = {}
         for function in app.get_functions():
             trigger = function.get_trigger()
-            self.functions[function.get_function_name()] = HostedFunction(
-                function.get_function_name(), function.get_user_function(), dict(trigger.get_dict_repr())
-            )
+            name = function.get_function_name()
+            if trigger is None or name is None:
+                raise ValueError(f"function {name or function.get_user_function()} has no trigger or name")
+            self.functions[name] = HostedFunction(name, function.get_user_function(), dict(trigger.get_dict_repr()))
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._served = Served()
@@ -153,7 +154,7 @@ class LocalHost:
             if self.is_disabled(function.name):
                 await asyncio.sleep(0.05)
                 continue
-            message = await self.bus.receive(path, timeout=0.5)
+            message = await self.bus.receive(path, wait_seconds=0.5)
             if message is None:
                 continue
             started = time.perf_counter()

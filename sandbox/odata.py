@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.jsonio import dumps
 
@@ -67,7 +67,9 @@ def parse_literal(text: str) -> Any:
 
 def split_top(text: str, sep: str = ",") -> list[str]:
     """Split on `sep` outside quotes."""
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == "'":
             quoted = not quoted
@@ -222,9 +224,6 @@ def _comparable(value: Any) -> Any:
 
 
 def compare(operator: str, value: Any, literal: Any) -> bool:
-    if isinstance(literal, str) and isinstance(value, datetime | date) and literal[:4].isdigit():
-        value = _comparable(value)
-        literal = _comparable(literal if "T" in literal or isinstance(value, str) and len(value) == 10 else literal)
     left, right = _comparable(value), _comparable(literal)
     if operator == "eq":
         return bool(left == right)
@@ -392,14 +391,14 @@ class FaultsAndLog:
             self.log.append(entry)
         replayed = False
 
-        async def replay_receive() -> dict[str, Any]:
+        async def replay_receive() -> Message:
             nonlocal replayed
             if replayed:
                 return {"type": "http.disconnect"}
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        async def logging_send(message: dict[str, Any]) -> None:
+        async def logging_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
             await send(message)
@@ -443,7 +442,6 @@ class Served:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(app, lifespan="off", log_level="critical", access_log=False, loop="asyncio")
         self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():

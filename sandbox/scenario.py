@@ -290,7 +290,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         if len(rows) != 1:
             return f"{len(rows)} Dataverse expense categories named Travel"
         if rows[0].get("msdyn_expensetype") != 192350003 or rows[0].get("msdyn_expensecategoryuid") != CATEGORY_ID:
-            return f"Travel has type {rows[0].get('msdyn_expensetype')}, category {rows[0].get('msdyn_expensecategoryuid')}"
+            row = rows[0]
+            return f"Travel has type {row.get('msdyn_expensetype')}, category {row.get('msdyn_expensecategoryuid')}"
         return None
 
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)

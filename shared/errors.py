@@ -38,8 +38,18 @@ class ServiceError(ProjopsError):
 class TransientServiceError(ServiceError):
     """429, 5xx, timeouts and dropped connections: worth trying again later."""
 
-    def __init__(self, *args: object, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        system: str,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(system, status, message, code=code, method=method, url=url)
         self.retry_after = retry_after
 
 

@@ -386,7 +386,7 @@ async def _write(engine: Engine, table_map: TableMap, row: TargetRow, row_state:
     if table_map.target.system is System.DATAVERSE:
         body = {k: v for k, v in row.body.items() if not (k.endswith("@odata.bind") and v is None)}
         try:
-            await engine.dataverse.write(entity_set, row.key, body, table_map.write_mode.value)  # type: ignore[arg-type]
+            await engine.dataverse.write(entity_set, row.key, body, table_map.write_mode.value)
         except NotFoundError as exc:
             if table_map.write_mode is WriteMode.UPDATE:
                 described = ",".join(f"{k}={v}" for k, v in row.key.items())

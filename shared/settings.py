@@ -160,7 +160,7 @@ class SettingsError(RuntimeError):
 
 def load_settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -420,7 +420,7 @@ class DataverseSimulator:
                 row[nav] = None if raw is None else self._resolve_bind(str(raw))
                 continue
             column = table.columns.get(name)
-            if column is None or isinstance(raw, LookupValue) and column.type != "lookup":
+            if column is None or (isinstance(raw, LookupValue) and column.type != "lookup"):
                 raise error(
                     400,
                     f"The property '{name}' does not exist on type 'Microsoft.Dynamics.CRM.{table.logical}'. "
@@ -546,7 +546,8 @@ class DataverseSimulator:
             ):
                 raise error(
                     412,
-                    f"Entity Key {'+'.join(alternate)} violated. A record with the same value for {', '.join(alternate)} already exists.",
+                    f"Entity Key {'+'.join(alternate)} violated. A record with the same value for "
+                    f"{', '.join(alternate)} already exists.",
                     "0x80060892",
                 )
         row[table.primary] = record_id

@@ -204,7 +204,8 @@ class FinanceSimulator:
                 described = ", ".join(str(values[k]) for k in spec.key)
                 raise infolog_error(
                     spec,
-                    f"Info: Cannot create a record in {spec.label or spec.aot} ({spec.aot}). {described}.\nThe record already exists..",
+                    f"Info: Cannot create a record in {spec.label or spec.aot} ({spec.aot}). {described}."
+                    "\nThe record already exists..",
                 )
             self._check_references(spec, values)
             self.data[spec.collection][key] = values
@@ -255,7 +256,8 @@ class FinanceSimulator:
         if isinstance(key, str) or set(key) != set(spec.key):
             raise odata_error(
                 400,
-                f"The number of keys specified in the URI does not match number of key properties for the resource '{spec.collection}'.",
+                "The number of keys specified in the URI does not match number of key properties for the resource "
+                f"'{spec.collection}'.",
             )
         return tuple(str(key[k]).lower() for k in spec.key)
 
@@ -280,14 +282,14 @@ class FinanceSimulator:
         for name, raw in values.items():
             if name.startswith("@odata"):
                 continue
-            kind = spec.fields.get(name)
-            if kind is None:
+            found = spec.fields.get(name)
+            if found is None:
                 raise odata_error(
                     400,
                     f"The property '{name}' does not exist on type 'Microsoft.Dynamics.DataEntities.{spec.aot}'. "
                     "Make sure to only use property names that are defined by the type.",
                 )
-            row[name] = _coerce(spec, name, kind, raw)
+            row[name] = _coerce(spec, name, found, raw)
         if "dataAreaId" in row and isinstance(row["dataAreaId"], str):
             row["dataAreaId"] = row["dataAreaId"].lower()
         return row

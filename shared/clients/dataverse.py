@@ -39,16 +39,16 @@ def classify(response: httpx.Response) -> ServiceError:
         error.get("@Microsoft.PowerApps.CDS.InnerError.Message") or error.get("message") or response.text[:500]
     )
     status = response.status_code
-    where = {"code": code, "method": response.request.method, "url": str(response.request.url)}
+    method, url = response.request.method, str(response.request.url)
     if code.lower() == KEY_NOT_FOUND:
-        return RecordNotFoundByKeyError("dataverse", status, message, **where)
+        return RecordNotFoundByKeyError("dataverse", status, message, code=code, method=method, url=url)
     if status == 429 or status >= 500:
-        return TransientServiceError("dataverse", status, message, **where)
+        return TransientServiceError("dataverse", status, message, code=code, method=method, url=url)
     if status == 404:
-        return NotFoundError("dataverse", status, message, **where)
+        return NotFoundError("dataverse", status, message, code=code, method=method, url=url)
     if status == 412:
-        return PreconditionFailedError("dataverse", status, message, **where)
-    return PermanentServiceError("dataverse", status, message, **where)
+        return PreconditionFailedError("dataverse", status, message, code=code, method=method, url=url)
+    return PermanentServiceError("dataverse", status, message, code=code, method=method, url=url)
 
 
 def _entity_id(response: httpx.Response) -> str | None:

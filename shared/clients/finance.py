@@ -32,22 +32,19 @@ def classify(response: httpx.Response) -> ServiceError:
     message = str(inner.get("message") or error.get("message") or response.text[:500])
     kind = str(inner.get("type") or "")
     status = response.status_code
-    where = {
-        "code": str(error.get("code") or ""),
-        "method": response.request.method,
-        "url": str(response.request.url),
-    }
+    code = str(error.get("code") or "")
+    method, url = response.request.method, str(response.request.url)
     # Finance answers a failed validateWrite with 500 and the Infolog: a permanent error, not an outage.
     validation = "AxODataWriteException" in kind or "Infolog" in message
     if validation and "already exists" in message:
-        return RecordExistsError("finance", status, message, **where)
+        return RecordExistsError("finance", status, message, code=code, method=method, url=url)
     if validation:
-        return PermanentServiceError("finance", status, message, **where)
+        return PermanentServiceError("finance", status, message, code=code, method=method, url=url)
     if status == 429 or status >= 500:
-        return TransientServiceError("finance", status, message, **where)
+        return TransientServiceError("finance", status, message, code=code, method=method, url=url)
     if status == 404:
-        return NotFoundError("finance", status, message, **where)
-    return PermanentServiceError("finance", status, message, **where)
+        return NotFoundError("finance", status, message, code=code, method=method, url=url)
+    return PermanentServiceError("finance", status, message, code=code, method=method, url=url)
 
 
 class FinanceClient:

@@ -225,7 +225,7 @@ def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
         except ValueError:
             pass
     if record and isinstance(record.get("versionnumber"), int):
-        return int(record["versionnumber"])  # type: ignore[arg-type]
+        return int(str(record["versionnumber"]))
     return None
 
 
