@@ -58,6 +58,16 @@ class HostedFunction:
         return f"{self.trigger['topicName']}/Subscriptions/{self.trigger['subscriptionName']}"
 
 
+_DISCOVERED: dict[int, list[Any]] = {}
+
+
+def _functions_of(app: func.FunctionApp) -> list[Any]:
+    # The FunctionApp indexes its functions once; asking again (a second host in one process) raises.
+    if id(app) not in _DISCOVERED:
+        _DISCOVERED[id(app)] = list(app.get_functions())
+    return _DISCOVERED[id(app)]
+
+
 def _sb_message(message: LocalMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
         body=message.body,
@@ -92,7 +102,7 @@ class LocalHost:
         self.max_concurrent_sessions = max_concurrent_sessions
         self.max_concurrent_calls = max_concurrent_calls
         self.functions: dict[str, HostedFunction] = {}
-        for function in app.get_functions():
+        for function in _functions_of(app):
             trigger = function.get_trigger()
             name = function.get_function_name()
             if trigger is None or name is None:

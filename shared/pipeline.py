@@ -76,7 +76,7 @@ class TargetRow:
 
     @property
     def key_text(self) -> str:
-        return json.dumps(self.key, sort_keys=True, default=str)
+        return json.dumps(self.key, default=str)
 
 
 async def apply_event(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Outcome:
@@ -441,7 +441,7 @@ async def _delete(engine: Engine, table_map: TableMap, event: ChangeEvent, state
     client = engine.client_for(table_map.target.system)
     for _state_key, key in keys:
         await client.delete(table_map.target.entity_set, key)
-    key_texts = tuple(json.dumps(key, sort_keys=True, default=str) for _, key in keys)
+    key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
     version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)
     await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True))
     return Outcome.written(len(keys), key_texts)

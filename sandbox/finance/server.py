@@ -82,6 +82,9 @@ class FinanceSimulator:
         self.subscriptions: dict[str, set[str]] = {}
         self.exchange_rates: dict[str, Decimal] = {}
         self.sales_tax_rate = Decimal("0")
+        # Billing types with a line property set up in Project management parameters; documented
+        # failure: "Line property Not available doesn't exist" when one is missing.
+        self.line_properties = {"NonChargeable", "Chargeable", "Complimentary"}
         self.emitted = 0
         self._vouchers = 0
         self._served = Served()
@@ -262,6 +265,13 @@ class FinanceSimulator:
         return tuple(str(key[k]).lower() for k in spec.key)
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
+        billing = row.get("BillingType")
+        if spec.collection == "ProjCDSActualsImports" and billing and billing not in self.line_properties:
+            raise infolog_error(
+                spec,
+                f"Error: Line property {billing} doesn't exist.\n"
+                f"validateWrite failed on data source '{spec.aot[:-6]} ({spec.aot[:-6]})'",
+            )
         for field_name, collection, target_field in spec.references:
             value = row.get(field_name)
             if not value:
@@ -497,6 +507,9 @@ class FinanceSimulator:
                     },
                 }
             )
+            # The deleted row's fields travel in PreImage (formats.md §2.1: Target and PreImage).
+            if before is not None:
+                parameters.append({"key": "PreImage", "value": entity(before, None, True)})
         elif message == "Created":
             parameters.append({"key": "Target", "value": entity(row, None, True)})
         else:

@@ -1,0 +1,46 @@
+"""The whole integration on loopback: both simulators, the local bus, the local host, the real functions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.environment import Sandbox, SandboxOptions
+from sandbox.scenario import seed_reference_data
+from shared.jsonio import dumps
+from shared.telemetry import FIGURES
+
+
+@pytest.fixture
+def options() -> SandboxOptions:
+    return SandboxOptions()
+
+
+@pytest.fixture
+async def sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
+    FIGURES.reset()
+    environment = Sandbox(options)
+    await environment.start()
+    await seed_reference_data(environment)
+    try:
+        yield environment
+    finally:
+        await environment.stop()
+
+
+async def send(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    response = await client.request(method, url, content=None if body is None else dumps(body).encode())
+    assert response.status_code < 400, f"{method} {url}: {response.status_code} {response.text}"
+    return response
+
+
+def finance_writes(sandbox: Sandbox, collection: str) -> list[tuple[str, str]]:
+    """What Finance received for one collection: (method, path) of every write."""
+    return [
+        (r.method, r.path)
+        for r in sandbox.finance.requests
+        if r.method in ("POST", "PATCH", "DELETE") and r.path.startswith(f"/data/{collection}")
+    ]

@@ -1,0 +1,209 @@
+"""Each flow through the sandbox over real sockets: what the other system received."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sandbox.environment import Sandbox
+from sandbox.scenario import (
+    CATEGORY_ID,
+    CUSTOMER_ID,
+    USMF_ID,
+    actual_body,
+)
+from tests.integration.conftest import finance_writes, send
+
+PROJECT = "c0a1e000-0000-4000-8000-00000000aa01"
+
+
+def project_body(number: str = "PRJ-2001", **extra: object) -> dict[str, object]:
+    return {
+        "msdyn_projectid": PROJECT,
+        "msdyn_projectnumber": number,
+        "msdyn_subject": "Warehouse automation",
+        "msdyn_description": "Phase one",
+        "msdyn_scheduledstart": "2026-12-01T08:00:00Z",
+        "msdyn_scheduledend": "2027-03-31T17:00:00Z",
+        "msdyn_actualstart": "2026-12-02T08:00:00Z",
+        "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+        **extra,
+    }
+
+
+async def test_projects_v2_create_update_complete_delete(sandbox: Sandbox) -> None:
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body())
+        await sandbox.wait_quiet()
+        row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+        assert row is not None
+        assert row["ProjectName"] == "Warehouse automation"
+        assert row["Description"] == "Phase one"
+        assert str(row["ProjectedStartDate"]) == "2026-12-01"
+        assert str(row["ActualStartDate"]) == "2026-12-02"
+        assert row["CustomerAccountNumber"] == "US-001"
+        assert row["ProjectStage"] == "InProcess"
+
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Warehouse automation II"})
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"statecode": 1, "statuscode": 2})
+        await sandbox.wait_quiet()
+        row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+        assert row is not None and row["ProjectName"] == "Warehouse automation II"
+        assert row["ProjectStage"] == "Completed"
+
+        await send(dv, "DELETE", f"msdyn_projects({PROJECT})")
+        await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001") is None
+    assert finance_writes(sandbox, "ProjectsV2") == [
+        ("POST", "/data/ProjectsV2"),
+        ("PATCH", "/data/ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-2001')"),
+        ("PATCH", "/data/ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-2001')"),
+        ("DELETE", "/data/ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-2001')"),
+    ]
+
+
+async def test_update_of_an_unmapped_column_sends_nothing(sandbox: Sandbox) -> None:
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body())
+        await sandbox.wait_quiet()
+        before = len(finance_writes(sandbox, "ProjectsV2"))
+        # msdyn_plannedlaborcost is not mapped: the step's filtering attributes keep it from firing at all.
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_plannedlaborcost": Decimal("1000.00")})
+        await sandbox.wait_quiet()
+    assert len(finance_writes(sandbox, "ProjectsV2")) == before
+
+
+async def create_project(sandbox: Sandbox) -> None:
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body("PRJ-1001"))
+    await sandbox.wait_quiet()
+
+
+async def test_actuals_stage_exact_amounts_and_skip_sync_rows_stay(sandbox: Sandbox) -> None:
+    await create_project(sandbox)
+    async with sandbox.person_dataverse() as dv:
+        body = actual_body(
+            "c0a1e000-0000-4000-8000-0000000b0001", "ACT-9001", classification=192350001, quantity="3", price="33.3333"
+        )
+        body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+        await send(dv, "POST", "msdyn_actuals", body)
+        skipped = actual_body(
+            "c0a1e000-0000-4000-8000-0000000b0002",
+            "ACT-9002",
+            classification=192350000,
+            quantity="1",
+            price="1",
+            skip=True,
+        )
+        skipped["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+        await send(dv, "POST", "msdyn_actuals", skipped)
+    await sandbox.wait_quiet()
+    row = sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-9001")
+    assert row is not None
+    assert row["Amount"] == Decimal("99.9999")
+    assert row["UnitPrice"] == Decimal("33.3333")
+    assert row["Quantity"] == Decimal("3")
+    assert row["TransactionClassification"] == "Expense"
+    assert row["TransType"] == "Cost"
+    assert row["BillingType"] == "Chargeable"
+    assert row["ProjectId"] == "PRJ-1001"
+    assert row["ProjectDataAreaId"] == "usmf"
+    assert row["TransactionCurrencyId"] == "USD"
+    assert row["TransactionCategory"] == CATEGORY_ID
+    assert str(row["DocumentDate"]) == "2026-11-02"
+    # The exact digits went over the wire, not a float's approximation.
+    posted = [
+        r.body for r in sandbox.finance.requests if r.method == "POST" and r.path == "/data/ProjCDSActualsImports"
+    ]
+    assert len(posted) == 1 and '"Amount":99.9999' in posted[0]
+    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-9002") is None
+
+
+async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sandbox) -> None:
+    await create_project(sandbox)
+    actual_id = "c0a1e000-0000-4000-8000-0000000b0003"
+    async with sandbox.person_dataverse() as dv:
+        body = actual_body(actual_id, "ACT-9003", classification=192350000, quantity="8", price="125.50")
+        body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+        await send(dv, "POST", "msdyn_actuals", body)
+    await sandbox.wait_quiet()
+    sandbox.finance.exchange_rates["USD"] = Decimal("0.9215")
+    assert await sandbox.finance.post_actuals() == ["ACT-9003"]
+    await sandbox.wait_quiet()
+
+    actual = sandbox.dataverse.get_row("msdyn_actual", actual_id)
+    assert actual is not None
+    assert actual["msdyn_externalreferenceid"] == "PJ-000001"
+    assert actual["msdyn_accountingexchangerate"] == Decimal("0.9215")
+    assert actual["msdyn_accountingamount"] == Decimal("925.19")  # 1004.00 × 0.9215, rounded half up
+    assert actual["msdyn_salestaxamount"] == Decimal("0.00")
+    # One staging write, one write-back, and nothing echoing back and forth.
+    assert finance_writes(sandbox, "ProjCDSActualsImports") == [("POST", "/data/ProjCDSActualsImports")]
+    write_backs = [
+        r
+        for r in sandbox.dataverse.requests
+        if r.method == "PATCH" and r.path.startswith("/api/data/v9.2/msdyn_actuals")
+    ]
+    assert len(write_backs) == 1
+    assert write_backs[0].headers.get("if-match") == "*"
+
+
+async def test_resource_role_fans_out_to_every_company_and_is_never_deleted(sandbox: Sandbox) -> None:
+    role = "c0a1e000-0000-4000-8000-0000000c0001"
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "bookableresourcecategories",
+            {"bookableresourcecategoryid": role, "name": "Developer", "msdyn_resourcecategorynumber": "DEV"},
+        )
+        await sandbox.wait_quiet()
+        await send(
+            dv,
+            "PATCH",
+            f"bookableresourcecategories({role})",
+            {"name": "Senior developer", "statecode": 1, "statuscode": 2},
+        )
+        await sandbox.wait_quiet()
+        await send(dv, "DELETE", f"bookableresourcecategories({role})")
+        await sandbox.wait_quiet()
+    roles = {r["dataAreaId"]: r for r in sandbox.finance.rows("ProjectResourceRoles")}
+    assert set(roles) == {"usmf", "uspi"}
+    assert all(r["Description"] == "Senior developer" and r["IsCategoryDisabled"] == "Yes" for r in roles.values())
+    assert [m for m, _ in finance_writes(sandbox, "ProjectResourceRoles")] == ["POST", "POST", "PATCH", "PATCH"]
+
+
+async def test_expense_categories_one_record_per_legal_entity(sandbox: Sandbox) -> None:
+    async with sandbox.person_finance() as fo:
+        for company in ("usmf", "uspi"):
+            await send(
+                fo,
+                "POST",
+                "ProjectExpenseCategories",
+                {
+                    "dataAreaId": company,
+                    "CategoryId": "Hotel",
+                    "ExpenseType": "Hotel",
+                    "ReceiptRequired": "Yes",
+                    "TransactionCategoryId": "TCN-0000001000",
+                },
+            )
+        await sandbox.wait_quiet()
+        await send(
+            fo, "PATCH", "ProjectExpenseCategories(dataAreaId='uspi',CategoryId='Hotel')", {"ReceiptRequired": "No"}
+        )
+        await sandbox.wait_quiet()
+    rows = [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"]
+    by_company = {r["msdyn_owningcompany"]: r for r in rows}
+    assert len(rows) == 2 and len(by_company) == 2
+    usmf = by_company["c0a1e000-0000-4000-8000-000000000001"]
+    uspi = by_company["c0a1e000-0000-4000-8000-000000000002"]
+    assert usmf["msdyn_expensetype"] == 192350000 and usmf["msdyn_receiptrequired"] == 192350001
+    assert uspi["msdyn_receiptrequired"] == 192350000
+    assert usmf["msdyn_expensecategoryuid"] == CATEGORY_ID
+
+    async with sandbox.person_finance() as fo:
+        await send(fo, "DELETE", "ProjectExpenseCategories(dataAreaId='uspi',CategoryId='Hotel')")
+    await sandbox.wait_quiet()
+    remaining = [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"]
+    assert [r["msdyn_owningcompany"] for r in remaining] == ["c0a1e000-0000-4000-8000-000000000001"]
