@@ -135,7 +135,7 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
     assert actual is not None
     assert actual["msdyn_externalreferenceid"] == "PJ-000001"
     assert actual["msdyn_accountingexchangerate"] == Decimal("0.9215")
-    assert actual["msdyn_accountingamount"] == Decimal("925.19")  # 1004.00 × 0.9215, rounded half up
+    assert actual["msdyn_accountingamount"] == Decimal("925.19")  # 1004.00 * 0.9215, rounded half up
     assert actual["msdyn_salestaxamount"] == Decimal("0.00")
     # One staging write, one write-back, and nothing echoing back and forth.
     assert finance_writes(sandbox, "ProjCDSActualsImports") == [("POST", "/data/ProjCDSActualsImports")]
