@@ -40,7 +40,7 @@ from shared.outcomes import (
     UNCHANGED,
     Outcome,
 )
-from shared.records import field_value, normalize_finance_row, normalize_webapi_row
+from shared.records import field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.settings import Settings
 from shared.state.base import StateStore, SyncState
 from shared.values import Ref, Value
@@ -191,7 +191,12 @@ async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEve
         # Finance data events carry the changed fields in Target and the old row in PreImage.
         record.update(event.before)
     record.update(event.record or {})
-    if not (event.notification_only or event.record is None or event.partial):
+    whole = not (event.notification_only or event.record is None or event.partial)
+    if whole and event.operation is Operation.UPDATE and table_map.source.system is System.DATAVERSE:
+        # A post image holds only the columns its step registered; if it lacks one this map reads,
+        # the row is read again rather than guessing the column is empty.
+        whole = all(has_field(record, column) for column in table_map.source_columns)
+    if whole:
         return record
     fresh = await read_source_row(engine, table_map, event, record)
     if fresh is None:

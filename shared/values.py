@@ -123,9 +123,14 @@ def encode_record(record: dict[str, Value] | None) -> dict[str, Any] | None:
     return {name: encode_value(value) for name, value in record.items()}
 
 
+_PLAIN = (str, int, bool, type(None), Decimal, datetime, date, Ref)
+
+
 def decode_record(data: dict[str, Any] | None) -> dict[str, Value] | None:
     if data is None:
         return None
+    if all(type(value) in _PLAIN for value in data.values()):
+        return data  # already typed values (built in code): nothing to decode
     return {name: decode_value(value) for name, value in data.items()}
 
 

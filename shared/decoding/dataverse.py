@@ -122,17 +122,19 @@ def normalize_attributes(attributes: Any) -> dict[str, Value]:
 
 def normalize_value(raw: Any) -> Value:
     """One attribute value: `__type` dispatch, dates, and plain JSON values."""
-    if raw is None or isinstance(raw, bool | int | Decimal):
+    kind_of = type(raw)
+    if kind_of is str:
+        return parse_ms_date(raw) if raw.startswith("/Date(") and is_ms_date(raw) else raw
+    if raw is None or kind_of in (bool, int, Decimal):
         return raw
-    if isinstance(raw, float):
+    if kind_of is float:
         return Decimal(str(raw))
-    if isinstance(raw, str):
-        return parse_ms_date(raw) if is_ms_date(raw) else raw
-    if isinstance(raw, list):
+    if kind_of is list:
         return [normalize_value(item) for item in raw]
-    if not isinstance(raw, dict):
+    if kind_of is not dict:
         return None
-    kind = _type_name(raw)
+    annotation = raw.get("__type")
+    kind = annotation.split(":", 1)[0] if isinstance(annotation, str) else None
     if kind == "EntityReference" or (kind is None and {"Id", "LogicalName"} <= raw.keys() and "Attributes" not in raw):
         return Ref(str(raw.get("LogicalName") or ""), str(raw.get("Id") or "").lower(), raw.get("Name"))
     if kind == "OptionSetValue":
@@ -218,6 +220,19 @@ def _first_image(images: dict[str, Any]) -> dict[str, Value] | None:
     return None
 
 
+def _normalize_target(
+    target: dict[str, Any], post_raw: dict[str, Any] | None, post: dict[str, Value] | None
+) -> dict[str, Value]:
+    """Target's columns; where the post image holds the same raw value, reuse its normalized one."""
+    if post_raw is None or post is None:
+        return normalize_entity(target)
+    image = _pairs(post_raw.get("Attributes"))
+    values: dict[str, Value] = {}
+    for name, raw in _pairs(target.get("Attributes")).items():
+        values[name] = post[name] if name in image and image[name] == raw else normalize_value(raw)
+    return values
+
+
 def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
     if isinstance(target, dict) and target.get("RowVersion") not in (None, ""):
         try:
@@ -266,8 +281,9 @@ def event_from_context(
 
     if not isinstance(target, dict):
         raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
-    target_values = normalize_entity(target) if _is_entity(target) else {}
-    post = _first_image(context.post_images)
+    post_raw = next((image for image in context.post_images.values() if isinstance(image, dict)), None)
+    post = normalize_entity(post_raw) if post_raw is not None else None
+    target_values = _normalize_target(target, post_raw, post) if _is_entity(target) else {}
     record = {**(post or {}), **target_values}
     changed = None
     if operation is Operation.UPDATE:

@@ -45,6 +45,7 @@ async def test_projects_v2_create_update_complete_delete(sandbox: Sandbox) -> No
         assert row["ProjectStage"] == "InProcess"
 
         await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Warehouse automation II"})
+        await sandbox.wait_quiet()
         await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"statecode": 1, "statuscode": 2})
         await sandbox.wait_quiet()
         row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")

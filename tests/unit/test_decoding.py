@@ -1,0 +1,150 @@
+"""Decoding the real wire formats: Microsoft's verbatim webhook sample and the synthetic shapes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.decoding.dataverse import IncomingMessage, decode_dataverse
+from shared.decoding.detect import detect_and_decode
+from shared.decoding.finance import FinanceTestEvent, decode_finance
+from shared.errors import DecodeError
+from shared.events import ChangeEvent, Operation, Source
+from shared.values import Ref, parse_ms_date
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
+
+
+def message(name: str, **properties: str) -> IncomingMessage:
+    return IncomingMessage((FIXTURES / name).read_bytes(), "application/json", properties, "m-1")
+
+
+def test_verbatim_webhook_update_sample() -> None:
+    event = decode_dataverse(message("dataverse_webhook_update_contact_remoteexecutioncontext.json"))
+    assert event.operation is Operation.UPDATE and event.entity == "contact"
+    assert event.key == "6d81597f-0f9f-e711-8122-000d3aa2331c"
+    assert event.changed == ["firstname", "fullname", "yomifullname"]  # system and key columns left out
+    assert event.record is not None and event.record["firstname"] == "James"
+    assert event.record["modifiedon"] == datetime(2017, 9, 26, 0, 4, 7, tzinfo=UTC)
+    assert event.occurred_at.tzinfo is not None
+    # Its post image is the default async one (the primary name only), merged under the Target.
+    assert event.record["contactid"] == "6d81597f-0f9f-e711-8122-000d3aa2331c"
+
+
+def test_create_with_typed_values() -> None:
+    event = decode_dataverse(message("synthetic_dataverse_create_remoteexecutioncontext.json"))
+    assert event.operation is Operation.CREATE
+    record = event.record or {}
+    assert record["msdyn_amount"] == Decimal("42.75") and isinstance(record["msdyn_amount"], Decimal)
+    assert record["msdyn_expensestatus"] == 192350000
+    assert record["msdyn_project"] == Ref("msdyn_project", "55555555-0000-4000-8000-000000000005", None)
+    assert record["msdyn_transactiondate"] == datetime(2024, 6, 11, tzinfo=UTC)
+    assert event.initiated_by.user_id == "44444444-0000-4000-8000-000000000004"
+
+
+def test_delete_target_is_a_reference_and_pre_image_is_kept() -> None:
+    event = decode_dataverse(message("synthetic_dataverse_delete_remoteexecutioncontext.json"))
+    assert event.operation is Operation.DELETE and event.record is None
+    assert event.before is not None and event.before["msdyn_plannedlaborcost"] == Decimal("12500.5")
+
+
+def test_redelivery_has_the_same_event_id() -> None:
+    first = decode_dataverse(message("synthetic_dataverse_create_remoteexecutioncontext.json"))
+    again = decode_dataverse(message("synthetic_dataverse_create_remoteexecutioncontext.json"))
+    assert first.event_id == again.event_id
+
+
+def test_size_exceeded_becomes_notification_only() -> None:
+    body = json.loads((FIXTURES / "synthetic_dataverse_create_remoteexecutioncontext.json").read_text())
+    for name in ("InputParameters", "PreEntityImages", "PostEntityImages", "ParentContext"):
+        body.pop(name, None)
+    event = decode_dataverse(
+        IncomingMessage(json.dumps(body).encode(), "application/json", {"MessageMaxSizeExceeded": "true"})
+    )
+    assert event.notification_only and event.record is None
+    assert event.key == "cccccccc-0000-4000-8000-00000000000c"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "reason"),
+    [
+        (b"\x40\x02", "application/msbin1", "message format to JSON"),
+        (b"<Context/>", "application/xml", "message format to JSON"),
+        (b'{"MessageName": ', "application/json", "malformed JSON at line 1"),
+        (b'{"Foo": 1}', "application/json", "no MessageName"),
+        (
+            b'{"MessageName": "Update", "PrimaryEntityId": "6d81597f-0f9f-e711-8122-000d3aa2331c", '
+            b'"InputParameters": []}',
+            "application/json",
+            "no Target",
+        ),
+    ],
+)
+def test_undecodable_input_names_the_reason(body: bytes, content_type: str, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode_dataverse(IncomingMessage(body, content_type, {}))
+
+
+def test_unknown_keys_and_types_are_ignored() -> None:
+    body = json.loads((FIXTURES / "synthetic_dataverse_create_remoteexecutioncontext.json").read_text())
+    body["SomethingNew"] = {"x": 1}
+    body["InputParameters"][0]["value"]["Attributes"].append({"key": "odd", "value": {"__type": "Mystery:x", "Q": 1}})
+    event = decode_dataverse(IncomingMessage(json.dumps(body).encode(), "application/json", {}))
+    assert event.record is not None and event.record["odd"] is None
+
+
+def test_business_event_envelope() -> None:
+    [event] = decode_finance(message("synthetic_fno_business_event_sales_invoice_posted.json"))
+    assert event.source is Source.FINANCE and event.entity == "SalesInvoicePostedBusinessEvent"
+    assert event.event_id == "6e1b7a2c-3f4d-4e5a-9b8c-7d6e5f4a3b2c"
+    assert event.company == "USMF" and event.version == 5637145326
+    assert event.initiated_by.aad_object_id == "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+    assert event.occurred_at == datetime(2024, 6, 11, 0, 0, 0, 123456, tzinfo=UTC)
+    assert event.record is not None and event.record["InvoiceAmountInAccountingCurrency"] == Decimal("1250.0")
+
+
+def test_activation_test_message_is_recognised() -> None:
+    with pytest.raises(FinanceTestEvent):
+        decode_finance(message("synthetic_fno_business_event_schema_download_defaults.json"))
+
+
+def test_data_event_names_lose_their_prefix() -> None:
+    [event] = decode_finance(message("synthetic_fno_data_event_onexternalupdated.json"))
+    assert event.entity == "projtableentity" and event.company == "USMF"
+    assert event.record == {"dataareaid": "usmf", "projectid": "USMF-000123", "name": "Contoso rollout"}
+    assert event.before is not None and event.before["name"] == "Contoso"
+    assert not event.partial
+
+
+def test_decoded_events_survive_the_queue() -> None:
+    for name in (
+        "synthetic_dataverse_create_remoteexecutioncontext.json",
+        "synthetic_dataverse_delete_remoteexecutioncontext.json",
+    ):
+        event = decode_dataverse(message(name))
+        assert ChangeEvent.from_json(event.to_json()) == event
+
+
+def test_detect_service_bus_message_file() -> None:
+    kind, [event] = detect_and_decode(
+        (FIXTURES / "synthetic_dataverse_servicebus_message.json").read_bytes(), base_dir=FIXTURES
+    )
+    assert kind == "dataverse-servicebus" and event.entity == "msdyn_expense"
+
+
+@given(st.integers(min_value=-2_000_000_000_000, max_value=4_000_000_000_000))
+def test_ms_dates_are_exact_utc_instants(millis: int) -> None:
+    parsed = parse_ms_date(f"/Date({millis}+0200)/")
+    expected = datetime(1970, 1, 1, tzinfo=UTC).timestamp() + millis / 1000
+    if parsed is not None:
+        assert parsed.tzinfo is UTC
+        assert abs(parsed.timestamp() - expected) < 0.001
+    else:
+        assert datetime.fromtimestamp(expected, UTC).date().isoformat() == "1900-01-01"
