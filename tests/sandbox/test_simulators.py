@@ -1,0 +1,274 @@
+"""The simulators refuse what the real services refuse, with the real services' error bodies."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.dataverse.server import DataverseSimulator
+from sandbox.finance.server import FinanceSimulator
+from shared.jsonio import dumps
+from shared.operations.metadata import parse_metadata
+
+USER = "5a0d0a55-0000-4000-8000-00000000b002"
+
+
+@pytest.fixture
+async def dataverse() -> AsyncIterator[tuple[DataverseSimulator, httpx.AsyncClient, list[Any]]]:
+    emitted: list[Any] = []
+
+    async def sink(destination: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        emitted.append((destination, body, properties, content_type))
+
+    sim = DataverseSimulator(users={"t": USER}, sink=sink)
+    await sim.start()
+    async with httpx.AsyncClient(base_url=sim.api_url + "/", headers={"Authorization": "Bearer t"}) as client:
+        yield sim, client, emitted
+    await sim.stop()
+
+
+@pytest.fixture
+async def finance() -> AsyncIterator[tuple[FinanceSimulator, httpx.AsyncClient, list[Any]]]:
+    emitted: list[Any] = []
+
+    async def sink(destination: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        emitted.append((destination, body, properties, content_type))
+
+    sim = FinanceSimulator(users={"t": "aa000000-0000-4000-8000-000000000001"}, sink=sink, page_size=5)
+    await sim.start()
+    async with httpx.AsyncClient(base_url=sim.data_url + "/", headers={"Authorization": "Bearer t"}) as client:
+        yield sim, client, emitted
+    await sim.stop()
+
+
+async def test_dataverse_refuses_a_misspelt_field(dataverse: Any) -> None:
+    _, client, _ = dataverse
+    response = await client.post("msdyn_projects", content=dumps({"msdyn_subjet": "x"}))
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "0x80060888",
+            "message": "The property 'msdyn_subjet' does not exist on type 'Microsoft.Dynamics.CRM.msdyn_project'. "
+            "Make sure to only use property names that are defined by the type.",
+        }
+    }
+
+
+async def test_dataverse_missing_alternate_key_bind_and_unknown_key(dataverse: Any) -> None:
+    _, client, _ = dataverse
+    missing = await client.post(
+        "msdyn_projects", content=dumps({"msdyn_owningcompany@odata.bind": "/cdm_companies(cdm_companycode='NOPE')"})
+    )
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "0x80060891"
+    bad_key = await client.get("msdyn_projects(msdyn_subject='x')")
+    assert (
+        bad_key.status_code == 400 and "The key in the request URI is not valid" in bad_key.json()["error"]["message"]
+    )
+
+
+async def test_dataverse_option_value_and_conditional_writes(dataverse: Any) -> None:
+    _, client, _ = dataverse
+    refused = await client.post("msdyn_actuals", content=dumps({"msdyn_transactionclassification": 5}))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "0x8004431A"
+    key = "cdm_companies(cdm_companycode='USMF')"
+    assert (await client.patch(key, content=dumps({"cdm_name": "x"}), headers={"If-Match": "*"})).status_code == 404
+    assert (await client.patch(key, content=dumps({"cdm_name": "Contoso"}))).status_code == 204  # upsert creates
+    created_twice = await client.patch(key, content=dumps({"cdm_name": "y"}), headers={"If-None-Match": "*"})
+    assert created_twice.status_code == 412
+    assert created_twice.json()["error"]["message"] == "A record with matching key values already exists."
+    row = (await client.get(key)).json()
+    assert row["cdm_companycode"] == "USMF" and row["cdm_name"] == "Contoso"
+
+
+async def test_dataverse_paging_filter_and_select(dataverse: Any) -> None:
+    _, client, _ = dataverse
+    for n in range(12):
+        await client.post(
+            "cdm_companies",
+            content=dumps({"cdm_companycode": f"C{n:02d}", "cdm_name": "even" if n % 2 == 0 else "odd"}),
+        )
+    pages, url = [], "cdm_companies?$select=cdm_companycode"
+    while url:
+        body = (await client.get(url, headers={"Prefer": "odata.maxpagesize=5"})).json()
+        pages.append([row["cdm_companycode"] for row in body["value"]])
+        url = body.get("@odata.nextLink")
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert "cdm_name" not in (await client.get("cdm_companies?$select=cdm_companycode")).json()["value"][0]
+    evens = (
+        await client.get("cdm_companies", params={"$filter": "cdm_name eq 'even' and cdm_companycode ne 'C00'"})
+    ).json()
+    assert len(evens["value"]) == 5
+    assert (await client.get("cdm_companies?$skip=2")).status_code == 400
+
+
+async def test_dataverse_batch_changeset_rolls_back(dataverse: Any) -> None:
+    sim, client, _ = dataverse
+    body = (
+        "--batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_1\r\n\r\n"
+        "--changeset_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n"
+        'POST cdm_companies HTTP/1.1\r\nContent-Type: application/json; type=entry\r\n\r\n{"cdm_companycode":"B1"}\r\n'
+        "--changeset_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\n"
+        'POST cdm_companies HTTP/1.1\r\nContent-Type: application/json; type=entry\r\n\r\n{"cdm_nope":"B2"}\r\n'
+        "--changeset_1--\r\n--batch_1--\r\n"
+    )
+    response = await client.post("$batch", content=body, headers={"Content-Type": "multipart/mixed; boundary=batch_1"})
+    assert response.status_code == 200
+    assert "HTTP/1.1 400" in response.text and "cdm_nope" in response.text
+    assert [r for r in sim.rows("cdm_company") if r["cdm_companycode"] == "B1"] == []
+
+
+async def test_dataverse_metadata_is_csdl(dataverse: Any) -> None:
+    _, client, _ = dataverse
+    text = (await client.get("$metadata")).text
+    ET.fromstring(text)
+    metadata = parse_metadata(text)
+    actual = metadata.entity_for_set("msdyn_actuals")
+    assert actual is not None and "msdyn_project" in actual.navigation
+    assert ("msdyn_actualimportid", "msdyn_owningcompany") in actual.alternate_keys
+
+
+async def test_steps_emit_remote_execution_context(dataverse: Any) -> None:
+    sim, client, emitted = dataverse
+    sim.register_step("msdyn_project", "Create", post_image=True)
+    sim.register_step("msdyn_project", "Update", {"msdyn_subject"}, pre_image=True, post_image=True)
+    sim.register_step("msdyn_project", "Delete", pre_image=True)
+    response = await client.post(
+        "msdyn_projects", content=dumps({"msdyn_subject": "P", "msdyn_plannedlaborcost": Decimal("10.50")})
+    )
+    project = response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    await client.patch(f"msdyn_projects({project})", content=dumps({"msdyn_description": "unfiltered"}))
+    await client.patch(f"msdyn_projects({project})", content=dumps({"msdyn_subject": "Q"}))
+    await client.delete(f"msdyn_projects({project})")
+    assert [e[2]["http://schemas.microsoft.com/xrm/2011/Claims/RequestName"] for e in emitted] == [
+        "Create",
+        "Update",
+        "Delete",
+    ]
+    create_body = emitted[0][1].decode()
+    assert '"__type":"Entity:http:\\/\\/schemas.microsoft.com\\/xrm\\/2011\\/Contracts"' in create_body
+    assert "\\/Date(" in create_body
+    context = json.loads(create_body)
+    target = context["InputParameters"][0]["value"]
+    money = next(a["value"] for a in target["Attributes"] if a["key"] == "msdyn_plannedlaborcost")
+    assert money["__type"].startswith("Money:") and str(money["Value"]) == "10.5"
+    assert context["InitiatingUserId"] == USER and context["Stage"] == 40 and context["Mode"] == 1
+    update = json.loads(emitted[1][1])
+    assert {a["key"] for a in update["InputParameters"][0]["value"]["Attributes"]} >= {"msdyn_subject"}
+    assert update["PreEntityImages"][0]["key"] == "PreImage" and "__type" not in update["PreEntityImages"][0]["value"]
+    delete = json.loads(emitted[2][1])
+    assert delete["InputParameters"][0]["value"]["__type"].startswith("EntityReference:")
+
+
+async def test_oversized_message_drops_images(dataverse: Any) -> None:
+    sim, client, emitted = dataverse
+    sim.register_step("msdyn_project", "Update", None, pre_image=True, post_image=True)
+    response = await client.post("msdyn_projects", content=dumps({"msdyn_subject": "P"}))
+    project = response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+    await client.patch(
+        f"msdyn_projects({project})", content=dumps({"msdyn_description": "x" * 2000, "msdyn_subject": "y" * 200})
+    )
+    sim.schema["msdyn_project"].columns["msdyn_description"].max = None
+    await client.patch(f"msdyn_projects({project})", content=dumps({"msdyn_description": "z" * 100_000}))
+    _, body, properties, _ = emitted[-1]
+    assert properties.get("MessageMaxSizeExceeded") == "true"
+    assert "InputParameters" not in json.loads(body)
+
+
+async def test_finance_refuses_misspelt_field_wrong_enum_and_duplicate_key(finance: Any) -> None:
+    _, client, _ = finance
+    misspelt = await client.post(
+        "ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-1", "ProjectNme": "x"})
+    )
+    assert (
+        misspelt.status_code == 400
+        and "The property 'ProjectNme' does not exist" in misspelt.json()["error"]["message"]
+    )
+    wrong = await client.post(
+        "ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-1", "ProjectStage": "Done"})
+    )
+    assert wrong.status_code == 400 and "'Done' is not a valid enumeration value" in wrong.json()["error"]["message"]
+    assert (
+        await client.post("ProjectsV2", content=dumps({"dataAreaId": "USMF", "ProjectId": "P-1"}))
+    ).status_code == 201
+    again = await client.post("ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-1"}))
+    assert again.status_code == 500
+    inner = again.json()["error"]["innererror"]
+    assert "The record already exists" in inner["message"] and inner["type"].endswith("AxODataWriteException")
+    assert (
+        await client.patch("ProjectsV2(dataAreaId='usmf',ProjectId='P-2')", content=dumps({"ProjectName": "x"}))
+    ).status_code == 404
+    assert (await client.get("ProjectsV2(ProjectId='P-1')")).status_code == 400  # every key field is required
+
+
+async def test_finance_companies_and_paging(finance: Any) -> None:
+    sim, client, _ = finance
+    for n in range(7):
+        sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": f"P-{n}"})
+    sim.seed("ProjectsV2", {"dataAreaId": "uspi", "ProjectId": "P-X"})
+    default = (await client.get("ProjectsV2")).json()
+    assert {row["dataAreaId"] for row in default["value"]} == {"usmf"} and "@odata.nextLink" in default
+    rows, url = [], "ProjectsV2?cross-company=true"
+    while url:
+        body = (await client.get(url)).json()
+        rows += body["value"]
+        url = body.get("@odata.nextLink")
+    assert len(rows) == 8
+    only = (await client.get("ProjectsV2", params={"cross-company": "true", "$filter": "dataAreaId eq 'USPI'"})).json()
+    assert [row["ProjectId"] for row in only["value"]] == ["P-X"]
+
+
+async def test_finance_data_events_and_posting(finance: Any) -> None:
+    sim, client, emitted = finance
+    sim.subscribe_data_event("ProjCDSActualsImports")
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-1"})
+    body = {
+        "dataAreaId": "usmf",
+        "ActualsImportId": "A-1",
+        "ProjectId": "P-1",
+        "Amount": Decimal("100.10"),
+        "TransType": "Cost",
+    }
+    assert (await client.post("ProjCDSActualsImports", content=dumps(body))).status_code == 201
+    sim.exchange_rates[""] = Decimal("1.10")
+    assert await sim.post_actuals() == ["A-1"]
+    created, updated = (json.loads(e[1]) for e in emitted)
+    assert (
+        created["MessageName"] == "OnExternalCreated"
+        and created["PrimaryEntityName"] == "mserp_projcdsactualsimportentity"
+    )
+    changed = {a["key"]: a["value"] for a in updated["InputParameters"][0]["value"]["Attributes"]}
+    assert changed["mserp_vouchernumber"] == "PJ-000001"
+    assert str(changed["mserp_accountingamount"]) == "110.11"
+    assert updated["InputParameters"][1]["key"] == "PreImage"
+    assert updated["InitiatingUserAzureActiveDirectoryObjectId"] == sim.posting_object_id
+
+
+async def test_finance_metadata_lists_enums(finance: Any) -> None:
+    _, client, _ = finance
+    metadata = parse_metadata((await client.get("$metadata")).text)
+    projects = metadata.entity_for_set("ProjectsV2")
+    assert projects is not None and projects.key == ("dataAreaId", "ProjectId")
+    assert metadata.enum_members(projects.properties["ProjectStage"]) == {
+        "Created",
+        "Estimated",
+        "Scheduled",
+        "InProcess",
+        "Completed",
+    }
+
+
+async def test_throttling_and_dropped_connections(finance: Any) -> None:
+    sim, client, _ = finance
+    sim.set_faults(throttle_share=1.0, retry_after_seconds=3)
+    throttled = await client.get("ProjectsV2")
+    assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
+    sim.set_faults(throttle_share=0.0, drop_share=1.0)
+    with pytest.raises(httpx.TransportError):
+        await client.get("ProjectsV2")
