@@ -127,7 +127,9 @@ class LocalBus:
             copy.sequence_number = next(self._sequence)
             copy.enqueued_time = datetime.now(UTC)
             if entity.duplicate_detection and copy.message_id:
-                entity.seen = {k: t for k, t in entity.seen.items() if now - t < entity.duplicate_window}
+                # Insertion order is arrival order, so expired ids are always at the front.
+                while entity.seen and now - next(iter(entity.seen.values())) >= entity.duplicate_window:
+                    del entity.seen[next(iter(entity.seen))]
                 if copy.message_id in entity.seen:
                     continue
                 entity.seen[copy.message_id] = now
