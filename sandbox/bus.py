@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.bus import Backlog
 from shared.events import ChangeEvent
 
 Clock = Callable[[], float]
@@ -247,6 +248,17 @@ class LocalBus:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still busy after {limit_seconds} s: {', '.join(self.busy_entities())}")
             await asyncio.sleep(0.01)
+
+
+class LocalBacklog:
+    """shared.bus.BacklogReader on the local bus."""
+
+    def __init__(self, bus: LocalBus) -> None:
+        self.bus = bus
+
+    async def backlog(self, queue: str) -> Backlog:
+        entity = self.bus.entity(queue)
+        return Backlog(entity.active_count, len(entity.scheduled), len(entity.dead), self.bus.oldest_active_age(queue))
 
 
 class LocalBusSender:

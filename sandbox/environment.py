@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from sandbox.bus import LocalBus, LocalBusSender, sink_for
+from sandbox.bus import LocalBacklog, LocalBus, LocalBusSender, sink_for
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
-from sandbox.host import LocalHost
+from sandbox.host import LocalHost, LocalSwitch
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.maps import Registry, System, TableMap
 from shared.runtime import Runtime, build_runtime, set_runtime
@@ -99,6 +99,8 @@ class Sandbox:
             max_concurrent_sessions=self.options.max_concurrent_sessions,
         )
         await self.host.start()
+        self.runtime.switch = LocalSwitch(self.host)
+        self.runtime.backlog = LocalBacklog(self.bus)
         self.register_sources(CATALOG)
         return self
 

@@ -85,6 +85,19 @@ def _sb_message(message: LocalMessage) -> ServiceBusMessage:
     )
 
 
+class LocalSwitch:
+    """shared.operations.pause.FunctionSwitch on the local host (the app setting, locally)."""
+
+    def __init__(self, host: LocalHost) -> None:
+        self.host = host
+
+    async def set_disabled(self, function_name: str, disabled: bool) -> None:
+        self.host.set_disabled(function_name, disabled)
+
+    async def disabled_functions(self) -> set[str]:
+        return {name for name in self.host.functions if self.host.is_disabled(name)}
+
+
 class LocalHost:
     def __init__(
         self,

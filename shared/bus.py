@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from shared.events import ChangeEvent
@@ -15,6 +16,18 @@ FINANCE_QUEUE = "finance-events"
 
 def flow_queue(flow: str) -> str:
     return f"{FLOW_QUEUE_PREFIX}{flow}"
+
+
+@dataclass(frozen=True)
+class Backlog:
+    active: int
+    scheduled: int
+    dead_lettered: int
+    oldest_age_seconds: float | None
+
+
+class BacklogReader(Protocol):
+    async def backlog(self, queue: str) -> Backlog: ...
 
 
 class MessageSender(Protocol):

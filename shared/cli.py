@@ -215,6 +215,91 @@ def cmd_finance_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from shared.operations.status import flow_statuses, status_table
+
+    async def action(runtime: Any) -> int:
+        print(status_table(await flow_statuses(runtime, _registry())))
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    from shared.operations.pause import pause, resume
+
+    async def action(runtime: Any) -> int:
+        if runtime.switch is None:
+            print("set PROJOPS_FUNCTION_APP_RESOURCE_ID so pause/resume can reach the function app", file=sys.stderr)
+            return 2
+        table_map = _registry().by_name(args.flow)
+        await (pause if args.command == "pause" else resume)(runtime.switch, table_map)
+        state = (
+            "paused: Service Bus keeps its backlog"
+            if args.command == "pause"
+            else "resumed: the backlog drains in order"
+        )
+        print(f"{table_map.name} {state}")
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_initial_sync(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from shared.operations.initial_sync import initial_sync, latest_unfinished
+
+    async def action(runtime: Any) -> int:
+        if args.status:
+            for run in await runtime.engine.state.list_runs(args.flow):
+                print(
+                    f"{run.id}  {run.flow:<22} {run.status:<10} fed {run.counts.get('fed', 0):>9,}  "
+                    f"pages {run.counts.get('pages', 0):>6}  {run.updated_at:%Y-%m-%d %H:%M:%S}  "
+                    f"{'; '.join(run.errors)[-120:]}"
+                )
+            return 0
+        if not args.flow:
+            print("name the flow to sync", file=sys.stderr)
+            return 2
+        table_map = _registry().by_name(args.flow)
+        resume = await latest_unfinished(runtime, table_map.name) if not args.restart else None
+        since = datetime.fromisoformat(args.since) if args.since else None
+
+        def progress(run: Any) -> None:
+            print(
+                f"\r{table_map.name}: {run.counts['fed']:,} rows fed, {run.counts['pages']} pages", end="", flush=True
+            )
+
+        run = await initial_sync(
+            runtime, table_map, companies=args.company, since=since, resume=resume, progress=progress
+        )
+        print(f"\n{run.id} {run.status}: {run.counts['fed']:,} rows fed to {table_map.flow_queue}")
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_register_steps(args: argparse.Namespace) -> int:
+    import os
+
+    from shared.operations.register_steps import EndpointConfig, register_steps, report_text
+
+    key = os.environ.get("PROJOPS_SERVICEBUS_SAS_KEY", "")
+    if not key and not args.dry_run:
+        print("set PROJOPS_SERVICEBUS_SAS_KEY to the topic's Send rule key (see docs/deploy.md)", file=sys.stderr)
+        return 2
+
+    async def action(runtime: Any) -> int:
+        namespace = args.namespace or runtime.settings.servicebus_namespace or ""
+        config = EndpointConfig(namespace, args.sas_key_name, key)
+        report = await register_steps(runtime.engine.dataverse, _registry(), config, dry_run=args.dry_run)
+        print(report_text(report, dry_run=args.dry_run))
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="projops-sync", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -257,6 +342,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     events = commands.add_parser("finance-events", help="which Finance events to activate, per flow")
     events.set_defaults(handler=cmd_finance_events)
+
+    status = commands.add_parser("status", help="per flow: paused, backlog, parked, outcomes")
+    status.set_defaults(handler=cmd_status)
+
+    for name in ("pause", "resume"):
+        switch = commands.add_parser(name, help=f"{name} a flow's function (AzureWebJobs.<function>.Disabled)")
+        switch.add_argument("flow")
+        switch.set_defaults(handler=cmd_pause)
+
+    sync = commands.add_parser("initial-sync", help="feed every source row of a flow through its queue")
+    sync.add_argument("flow", nargs="?")
+    sync.add_argument("--company", action="append", help="legal entity (repeatable); Finance sources only")
+    sync.add_argument("--since", help="only rows modified since this ISO date/time")
+    sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
+    sync.add_argument("--status", action="store_true", help="list runs")
+    sync.set_defaults(handler=cmd_initial_sync)
+
+    steps = commands.add_parser("register-steps", help="create or update the Dataverse service endpoint and steps")
+    steps.add_argument("--dry-run", action="store_true")
+    steps.add_argument("--namespace", help="Service Bus namespace host (default: ServiceBus__fullyQualifiedNamespace)")
+    steps.add_argument("--sas-key-name", default="dataverse-send")
+    steps.set_defaults(handler=cmd_register_steps)
     return parser
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from shared.bus import MessageSender
+from shared.bus import BacklogReader, MessageSender
 from shared.cache import TtlCache
+from shared.operations.pause import FunctionSwitch
 from shared.pipeline import Engine
 from shared.settings import BusBackend, Settings, get_settings
 from shared.telemetry import configure_telemetry
@@ -21,6 +22,9 @@ from shared.telemetry import configure_telemetry
 class Runtime:
     engine: Engine
     sender: MessageSender
+    # Operations: flipping a function's Disabled setting, and reading queue backlogs.
+    switch: FunctionSwitch | None = None
+    backlog: BacklogReader | None = None
 
     @property
     def settings(self) -> Settings:
@@ -74,4 +78,17 @@ def build_runtime(settings: Settings, sender: MessageSender | None = None) -> Ru
         state=create_state_store(settings),
         cache=TtlCache(settings.lookup_cache_ttl_seconds),
     )
-    return Runtime(engine=engine, sender=sender)
+    switch = None
+    if settings.function_app_resource_id:
+        from azure.identity.aio import DefaultAzureCredential
+
+        from shared.operations.pause import ArmFunctionSwitch
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+        switch = ArmFunctionSwitch(settings.function_app_resource_id, credential)
+    backlog = None
+    if settings.bus_backend is BusBackend.SERVICEBUS and settings.servicebus_namespace:
+        from shared.servicebus_sender import ServiceBusBacklog
+
+        backlog = ServiceBusBacklog(settings)
+    return Runtime(engine=engine, sender=sender, switch=switch, backlog=backlog)

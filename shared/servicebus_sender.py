@@ -10,10 +10,43 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.aio import ServiceBusSender as SdkSender
 
-from shared.bus import DATAVERSE_TOPIC
+from shared.bus import DATAVERSE_TOPIC, Backlog
 from shared.events import ChangeEvent
 from shared.settings import Settings
 from shared.values import utc_now
+
+
+class ServiceBusBacklog:
+    """Queue backlog from the Service Bus administration API (for `status`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from azure.servicebus.aio.management import ServiceBusAdministrationClient
+
+        assert settings.servicebus_namespace
+        self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+        self._admin = ServiceBusAdministrationClient(settings.servicebus_namespace, self._credential)
+
+    async def backlog(self, queue: str) -> Backlog:
+        properties = await self._admin.get_queue_runtime_properties(queue)
+        oldest = None
+        if properties.active_message_count:
+            async with ServiceBusClient(self._admin.fully_qualified_namespace, self._credential) as client:
+                receiver = client.get_queue_receiver(queue) if "flow-" not in queue else None
+                if receiver is not None:
+                    async with receiver:
+                        peeked = await receiver.peek_messages(max_message_count=1)
+                        if peeked and peeked[0].enqueued_time_utc:
+                            oldest = (utc_now() - peeked[0].enqueued_time_utc).total_seconds()
+        return Backlog(
+            properties.active_message_count or 0,
+            properties.scheduled_message_count or 0,
+            properties.dead_letter_message_count or 0,
+            oldest,
+        )
+
+    async def close(self) -> None:
+        await self._admin.close()
+        await self._credential.close()
 
 
 class ServiceBusSender:

@@ -230,6 +230,8 @@ class DataverseSimulator:
             status, response_headers, payload, effects = self._handle(
                 request.method, path, dict(request.query_params), headers, body, user
             )
+            if any(e.table.logical.startswith(("sdkmessageprocessingstep", "serviceendpoint")) for e in effects):
+                self._load_registered_steps()
             await self._run_steps(effects)
             if payload is None:
                 return Response(status_code=status, headers=response_headers)
@@ -665,6 +667,41 @@ class DataverseSimulator:
         return Response(content, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})
 
     # --- steps ---------------------------------------------------------------------------------
+
+    def _load_registered_steps(self) -> None:
+        """Steps registered through the Web API (register-steps) become live, as on Dataverse."""
+        self.steps.steps = [s for s in self.steps.steps if not s.id.startswith("registered:")]
+        images = self.data["sdkmessageprocessingstepimage"].values()
+        for step_id, row in self.data["sdkmessageprocessingstep"].items():
+            message_filter = row.get("sdkmessagefilterid")
+            message = row.get("sdkmessageid")
+            endpoint = row.get("eventhandler_serviceendpoint")
+            if not isinstance(message_filter, LookupValue) or not isinstance(message, LookupValue) or endpoint is None:
+                continue
+            entity = self.data["sdkmessagefilter"][message_filter.id]["primaryobjecttypecode"]
+            message_name = self.data["sdkmessage"][message.id]["name"]
+            endpoint_row = (
+                self.data["serviceendpoint"].get(endpoint.id, {}) if isinstance(endpoint, LookupValue) else {}
+            )
+            mine = [
+                i
+                for i in images
+                if isinstance(i.get("sdkmessageprocessingstepid"), LookupValue)
+                and i["sdkmessageprocessingstepid"].id == step_id
+            ]
+            attributes = row.get("filteringattributes")
+            self.steps.add(
+                Step(
+                    str(row.get("name")),
+                    entity,
+                    message_name,
+                    set(attributes.split(",")) if attributes else None,
+                    any(i.get("imagetype") in (0, 2) for i in mine),
+                    any(i.get("imagetype") in (1, 2) for i in mine),
+                    str(endpoint_row.get("path") or "dataverse-changes"),
+                    f"registered:{step_id}",
+                )
+            )
 
     async def _run_steps(self, effects: list[WriteEffect]) -> None:
         for effect in effects:

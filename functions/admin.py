@@ -1,0 +1,160 @@
+"""Admin HTTP functions under /api/admin/ (function key; Entra with App Service authentication).
+
+The same operations as the `projops-sync` command, sharing its implementations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+
+from functions.catalog import CATALOG
+from shared.operations.check_maps import check_maps
+from shared.operations.finance_events import activations
+from shared.operations.initial_sync import initial_sync, latest_unfinished
+from shared.operations.metadata import parse_metadata
+from shared.operations.parked import dismiss, replay, select_parked
+from shared.operations.pause import pause, resume
+from shared.operations.status import flow_statuses
+from shared.runtime import get_runtime
+
+bp = func.Blueprint()
+ADMIN = func.AuthLevel.FUNCTION
+
+
+def _json(value: Any, status: int = 200) -> func.HttpResponse:
+    def default(item: Any) -> Any:
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            return dataclasses.asdict(item)
+        if isinstance(item, datetime):
+            return item.isoformat()
+        return str(item)
+
+    return func.HttpResponse(json.dumps(value, default=default), status_code=status, mimetype="application/json")
+
+
+def _body(req: func.HttpRequest) -> dict[str, Any]:
+    try:
+        data = req.get_json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _who(req: func.HttpRequest) -> str:
+    # App Service authentication puts the signed-in principal here; a function key has no name.
+    return req.headers.get("x-ms-client-principal-name") or "function-key"
+
+
+@bp.function_name("admin_status")
+@bp.route(route="admin/status", methods=["GET"], auth_level=ADMIN)
+async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(await flow_statuses(await get_runtime(), CATALOG))
+
+
+@bp.function_name("admin_parked")
+@bp.route(route="admin/parked", methods=["GET"], auth_level=ADMIN)
+async def admin_parked(req: func.HttpRequest) -> func.HttpResponse:
+    items = await select_parked(
+        await get_runtime(),
+        flow=req.params.get("flow"),
+        reason=req.params.get("reason"),
+        key=req.params.get("key"),
+        status=req.params.get("status", "parked") or None,
+        limit=int(req.params.get("limit", "200")),
+    )
+    return _json(items)
+
+
+@bp.function_name("admin_parked_one")
+@bp.route(route="admin/parked/{id}", methods=["GET"], auth_level=ADMIN)
+async def admin_parked_one(req: func.HttpRequest) -> func.HttpResponse:
+    items = await select_parked(await get_runtime(), ids=[req.route_params["id"]], status=None)
+    return _json(items[0]) if items else _json({"error": "no such parked event"}, 404)
+
+
+@bp.function_name("admin_replay")
+@bp.route(route="admin/replay", methods=["POST"], auth_level=ADMIN)
+async def admin_replay(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req)
+    if not any(body.get(k) for k in ("ids", "flow", "reason", "key", "all")):
+        return _json({"error": "name what to replay: ids, flow, reason, key, or all"}, 400)
+    runtime = await get_runtime()
+    items = await select_parked(
+        runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
+    )
+    return _json(await replay(runtime, CATALOG, items, by=_who(req)))
+
+
+@bp.function_name("admin_dismiss")
+@bp.route(route="admin/dismiss", methods=["POST"], auth_level=ADMIN)
+async def admin_dismiss(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req)
+    runtime = await get_runtime()
+    items = await select_parked(
+        runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
+    )
+    try:
+        closed = await dismiss(runtime, items, by=_who(req), why=str(body.get("why") or ""))
+    except ValueError as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"dismissed": closed})
+
+
+async def _switch(req: func.HttpRequest, paused: bool) -> func.HttpResponse:
+    runtime = await get_runtime()
+    if runtime.switch is None:
+        return _json({"error": "set PROJOPS_FUNCTION_APP_RESOURCE_ID"}, 501)
+    try:
+        table_map = CATALOG.by_name(req.route_params["flow"])
+    except KeyError as exc:
+        return _json({"error": str(exc)}, 404)
+    await (pause if paused else resume)(runtime.switch, table_map)
+    return _json({"flow": table_map.name, "paused": paused})
+
+
+@bp.function_name("admin_pause")
+@bp.route(route="admin/pause/{flow}", methods=["POST"], auth_level=ADMIN)
+async def admin_pause(req: func.HttpRequest) -> func.HttpResponse:
+    return await _switch(req, True)
+
+
+@bp.function_name("admin_resume")
+@bp.route(route="admin/resume/{flow}", methods=["POST"], auth_level=ADMIN)
+async def admin_resume(req: func.HttpRequest) -> func.HttpResponse:
+    return await _switch(req, False)
+
+
+@bp.function_name("admin_initial_sync")
+@bp.route(route="admin/initial-sync/{flow}", methods=["POST"], auth_level=ADMIN)
+async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = await get_runtime()
+    try:
+        table_map = CATALOG.by_name(req.route_params["flow"])
+    except KeyError as exc:
+        return _json({"error": str(exc)}, 404)
+    body = _body(req)
+    resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
+    since = datetime.fromisoformat(body["since"]) if body.get("since") else None
+    run = await initial_sync(runtime, table_map, companies=body.get("companies"), since=since, resume=resume_run)
+    return _json(run)
+
+
+@bp.function_name("admin_check_maps")
+@bp.route(route="admin/check-maps", methods=["GET"], auth_level=ADMIN)
+async def admin_check_maps(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = await get_runtime()
+    dataverse = parse_metadata(await runtime.engine.dataverse.metadata())  # type: ignore[attr-defined]
+    finance = parse_metadata(await runtime.engine.finance.metadata())  # type: ignore[attr-defined]
+    problems = check_maps(CATALOG, dataverse, finance)
+    return _json({"problems": problems}, 200 if not problems else 409)
+
+
+@bp.function_name("admin_finance_events")
+@bp.route(route="admin/finance-events", methods=["GET"], auth_level=ADMIN)
+async def admin_finance_events(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(activations(CATALOG))

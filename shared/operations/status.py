@@ -1,0 +1,64 @@
+"""status: per flow, paused or running, backlog and oldest message age, outcomes, parked count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.bus import Backlog
+from shared.maps import Registry
+from shared.runtime import Runtime
+from shared.telemetry import FIGURES
+
+
+@dataclass
+class FlowStatus:
+    flow: str
+    paused: bool | None
+    backlog: Backlog | None
+    parked: int
+    written: int
+    skipped: int
+    retried: int
+    last_write: str | None
+
+
+async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus]:
+    disabled = await runtime.switch.disabled_functions() if runtime.switch is not None else None
+    statuses = []
+    for table_map in registry.maps:
+        backlog = await runtime.backlog.backlog(table_map.flow_queue) if runtime.backlog is not None else None
+        parked = len(await runtime.engine.state.list_parked(flow=table_map.name))
+        # Outcome counts are this process's; across instances they are in Application Insights
+        # (docs/operations.md has the query).
+        figures = FIGURES.flows.get(table_map.name)
+        statuses.append(
+            FlowStatus(
+                flow=table_map.name,
+                paused=None if disabled is None else table_map.function_name in disabled,
+                backlog=backlog,
+                parked=parked,
+                written=figures.written if figures else 0,
+                skipped=sum(figures.skipped.values()) if figures else 0,
+                retried=figures.retried if figures else 0,
+                last_write=figures.last_write.isoformat() if figures and figures.last_write else None,
+            )
+        )
+    return statuses
+
+
+def status_table(statuses: list[FlowStatus]) -> str:
+    header = (
+        f"{'flow':<22}{'state':<9}{'backlog':>8}{'oldest s':>9}{'dead':>6}{'parked':>8}{'written':>9}{'retried':>9}"
+        "  last write"
+    )
+    lines = [header]
+    for s in statuses:
+        state = "?" if s.paused is None else ("paused" if s.paused else "running")
+        backlog = s.backlog
+        oldest = f"{backlog.oldest_age_seconds:.0f}" if backlog and backlog.oldest_age_seconds is not None else "-"
+        lines.append(
+            f"{s.flow:<22}{state:<9}{(backlog.active if backlog else '-')!s:>8}{oldest:>9}"
+            f"{(backlog.dead_lettered if backlog else '-')!s:>6}{s.parked:>8}{s.written:>9}{s.retried:>9}"
+            f"  {s.last_write or '-'}"
+        )
+    return "\n".join(lines)
