@@ -170,9 +170,14 @@ class LocalBus:
             return message
         return None
 
-    async def receive(self, path: str, wait_seconds: float | None = None) -> LocalMessage | None:
+    async def receive(
+        self, path: str, wait_seconds: float | None = None, listening: Callable[[], bool] = lambda: True
+    ) -> LocalMessage | None:
+        """Wait for a message; `listening` going false (a function disabled meanwhile) ends the wait."""
         deadline = None if wait_seconds is None else self.clock() + wait_seconds
         while True:
+            if not listening():
+                return None
             message = self.try_receive(path)
             if message is not None:
                 return message

@@ -47,6 +47,8 @@ class SandboxOptions:
     finance_faults: dict[str, Any] = field(default_factory=dict)
     max_concurrent_sessions: int = 8
     extra_settings: dict[str, Any] = field(default_factory=dict)
+    # False leaves the Dataverse steps to `projops-sync register-steps`, as in a real deployment.
+    register_steps: bool = True
 
 
 class Sandbox:
@@ -138,7 +140,8 @@ class Sandbox:
         """What an administrator configures: plug-in steps in Dataverse, data events in Finance."""
         for table_map in registry.maps:
             if table_map.source.system is System.DATAVERSE:
-                self.register_steps(table_map)
+                if self.options.register_steps:
+                    self.register_steps(table_map)
             else:
                 self.finance.subscribe_data_event(table_map.source.entity_set)
 

@@ -177,7 +177,7 @@ class LocalHost:
             if self.is_disabled(function.name):
                 await asyncio.sleep(0.05)
                 continue
-            message = await self.bus.receive(path, wait_seconds=0.5)
+            message = await self.bus.receive(path, 0.5, lambda: not self.is_disabled(function.name))
             if message is None:
                 continue
             started = time.perf_counter()

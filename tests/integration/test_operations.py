@@ -1,0 +1,139 @@
+"""The operations an administrator runs, against the sandbox: initial sync, pause/resume, status,
+check-maps, register-steps and the admin HTTP functions."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from functions import actuals
+from functions.catalog import CATALOG
+from sandbox.environment import Sandbox, SandboxOptions
+from sandbox.scenario import actual_body, seed_reference_data
+from shared.maps import FieldMap, FieldType, Registry, ValueMap
+from shared.operations.check_maps import check_maps
+from shared.operations.initial_sync import initial_sync, latest_unfinished
+from shared.operations.metadata import parse_metadata
+from shared.operations.pause import pause, resume
+from shared.operations.register_steps import EndpointConfig, register_steps
+from shared.operations.status import flow_statuses
+from tests.integration.conftest import finance_writes, send
+from tests.integration.test_flows import PROJECT, create_project, project_body
+
+
+async def test_initial_sync_resumes_after_a_crash_without_double_writes(sandbox: Sandbox) -> None:
+    for n in range(25):
+        sandbox.dataverse.seed(
+            "bookableresourcecategory",
+            {"name": f"Role {n}", "msdyn_resourcecategorynumber": f"R{n:03d}"},
+        )
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("resource-roles")
+    with pytest.raises(InterruptedError):
+        await initial_sync(sandbox.runtime, table_map, page_size=10, stop_after_pages=1)
+    failed = await latest_unfinished(sandbox.runtime, "resource-roles")
+    assert failed is not None and failed.status == "failed" and failed.counts["fed"] == 10 and failed.cursor
+    done = await initial_sync(sandbox.runtime, table_map, page_size=10, resume=failed)
+    assert done.status == "completed" and done.counts["fed"] == 25 and done.id == failed.id
+    await sandbox.wait_quiet()
+    assert len(sandbox.finance.rows("ProjectResourceRoles")) == 50
+    assert len(finance_writes(sandbox, "ProjectResourceRoles")) == 50
+
+
+async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sandbox) -> None:
+    await create_project(sandbox)
+    assert sandbox.runtime is not None and sandbox.runtime.switch is not None
+    await pause(sandbox.runtime.switch, actuals.MAP)
+    async with sandbox.person_dataverse() as dv:
+        body = actual_body(
+            "c0a1e000-0000-4000-8000-0000000a1001", "ACT-5001", classification=192350000, quantity="1", price="10"
+        )
+        body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+        await send(dv, "POST", "msdyn_actuals", body)
+        await send(
+            dv,
+            "PATCH",
+            "msdyn_actuals(c0a1e000-0000-4000-8000-0000000a1001)",
+            {"msdyn_quantity": 2, "msdyn_amount": 20},
+        )
+    for _ in range(200):
+        if sandbox.bus.entity("flow-actuals").active_count == 2:
+            break
+        await asyncio.sleep(0.01)
+    [status] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "actuals"]
+    assert status.paused is True and status.backlog is not None and status.backlog.active == 2
+    assert sandbox.finance.rows("ProjCDSActualsImports") == []
+    await resume(sandbox.runtime.switch, actuals.MAP)
+    await sandbox.wait_quiet()
+    [row] = sandbox.finance.rows("ProjCDSActualsImports")
+    assert row["Quantity"] == 2 and row["Amount"] == 20  # the update, applied after the create
+    assert [m for m, _ in finance_writes(sandbox, "ProjCDSActualsImports")] == ["POST", "PATCH"]
+
+
+async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sandbox: Sandbox) -> None:
+    assert sandbox.runtime is not None
+    dataverse = parse_metadata(await sandbox.runtime.engine.dataverse.metadata())  # type: ignore[attr-defined]
+    finance = parse_metadata(await sandbox.runtime.engine.finance.metadata())  # type: ignore[attr-defined]
+    assert check_maps(CATALOG, dataverse, finance) == []
+    broken = dataclasses.replace(
+        actuals.MAP,
+        name="broken-actuals",
+        fields=(
+            *actuals.MAP.fields,
+            FieldMap("msdyn_amout", "Amount"),
+            FieldMap("msdyn_transactiontypecode", "TransType", FieldType.ENUM, ValueMap("bad", {1: "Costs"})),
+        ),
+    )
+    problems = {(p.what, p.name) for p in check_maps(Registry((broken,)), dataverse, finance)}
+    assert ("source field", "msdyn_amout") in problems
+    assert ("enum symbol", "TransType=Costs") in problems
+
+
+@pytest.fixture
+async def unregistered() -> AsyncIterator[Sandbox]:
+    """A sandbox whose Dataverse has no steps yet, as a new environment before register-steps."""
+    environment = Sandbox(SandboxOptions(register_steps=False))
+    await environment.start()
+    await seed_reference_data(environment)
+    try:
+        yield environment
+    finally:
+        await environment.stop()
+
+
+async def test_register_steps_is_idempotent_and_its_steps_deliver(unregistered: Sandbox) -> None:
+    sandbox = unregistered
+    assert sandbox.runtime is not None
+    config = EndpointConfig("contoso-projops.servicebus.windows.net", "dataverse-send", "not-a-real-key")
+    dry = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, config, dry_run=True)
+    assert dry.endpoint == "create" and sandbox.dataverse.rows("serviceendpoint") == []
+    first = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, config)
+    assert first.endpoint == "create" and set(first.steps.values()) == {"create"}
+    steps = sandbox.dataverse.rows("sdkmessageprocessingstep")
+    update = next(s for s in steps if s["name"] == "projops-sync: projects-v2 Update of msdyn_project")
+    assert "msdyn_subject" in update["filteringattributes"] and update["stage"] == 40 and update["mode"] == 1
+    second = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, config)
+    assert not second.changed
+    assert len(sandbox.dataverse.rows("sdkmessageprocessingstep")) == len(steps)
+
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body())
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001") is not None
+
+
+async def test_admin_functions_need_the_function_key(sandbox: Sandbox) -> None:
+    assert sandbox.host is not None
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url) as client:
+        assert (await client.get("/api/admin/status")).status_code == 401
+        keyed = {"x-functions-key": sandbox.host.function_key}
+        status = (await client.get("/api/admin/status", headers=keyed)).json()
+        assert {s["flow"] for s in status} == {m.name for m in CATALOG.maps}
+        events = (await client.get("/api/admin/finance-events", headers=keyed)).json()
+        assert {e["flow"] for e in events} == {"actuals-accounting", "expense-categories"}
+        replay = await client.post("/api/admin/replay", headers=keyed, json={})
+        assert replay.status_code == 400
