@@ -87,6 +87,8 @@ class FinanceSimulator:
         self.line_properties = {"NonChargeable", "Chargeable", "Complimentary"}
         self.emitted = 0
         self._vouchers = 0
+        self._control = 5637144576  # control numbers are large and only ever grow
+        self.activated: set[str] = set()
         self._served = Served()
         self.url = ""
 
@@ -565,6 +567,91 @@ class FinanceSimulator:
 
     # --- actions -------------------------------------------------------------------------------
 
+    async def _business_event(self, event_id: str, company: str, members: dict[str, Any], user: str) -> None:
+        """A business event as FormJsonSerializer writes it: the envelope, then members by name."""
+        self._control += 1
+        now = datetime.now(UTC)
+        envelope: dict[str, Any] = {
+            "BusinessEventId": event_id,
+            "BusinessEventLegalEntity": company.lower(),
+            "ContextRecordSubject": "",
+            "ControlNumber": self._control,
+            "EventId": str(uuid.uuid4()).upper(),
+            "EventTime": f"/Date({int(now.timestamp() * 1000)})/",
+            "EventTimeIso8601": now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z",
+            "InitiatingUserAADObjectId": "{" + user.upper() + "}",
+            "MajorVersion": 0,
+            "MinorVersion": 0,
+            "ParentContextRecordSubjects": [],
+        }
+        body = {**envelope, **{k: members[k] for k in sorted(members)}}
+        properties = {
+            "BusinessEventId": event_id,
+            "BusinessEventCategory": "Project management",
+            "LegalEntity": company.lower(),
+        }
+        if self.sink is not None:
+            self.emitted += 1
+            await self.sink("finance-events", dumps(_event_values(body)).encode(), properties, "application/json")
+
+    async def activate_business_event(self, event_id: str) -> None:
+        """Activation sends a test message carrying the catalog's default values first."""
+        test = {
+            "BusinessEventId": "",
+            "BusinessEventLegalEntity": "",
+            "ContextRecordSubject": "",
+            "ControlNumber": 0,
+            "EventId": "",
+            "EventTime": "/Date(-2208988800000)/",
+            "EventTimeIso8601": "1900-01-01T00:00:00Z",
+            "InitiatingUserAADObjectId": "{00000000-0000-0000-0000-000000000000}",
+            "MajorVersion": 0,
+            "MinorVersion": 0,
+            "ParentContextRecordSubjects": None,
+        }
+        self.activated.add(event_id)
+        if self.sink is not None:
+            await self.sink("finance-events", dumps(test).encode(), {"BusinessEventId": event_id}, "application/json")
+
+    async def post_expense_report(self, company: str, report_id: str, lines: list[dict[str, Any]]) -> None:
+        """Posting writes the project lines to the expense export entity and raises the event."""
+        spec = self.schema["ProjExpenseExports"]
+        for number, line in enumerate(lines, start=1):
+            row = self._validated(
+                spec, {"dataAreaId": company, "ExpenseReportId": report_id, "LineNumber": number, **line}, creating=True
+            )
+            self.data[spec.collection][self._key_tuple(spec, row)] = row
+        if "ExpenseReportPostedBusinessEvent" in self.activated:
+            await self._business_event(
+                "ExpenseReportPostedBusinessEvent",
+                company,
+                {"ExpenseReportId": report_id, "LegalEntity": company.lower()},
+                self.posting_object_id,
+            )
+
+    async def post_vendor_invoice(self, company: str, invoice: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+        """Posting writes the invoice and its lines to the export entities and raises the event."""
+        header = self.schema["ProjVendInvoiceExportsV2"]
+        row = self._validated(header, {"dataAreaId": company, **invoice}, creating=True)
+        self.data[header.collection][self._key_tuple(header, row)] = row
+        line_spec = self.schema["ProjVendInvoiceLineExports"]
+        for line in lines:
+            values = {
+                "dataAreaId": company,
+                "VendorInvoiceNumber": invoice["VendorInvoiceNumber"],
+                "InvoiceAccount": invoice["InvoiceAccount"],
+                **line,
+            }
+            line_row = self._validated(line_spec, values, creating=True)
+            self.data[line_spec.collection][self._key_tuple(line_spec, line_row)] = line_row
+        if "VendorInvoicePostedBusinessEvent" in self.activated:
+            members = {
+                "InvoiceAccount": invoice["InvoiceAccount"],
+                "InvoiceId": invoice["VendorInvoiceNumber"],
+                "LegalEntity": company.lower(),
+            }
+            await self._business_event("VendorInvoicePostedBusinessEvent", company, members, self.posting_object_id)
+
     async def _post_actuals_endpoint(self, request: Request) -> Response:
         posted = await self.post_actuals()
         return json_response({"posted": posted})
@@ -594,6 +681,18 @@ class FinanceSimulator:
             posted.append(str(row["ActualsImportId"]))
         await self._send_events(events)
         return posted
+
+
+def _event_values(body: dict[str, Any]) -> dict[str, Any]:
+    # Business events carry dates as /Date(ms)/ with unescaped slashes.
+    return {
+        k: (
+            f"/Date({int(datetime(v.year, v.month, v.day, tzinfo=UTC).timestamp() * 1000)})/"
+            if isinstance(v, date)
+            else v
+        )
+        for k, v in body.items()
+    }
 
 
 def _default(kind: str) -> Any:

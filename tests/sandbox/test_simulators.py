@@ -272,3 +272,22 @@ async def test_throttling_and_dropped_connections(finance: Any) -> None:
     sim.set_faults(throttle_share=0.0, drop_share=1.0)
     with pytest.raises(httpx.TransportError):
         await client.get("ProjectsV2")
+
+
+async def test_finance_posting_raises_business_events_after_the_activation_test(finance: Any) -> None:
+    sim, _, emitted = finance
+    await sim.activate_business_event("VendorInvoicePostedBusinessEvent")
+    await sim.post_vendor_invoice(
+        "USMF",
+        {"VendorInvoiceNumber": "VI-1", "InvoiceAccount": "V-100", "TransDate": "2026-11-20"},
+        [{"ProjTransId": "PT-1", "ProjectId": "P-1", "LineAmount": Decimal("250.00")}],
+    )
+    await sim.post_vendor_invoice("USMF", {"VendorInvoiceNumber": "VI-2", "InvoiceAccount": "V-100"}, [])
+    test, first, second = (json.loads(e[1]) for e in emitted)
+    assert test["BusinessEventId"] == "" and test["ControlNumber"] == 0
+    assert first["BusinessEventId"] == "VendorInvoicePostedBusinessEvent" and first["InvoiceId"] == "VI-1"
+    assert first["InitiatingUserAADObjectId"].startswith("{") and len(first["EventTimeIso8601"].split(".")[1]) == 8
+    assert second["ControlNumber"] > first["ControlNumber"]
+    assert sim.get("ProjVendInvoiceLineExports", dataAreaId="usmf", ProjTransId="PT-1")["LineAmount"] == Decimal(
+        "250.00"
+    )
