@@ -1,0 +1,161 @@
+// projops-sync: everything one environment needs, in one resource group.
+// Deploy: az deployment group create -g <rg> -f infra/main.bicep -p infra/main.parameters.json
+
+targetScope = 'resourceGroup'
+
+@description('Short name used in every resource name (letters and digits).')
+@minLength(3)
+@maxLength(12)
+param name string
+
+param location string = resourceGroup().location
+
+@description('Dataverse environment URL, e.g. https://contoso.crm.dynamics.com')
+param dataverseUrl string
+
+@description('Finance environment URL, e.g. https://contoso.operations.dynamics.com')
+param financeUrl string
+
+@description('Legal entities in scope (dataAreaId), comma-separated.')
+param companies string
+
+@description('secret or certificate: the app registration\'s credential comes from Key Vault; managed-identity: the app\'s own identity, no Key Vault.')
+@allowed(['secret', 'certificate', 'managed-identity'])
+param authMode string = 'managed-identity'
+
+@description('Entra tenant id (secret and certificate modes).')
+param tenantId string = tenant().tenantId
+
+@description('Application (client) id of the app registration (secret and certificate modes).')
+param clientId string = ''
+
+@description('Dataverse systemuserid(s) of the integration\'s application user, comma-separated (echo detection).')
+param integrationUserIds string
+
+@description('Entra object id(s) the integration writes to Finance as, comma-separated (echo detection).')
+param integrationObjectIds string
+
+@description('Flows, one session-enabled queue flow-<flow> each. Keep in step with functions/catalog.py.')
+param flows array = [
+  'resource-roles'
+  'projects-v2'
+  'actuals'
+  'actuals-accounting'
+  'expense-categories'
+]
+
+@allowed(['Standard', 'Premium'])
+param serviceBusSku string = 'Standard'
+
+@description('Flex Consumption instance memory in MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+param maximumInstanceCount int = 40
+
+@description('Resource id of the action group alerts notify; empty for none.')
+param actionGroupId string = ''
+
+@description('Alert when the oldest message of a flow queue is older than this many seconds.')
+param backlogAgeThresholdSeconds int = 900
+
+param retryMaxAttempts int = 8
+
+var useKeyVault = authMode != 'managed-identity'
+var suffix = uniqueString(resourceGroup().id, name)
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    name: name
+    location: location
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    accountName: toLower('st${name}${take(suffix, 8)}')
+    location: location
+  }
+}
+
+module messaging 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    namespaceName: 'sb-${name}-${take(suffix, 6)}'
+    location: location
+    sku: serviceBusSku
+    flows: flows
+  }
+}
+
+module vault 'modules/keyvault.bicep' = if (useKeyVault) {
+  name: 'keyvault'
+  params: {
+    vaultName: 'kv-${name}-${take(suffix, 6)}'
+    location: location
+  }
+}
+
+module app 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: name
+    location: location
+    storageAccountName: storage.outputs.accountName
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    tableEndpoint: storage.outputs.tableEndpoint
+    serviceBusNamespaceHost: messaging.outputs.namespaceHost
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    settings: {
+      PROJOPS_DATAVERSE_URL: dataverseUrl
+      PROJOPS_FINANCE_URL: financeUrl
+      PROJOPS_AUTH_MODE: authMode
+      PROJOPS_TENANT_ID: tenantId
+      PROJOPS_CLIENT_ID: clientId
+      PROJOPS_INTEGRATION_USER_IDS: integrationUserIds
+      PROJOPS_INTEGRATION_OBJECT_IDS: integrationObjectIds
+      PROJOPS_COMPANIES: companies
+      PROJOPS_RETRY_MAX_ATTEMPTS: string(retryMaxAttempts)
+      PROJOPS_STATE_BACKEND: 'tables'
+      PROJOPS_BUS_BACKEND: 'servicebus'
+      // Key Vault references: the values never appear in app settings or in this template.
+      PROJOPS_CLIENT_SECRET: useKeyVault ? '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-client-secret)' : ''
+      PROJOPS_WEBHOOK_SECRET: useKeyVault ? '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)' : ''
+    }
+  }
+}
+
+module access 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principalId: app.outputs.principalId
+    storageAccountName: storage.outputs.accountName
+    serviceBusNamespaceName: messaging.outputs.namespaceName
+    flows: flows
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: useKeyVault ? vault.outputs.vaultName : ''
+    functionAppName: app.outputs.appName
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    name: name
+    location: location
+    appInsightsId: monitoring.outputs.appInsightsId
+    serviceBusNamespaceId: messaging.outputs.namespaceId
+    actionGroupId: actionGroupId
+    backlogAgeThresholdSeconds: backlogAgeThresholdSeconds
+  }
+}
+
+output functionAppName string = app.outputs.appName
+output functionAppResourceId string = app.outputs.appId
+output serviceBusNamespace string = messaging.outputs.namespaceHost
+output dataverseSendRuleId string = messaging.outputs.dataverseSendRuleId
+output keyVaultName string = useKeyVault ? vault.outputs.vaultName : ''

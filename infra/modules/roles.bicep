@@ -1,0 +1,173 @@
+// Role assignments for the app's identity, each at the narrowest scope that works.
+
+param principalId string
+param storageAccountName string
+param serviceBusNamespaceName string
+param flows array
+param appInsightsName string
+param keyVaultName string
+param functionAppName string
+
+var roles = {
+  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+  websiteContributor: 'de139f84-1756-47ae-9be6-808fbbe84772'
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageAccountName
+}
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+  name: serviceBusNamespaceName
+}
+
+resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' existing = {
+  parent: namespace
+  name: 'dataverse-changes'
+}
+
+resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' existing = {
+  parent: topic
+  name: 'router'
+}
+
+resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: namespace
+  name: 'finance-events'
+}
+
+resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [for flow in flows: {
+  parent: namespace
+  name: 'flow-${flow}'
+}]
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+// Topic triggers need the receiver role on the subscription itself.
+resource receiveRouter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(router.id, principalId, roles.serviceBusDataReceiver)
+  scope: router
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+resource receiveFinance 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(financeEvents.id, principalId, roles.serviceBusDataReceiver)
+  scope: financeEvents
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+// Flow queues: receive (the flow), send (routers, scheduled retries, replay, initial sync).
+resource receiveFlows 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (flow, i) in flows: {
+  name: guid(flowQueues[i].id, principalId, roles.serviceBusDataReceiver)
+  scope: flowQueues[i]
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}]
+
+resource sendFlows 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (flow, i) in flows: {
+  name: guid(flowQueues[i].id, principalId, roles.serviceBusDataSender)
+  scope: flowQueues[i]
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}]
+
+// The webhook router forwards to the topic; replay resends raw messages to both ingresses.
+resource sendTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(topic.id, principalId, roles.serviceBusDataSender)
+  scope: topic
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
+
+resource sendFinance 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(financeEvents.id, principalId, roles.serviceBusDataSender)
+  scope: financeEvents
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
+
+resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+  }
+}
+
+resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+  }
+}
+
+resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, principalId, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// pause/resume edits this app's own settings, nothing else.
+resource selfContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(functionApp.id, principalId, roles.websiteContributor)
+  scope: functionApp
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.websiteContributor)
+  }
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (!empty(keyVaultName)) {
+  name: empty(keyVaultName) ? 'unused' : keyVaultName
+}
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(keyVaultName)) {
+  name: guid(resourceGroup().id, keyVaultName, principalId, roles.keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+  }
+}

@@ -1,0 +1,109 @@
+// Service Bus: the Dataverse topic and its router subscription, the Finance queue, one session queue per flow.
+//
+// Choices (docs/deploy.md explains each):
+// - lockDuration 5 minutes: a flow call can wait out Retry-After in-call; the host renews locks anyway.
+// - maxDeliveryCount 10: only unexpected exceptions are redelivered (service errors are settled by
+//   the flow itself as retry-later or parked), so ten tries separate a bug from a blip.
+// - TTL 14 days: a paused flow keeps two weeks of backlog (dual-write keeps one day).
+// - duplicate detection 10 minutes on flow queues and the topic: a redelivered plug-in message or a
+//   router retry has the same MessageId and is dropped.
+
+param namespaceName string
+param location string
+@allowed(['Standard', 'Premium'])
+param sku string
+param flows array
+
+var ttl = 'P14D'
+var lock = 'PT5M'
+
+resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+  name: namespaceName
+  location: location
+  sku: {
+    name: sku
+    tier: sku
+    capacity: sku == 'Premium' ? 1 : 0
+  }
+  properties: {
+    minimumTlsVersion: '1.2'
+    // Dataverse's service endpoint authenticates with a SAS key (the topic's Send rule below), so
+    // local auth stays on; the function app itself uses its managed identity.
+    disableLocalAuth: false
+  }
+}
+
+resource dataverseTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+  parent: namespace
+  name: 'dataverse-changes'
+  properties: {
+    defaultMessageTimeToLive: ttl
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+    maxSizeInMegabytes: 5120
+  }
+}
+
+resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+  parent: dataverseTopic
+  name: 'router'
+  properties: {
+    lockDuration: lock
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: ttl
+    deadLetteringOnMessageExpiration: true
+  }
+}
+
+resource dataverseSend 'Microsoft.ServiceBus/namespaces/topics/authorizationRules@2022-10-01-preview' = {
+  parent: dataverseTopic
+  name: 'dataverse-send'
+  properties: {
+    rights: [
+      'Send'
+    ]
+  }
+}
+
+resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'finance-events'
+  properties: {
+    lockDuration: lock
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: ttl
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+  }
+}
+
+// Finance's business-event endpoint sends with a connection string kept in Finance's Key Vault.
+resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@2022-10-01-preview' = {
+  parent: financeEvents
+  name: 'finance-send'
+  properties: {
+    rights: [
+      'Send'
+    ]
+  }
+}
+
+resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for flow in flows: {
+  parent: namespace
+  name: 'flow-${flow}'
+  properties: {
+    requiresSession: true
+    lockDuration: lock
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: ttl
+    deadLetteringOnMessageExpiration: true
+    requiresDuplicateDetection: true
+    duplicateDetectionHistoryTimeWindow: 'PT10M'
+  }
+}]
+
+output namespaceName string = namespace.name
+output namespaceId string = namespace.id
+output namespaceHost string = '${namespace.name}.servicebus.windows.net'
+output dataverseSendRuleId string = dataverseSend.id
