@@ -61,7 +61,7 @@ class HostedFunction:
 _DISCOVERED: dict[int, list[Any]] = {}
 
 
-def _functions_of(app: func.FunctionApp) -> list[Any]:
+def discover_functions(app: func.FunctionApp) -> list[Any]:
     # The FunctionApp indexes its functions once; asking again (a second host in one process) raises.
     if id(app) not in _DISCOVERED:
         _DISCOVERED[id(app)] = list(app.get_functions())
@@ -115,7 +115,7 @@ class LocalHost:
         self.max_concurrent_sessions = max_concurrent_sessions
         self.max_concurrent_calls = max_concurrent_calls
         self.functions: dict[str, HostedFunction] = {}
-        for function in _functions_of(app):
+        for function in discover_functions(app):
             trigger = function.get_trigger()
             name = function.get_function_name()
             if trigger is None or name is None:

@@ -11,6 +11,7 @@ import pytest
 
 import function_app
 from functions.catalog import CATALOG
+from sandbox.host import discover_functions
 from shared.settings import Settings
 from tests.infra.bicep import (
     INFRA,
@@ -58,7 +59,7 @@ def declared_entities() -> set[str]:
 
 def test_every_service_bus_trigger_has_its_entity() -> None:
     declared = declared_entities()
-    for function in function_app.app.get_functions():
+    for function in discover_functions(function_app.app):
         trigger = function.get_trigger()
         assert trigger is not None
         binding = trigger.get_dict_repr()
