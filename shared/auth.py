@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,8 +32,10 @@ def _check(result: dict[str, Any] | None, resource: str) -> str:
 
 
 class MsalClientCredentials:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any = None, factory: Callable[[], Any] | None = None) -> None:
+        # MSAL contacts Entra when the application is built, so it is built on first use, not at start-up.
         self._app = app
+        self._factory = factory
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MsalClientCredentials:
@@ -47,14 +50,18 @@ class MsalClientCredentials:
             }
         else:
             credential = settings.client_secret
-        app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=credential,
-            authority=f"https://login.microsoftonline.com/{settings.tenant_id}",
+        return cls(
+            factory=lambda: msal.ConfidentialClientApplication(
+                settings.client_id,
+                client_credential=credential,
+                authority=f"https://login.microsoftonline.com/{settings.tenant_id}",
+            )
         )
-        return cls(app)
 
     async def token(self, resource: str) -> str:
+        if self._app is None:
+            assert self._factory is not None
+            self._app = await asyncio.to_thread(self._factory)
         result = await asyncio.to_thread(self._app.acquire_token_for_client, scopes=[f"{resource}/.default"])
         return _check(result, resource)
 

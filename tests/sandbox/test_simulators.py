@@ -291,3 +291,18 @@ async def test_finance_posting_raises_business_events_after_the_activation_test(
     assert sim.get("ProjVendInvoiceLineExports", dataAreaId="usmf", ProjTransId="PT-1")["LineAmount"] == Decimal(
         "250.00"
     )
+
+
+async def test_finance_batch_changeset_is_atomic(finance: Any) -> None:
+    sim, client, _ = finance
+    body = (
+        "--batch_1\r\nContent-Type: multipart/mixed; boundary=changeset_1\r\n\r\n"
+        "--changeset_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 1\r\n\r\n"
+        'POST ProjectsV2 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"dataAreaId":"usmf","ProjectId":"B-1"}\r\n'
+        "--changeset_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\nContent-ID: 2\r\n\r\n"
+        'POST ProjectsV2 HTTP/1.1\r\nContent-Type: application/json\r\n\r\n{"dataAreaId":"usmf","ProjectId":"B-1"}\r\n'
+        "--changeset_1--\r\n--batch_1--\r\n"
+    )
+    response = await client.post("$batch", content=body, headers={"Content-Type": "multipart/mixed; boundary=batch_1"})
+    assert response.status_code == 200 and "The record already exists" in response.text
+    assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-1") is None
