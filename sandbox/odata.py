@@ -440,7 +440,9 @@ class Served:
         sock.listen(512)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(app, lifespan="off", log_level="critical", access_log=False, loop="asyncio")
+        config = uvicorn.Config(
+            app, lifespan="off", log_level="critical", access_log=False, loop="asyncio", timeout_graceful_shutdown=2
+        )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -130,8 +133,7 @@ async def test_line_before_its_header_is_retried_and_lands(sandbox: Sandbox) -> 
         )
         body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
         await send(dv, "POST", "msdyn_actuals", body)
-    while FIGURES.flows["actuals"].retried == 0:
-        await _tick()
+    await until(lambda: FIGURES.flows["actuals"].retried > 0)
     async with sandbox.person_finance() as fo:
         await send(fo, "POST", "ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-1001", "ProjectName": "Late"})
     await sandbox.wait_quiet()
@@ -140,10 +142,12 @@ async def test_line_before_its_header_is_retried_and_lands(sandbox: Sandbox) -> 
     assert FIGURES.flows["actuals"].retried >= 1
 
 
-async def _tick() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.01)
+async def until(condition: Callable[[], bool], limit_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still waiting after {limit_seconds} s")
+        await asyncio.sleep(0.01)
 
 
 async def test_missing_header_is_parked_naming_it_and_replay_lands(sandbox: Sandbox) -> None:
@@ -226,8 +230,7 @@ async def test_timeouts_become_retries_then_land(sandbox: Sandbox) -> None:
         )
         body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
         await send(dv, "POST", "msdyn_actuals", body)
-    while FIGURES.flows["actuals"].retried == 0:
-        await _tick()
+    await until(lambda: FIGURES.flows["actuals"].retried > 0)
     http._client.timeout = httpx.Timeout(30)
     sandbox.finance.set_faults(latency_ms=0)
     await sandbox.wait_quiet()
