@@ -80,7 +80,9 @@ class LocalBus:
         self.queues: dict[str, Entity] = {}
         self.topics: dict[str, list[Entity]] = {}
         self._sequence = itertools.count(1)
-        self._changed = asyncio.Condition()
+        # A broadcast: each change sets the current event and starts a new one. (An asyncio.Condition
+        # here could deadlock when many waiting receivers are cancelled at once on shutdown.)
+        self._signal = asyncio.Event()
 
     # --- entities ------------------------------------------------------------------------------
 
@@ -143,8 +145,8 @@ class LocalBus:
         await self._notify()
 
     async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
+        signal, self._signal = self._signal, asyncio.Event()
+        signal.set()
 
     def _promote(self, entity: Entity) -> float | None:
         """Make due scheduled messages visible; returns seconds until the next one, if any."""
@@ -178,6 +180,7 @@ class LocalBus:
         while True:
             if not listening():
                 return None
+            signal = self._signal  # taken first, so a change made after the look below still wakes us
             message = self.try_receive(path)
             if message is not None:
                 return message
@@ -187,9 +190,8 @@ class LocalBus:
                 if remaining <= 0:
                     return None
                 wait = remaining if wait is None else min(wait, remaining)
-            async with self._changed:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), timeout=wait if wait is not None else 1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=wait if wait is not None else 1.0)
 
     def _release(self, entity: Entity, message: LocalMessage) -> None:
         entity.in_flight -= 1

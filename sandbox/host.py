@@ -161,7 +161,9 @@ class LocalHost:
         self._stopping.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Consumers finish their in-flight message or are cancelled; none may hold up shutdown for long.
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
         await self._served.stop()
 
     async def _invoke(self, function: HostedFunction, argument: Any) -> Any:

@@ -4,6 +4,7 @@ the request log, and serving a Starlette app with uvicorn on a loopback socket i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import socket
@@ -16,11 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.jsonio import dumps
+from shared.jsonio import dumps, loads
 
 Sink = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
 
@@ -455,4 +458,117 @@ class Served:
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:
-            await self._task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
+            except TimeoutError:
+                if self._server is not None:
+                    self._server.force_exit = True
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+
+# --- what both simulators share ------------------------------------------------------------------
+
+Handler = Callable[[BatchPart, str, dict[str, str]], tuple[int, dict[str, str], bytes, list[Any]]]
+
+
+class Simulator:
+    """Serving, fault injection, the request log and $batch changesets, for both simulators."""
+
+    def __init__(self, faults: Faults | None) -> None:
+        self.faults = faults or Faults()
+        self.requests: list[LoggedRequest] = []
+        self._served = Served()
+        self.url = ""
+
+    def control_routes(self) -> list[Route]:
+        return [
+            Route("/sandbox/faults", self._faults_endpoint, methods=["POST"]),
+            Route("/sandbox/requests", self._requests_endpoint, methods=["GET", "DELETE"]),
+        ]
+
+    async def serve(self, routes: list[Route], host: str, port: int) -> str:
+        app = Starlette(routes=[*self.control_routes(), *routes])
+        self.url = await self._served.start(
+            FaultsAndLog(app, self.faults, self.requests, self.throttled, self.failed), host, port
+        )
+        return self.url
+
+    async def stop(self) -> None:
+        await self._served.stop()
+
+    def set_faults(self, **values: Any) -> None:
+        for name, value in values.items():
+            setattr(self.faults, name, value)
+        self.faults.reseed()
+
+    def throttled(self, retry_after: int) -> Response:
+        raise NotImplementedError
+
+    def failed(self) -> Response:
+        raise NotImplementedError
+
+    async def _faults_endpoint(self, request: Request) -> Response:
+        self.set_faults(**loads(await request.body()))
+        return Response(status_code=204)
+
+    async def _requests_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.requests.clear()
+            return Response(status_code=204)
+        return json_response([entry.__dict__ for entry in self.requests])
+
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+    def restore(self, snapshot: Any) -> None:
+        raise NotImplementedError
+
+    def run_batch(
+        self, parts: list[BatchPart], handle: Handler, *, continue_on_error: bool = False
+    ) -> tuple[list[tuple[BatchPart, int, dict[str, str], bytes]], list[Any]]:
+        """Run the parts in order; a changeset is atomic: on its first failure everything it did is undone."""
+        results: list[tuple[BatchPart, int, dict[str, str], bytes]] = []
+        effects: list[Any] = []
+        ids: dict[str, str] = {}
+        index = 0
+        while index < len(parts):
+            changeset = parts[index].changeset
+            group = [parts[index]]
+            while changeset and index + len(group) < len(parts) and parts[index + len(group)].changeset == changeset:
+                group.append(parts[index + len(group)])
+            index += len(group)
+            saved = self.snapshot() if changeset else None
+            group_results: list[tuple[BatchPart, int, dict[str, str], bytes]] = []
+            group_effects: list[Any] = []
+            failure = None
+            for part in group:
+                try:
+                    status, headers, body, part_effects = handle(part, _resolve_ids(part.url, ids), ids)
+                except ODataError as exc:
+                    failure = (
+                        part,
+                        exc.status,
+                        {"Content-Type": "application/json; odata.metadata=minimal"},
+                        dumps(exc.body).encode(),
+                    )
+                    break
+                group_effects.extend(part_effects)
+                group_results.append((part, status, headers, body))
+            if failure is not None and saved is not None:
+                self.restore(saved)
+                group_results, group_effects = [], []
+            results.extend(group_results)
+            effects.extend(group_effects)
+            if failure is not None:
+                results.append(failure)
+                if not continue_on_error:
+                    break
+        return results, effects
+
+
+def _resolve_ids(url: str, ids: dict[str, str]) -> str:
+    for content_id, record in ids.items():
+        url = url.replace(f"${content_id}", record)
+    return url

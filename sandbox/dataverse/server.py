@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import unquote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,12 +24,11 @@ from sandbox.dataverse.metadata import csdl
 from sandbox.dataverse.schema import Column, Table, load_schema
 from sandbox.dataverse.steps import Step, StepRegistry, remote_execution_context
 from sandbox.odata import (
+    BatchPart,
     Faults,
-    FaultsAndLog,
     Filter,
-    LoggedRequest,
     ODataError,
-    Served,
+    Simulator,
     Sink,
     build_batch_response,
     is_guid,
@@ -67,7 +65,7 @@ class WriteEffect:
     user: str = ""
 
 
-class DataverseSimulator:
+class DataverseSimulator(Simulator):
     def __init__(
         self,
         *,
@@ -77,13 +75,12 @@ class DataverseSimulator:
         faults: Faults | None = None,
         organization: str = "sandbox.crm.dynamics.com",
     ) -> None:
+        super().__init__(faults)
         self.schema = load_schema()
         self.by_set = {table.entity_set: table for table in self.schema.values()}
         self.users = users
         self.object_ids = object_ids or {}
         self.sink = sink
-        self.faults = faults or Faults()
-        self.requests: list[LoggedRequest] = []
         self.organization = organization
         self.data: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
         self.steps = StepRegistry()
@@ -91,8 +88,6 @@ class DataverseSimulator:
         self.emit_errors: list[str] = []
         self.message_format = "application/json"
         self._version = 1000
-        self._served = Served()
-        self.url = ""
         self._emit_lock = asyncio.Lock()
         self._seed_messages()
 
@@ -103,27 +98,10 @@ class DataverseSimulator:
         return f"{self.url}{API}"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = Starlette(
-            routes=[
-                Route("/sandbox/faults", self._faults_endpoint, methods=["POST"]),
-                Route("/sandbox/requests", self._requests_endpoint, methods=["GET", "DELETE"]),
-                Route(API + "/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"]),
-            ]
-        )
-        wrapped = FaultsAndLog(app, self.faults, self.requests, self._throttled, self._failed)
-        self.url = await self._served.start(wrapped, host, port)
-        return self.url
+        routes = [Route(API + "/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"])]
+        return await self.serve(routes, host, port)
 
-    async def stop(self) -> None:
-        await self._served.stop()
-
-    def set_faults(self, **values: Any) -> None:
-        for name, value in values.items():
-            setattr(self.faults, name, value)
-        self.faults.reseed()
-
-    @staticmethod
-    def _throttled(retry_after: int) -> Response:
+    def throttled(self, retry_after: int) -> Response:
         return json_response(
             {
                 "error": {
@@ -135,19 +113,14 @@ class DataverseSimulator:
             {"Retry-After": str(retry_after)},
         )
 
-    @staticmethod
-    def _failed() -> Response:
+    def failed(self) -> Response:
         return json_response({"error": {"code": "0x80040216", "message": "An unexpected error occurred."}}, 500)
 
-    async def _faults_endpoint(self, request: Request) -> Response:
-        self.set_faults(**loads(await request.body()))
-        return Response(status_code=204)
+    def snapshot(self) -> Any:
+        return {t: {k: dict(v) for k, v in rows.items()} for t, rows in self.data.items()}, self._version
 
-    async def _requests_endpoint(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.requests.clear()
-            return Response(status_code=204)
-        return json_response([entry.__dict__ for entry in self.requests])
+    def restore(self, snapshot: Any) -> None:
+        self.data, self._version = snapshot
 
     # --- test and demo API ---------------------------------------------------------------------
 
@@ -601,67 +574,20 @@ class DataverseSimulator:
             parts = parse_batch(body, headers.get("content-type", ""))
         except (ValueError, IndexError) as exc:
             raise error(400, f"Invalid batch request: {exc}") from None
-        continue_on_error = "odata.continue-on-error" in headers.get("prefer", "")
-        results: list[tuple[Any, int, dict[str, str], bytes]] = []
-        effects: list[WriteEffect] = []
-        ids: dict[str, str] = {}
-        index = 0
-        while index < len(parts):
-            changeset = parts[index].changeset
-            group = [parts[index]]
-            while changeset and index + len(group) < len(parts) and parts[index + len(group)].changeset == changeset:
-                group.append(parts[index + len(group)])
-            index += len(group)
-            # A changeset is atomic: on the first failure, everything it did is undone.
-            snapshot = (
-                {t: {k: dict(v) for k, v in rows.items()} for t, rows in self.data.items()} if changeset else None
+
+        def handle(part: BatchPart, url: str, ids: dict[str, str]) -> tuple[int, dict[str, str], bytes, list[Any]]:
+            path, _, query_text = url.split(API + "/", 1)[-1].lstrip("/").partition("?")
+            query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
+            status, response_headers, payload, effects = self._handle(
+                part.method, unquote(path), query, {**headers, **part.headers}, part.body, user
             )
-            version = self._version
-            group_results: list[tuple[Any, int, dict[str, str], bytes]] = []
-            group_effects: list[WriteEffect] = []
-            failure: tuple[Any, int, dict[str, str], bytes] | None = None
-            for part in group:
-                url = part.url.split(API + "/", 1)[-1].lstrip("/")
-                for content_id, record in ids.items():
-                    url = url.replace(f"${content_id}", record)
-                path, _, query_text = url.partition("?")
-                query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
-                try:
-                    status, response_headers, payload, part_effects = self._handle(
-                        part.method, unquote(path), query, {**headers, **part.headers}, part.body, user
-                    )
-                except ODataError as exc:
-                    failure = (
-                        part,
-                        exc.status,
-                        {"Content-Type": "application/json; odata.metadata=minimal"},
-                        _dump(exc.body),
-                    )
-                    break
-                if part.content_id and "OData-EntityId" in response_headers:
-                    ids[part.content_id] = response_headers["OData-EntityId"].split(API + "/", 1)[-1]
-                group_effects.extend(part_effects)
-                group_results.append(
-                    (
-                        part,
-                        status,
-                        {"OData-Version": "4.0", **response_headers},
-                        b"" if payload is None else _dump(payload),
-                    )
-                )
-            if failure is not None:
-                if snapshot is not None:
-                    self.data = snapshot
-                    self._version = version
-                    group_results, group_effects = [], []
-                results.extend(group_results)
-                effects.extend(group_effects)
-                results.append(failure)
-                if not continue_on_error:
-                    break
-                continue
-            results.extend(group_results)
-            effects.extend(group_effects)
+            if part.content_id and "OData-EntityId" in response_headers:
+                ids[part.content_id] = response_headers["OData-EntityId"].split(API + "/", 1)[-1]
+            content = b"" if payload is None else _dump(payload)
+            return status, {"OData-Version": "4.0", **response_headers}, content, effects
+
+        continue_on_error = "odata.continue-on-error" in headers.get("prefer", "")
+        results, effects = self.run_batch(parts, handle, continue_on_error=continue_on_error)
         await self._run_steps(effects)
         content, content_type = build_batch_response(results)
         return Response(content, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,12 +23,11 @@ from starlette.routing import Route
 from sandbox.dataverse.steps import CLAIMS, ms_date
 from sandbox.finance.schema import ENUMS, EntitySpec, load_schema
 from sandbox.odata import (
+    BatchPart,
     Faults,
-    FaultsAndLog,
     Filter,
-    LoggedRequest,
     ODataError,
-    Served,
+    Simulator,
     Sink,
     build_batch_response,
     json_response,
@@ -59,7 +57,7 @@ def infolog_error(entity: EntitySpec, text: str) -> ODataError:
     )
 
 
-class FinanceSimulator:
+class FinanceSimulator(Simulator):
     def __init__(
         self,
         *,
@@ -70,11 +68,10 @@ class FinanceSimulator:
         posting_object_id: str = "5a0d0a55-0000-4000-8000-00000000e005",
         page_size: int = 10000,
     ) -> None:
+        super().__init__(faults)
         self.schema = load_schema()
         self.users = users
         self.sink = sink
-        self.faults = faults or Faults()
-        self.requests: list[LoggedRequest] = []
         self.default_company = default_company.lower()
         self.posting_object_id = posting_object_id
         self.page_size = page_size
@@ -89,8 +86,6 @@ class FinanceSimulator:
         self._vouchers = 0
         self._control = 5637144576  # control numbers are large and only ever grow
         self.activated: set[str] = set()
-        self._served = Served()
-        self.url = ""
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -99,29 +94,13 @@ class FinanceSimulator:
         return f"{self.url}/data"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        app = Starlette(
-            routes=[
-                Route("/sandbox/faults", self._faults_endpoint, methods=["POST"]),
-                Route("/sandbox/requests", self._requests_endpoint, methods=["GET", "DELETE"]),
-                Route("/sandbox/actions/post-actuals", self._post_actuals_endpoint, methods=["POST"]),
-                Route("/data/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"]),
-            ]
-        )
-        self.url = await self._served.start(
-            FaultsAndLog(app, self.faults, self.requests, self._throttled, self._failed), host, port
-        )
-        return self.url
+        routes = [
+            Route("/sandbox/actions/post-actuals", self._post_actuals_endpoint, methods=["POST"]),
+            Route("/data/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "DELETE"]),
+        ]
+        return await self.serve(routes, host, port)
 
-    async def stop(self) -> None:
-        await self._served.stop()
-
-    def set_faults(self, **values: Any) -> None:
-        for name, value in values.items():
-            setattr(self.faults, name, value)
-        self.faults.reseed()
-
-    @staticmethod
-    def _throttled(retry_after: int) -> Response:
+    def throttled(self, retry_after: int) -> Response:
         return json_response(
             {
                 "error": {
@@ -134,19 +113,14 @@ class FinanceSimulator:
             {"Retry-After": str(retry_after)},
         )
 
-    @staticmethod
-    def _failed() -> Response:
+    def failed(self) -> Response:
         return json_response({"error": {"code": "", "message": "An error has occurred."}}, 503)
 
-    async def _faults_endpoint(self, request: Request) -> Response:
-        self.set_faults(**loads(await request.body()))
-        return Response(status_code=204)
+    def snapshot(self) -> Any:
+        return {c: {k: dict(v) for k, v in rows.items()} for c, rows in self.data.items()}
 
-    async def _requests_endpoint(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.requests.clear()
-            return Response(status_code=204)
-        return json_response([entry.__dict__ for entry in self.requests])
+    def restore(self, snapshot: Any) -> None:
+        self.data = snapshot
 
     # --- test and demo API ---------------------------------------------------------------------
 
@@ -399,49 +373,19 @@ class FinanceSimulator:
             parts = parse_batch(body, content_type)
         except (ValueError, IndexError) as exc:
             raise odata_error(400, f"Invalid batch request: {exc}") from None
-        results: list[tuple[Any, int, dict[str, str], bytes]] = []
-        events: list[Any] = []
-        index = 0
-        while index < len(parts):
-            changeset = parts[index].changeset
-            group = [parts[index]]
-            while changeset and index + len(group) < len(parts) and parts[index + len(group)].changeset == changeset:
-                group.append(parts[index + len(group)])
-            index += len(group)
-            snapshot = (
-                {c: {k: dict(v) for k, v in rows.items()} for c, rows in self.data.items()} if changeset else None
+
+        def handle(part: BatchPart, url: str, ids: dict[str, str]) -> tuple[int, dict[str, str], bytes, list[Any]]:
+            path, _, query_text = url.split("/data/", 1)[-1].partition("?")
+            query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
+            status, payload, events = self._handle(part.method, unquote(path), query, part.body, user)
+            return (
+                status,
+                {"Content-Type": "application/json"},
+                b"" if payload is None else dumps(payload).encode(),
+                events,
             )
-            group_results: list[tuple[Any, int, dict[str, str], bytes]] = []
-            group_events: list[Any] = []
-            failure = None
-            for part in group:
-                url = part.url.split("/data/", 1)[-1]
-                path, _, query_text = url.partition("?")
-                query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
-                try:
-                    status, payload, part_events = self._handle(part.method, unquote(path), query, part.body, user)
-                except ODataError as exc:
-                    failure = (part, exc.status, {"Content-Type": "application/json"}, dumps(exc.body).encode())
-                    break
-                group_events.extend(part_events)
-                group_results.append(
-                    (
-                        part,
-                        status,
-                        {"Content-Type": "application/json"},
-                        b"" if payload is None else dumps(payload).encode(),
-                    )
-                )
-            if failure is not None:
-                if snapshot is not None:
-                    self.data = snapshot
-                    group_results, group_events = [], []
-                results.extend(group_results)
-                events.extend(group_events)
-                results.append(failure)
-                break
-            results.extend(group_results)
-            events.extend(group_events)
+
+        results, events = self.run_batch(parts, handle)
         await self._send_events(events)
         content, batch_type = build_batch_response(results)
         return Response(content, status_code=200, headers={"Content-Type": batch_type})
