@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from shared.auth import TokenProvider
 from shared.clients.base import Key, Row, WriteMode, WriteResult, key_segment
-from shared.clients.http import HttpEngine, Sleep, json_body
+from shared.clients.http import ODataClient, Sleep, json_body
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -59,7 +58,9 @@ def _entity_id(response: httpx.Response) -> str | None:
     return inner.lower() if "=" not in inner else inner
 
 
-class DataverseClient:
+class DataverseClient(ODataClient):
+    system = "dataverse"
+
     def __init__(
         self,
         settings: Settings,
@@ -68,22 +69,8 @@ class DataverseClient:
         sleep: Sleep | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"client": client}
-        if sleep is not None:
-            kwargs["sleep"] = sleep
-        self.http = HttpEngine(
-            "dataverse",
-            f"{settings.dataverse_url}/api/data/v9.2/",
-            settings.dataverse_url,
-            tokens,
-            settings,
-            classify,
-            **kwargs,
-        )
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
+        base = f"{settings.dataverse_url}/api/data/v9.2/"
+        super().__init__(settings, tokens, base, settings.dataverse_url, classify, sleep=sleep, client=client)
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
         params = {"$select": ",".join(select)} if select else None
@@ -160,10 +147,3 @@ class DataverseClient:
     ) -> AsyncIterator[list[Row]]:
         async for page in self.pages(entity_set, select=select, filter=filter, page_size=page_size):
             yield page.rows
-
-    async def metadata(self) -> str:
-        response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
-        return response.text
-
-    async def close(self) -> None:
-        await self.http.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import httpx
 
 from shared.auth import TokenProvider
 from shared.clients.base import Key, Row, WriteResult, key_segment
 from shared.clients.dataverse import Page
-from shared.clients.http import HttpEngine, Sleep, json_body
+from shared.clients.http import ODataClient, Sleep, json_body
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -47,7 +46,9 @@ def classify(response: httpx.Response) -> ServiceError:
     return PermanentServiceError("finance", status, message, code=code, method=method, url=url)
 
 
-class FinanceClient:
+class FinanceClient(ODataClient):
+    system = "finance"
+
     def __init__(
         self,
         settings: Settings,
@@ -56,22 +57,8 @@ class FinanceClient:
         sleep: Sleep | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        kwargs: dict[str, Any] = {"client": client}
-        if sleep is not None:
-            kwargs["sleep"] = sleep
-        self.http = HttpEngine(
-            "finance",
-            f"{settings.finance_url}/data/",
-            settings.finance_url,
-            tokens,
-            settings,
-            classify,
-            **kwargs,
-        )
-
-    @property
-    def calls(self) -> int:
-        return self.http.calls
+        base = f"{settings.finance_url}/data/"
+        super().__init__(settings, tokens, base, settings.finance_url, classify, sleep=sleep, client=client)
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
         params = dict(_CROSS_COMPANY)
@@ -139,10 +126,3 @@ class FinanceClient:
             entity_set, select=select, filter=filter, cross_company=cross_company, page_size=page_size
         ):
             yield page.rows
-
-    async def metadata(self) -> str:
-        response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
-        return response.text
-
-    async def close(self) -> None:
-        await self.http.close()

@@ -122,3 +122,35 @@ class HttpEngine:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+class ODataClient:
+    """What both service clients share: the request engine, call counting, $metadata, closing."""
+
+    system = ""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tokens: TokenProvider,
+        base_url: str,
+        resource: str,
+        classify: Classifier,
+        *,
+        sleep: Sleep | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.http = HttpEngine(
+            self.system, base_url, resource, tokens, settings, classify, sleep=sleep or asyncio.sleep, client=client
+        )
+
+    @property
+    def calls(self) -> int:
+        return self.http.calls
+
+    async def metadata(self) -> str:
+        response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
+        return response.text
+
+    async def close(self) -> None:
+        await self.http.close()
