@@ -40,6 +40,17 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
+def json_object(body: bytes, fail: Callable[[str], ODataError]) -> dict[str, Any]:
+    """A request body as a JSON object, or the service's 400 saying what is wrong with it."""
+    try:
+        data = loads(body) if body else {}
+    except ValueError as exc:
+        raise fail(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise fail("The request body must be a JSON object.")
+    return data
+
+
 # --- keys -----------------------------------------------------------------------------------------
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.dataverse.metadata import csdl
+from sandbox.dataverse.metadata import EDM, csdl
 from sandbox.dataverse.schema import Column, Table, load_schema
 from sandbox.dataverse.steps import Step, StepRegistry, remote_execution_context
 from sandbox.odata import (
@@ -32,12 +32,12 @@ from sandbox.odata import (
     Sink,
     build_batch_response,
     is_guid,
+    json_object,
     json_response,
     parse_batch,
     parse_key,
     split_resource,
 )
-from shared.jsonio import loads
 from shared.values import parse_iso_datetime
 
 API = "/api/data/v9.2"
@@ -261,13 +261,7 @@ class DataverseSimulator(Simulator):
 
     @staticmethod
     def _body(body: bytes) -> dict[str, Any]:
-        try:
-            data = loads(body) if body else {}
-        except ValueError as exc:
-            raise error(400, f"Invalid JSON. {exc}") from None
-        if not isinstance(data, dict):
-            raise error(400, "The request body must be a JSON object.")
-        return data
+        return json_object(body, lambda message: error(400, message))
 
     def _missing(self, table: Table, key_segment: str) -> ODataError:
         key = parse_key(key_segment)
@@ -663,18 +657,7 @@ def _same(value: Any, wanted: Any) -> bool:
 
 
 def _edm(kind: str) -> str:
-    return {
-        "string": "Edm.String",
-        "int": "Edm.Int32",
-        "bigint": "Edm.Int64",
-        "decimal": "Edm.Decimal",
-        "money": "Edm.Decimal",
-        "bool": "Edm.Boolean",
-        "date": "Edm.Date",
-        "datetime": "Edm.DateTimeOffset",
-        "guid": "Edm.Guid",
-        "picklist": "Edm.Int32",
-    }.get(kind, "Edm.String")
+    return EDM.get(kind, "Edm.String")
 
 
 def _filter_names(node: Any) -> list[str]:

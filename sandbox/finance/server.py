@@ -30,12 +30,13 @@ from sandbox.odata import (
     Simulator,
     Sink,
     build_batch_response,
+    json_object,
     json_response,
     parse_batch,
     parse_key,
     split_resource,
 )
-from shared.jsonio import dumps, loads
+from shared.jsonio import dumps
 from shared.values import parse_iso_datetime
 
 EMPTY_DATE = date(1900, 1, 1)
@@ -216,13 +217,7 @@ class FinanceSimulator(Simulator):
 
     @staticmethod
     def _json(body: bytes) -> dict[str, Any]:
-        try:
-            data = loads(body) if body else {}
-        except ValueError as exc:
-            raise odata_error(400, f"The request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise odata_error(400, "The request body must be a JSON object.")
-        return data
+        return json_object(body, lambda message: odata_error(400, message))
 
     def _key_tuple(self, spec: EntitySpec, values: dict[str, Any]) -> tuple[Any, ...]:
         missing = [k for k in spec.key if values.get(k) in (None, "")]
