@@ -148,8 +148,8 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="admin/check-maps", methods=["GET"], auth_level=ADMIN)
 async def admin_check_maps(req: func.HttpRequest) -> func.HttpResponse:
     runtime = await get_runtime()
-    dataverse = parse_metadata(await runtime.engine.dataverse.metadata())  # type: ignore[attr-defined]
-    finance = parse_metadata(await runtime.engine.finance.metadata())  # type: ignore[attr-defined]
+    dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
+    finance = parse_metadata(await runtime.engine.finance.metadata())
     problems = check_maps(CATALOG, dataverse, finance)
     return _json({"problems": problems}, 200 if not problems else 409)
 

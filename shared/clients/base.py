@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 from uuid import UUID
 
+from shared.clients.batch import BatchRequest, BatchResponse
+
 Row = dict[str, Any]
 Key = Mapping[str, Any]
 WriteMode = Literal["upsert", "create", "update"]
@@ -59,6 +61,12 @@ def key_segment(key: Key, *, guid_primary: bool = False) -> str:
     return "(" + ",".join(parts) + ")"
 
 
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    next_link: str | None
+
+
 class DataverseApi(Protocol):
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None: ...
 
@@ -76,6 +84,20 @@ class DataverseApi(Protocol):
         filter: str | None = None,
         page_size: int = 5000,
     ) -> AsyncIterator[list[Row]]: ...
+
+    def pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 5000,
+        start_url: str | None = None,
+    ) -> AsyncIterator[Page]: ...
+
+    async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
+
+    async def metadata(self) -> str: ...
 
 
 class FinanceApi(Protocol):
@@ -96,3 +118,18 @@ class FinanceApi(Protocol):
         cross_company: bool = True,
         page_size: int = 10000,
     ) -> AsyncIterator[list[Row]]: ...
+
+    def pages(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        cross_company: bool = True,
+        page_size: int = 10000,
+        start_url: str | None = None,
+    ) -> AsyncIterator[Page]: ...
+
+    async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
+
+    async def metadata(self) -> str: ...

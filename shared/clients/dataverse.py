@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 
 import httpx
 
 from shared.auth import TokenProvider
-from shared.clients.base import Key, Row, WriteMode, WriteResult, key_segment
+from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, key_segment
 from shared.clients.http import ODataClient, Sleep, json_body
 from shared.errors import (
     NotFoundError,
@@ -22,12 +21,6 @@ from shared.settings import Settings
 
 KEY_NOT_FOUND = "0x80060891"
 _HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[Row]
-    next_link: str | None
 
 
 def classify(response: httpx.Response) -> ServiceError:
@@ -60,6 +53,7 @@ def _entity_id(response: httpx.Response) -> str | None:
 
 class DataverseClient(ODataClient):
     system = "dataverse"
+    batch_base_path = "/api/data/v9.2/"
 
     def __init__(
         self,

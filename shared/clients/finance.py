@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 
 from shared.auth import TokenProvider
-from shared.clients.base import Key, Row, WriteResult, key_segment
-from shared.clients.dataverse import Page
+from shared.clients.base import Key, Page, Row, WriteResult, key_segment
 from shared.clients.http import ODataClient, Sleep, json_body
 from shared.errors import (
     NotFoundError,
@@ -48,6 +47,7 @@ def classify(response: httpx.Response) -> ServiceError:
 
 class FinanceClient(ODataClient):
     system = "finance"
+    batch_base_path = "/data/"
 
     def __init__(
         self,

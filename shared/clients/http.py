@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from shared.auth import TokenProvider
+from shared.clients.batch import BatchRequest, BatchResponse, build_changeset, parse_batch_response
 from shared.errors import ServiceError, TransientServiceError
 from shared.jsonio import dumps, loads
 from shared.settings import Settings
@@ -120,6 +121,11 @@ class HttpEngine:
                 raise error
             await self._sleep(wait if wait is not None else self._backoff(attempt))
 
+    def classify_part(self, status: int, body: Any) -> ServiceError:
+        """The typed error of one failed $batch part, as if it had been its own request."""
+        request = httpx.Request("POST", "$batch")
+        return self._classify(httpx.Response(status, content=dumps(body or {}).encode(), request=request))
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -147,6 +153,20 @@ class ODataClient:
     @property
     def calls(self) -> int:
         return self.http.calls
+
+    async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
+        """Send the requests as one atomic changeset; raises the failing part's error, typed."""
+        body, content_type = build_changeset(requests, self.batch_base_path)
+        response = await self.http.request(
+            "POST", "$batch", headers={"Content-Type": content_type, "Accept": "application/json"}, content=body
+        )
+        parts = parse_batch_response(response.content, response.headers.get("Content-Type", ""))
+        for part in parts:
+            if part.status >= 400:
+                raise self.http.classify_part(part.status, part.body)
+        return parts
+
+    batch_base_path = ""
 
     async def metadata(self) -> str:
         response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})

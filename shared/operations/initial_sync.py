@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from shared.clients.dataverse import Page
+from shared.clients.base import Page
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import System, TableMap
 from shared.pipeline import source_key
@@ -40,16 +40,14 @@ def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) 
     since = run.options.get("since")
     row_filter = _since_filter(table_map, datetime.fromisoformat(since) if since else None)
     if source.system is System.DATAVERSE:
-        return runtime.engine.dataverse.pages(  # type: ignore[attr-defined]
+        return runtime.engine.dataverse.pages(
             source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor
         )
     companies = run.options.get("companies") or []
     if companies:
         company_filter = " or ".join(f"dataAreaId eq '{c.lower()}'" for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
-    return runtime.engine.finance.pages(  # type: ignore[attr-defined]
-        source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor
-    )
+    return runtime.engine.finance.pages(source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor)
 
 
 def _event(table_map: TableMap, run: SyncRun, row: dict[str, Any]) -> ChangeEvent:

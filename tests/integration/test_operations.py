@@ -76,8 +76,8 @@ async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sa
 
 async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sandbox: Sandbox) -> None:
     assert sandbox.runtime is not None
-    dataverse = parse_metadata(await sandbox.runtime.engine.dataverse.metadata())  # type: ignore[attr-defined]
-    finance = parse_metadata(await sandbox.runtime.engine.finance.metadata())  # type: ignore[attr-defined]
+    dataverse = parse_metadata(await sandbox.runtime.engine.dataverse.metadata())
+    finance = parse_metadata(await sandbox.runtime.engine.finance.metadata())
     assert check_maps(CATALOG, dataverse, finance) == []
     broken = dataclasses.replace(
         actuals.MAP,

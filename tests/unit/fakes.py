@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.clients.base import Key, Row, WriteMode, WriteResult
+from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
+from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
 from shared.state.base import ParkedEvent, SyncRun, SyncState
@@ -52,6 +53,15 @@ class FakeDataverse:
     async def query(self, entity_set: str, **_: Any) -> AsyncIterator[list[Row]]:  # pragma: no cover
         yield list(self.tables.get(entity_set, {}).values())
 
+    def pages(self, entity_set: str, **_: Any) -> AsyncIterator[Page]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine do not page")
+
+    async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine do not batch")
+
+    async def metadata(self) -> str:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine read no $metadata")
+
 
 @dataclass
 class FakeFinance:
@@ -91,6 +101,15 @@ class FakeFinance:
 
     async def query(self, entity_set: str, **_: Any) -> AsyncIterator[list[Row]]:  # pragma: no cover
         yield list(self.tables.get(entity_set, {}).values())
+
+    def pages(self, entity_set: str, **_: Any) -> AsyncIterator[Page]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine do not page")
+
+    async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine do not batch")
+
+    async def metadata(self) -> str:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine read no $metadata")
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""OData `$batch` with one atomic changeset: build the multipart request, read the multipart answer.
+
+Both services take the same format (formats.md §4.3; Finance follows the OData spec): a failed
+changeset is rolled back whole and the answer carries the failing part's own error.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.jsonio import dumps, loads
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    method: str  # POST | PATCH | DELETE
+    url: str  # relative to the service root, e.g. "ProjectsV2" or "msdyn_actuals(<id>)"
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResponse:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def build_changeset(requests: list[BatchRequest], base_path: str) -> tuple[bytes, str]:
+    batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+    lines = [f"--{batch}", f'Content-Type: multipart/mixed; boundary="{changeset}"', ""]
+    for number, request in enumerate(requests, start=1):
+        lines += [
+            f"--{changeset}",
+            "Content-Type: application/http",
+            "Content-Transfer-Encoding: binary",
+            f"Content-ID: {number}",
+            "",
+            f"{request.method} {base_path}{request.url} HTTP/1.1",
+            "Content-Type: application/json; type=entry",
+            *[f"{name}: {value}" for name, value in request.headers.items()],
+            "",
+            dumps(request.body) if request.body is not None else "",
+        ]
+    lines += [f"--{changeset}--", f"--{batch}--", ""]
+    return "\r\n".join(lines).encode(), f'multipart/mixed; boundary="{batch}"'
+
+
+def parse_batch_response(body: bytes, content_type: str) -> list[BatchResponse]:
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        raise ValueError(f"a $batch answer without a boundary: {content_type!r}")
+    text = body.decode("utf-8")
+    responses: list[BatchResponse] = []
+    for part in re.split(r"--[\w.-]*(?:batchresponse|changesetresponse|batch|changeset)_[0-9a-fA-F-]+(?:--)?", text):
+        status_line = re.search(r"HTTP/1\.1 (\d{3})[^\r\n]*", part)
+        if not status_line:
+            continue
+        rest = part[status_line.end() :].replace("\r\n", "\n").lstrip("\n")
+        head, _, payload = rest.partition("\n\n")
+        headers = {}
+        for line in head.splitlines():
+            name, sep, value = line.partition(":")
+            if sep:
+                headers[name.strip()] = value.strip()
+        payload = payload.strip()
+        responses.append(
+            BatchResponse(int(status_line.group(1)), headers, loads(payload) if payload.startswith("{") else None)
+        )
+    return responses

@@ -1,0 +1,63 @@
+"""$batch through both clients against both simulators: all or nothing, errors typed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sandbox.environment import Sandbox
+from shared.clients.batch import BatchRequest
+from shared.errors import PermanentServiceError, RecordExistsError
+
+
+async def test_finance_batch_writes_a_whole_document(sandbox: Sandbox) -> None:
+    assert sandbox.runtime is not None
+    finance = sandbox.runtime.engine.finance
+    sandbox.finance.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-B"})
+    lines = [
+        BatchRequest(
+            "POST",
+            "ProjCDSActualsImports",
+            {"dataAreaId": "usmf", "ActualsImportId": f"L-{n:04d}", "ProjectId": "P-B", "Amount": Decimal("10.01")},
+        )
+        for n in range(200)
+    ]
+    parts = await finance.batch(lines)
+    assert [p.status for p in parts] == [201] * 200
+    assert len(sandbox.finance.rows("ProjCDSActualsImports")) == 200
+    assert sum(r["Amount"] for r in sandbox.finance.rows("ProjCDSActualsImports")) == Decimal("2002.00")
+
+    with pytest.raises(RecordExistsError):
+        await finance.batch(
+            [
+                BatchRequest(
+                    "POST",
+                    "ProjCDSActualsImports",
+                    {"dataAreaId": "usmf", "ActualsImportId": "L-NEW", "ProjectId": "P-B"},
+                ),
+                BatchRequest(
+                    "POST",
+                    "ProjCDSActualsImports",
+                    {"dataAreaId": "usmf", "ActualsImportId": "L-0000", "ProjectId": "P-B"},
+                ),
+            ]
+        )
+    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="L-NEW") is None
+
+
+async def test_dataverse_batch_rolls_back_and_names_the_bad_field(sandbox: Sandbox) -> None:
+    assert sandbox.runtime is not None
+    dataverse = sandbox.runtime.engine.dataverse
+    with pytest.raises(PermanentServiceError, match="msdyn_nme"):
+        await dataverse.batch(
+            [
+                BatchRequest(
+                    "POST",
+                    "msdyn_transactioncategories",
+                    {"msdyn_name": "A", "msdyn_transactioncategorynumber": "TCN-A"},
+                ),
+                BatchRequest("POST", "msdyn_transactioncategories", {"msdyn_nme": "B"}),
+            ]
+        )
+    assert [r for r in sandbox.dataverse.rows("msdyn_transactioncategory") if r.get("msdyn_name") == "A"] == []
