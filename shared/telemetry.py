@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter, defaultdict
+import time
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,6 +52,14 @@ class FlowFigures:
     skipped: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     last_write: datetime | None = None
+    # (monotonic second, outcome) of recent events, for "in the last hour" figures.
+    recent: deque[tuple[float, str]] = field(default_factory=lambda: deque(maxlen=200_000))
+
+    def last_hour(self) -> Counter[str]:
+        horizon = time.monotonic() - 3600
+        while self.recent and self.recent[0][0] < horizon:
+            self.recent.popleft()
+        return Counter(kind for _, kind in self.recent)
 
     def percentile(self, share: float) -> float | None:
         if not self.latencies_ms:
@@ -71,6 +80,7 @@ class Figures:
     def add(self, flow: str, outcome: Outcome, latency_ms: float) -> None:
         figures = self.flows[flow]
         figures.events += 1
+        figures.recent.append((time.monotonic(), outcome.kind.value))
         if outcome.kind is OutcomeKind.WRITTEN:
             figures.written += 1
             figures.writes += outcome.writes

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shared.bus import Backlog
 from shared.maps import Registry
 from shared.runtime import Runtime
 from shared.telemetry import FIGURES
+from shared.values import utc_now
 
 
 @dataclass
@@ -16,6 +19,7 @@ class FlowStatus:
     paused: bool | None
     backlog: Backlog | None
     parked: int
+    parked_last_hour: int
     written: int
     skipped: int
     retried: int
@@ -27,19 +31,22 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
     statuses = []
     for table_map in registry.maps:
         backlog = await runtime.backlog.backlog(table_map.flow_queue) if runtime.backlog is not None else None
-        parked = len(await runtime.engine.state.list_parked(flow=table_map.name))
-        # Outcome counts are this process's; across instances they are in Application Insights
-        # (docs/operations.md has the query).
+        horizon = utc_now() - timedelta(hours=1)
+        parked = await runtime.engine.state.list_parked(flow=table_map.name)
+        # Outcome counts are this process's, over the last hour; across instances they are in
+        # Application Insights (docs/operations.md has the query).
         figures = FIGURES.flows.get(table_map.name)
+        hour = figures.last_hour() if figures else Counter()
         statuses.append(
             FlowStatus(
                 flow=table_map.name,
                 paused=None if disabled is None else table_map.function_name in disabled,
                 backlog=backlog,
-                parked=parked,
-                written=figures.written if figures else 0,
-                skipped=sum(figures.skipped.values()) if figures else 0,
-                retried=figures.retried if figures else 0,
+                parked=len(parked),
+                parked_last_hour=sum(1 for p in parked if p.parked_at >= horizon),
+                written=hour["written"],
+                skipped=hour["skipped"],
+                retried=hour["retry-later"],
                 last_write=figures.last_write.isoformat() if figures and figures.last_write else None,
             )
         )
@@ -48,8 +55,8 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
 
 def status_table(statuses: list[FlowStatus]) -> str:
     header = (
-        f"{'flow':<22}{'state':<9}{'backlog':>8}{'oldest s':>9}{'dead':>6}{'parked':>8}{'written':>9}{'retried':>9}"
-        "  last write"
+        f"{'flow':<22}{'state':<9}{'backlog':>8}{'oldest s':>9}{'dead':>6}{'parked':>8}"
+        f"{'parked 1h':>10}{'written 1h':>11}{'skipped 1h':>11}{'retried 1h':>11}  last write"
     )
     lines = [header]
     for s in statuses:
@@ -58,7 +65,8 @@ def status_table(statuses: list[FlowStatus]) -> str:
         oldest = f"{backlog.oldest_age_seconds:.0f}" if backlog and backlog.oldest_age_seconds is not None else "-"
         lines.append(
             f"{s.flow:<22}{state:<9}{(backlog.active if backlog else '-')!s:>8}{oldest:>9}"
-            f"{(backlog.dead_lettered if backlog else '-')!s:>6}{s.parked:>8}{s.written:>9}{s.retried:>9}"
+            f"{(backlog.dead_lettered if backlog else '-')!s:>6}{s.parked:>8}{s.parked_last_hour:>10}"
+            f"{s.written:>11}{s.skipped:>11}{s.retried:>11}"
             f"  {s.last_write or '-'}"
         )
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from shared.operations.initial_sync import initial_sync, latest_unfinished
 from shared.operations.metadata import parse_metadata
 from shared.operations.pause import pause, resume
 from shared.operations.register_steps import EndpointConfig, register_steps
-from shared.operations.status import flow_statuses
+from shared.operations.status import flow_statuses, status_table
 from tests.integration.conftest import finance_writes, send
 from tests.integration.test_flows import PROJECT, create_project, project_body
 
@@ -72,6 +72,9 @@ async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sa
     [row] = sandbox.finance.rows("ProjCDSActualsImports")
     assert row["Quantity"] == 2 and row["Amount"] == 20  # the update, applied after the create
     assert [m for m, _ in finance_writes(sandbox, "ProjCDSActualsImports")] == ["POST", "PATCH"]
+    [after] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "actuals"]
+    assert after.paused is False and after.written == 2 and after.backlog is not None and after.backlog.active == 0
+    assert "actuals" in status_table([after]) and "running" in status_table([after])
 
 
 async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sandbox: Sandbox) -> None:
