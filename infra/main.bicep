@@ -37,6 +37,8 @@ param integrationObjectIds string
 
 @description('Flows, one session-enabled queue flow-<flow> each. Keep in step with functions/catalog.py.')
 param flows array = [
+  'legal-entities'
+  'exchange-rates'
   'resource-roles'
   'projects-v2'
   'actuals'

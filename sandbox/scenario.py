@@ -111,7 +111,7 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
             )
         )
     async with sandbox.person_finance() as fo:
-        for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA")):
+        for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA (Finance)")):
             await _ok(await _send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))
         await _ok(
             await _send(
@@ -224,6 +224,23 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     await sandbox.wait_quiet()
 
+    # exchange-rates: Finance's treasurer enters this month's rate.
+    async with sandbox.person_finance() as fo:
+        await _ok(
+            await _send(
+                fo,
+                "post",
+                "CDSExchangeRates",
+                {
+                    "ExchangeRateTypeName": "Default",
+                    "FromCurrencyCode": "EUR",
+                    "ToCurrencyCode": "USD",
+                    "Rate": Decimal("1.08375"),
+                    "ValidFrom": "2026-11-01",
+                    "ValidTo": "2026-11-30",
+                },
+            )
+        )
     # Finance posts the staged actuals: the accounting write-back flows to Dataverse.
     await sandbox.finance.post_actuals()
     # expense-categories: a Finance user creates a category in USMF.
@@ -294,6 +311,21 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             return f"Travel has type {row.get('msdyn_expensetype')}, category {row.get('msdyn_expensecategoryuid')}"
         return None
 
+    async def companies() -> str | None:
+        row = next((r for r in dv_sim.rows("cdm_company") if r.get("cdm_companycode") == "USPI"), None)
+        # Finance's name for the legal entity wins over the one first typed in Dataverse.
+        return (
+            None if row and row.get("cdm_name") == "Contoso Consulting USA (Finance)" else f"cdm_company USPI is {row}"
+        )
+
+    async def rates() -> str | None:
+        rows = [r for r in dv_sim.rows("msdyn_currencyexchangerate") if r.get("msdyn_fromcurrencycode") == "EUR"]
+        if len(rows) != 1 or rows[0].get("msdyn_exchangerate") != Decimal("1.08375"):
+            return f"EUR→USD rates in Dataverse: {[r.get('msdyn_exchangerate') for r in rows]}"
+        return None
+
+    expect("legal-entities", "USPI's Finance name on its Dataverse company", companies)
+    expect("exchange-rates", "EUR→USD 1.08375 for November in Dataverse, exactly", rates)
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, time
 from typing import Any
 
 from shared.cache import TtlCache
@@ -234,7 +235,15 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
         return event.key
     record = {**(event.before or {}), **(event.record or {})}
     fields = finance_source_key_fields(table_map, event, record)
-    return "|".join(str(v).upper() if k.lower() == "dataareaid" else str(v) for k, v in fields.items())
+    return "|".join(_key_text(k, v) for k, v in fields.items())
+
+
+def _key_text(name: str, value: Any) -> str:
+    if name.lower() == "dataareaid":
+        return str(value).upper()
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+    return str(value)
 
 
 # --- building the target rows -------------------------------------------------------------------

@@ -52,11 +52,14 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "msdyn_name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},
     },
+    # Columns of the CDS Exchange Rates template (map 02, S3).
     "msdyn_currencyexchangerate": {
-        "msdyn_fromcurrency": {"type": "string"},
-        "msdyn_tocurrency": {"type": "string"},
-        "msdyn_rate": {"type": "decimal"},
+        "msdyn_exchangeratetypename": {"type": "string"},
+        "msdyn_fromcurrencycode": {"type": "string"},
+        "msdyn_tocurrencycode": {"type": "string"},
+        "msdyn_exchangerate": {"type": "decimal"},
         "msdyn_validfrom": {"type": "date"},
+        "msdyn_validto": {"type": "date"},
     },
     "msdyn_organizationalunit": {"msdyn_name": {"type": "string"}},
     "msdyn_projectvendorinvoice": {
@@ -162,6 +165,10 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_transactioncategory": [("msdyn_transactioncategorynumber",)],
     "msdyn_projectvendorinvoiceline": [("msdyn_externalinvoiceline",)],
     "cdm_worker": [("cdm_workernumber",)],
+    # Not documented; the natural key of a rate (inferred).
+    "msdyn_currencyexchangerate": [
+        ("msdyn_exchangeratetypename", "msdyn_fromcurrencycode", "msdyn_tocurrencycode", "msdyn_validfrom")
+    ],
     "msdyn_vendor": [("msdyn_vendoraccountnumber", "msdyn_company")],
 }
 

@@ -651,6 +651,10 @@ def _plain_value(value: Any) -> Any:
 
 def _same(value: Any, wanted: Any) -> bool:
     value = _plain_value(value)
+    if isinstance(value, date) and isinstance(wanted, str):
+        # A date key arrives as text in the URL.
+        value = value.isoformat() if not isinstance(value, datetime) else value.date().isoformat()
+        wanted = wanted[:10]
     if isinstance(value, str) and isinstance(wanted, str):
         return value.lower() == wanted.lower()
     return bool(value == wanted)

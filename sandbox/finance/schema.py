@@ -161,6 +161,19 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "Description": "string",
         },
     },
+    "CDSExchangeRates": {
+        "aot": "CDSExchangeRateEntity",
+        "label": "CDS Exchange Rates",
+        "key": ("ExchangeRateTypeName", "FromCurrencyCode", "ToCurrencyCode", "ValidFrom"),
+        "extra": {
+            "ExchangeRateTypeName": "string",
+            "FromCurrencyCode": "string",
+            "ToCurrencyCode": "string",
+            "Rate": "decimal",
+            "ValidFrom": "date",
+            "ValidTo": "date",
+        },
+    },
     "LegalEntities": {
         "aot": "OMLegalEntity",
         "label": "Legal entities",
