@@ -1,24 +1,44 @@
-"""Every flow's table map, in dual-write run order."""
+"""Every flow's table map and function, in dual-write run order (prerequisites first)."""
+
+import azure.functions as func
 
 from functions import (
     actuals,
     actuals_accounting,
+    customers,
     exchange_rates,
     expense_categories,
     legal_entities,
     projects_v2,
     resource_roles,
+    workers,
 )
-from shared.maps import Registry
+from shared.maps import Registry, TableMap
 
-FLOW_MODULES = (
-    legal_entities,
-    exchange_rates,
-    resource_roles,
-    projects_v2,
-    actuals,
-    actuals_accounting,
-    expense_categories,
+MAPS: tuple[TableMap, ...] = (
+    legal_entities.MAP,
+    exchange_rates.MAP,
+    customers.MAP,
+    customers.REVERSE_MAP,
+    workers.MAP,
+    resource_roles.MAP,
+    projects_v2.MAP,
+    actuals.MAP,
+    actuals_accounting.MAP,
+    expense_categories.MAP,
 )
 
-CATALOG = Registry(tuple(module.MAP for module in FLOW_MODULES))
+BLUEPRINTS: tuple[func.Blueprint, ...] = (
+    legal_entities.bp,
+    exchange_rates.bp,
+    customers.bp,
+    customers.reverse_bp,
+    workers.bp,
+    resource_roles.bp,
+    projects_v2.bp,
+    actuals.bp,
+    actuals_accounting.bp,
+    expense_categories.bp,
+)
+
+CATALOG = Registry(MAPS)

@@ -39,6 +39,9 @@ param integrationObjectIds string
 param flows array = [
   'legal-entities'
   'exchange-rates'
+  'customers'
+  'accounts-to-customers'
+  'workers'
   'resource-roles'
   'projects-v2'
   'actuals'

@@ -224,6 +224,31 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     await sandbox.wait_quiet()
 
+    # workers and customers: HR hires someone in Finance; sales adds a customer account in Dataverse.
+    async with sandbox.person_finance() as fo:
+        await _ok(
+            await _send(
+                fo,
+                "post",
+                "Workers",
+                {"PersonnelNumber": "000042", "FirstName": "Ana", "LastName": "Bowman", "Name": "Ana Bowman"},
+            )
+        )
+    async with sandbox.person_dataverse() as dv:
+        await _ok(
+            await _send(
+                dv,
+                "post",
+                "accounts",
+                {
+                    "accountnumber": "US-077",
+                    "name": "Lakeshore Retail",
+                    "customertypecode": 3,
+                    "creditlimit": Decimal("15000.00"),
+                    "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+                },
+            )
+        )
     # exchange-rates: Finance's treasurer enters this month's rate.
     async with sandbox.person_finance() as fo:
         await _ok(
@@ -324,7 +349,24 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             return f"EUR→USD rates in Dataverse: {[r.get('msdyn_exchangerate') for r in rows]}"
         return None
 
+    async def workers() -> str | None:
+        found = [r for r in dv_sim.rows("cdm_worker") if r.get("cdm_workernumber") == "000042"]
+        return None if found and found[0].get("cdm_fullname") == "Ana Bowman" else "worker 000042 not in Dataverse"
+
+    async def customers() -> str | None:
+        finance_side = fo_sim.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-077")
+        if finance_side is None or finance_side.get("CreditLimit") != Decimal("15000.00"):
+            return f"CustomersV3 US-077 is {finance_side}"
+        account = next((r for r in dv_sim.rows("account") if r.get("accountnumber") == "US-001"), None)
+        if account is None or account.get("customertypecode") != 3:
+            return "Finance's customer US-001 did not update its Dataverse account"
+        return None
+
     expect("legal-entities", "USPI's Finance name on its Dataverse company", companies)
+    expect("workers", "worker 000042 from Finance in Dataverse", workers)
+    expect(
+        "customers", "Finance customer US-001 on its Dataverse account; account US-077 created in Finance", customers
+    )
     expect("exchange-rates", "EUR→USD 1.08375 for November in Dataverse, exactly", rates)
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)

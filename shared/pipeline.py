@@ -323,7 +323,8 @@ async def _resolve_lookup(
     engine: Engine, table_map: TableMap, lookup: Lookup, record: dict[str, Value], company: str | None
 ) -> dict[str, Any]:
     value = field_value(record, lookup.source)
-    if value is None:
+    if value is None or value == "":
+        # Finance has no null for strings: an empty code is an empty reference.
         if lookup.required:
             raise MappingError(f"required lookup {lookup.source} is empty")
         if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.resolve_id:

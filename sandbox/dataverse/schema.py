@@ -36,18 +36,36 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "currencyname": {"type": "string"},
     },
     "systemuser": {"fullname": {"type": "string"}, "azureactivedirectoryobjectid": {"type": "guid"}},
+    # Columns of the Customers V3 template (map 04, S3) that the sandbox carries.
     "account": {
         "accountnumber": {"type": "string"},
         "name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},
         "customertypecode": {"type": "picklist", "values": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]},
+        "creditlimit": {"type": "money"},
+        "description": {"type": "string"},
+        "emailaddress1": {"type": "string"},
+        "telephone1": {"type": "string"},
+        "address1_city": {"type": "string"},
+        "address1_country": {"type": "string"},
+        "transactioncurrencyid": {"type": "lookup", "target": "transactioncurrency"},
     },
     "msdyn_vendor": {
         "msdyn_vendoraccountnumber": {"type": "string"},
         "msdyn_name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},
     },
-    "cdm_worker": {"cdm_workernumber": {"type": "string"}, "cdm_fullname": {"type": "string"}},
+    # Columns of the Worker template (map 06, S3).
+    "cdm_worker": {
+        "cdm_workernumber": {"type": "string"},
+        "cdm_fullname": {"type": "string"},
+        "cdm_firstname": {"type": "string"},
+        "cdm_middlename": {"type": "string"},
+        "cdm_lastname": {"type": "string"},
+        "cdm_birthdate": {"type": "date"},
+        "cdm_primaryemailaddress": {"type": "string"},
+        "cdm_primarytelephone": {"type": "string"},
+    },
     "msdyn_ledger": {
         "msdyn_name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},

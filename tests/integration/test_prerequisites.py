@@ -67,3 +67,105 @@ async def test_exchange_rates_are_exact_and_unchanged_rates_are_not_rewritten(sa
         "PATCH",
         "PATCH",
     ]  # the same-value update wrote nothing
+
+
+async def test_worker_reaches_dataverse(sandbox: Sandbox) -> None:
+    async with sandbox.person_finance() as fo:
+        await send(
+            fo,
+            "POST",
+            "Workers",
+            {
+                "PersonnelNumber": "000123",
+                "FirstName": "Julia",
+                "LastName": "Funderburk",
+                "Name": "Julia Funderburk",
+                "BirthDate": "1985-04-12",
+                "PrimaryContactEmail": "julia@contoso.com",
+            },
+        )
+    await sandbox.wait_quiet()
+    [worker] = [r for r in sandbox.dataverse.rows("cdm_worker") if r["cdm_workernumber"] == "000123"]
+    assert worker["cdm_fullname"] == "Julia Funderburk" and str(worker["cdm_birthdate"]) == "1985-04-12"
+    assert worker["cdm_primaryemailaddress"] == "julia@contoso.com"
+
+
+async def test_customers_flow_both_ways_and_settle(sandbox: Sandbox) -> None:
+    async with sandbox.person_finance() as fo:
+        await send(
+            fo,
+            "POST",
+            "CustomersV3",
+            {
+                "dataAreaId": "usmf",
+                "CustomerAccount": "US-200",
+                "OrganizationName": "Lakeshore Retail",
+                "PartyType": "Organization",
+                "CreditLimit": Decimal("25000.00"),
+                "SalesCurrencyCode": "USD",
+                "DeliveryAddressCity": "Chicago",
+            },
+        )
+        await send(
+            fo,
+            "POST",
+            "CustomersV3",
+            {
+                "dataAreaId": "usmf",
+                "CustomerAccount": "US-201",
+                "OrganizationName": "A person",
+                "PartyType": "Person",
+            },
+        )
+    await sandbox.wait_quiet()
+    accounts = {r["accountnumber"]: r for r in sandbox.dataverse.rows("account")}
+    assert "US-201" not in accounts  # filtered: only organizations
+    lakeshore = accounts["US-200"]
+    assert lakeshore["name"] == "Lakeshore Retail" and lakeshore["creditlimit"] == Decimal("25000.00")
+    assert lakeshore["customertypecode"] == 3 and lakeshore["address1_city"] == "Chicago"
+    assert lakeshore["msdyn_company"] == "c0a1e000-0000-4000-8000-000000000001"
+    assert lakeshore["transactioncurrencyid"] == "c0a1e000-0000-4000-8000-0000000000d1"
+
+    # A salesperson raises the credit limit in Dataverse: it reaches Finance once, and nothing comes back.
+    before = len([r for r in sandbox.dataverse.requests if r.method == "PATCH" and "/accounts(" in r.path])
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"accounts({lakeshore['accountid']})", {"creditlimit": Decimal("30000.00")})
+    await sandbox.wait_quiet()
+    customer = sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-200")
+    assert customer is not None and customer["CreditLimit"] == Decimal("30000.00")
+    after = len([r for r in sandbox.dataverse.requests if r.method == "PATCH" and "/accounts(" in r.path])
+    assert after == before + 1  # only the salesperson's own PATCH: the integration did not write the account back
+
+
+async def test_new_dataverse_customer_account_is_created_in_finance(sandbox: Sandbox) -> None:
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "accounts",
+            {
+                "accountnumber": "US-300",
+                "name": "Fabrikam Retail",
+                "customertypecode": 3,
+                "msdyn_company@odata.bind": "/cdm_companies(cdm_companycode='USMF')",
+            },
+        )
+        await send(
+            dv,
+            "POST",
+            "accounts",
+            {
+                "accountnumber": "US-301",
+                "name": "A competitor",
+                "customertypecode": 1,
+                "msdyn_company@odata.bind": "/cdm_companies(cdm_companycode='USMF')",
+            },
+        )
+    await sandbox.wait_quiet()
+    created = sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-300")
+    assert (
+        created is not None
+        and created["OrganizationName"] == "Fabrikam Retail"
+        and created["PartyType"] == "Organization"
+    )
+    assert sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-301") is None
