@@ -11,6 +11,7 @@ from functions import (
     legal_entities,
     projects_v2,
     resource_roles,
+    transaction_categories,
     workers,
 )
 from shared.maps import Registry, TableMap
@@ -22,6 +23,7 @@ MAPS: tuple[TableMap, ...] = (
     customers.REVERSE_MAP,
     workers.MAP,
     resource_roles.MAP,
+    transaction_categories.MAP,
     projects_v2.MAP,
     actuals.MAP,
     actuals_accounting.MAP,
@@ -35,6 +37,7 @@ BLUEPRINTS: tuple[func.Blueprint, ...] = (
     customers.reverse_bp,
     workers.bp,
     resource_roles.bp,
+    transaction_categories.bp,
     projects_v2.bp,
     actuals.bp,
     actuals_accounting.bp,

@@ -43,6 +43,7 @@ param flows array = [
   'accounts-to-customers'
   'workers'
   'resource-roles'
+  'transaction-categories'
   'projects-v2'
   'actuals'
   'actuals-accounting'

@@ -368,6 +368,15 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         "customers", "Finance customer US-001 on its Dataverse account; account US-077 created in Finance", customers
     )
     expect("exchange-rates", "EUR→USD 1.08375 for November in Dataverse, exactly", rates)
+
+    async def categories_in_finance() -> str | None:
+        category = fo_sim.get("ProjectTransactionCategories", TransactionCategoryId="TCN-0000001000")
+        shared = [r for r in fo_sim.rows("SharedCategories") if r["TransactionCategoryId"] == "TCN-0000001000"]
+        if category is None or category.get("IntegrationId") != CATEGORY_ID or len(shared) != 5:
+            return f"Finance has {category} with {len(shared)} shared categories"
+        return None
+
+    expect("transaction-categories", "TCN-0000001000 in Finance with its five shared categories", categories_in_finance)
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)

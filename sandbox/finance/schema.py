@@ -198,6 +198,32 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "DeliveryAddressCountryRegionISOCode": "string",
         },
     },
+    # "Project transaction categories" (map 17): AOT and collection names are not stored (inferred);
+    # fields after the PSA-era ProjCDSCategoryEntity (CategoryId, IntegrationId) and CategoryEntity.
+    "ProjectTransactionCategories": {
+        "aot": "ProjTransactionCategoryEntity",
+        "label": "Project transaction categories",
+        "key": ("TransactionCategoryId",),
+        "extra": {
+            "TransactionCategoryId": "string",
+            "Name": "string",
+            "IntegrationId": "guid",
+            "BillingType": "enum:ProjBillingType",
+        },
+    },
+    "SharedCategories": {
+        "aot": "SharedCategoryEntity",
+        "label": "Shared categories",
+        "key": ("SharedCategoryId",),
+        "extra": {
+            "SharedCategoryId": "string",
+            "Name": "string",
+            "TransactionCategoryId": "string",
+            "ProjectTransactionType": "string",
+            "CanBeUsedInExpense": "noyes",
+            "CanBeUsedInProject": "noyes",
+        },
+    },
     "Workers": {
         "aot": "HcmWorkerEntity",
         "label": "Worker",

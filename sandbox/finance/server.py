@@ -189,6 +189,8 @@ class FinanceSimulator(Simulator):
                 )
             self._check_references(spec, values)
             self.data[spec.collection][key] = values
+            if spec.collection == "ProjectTransactionCategories":
+                self._create_shared_categories(values)
             return 201, self._render(values, None), [("Created", spec, None, values, set(values), user)]
         if key_segment is None:
             raise odata_error(405, f"{method} needs a key")
@@ -234,6 +236,24 @@ class FinanceSimulator(Simulator):
                 f"'{spec.collection}'.",
             )
         return tuple(str(key[k]).lower() for k in spec.key)
+
+    def _create_shared_categories(self, category: dict[str, Any]) -> None:
+        """Finance links every transaction category to one shared category per transaction type
+        (configure-project-categories: -1 Hour, -2 Fee, -3 Item, -4 Expense, -5 On-account)."""
+        spec = self.schema["SharedCategories"]
+        for number, kind in enumerate(("Hour", "Fee", "Item", "Expense", "OnAccount"), start=1):
+            row = self._validated(
+                spec,
+                {
+                    "SharedCategoryId": f"{category['TransactionCategoryId']}-{number}",
+                    "Name": f"{category['Name']} {kind}",
+                    "TransactionCategoryId": category["TransactionCategoryId"],
+                    "ProjectTransactionType": kind,
+                    "CanBeUsedInProject": "Yes",
+                },
+                creating=True,
+            )
+            self.data[spec.collection][self._key_tuple(spec, row)] = row
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
         billing = row.get("BillingType")

@@ -208,3 +208,37 @@ async def test_expense_categories_one_record_per_legal_entity(sandbox: Sandbox) 
     await sandbox.wait_quiet()
     remaining = [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"]
     assert [r["msdyn_owningcompany"] for r in remaining] == ["c0a1e000-0000-4000-8000-000000000001"]
+
+
+async def test_transaction_category_gets_its_shared_categories_in_finance(sandbox: Sandbox) -> None:
+    category = "c0a1e000-0000-4000-8000-0000000c0a01"
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "msdyn_transactioncategories",
+            {
+                "msdyn_transactioncategoryid": category,
+                "msdyn_name": "Travel",
+                "msdyn_transactioncategorynumber": "TCN-0000002000",
+                "msdyn_billingtype": 192350001,
+            },
+        )
+        await sandbox.wait_quiet()
+        await send(dv, "PATCH", f"msdyn_transactioncategories({category})", {"msdyn_name": "Travel and lodging"})
+        await sandbox.wait_quiet()
+    row = sandbox.finance.get("ProjectTransactionCategories", TransactionCategoryId="TCN-0000002000")
+    assert row is not None and row["Name"] == "Travel and lodging" and row["BillingType"] == "Chargeable"
+    assert row["IntegrationId"] == category
+    shared = sorted(
+        r["SharedCategoryId"]
+        for r in sandbox.finance.rows("SharedCategories")
+        if r["TransactionCategoryId"] == "TCN-0000002000"
+    )
+    assert shared == [f"TCN-0000002000-{n}" for n in range(1, 6)]
+    mine = [
+        r.method
+        for r in sandbox.finance.requests
+        if r.path.startswith("/data/ProjectTransactionCategories") and "TCN-0000002000" in r.path + r.body
+    ]
+    assert mine == ["POST", "PATCH"]
