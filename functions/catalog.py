@@ -12,6 +12,7 @@ from functions import (
     projects_v2,
     resource_roles,
     transaction_categories,
+    vendors,
     workers,
 )
 from shared.maps import Registry, TableMap
@@ -21,6 +22,7 @@ MAPS: tuple[TableMap, ...] = (
     exchange_rates.MAP,
     customers.MAP,
     customers.REVERSE_MAP,
+    vendors.MAP,
     workers.MAP,
     resource_roles.MAP,
     transaction_categories.MAP,
@@ -35,6 +37,7 @@ BLUEPRINTS: tuple[func.Blueprint, ...] = (
     exchange_rates.bp,
     customers.bp,
     customers.reverse_bp,
+    vendors.bp,
     workers.bp,
     resource_roles.bp,
     transaction_categories.bp,

@@ -41,6 +41,7 @@ param flows array = [
   'exchange-rates'
   'customers'
   'accounts-to-customers'
+  'vendors'
   'workers'
   'resource-roles'
   'transaction-categories'

@@ -224,6 +224,14 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     await sandbox.wait_quiet()
 
+    # vendors: purchasing sets up a subcontractor in Finance.
+    async with sandbox.person_finance() as fo:
+        vendor = {
+            "dataAreaId": "usmf",
+            "VendorAccountNumber": "V-100",
+            "VendorOrganizationName": "Northwind Subcontracting",
+        }
+        await _ok(await _send(fo, "post", "VendorsV2", vendor))
     # workers and customers: HR hires someone in Finance; sales adds a customer account in Dataverse.
     async with sandbox.person_finance() as fo:
         await _ok(
@@ -362,7 +370,12 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             return "Finance's customer US-001 did not update its Dataverse account"
         return None
 
+    async def vendors() -> str | None:
+        found = [r for r in dv_sim.rows("msdyn_vendor") if r.get("msdyn_vendoraccountnumber") == "V-100"]
+        return None if len(found) == 1 and found[0].get("msdyn_company") == USMF_ID else f"vendors V-100: {found}"
+
     expect("legal-entities", "USPI's Finance name on its Dataverse company", companies)
+    expect("vendors", "vendor V-100 of USMF in Dataverse", vendors)
     expect("workers", "worker 000042 from Finance in Dataverse", workers)
     expect(
         "customers", "Finance customer US-001 on its Dataverse account; account US-077 created in Finance", customers

@@ -50,10 +50,15 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "address1_country": {"type": "string"},
         "transactioncurrencyid": {"type": "lookup", "target": "transactioncurrency"},
     },
+    # Columns of the Vendors V2 template (map 05, S3) that the sandbox carries.
     "msdyn_vendor": {
         "msdyn_vendoraccountnumber": {"type": "string"},
         "msdyn_name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},
+        "msdyn_vendorcreditlimit": {"type": "money"},
+        "msdyn_currencycode": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_dunsnumber": {"type": "string"},
+        "msdyn_primaryemailaddress": {"type": "string"},
     },
     # Columns of the Worker template (map 06, S3).
     "cdm_worker": {

@@ -224,6 +224,19 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "CanBeUsedInProject": "noyes",
         },
     },
+    "VendorsV2": {
+        "aot": "VendVendorV2Entity",
+        "label": "Vendors V2",
+        "key": ("dataAreaId", "VendorAccountNumber"),
+        "extra": {
+            "VendorAccountNumber": "string",
+            "VendorOrganizationName": "string",
+            "CreditLimit": "decimal",
+            "CurrencyCode": "string",
+            "DUNSNumber": "string",
+            "PrimaryEmailAddress": "string",
+        },
+    },
     "Workers": {
         "aot": "HcmWorkerEntity",
         "label": "Worker",

@@ -169,3 +169,28 @@ async def test_new_dataverse_customer_account_is_created_in_finance(sandbox: San
         and created["PartyType"] == "Organization"
     )
     assert sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-301") is None
+
+
+async def test_vendor_reaches_dataverse_per_company(sandbox: Sandbox) -> None:
+    async with sandbox.person_finance() as fo:
+        for company in ("usmf", "uspi"):
+            await send(
+                fo,
+                "POST",
+                "VendorsV2",
+                {
+                    "dataAreaId": company,
+                    "VendorAccountNumber": "V-100",
+                    "VendorOrganizationName": "Northwind Subcontracting",
+                    "CreditLimit": Decimal("50000.00"),
+                    "CurrencyCode": "USD",
+                },
+            )
+    await sandbox.wait_quiet()
+    vendors = [r for r in sandbox.dataverse.rows("msdyn_vendor") if r["msdyn_vendoraccountnumber"] == "V-100"]
+    assert len(vendors) == 2 and {v["msdyn_company"] for v in vendors} == {
+        "c0a1e000-0000-4000-8000-000000000001",
+        "c0a1e000-0000-4000-8000-000000000002",
+    }
+    assert all(v["msdyn_vendorcreditlimit"] == Decimal("50000.00") for v in vendors)
+    assert all(v["msdyn_currencycode"] == "c0a1e000-0000-4000-8000-0000000000d1" for v in vendors)

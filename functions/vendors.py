@@ -1,0 +1,66 @@
+"""Vendors V2 (msdyn_vendors): Finance vendors → Dataverse. A prerequisite map.
+
+Reference: maps/05-prereq-msdyn_vendors.md (the published template's = pairs). Vendors must exist in
+Dataverse before vendor invoices sync. Keyed by vendor account + company (inferred). The template is
+mostly bidirectional; the Dataverse → Finance direction is not carried yet.
+"""
+
+from functions.flow_blueprint import flow_blueprint
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    company_from_field,
+)
+
+MAP = TableMap(
+    name="vendors",
+    title="Vendors V2 (msdyn_vendors)",
+    reference="maps/05-prereq-msdyn_vendors.md",
+    source=SourceSide(
+        System.FINANCE,
+        "VendVendorV2Entity",
+        "VendorsV2",
+        ("dataAreaId", "VendorAccountNumber"),
+        events=("vendvendorv2entity",),
+    ),
+    target=TargetSide(System.DATAVERSE, "msdyn_vendors", ("msdyn_vendoraccountnumber", "_msdyn_company_value"), INF),
+    company=company_from_field("dataAreaId"),
+    fields=(
+        FieldMap("VendorAccountNumber", "msdyn_vendoraccountnumber", provenance=DOC),
+        FieldMap("VendorOrganizationName", "msdyn_name", provenance=DOC),
+        FieldMap("CreditLimit", "msdyn_vendorcreditlimit", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("DUNSNumber", "msdyn_dunsnumber", provenance=DOC),
+        FieldMap("PrimaryEmailAddress", "msdyn_primaryemailaddress", provenance=DOC),
+    ),
+    lookups=(
+        Lookup(
+            "dataAreaId",
+            "_msdyn_company_value",
+            bind_set="cdm_companies",
+            bind_key="cdm_companycode",
+            resolve_id="cdm_companyid",
+            type=FieldType.GUID,
+            required=True,
+            provenance=INF,
+        ),
+        Lookup(
+            "CurrencyCode",
+            "msdyn_currencycode",
+            bind_set="transactioncurrencies",
+            bind_key="isocurrencycode",
+            provenance=DOC,
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    notes="Finance field names are the template's upper-case names in Finance's PascalCase (inferred).",
+)
+
+bp = flow_blueprint(MAP)
