@@ -63,6 +63,13 @@ class Entity:
     in_flight: int = 0
     seen: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
+    # A broadcast to this entity's receivers only: each change sets the event and starts a new one.
+    # (One signal for the whole bus woke every listener of every queue on each message.)
+    signal: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        signal, self.signal = self.signal, asyncio.Event()
+        signal.set()
 
     @property
     def active_count(self) -> int:
@@ -80,9 +87,6 @@ class LocalBus:
         self.queues: dict[str, Entity] = {}
         self.topics: dict[str, list[Entity]] = {}
         self._sequence = itertools.count(1)
-        # A broadcast: each change sets the current event and starts a new one. (An asyncio.Condition
-        # here could deadlock when many waiting receivers are cancelled at once on shutdown.)
-        self._signal = asyncio.Event()
 
     # --- entities ------------------------------------------------------------------------------
 
@@ -142,11 +146,7 @@ class LocalBus:
                 entity.scheduled.sort(key=lambda item: (item[0], item[1]))
             else:
                 entity.ready.append(copy)
-        await self._notify()
-
-    async def _notify(self) -> None:
-        signal, self._signal = self._signal, asyncio.Event()
-        signal.set()
+            entity.notify()
 
     def _promote(self, entity: Entity) -> float | None:
         """Make due scheduled messages visible; returns seconds until the next one, if any."""
@@ -180,7 +180,7 @@ class LocalBus:
         while True:
             if not listening():
                 return None
-            signal = self._signal  # taken first, so a change made after the look below still wakes us
+            signal = self.entity(path).signal  # taken first, so a change after the look below still wakes us
             message = self.try_receive(path)
             if message is not None:
                 return message
@@ -199,8 +199,9 @@ class LocalBus:
             entity.locked_sessions.discard(message.session_id or "")
 
     async def complete(self, path: str, message: LocalMessage) -> None:
-        self._release(self.entity(path), message)
-        await self._notify()
+        entity = self.entity(path)
+        self._release(entity, message)
+        entity.notify()
 
     async def abandon(self, path: str, message: LocalMessage) -> None:
         entity = self.entity(path)
@@ -214,7 +215,7 @@ class LocalBus:
         else:
             # Back to the head: it is the oldest of its session, so FIFO holds on redelivery.
             entity.ready.appendleft(message)
-        await self._notify()
+        entity.notify()
 
     async def dead_letter(self, path: str, message: LocalMessage, reason: str, description: str = "") -> None:
         entity = self.entity(path)
@@ -222,7 +223,7 @@ class LocalBus:
         message.dead_letter_reason = reason
         message.dead_letter_error_description = description
         entity.dead.append(message)
-        await self._notify()
+        entity.notify()
 
     def dead_letters(self, path: str) -> list[LocalMessage]:
         return list(self.entity(path).dead)
