@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     actuals,
     actuals_accounting,
+    contract_headers,
     customers,
     exchange_rates,
     expense_categories,
@@ -26,6 +27,7 @@ MAPS: tuple[TableMap, ...] = (
     workers.MAP,
     resource_roles.MAP,
     transaction_categories.MAP,
+    contract_headers.MAP,
     projects_v2.MAP,
     actuals.MAP,
     actuals_accounting.MAP,
@@ -41,6 +43,7 @@ BLUEPRINTS: tuple[func.Blueprint, ...] = (
     workers.bp,
     resource_roles.bp,
     transaction_categories.bp,
+    contract_headers.bp,
     projects_v2.bp,
     actuals.bp,
     actuals_accounting.bp,

@@ -45,6 +45,7 @@ param flows array = [
   'workers'
   'resource-roles'
   'transaction-categories'
+  'contract-headers'
   'projects-v2'
   'actuals'
   'actuals-accounting'

@@ -169,6 +169,22 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
                 },
             )
         )
+        # contract-headers: the project's contract, project-based, for the same customer.
+        await _ok(
+            await _send(
+                dv,
+                "post",
+                "salesorders",
+                {
+                    "ordernumber": "ORD-1001",
+                    "name": "ERP rollout contract",
+                    "msdyn_ordertype": 192350001,
+                    "paymenttermscode": 1,
+                    "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+                    "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+                },
+            )
+        )
         # projects-v2
         await _ok(
             await _send(
@@ -390,7 +406,13 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None
 
     expect("transaction-categories", "TCN-0000001000 in Finance with its five shared categories", categories_in_finance)
+
+    async def contract() -> str | None:
+        header = fo_sim.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="ORD-1001")
+        return None if header and header.get("TermsOfPayment") == "Net30" else f"contract ORD-1001 in Finance: {header}"
+
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
+    expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)
     expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)

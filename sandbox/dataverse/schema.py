@@ -182,6 +182,7 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "transactioncurrency": [("isocurrencycode",)],
     "account": [("accountnumber", "msdyn_company"), ("accountnumber",)],
     "msdyn_project": [("msdyn_projectnumber",)],
+    "salesorder": [("ordernumber",)],
     "msdyn_actual": [("msdyn_actualimportid", "msdyn_owningcompany")],
     "bookableresourcecategory": [("msdyn_resourcecategorynumber",)],
     "msdyn_expensecategory": [("msdyn_name", "msdyn_owningcompany")],

@@ -94,6 +94,11 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         },
         "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
     },
+    "ProjectContractHeaders": {
+        "aot": "ProjProjectContractHeaderEntity",
+        "key": ("dataAreaId", "ProjectContractId"),
+        "references": (("CustomerAccountNumber", "CustomersV3", "CustomerAccount"),),
+    },
     "ProjectResourceRoles": {"aot": "ResResourceCategoryDataEntity", "key": ("dataAreaId", "RoleId")},
     "ProjectExpenseCategories": {
         "aot": "ProjExpenseCategoryExportEntity",

@@ -242,3 +242,41 @@ async def test_transaction_category_gets_its_shared_categories_in_finance(sandbo
         if r.path.startswith("/data/ProjectTransactionCategories") and "TCN-0000002000" in r.path + r.body
     ]
     assert mine == ["POST", "PATCH"]
+
+
+async def test_contract_headers_project_based_only_and_deleted_with_dataverse(sandbox: Sandbox) -> None:
+    contract = "c0a1e000-0000-4000-8000-0000000d0c01"
+    common = {
+        "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+        "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        "transactioncurrencyid@odata.bind": "/transactioncurrencies(isocurrencycode='USD')",
+    }
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "salesorders",
+            {
+                "salesorderid": contract,
+                "ordernumber": "ORD-01022",
+                "name": "Warehouse automation contract",
+                "msdyn_ordertype": 192350001,
+                "paymenttermscode": 3,
+                **common,
+            },
+        )
+        await send(
+            dv,
+            "POST",
+            "salesorders",
+            {"ordernumber": "SO-777", "name": "Spare parts", "msdyn_ordertype": 192350000, **common},
+        )
+        await sandbox.wait_quiet()
+        header = sandbox.finance.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="ORD-01022")
+        assert header is not None
+        assert header["Name"] == "Warehouse automation contract" and header["CustomerAccountNumber"] == "US-001"
+        assert header["TermsOfPayment"] == "Net45" and header["SalesCurrencyCode"] == "USD"
+        assert sandbox.finance.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="SO-777") is None
+        await send(dv, "DELETE", f"salesorders({contract})")
+        await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="ORD-01022") is None

@@ -1,0 +1,88 @@
+"""Project contract headers (salesorders): Dataverse project contracts → Finance project contracts.
+
+Reference: maps/12-salesorders-project-contract-headers.md. Contracts are created and deleted only in
+Dataverse (documented); only project-based orders sync (documented fix 2541660; the PSA template's
+filter msdyn_ordertype = 192350001 "Work based"). Field pairs follow the PSA Data Integrator
+template into the same Finance entity; terms of payment need a value map to the company's own codes.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from functions.flow_blueprint import flow_blueprint
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    Filter,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    ValueMap,
+    company_from_lookup,
+)
+
+# Dataverse payment terms (CDM) → Finance terms-of-payment codes; set these to the codes each legal
+# entity uses (the PSA template's own instruction).
+TERMS_OF_PAYMENT = ValueMap(
+    "paymenttermscode → TermsOfPayment", {1: "Net30", 2: "2%10Net30", 3: "Net45", 4: "Net60"}, provenance=INF
+)
+
+
+def _project_based(row: Mapping[str, Any]) -> bool:
+    return row["msdyn_ordertype"] == 192350001
+
+
+MAP = TableMap(
+    name="contract-headers",
+    title="Project contract headers (salesorders)",
+    reference="maps/12-salesorders-project-contract-headers.md",
+    source=SourceSide(System.DATAVERSE, "salesorder", "salesorders", ("salesorderid",)),
+    target=TargetSide(System.FINANCE, "ProjectContractHeaders", ("dataAreaId", "ProjectContractId"), INF),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", INF),
+    filter=Filter(
+        "project-based orders only (msdyn_ordertype = Work based)",
+        ("msdyn_ordertype",),
+        _project_based,
+        odata="msdyn_ordertype eq 192350001",
+        provenance=DOC,
+    ),
+    fields=(
+        FieldMap("ordernumber", "ProjectContractId", provenance=INF, note="PSA-DI pair"),
+        FieldMap("name", "Name", provenance=INF, note="PSA-DI pair"),
+        FieldMap("paymenttermscode", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=INF),
+        FieldMap(
+            None,
+            "IntegrationSourceDataId",
+            default="Project Operations",
+            provenance=INF,
+            note="PSA-DI default 'Project Service Automation'",
+        ),
+    ),
+    lookups=(
+        Lookup(
+            "customerid",
+            "CustomerAccountNumber",
+            read_set="accounts",
+            read_column="accountnumber",
+            require_set="CustomersV3",
+            require_field="CustomerAccount",
+            required=True,
+            provenance=INF,
+            note="PSA-DI: customerid.Account(accountnumber); the customer must be in Finance first",
+        ),
+        Lookup(
+            "transactioncurrencyid",
+            "SalesCurrencyCode",
+            read_set="transactioncurrencies",
+            read_column="isocurrencycode",
+            provenance=INF,
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+)
+
+bp = flow_blueprint(MAP)
