@@ -46,6 +46,7 @@ param flows array = [
   'resource-roles'
   'transaction-categories'
   'contract-headers'
+  'contract-lines'
   'projects-v2'
   'actuals'
   'actuals-accounting'

@@ -28,6 +28,8 @@ PROJECT_ID = "c0a1e000-0000-4000-8000-000000000f01"
 TIME_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0001"
 EXPENSE_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0002"
 SKIPPED_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0003"
+ORDER_ID = "c0a1e000-0000-4000-8000-0000000c0d01"
+ORDER_LINE_ID = "c0a1e000-0000-4000-8000-0000000c0d02"
 
 Check = Callable[[], Awaitable[str | None]]
 
@@ -176,11 +178,30 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
                 "post",
                 "salesorders",
                 {
+                    "salesorderid": ORDER_ID,
                     "ordernumber": "ORD-1001",
                     "name": "ERP rollout contract",
                     "msdyn_ordertype": 192350001,
                     "paymenttermscode": 1,
                     "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+                    "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+                },
+            )
+        )
+        # contract-lines: a time-and-material line on that contract.
+        await _ok(
+            await _send(
+                dv,
+                "post",
+                "salesorderdetails",
+                {
+                    "salesorderdetailid": ORDER_LINE_ID,
+                    "productdescription": "Consulting, time and material",
+                    "sequencenumber": 1,
+                    "msdyn_billingmethod": 192350000,
+                    "msdyn_includetime": True,
+                    "msdyn_includeexpense": True,
+                    "salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
                     "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
                 },
             )
@@ -412,7 +433,14 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None if header and header.get("TermsOfPayment") == "Net30" else f"contract ORD-1001 in Finance: {header}"
 
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
+
+    async def contract_line() -> str | None:
+        rule = fo_sim.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=ORDER_LINE_ID)
+        ok = rule and rule.get("BillingMethod") == "TimeAndMaterial" and rule.get("ProjectContractId") == "ORD-1001"
+        return None if ok else f"contract line in Finance: {rule}"
+
     expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)
+    expect("contract-lines", "its time-and-material line as a time-and-material billing rule", contract_line)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
     expect("actuals", "time and expense actuals staged with exact amounts; Skip Sync row not staged", actuals)
     expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)

@@ -174,6 +174,9 @@ PO_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
     "msdyn_transactioncategory": {"msdyn_transactioncategorynumber": {"type": "string", "note": "documented (IMG)"}},
     "msdyn_expense": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
     "salesorder": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
+    "salesorderdetail": {
+        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "fix 3853801 defaults it (DOC)"}
+    },
     "msdyn_estimateline": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
 }
 

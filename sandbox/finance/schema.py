@@ -28,6 +28,8 @@ ENUMS: dict[str, list[str]] = {
     "ProjTransactionClassification": ["Time", "Expense", "Material", "Milestone", "Fee", "Tax"],
     "ProjBillingType": ["NonChargeable", "Chargeable", "Complimentary", "NotAvailable"],
     "NoYes": ["No", "Yes"],
+    # Contract lines create a time-and-material or a milestone billing rule (documented); symbols inferred.
+    "ProjContractBillingMethod": ["TimeAndMaterial", "Milestone"],
     "TrvExpenseType": [
         "Hotel",
         "CarRental",
@@ -98,6 +100,19 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "aot": "ProjProjectContractHeaderEntity",
         "key": ("dataAreaId", "ProjectContractId"),
         "references": (("CustomerAccountNumber", "CustomersV3", "CustomerAccount"),),
+    },
+    "ProjectContractLines": {
+        "aot": "ProjProjectContractLineEntity",
+        "key": ("dataAreaId", "ContractLineId"),
+        "types": {
+            "BillingMethod": "enum:ProjContractBillingMethod",
+            "AreHourTransactionsIncluded": "noyes",
+            "AreExpenseTransactionsIncluded": "noyes",
+            "AreItemTransactionsIncluded": "noyes",
+            "AreFeeTransactionsIncluded": "noyes",
+            "LineSequenceNumber": "int",
+        },
+        "references": (("ProjectContractId", "ProjectContractHeaders", "ProjectContractId"),),
     },
     "ProjectResourceRoles": {"aot": "ResResourceCategoryDataEntity", "key": ("dataAreaId", "RoleId")},
     "ProjectExpenseCategories": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from sandbox.environment import Sandbox
@@ -11,6 +12,7 @@ from sandbox.scenario import (
     USMF_ID,
     actual_body,
 )
+from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_writes, send
 
 PROJECT = "c0a1e000-0000-4000-8000-00000000aa01"
@@ -280,3 +282,55 @@ async def test_contract_headers_project_based_only_and_deleted_with_dataverse(sa
         await send(dv, "DELETE", f"salesorders({contract})")
         await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="ORD-01022") is None
+
+
+async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_rule(sandbox: Sandbox) -> None:
+    from functions import contract_headers
+    from shared.operations.pause import pause, resume
+
+    assert sandbox.runtime is not None and sandbox.runtime.switch is not None
+    await pause(sandbox.runtime.switch, contract_headers.MAP)  # the header is held back
+    order, line = "c0a1e000-0000-4000-8000-0000000d0c02", "c0a1e000-0000-4000-8000-0000000d0c03"
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "salesorders",
+            {
+                "salesorderid": order,
+                "ordernumber": "ORD-2002",
+                "name": "Fixed-price rollout",
+                "msdyn_ordertype": 192350001,
+                "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+                "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+            },
+        )
+        await send(
+            dv,
+            "POST",
+            "salesorderdetails",
+            {
+                "salesorderdetailid": line,
+                "productdescription": "Go-live milestone",
+                "sequencenumber": 1,
+                "msdyn_billingmethod": 192350001,
+                "msdyn_includetime": True,
+                "quantity": Decimal("1"),
+                "priceperunit": Decimal("48000.00"),
+                "extendedamount": Decimal("48000.00"),
+                "salesorderid@odata.bind": f"/salesorders({order})",
+                "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+            },
+        )
+    for _ in range(500):
+        if FIGURES.flows["contract-lines"].retried:
+            break
+        await asyncio.sleep(0.01)
+    assert FIGURES.flows["contract-lines"].retried >= 1
+    await resume(sandbox.runtime.switch, contract_headers.MAP)
+    await sandbox.wait_quiet()
+    rule = sandbox.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line)
+    assert rule is not None and rule["ProjectContractId"] == "ORD-2002"
+    assert rule["BillingMethod"] == "Milestone" and rule["LineAmount"] == Decimal("48000.00")
+    assert rule["AreHourTransactionsIncluded"] == "Yes" and rule["AreFeeTransactionsIncluded"] == "No"
+    assert sandbox.runtime is not None and await sandbox.runtime.engine.state.list_parked() == []

@@ -1,0 +1,86 @@
+"""Project contract lines (salesorderdetails): Dataverse contract lines → Finance billing rules.
+
+Reference: maps/13-salesorderdetails-project-contract-lines.md. Documented: time-and-material lines
+create a time-and-material billing rule, fixed-price lines a milestone billing rule; the owning company
+is defaulted on the line (fix 3853801). Field pairs follow the PSA Data Integrator template. A line
+that arrives before its contract header is retried until the header is in Finance.
+"""
+
+from typing import Any
+
+from functions.flow_blueprint import flow_blueprint
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    ValueMap,
+    company_from_lookup,
+)
+
+BILLING_METHOD = ValueMap(
+    "msdyn_billingmethod → BillingMethod", {192350000: "TimeAndMaterial", 192350001: "Milestone"}, provenance=DOC
+)
+
+
+def _yes(value: Any) -> bool:
+    return value is True
+
+
+MAP = TableMap(
+    name="contract-lines",
+    title="Project contract lines (salesorderdetails)",
+    reference="maps/13-salesorderdetails-project-contract-lines.md",
+    source=SourceSide(System.DATAVERSE, "salesorderdetail", "salesorderdetails", ("salesorderdetailid",)),
+    target=TargetSide(System.FINANCE, "ProjectContractLines", ("dataAreaId", "ContractLineId"), INF),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC),
+    fields=(
+        FieldMap(
+            "salesorderdetailid", "ContractLineId", FieldType.GUID, provenance=INF, note="PSA-DI: = TRANSACTIONID"
+        ),
+        FieldMap("productdescription", "Description", provenance=INF, note="PSA-DI pair"),
+        FieldMap("sequencenumber", "LineSequenceNumber", FieldType.INT, provenance=INF, note="PSA-DI: = CONTRACTLINE"),
+        FieldMap("msdyn_billingmethod", "BillingMethod", FieldType.ENUM, value_map=BILLING_METHOD, provenance=DOC),
+        FieldMap("msdyn_includetime", "AreHourTransactionsIncluded", FieldType.NOYES, transform=_yes, provenance=INF),
+        FieldMap(
+            "msdyn_includeexpense", "AreExpenseTransactionsIncluded", FieldType.NOYES, transform=_yes, provenance=INF
+        ),
+        FieldMap(
+            "msdyn_includematerial", "AreItemTransactionsIncluded", FieldType.NOYES, transform=_yes, provenance=INF
+        ),
+        FieldMap("msdyn_includefee", "AreFeeTransactionsIncluded", FieldType.NOYES, transform=_yes, provenance=INF),
+        FieldMap("quantity", "Quantity", FieldType.DECIMAL, provenance=INF),
+        FieldMap("priceperunit", "UnitPrice", FieldType.DECIMAL, provenance=INF),
+        FieldMap("extendedamount", "LineAmount", FieldType.DECIMAL, provenance=INF),
+    ),
+    lookups=(
+        Lookup(
+            "salesorderid",
+            "ProjectContractId",
+            read_set="salesorders",
+            read_column="ordernumber",
+            require_set="ProjectContractHeaders",
+            require_field="ProjectContractId",
+            required=True,
+            provenance=INF,
+            note="PSA-DI: salesorderid.ordernumber; the header must be in Finance first",
+        ),
+        Lookup(
+            "msdyn_project",
+            "LineProjectId",
+            read_set="msdyn_projects",
+            read_column="msdyn_projectnumber",
+            provenance=INF,
+            note="PSA-DI: msdyn_project.(project number)",
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+)
+
+bp = flow_blueprint(MAP)
