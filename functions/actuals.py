@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import currency_code, project_number
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -127,25 +128,13 @@ MAP = TableMap(
         FieldMap("msdyn_resourceorganizationalunitid", "ResourceOperationUnitId", FieldType.GUID, provenance=INF),
     ),
     lookups=(
-        Lookup(
+        project_number(
             "msdyn_project",
             "ProjectId",
-            read_set="msdyn_projects",
-            read_column="msdyn_projectnumber",
-            require_set="ProjectsV2",
-            require_field="ProjectId",
-            required=True,
-            provenance=INF,
+            must_be_in_finance=True,
             note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
         ),
-        Lookup(
-            "transactioncurrencyid",
-            "TransactionCurrencyId",
-            read_set="transactioncurrencies",
-            read_column="isocurrencycode",
-            provenance=INF,
-            note="PSA-DI pair",
-        ),
+        currency_code("transactioncurrencyid", "TransactionCurrencyId", note="PSA-DI pair"),
         Lookup(
             "msdyn_transactioncategory",
             "TransactionCategoryId",

@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import currency_code, customer_account
 from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
     FieldMap,
     Filter,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -63,24 +63,13 @@ MAP = TableMap(
         ),
     ),
     lookups=(
-        Lookup(
+        customer_account(
             "customerid",
             "CustomerAccountNumber",
-            read_set="accounts",
-            read_column="accountnumber",
-            require_set="CustomersV3",
-            require_field="CustomerAccount",
             required=True,
-            provenance=INF,
             note="PSA-DI: customerid.Account(accountnumber); the customer must be in Finance first",
         ),
-        Lookup(
-            "transactioncurrencyid",
-            "SalesCurrencyCode",
-            read_set="transactioncurrencies",
-            read_column="isocurrencycode",
-            provenance=INF,
-        ),
+        currency_code("transactioncurrencyid", "SalesCurrencyCode"),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
 )

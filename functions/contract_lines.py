@@ -9,6 +9,7 @@ that arrives before its contract header is retried until the header is in Financ
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import project_number
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -71,13 +72,8 @@ MAP = TableMap(
             provenance=INF,
             note="PSA-DI: salesorderid.ordernumber; the header must be in Finance first",
         ),
-        Lookup(
-            "msdyn_project",
-            "LineProjectId",
-            read_set="msdyn_projects",
-            read_column="msdyn_projectnumber",
-            provenance=INF,
-            note="PSA-DI: msdyn_project.(project number)",
+        project_number(
+            "msdyn_project", "LineProjectId", must_be_in_finance=False, note="PSA-DI: msdyn_project.(project number)"
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),

@@ -12,13 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import company_key, currency_bind, currency_code
 from shared.events import Operation
 from shared.maps import (
     DOC,
     FieldMap,
     FieldType,
     Filter,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -62,24 +62,8 @@ MAP = TableMap(
         FieldMap(None, "customertypecode", FieldType.OPTION, default=3, provenance=DOC, note="template default"),
     ),
     lookups=(
-        Lookup(
-            "dataAreaId",
-            "_msdyn_company_value",
-            bind_set="cdm_companies",
-            bind_key="cdm_companycode",
-            resolve_id="cdm_companyid",
-            type=FieldType.GUID,
-            required=True,
-            provenance=DOC,
-            note="key part (IMG)",
-        ),
-        Lookup(
-            "SalesCurrencyCode",
-            "transactioncurrencyid",
-            bind_set="transactioncurrencies",
-            bind_key="isocurrencycode",
-            provenance=DOC,
-        ),
+        company_key("_msdyn_company_value", DOC, note="key part (IMG)"),
+        currency_bind("SalesCurrencyCode", "transactioncurrencyid", DOC),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
 )
@@ -105,15 +89,7 @@ REVERSE_MAP = TableMap(
         FieldMap("address1_country", "DeliveryAddressCountryRegionISOCode", provenance=DOC),
         FieldMap(None, "PartyType", default="Organization", provenance=DOC, note="template default"),
     ),
-    lookups=(
-        Lookup(
-            "transactioncurrencyid",
-            "SalesCurrencyCode",
-            read_set="transactioncurrencies",
-            read_column="isocurrencycode",
-            provenance=DOC,
-        ),
-    ),
+    lookups=(currency_code("transactioncurrencyid", "SalesCurrencyCode", DOC),),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
 )
 

@@ -8,6 +8,7 @@ category ("Select the Transaction Category associated with Expense Category"), n
 """
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import company_key
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -73,17 +74,7 @@ MAP = TableMap(
         ),
     ),
     lookups=(
-        Lookup(
-            "dataAreaId",
-            "_msdyn_owningcompany_value",
-            bind_set="cdm_companies",
-            bind_key="cdm_companycode",
-            resolve_id="cdm_companyid",
-            type=FieldType.GUID,
-            required=True,
-            provenance=DOC,
-            note="LE-specific records in Dataverse (documented)",
-        ),
+        company_key("_msdyn_owningcompany_value", DOC, note="LE-specific records in Dataverse (documented)"),
         Lookup(
             "TransactionCategoryId",
             "msdyn_expensecategoryuid",

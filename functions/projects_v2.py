@@ -7,13 +7,13 @@ the owning company. The rest follows the PSA Data Integrator template into the s
 """
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import customer_account
 from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
     FieldMap,
     FieldType,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -53,14 +53,10 @@ MAP = TableMap(
         FieldMap("statecode", "ProjectStage", FieldType.ENUM, value_map=PROJECT_STAGE, provenance=DOC),
     ),
     lookups=(
-        Lookup(
+        customer_account(
             "msdyn_customer",
             "CustomerAccountNumber",
-            read_set="accounts",
-            read_column="accountnumber",
-            require_set="CustomersV3",
-            require_field="CustomerAccount",
-            provenance=INF,
+            required=False,
             note="PSA-DI: msdyn_customer.accountnumber; the customer must exist in Finance first",
         ),
     ),

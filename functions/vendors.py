@@ -6,13 +6,13 @@ mostly bidirectional; the Dataverse → Finance direction is not carried yet.
 """
 
 from functions.flow_blueprint import flow_blueprint
+from functions.lookups import company_key, currency_bind
 from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
     FieldMap,
     FieldType,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -41,23 +41,8 @@ MAP = TableMap(
         FieldMap("PrimaryEmailAddress", "msdyn_primaryemailaddress", provenance=DOC),
     ),
     lookups=(
-        Lookup(
-            "dataAreaId",
-            "_msdyn_company_value",
-            bind_set="cdm_companies",
-            bind_key="cdm_companycode",
-            resolve_id="cdm_companyid",
-            type=FieldType.GUID,
-            required=True,
-            provenance=INF,
-        ),
-        Lookup(
-            "CurrencyCode",
-            "msdyn_currencycode",
-            bind_set="transactioncurrencies",
-            bind_key="isocurrencycode",
-            provenance=DOC,
-        ),
+        company_key("_msdyn_company_value"),
+        currency_bind("CurrencyCode", "msdyn_currencycode", DOC),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
     notes="Finance field names are the template's upper-case names in Finance's PascalCase (inferred).",

@@ -118,6 +118,8 @@ class Lookup:
     required: bool = False
     provenance: Provenance = INF
     note: str = ""
+    # Applied to the source value before it is bound (e.g. Finance's lower-case dataAreaId → company code).
+    transform: Callable[[Value], Value] | None = None
 
 
 class CompanyRuleKind(StrEnum):

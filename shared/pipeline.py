@@ -340,7 +340,7 @@ async def _resolve_lookup(
             await _require_in_finance(engine, lookup, natural, company)
         return {lookup.target: to_wire(table_map.target.system, lookup.type, natural, lookup.target)}
 
-    natural = value.upper() if lookup.bind_key == "cdm_companycode" and isinstance(value, str) else value
+    natural = lookup.transform(value) if lookup.transform is not None else value
     assert lookup.bind_set is not None and lookup.bind_key is not None
     if lookup.resolve_id:
         found = await _dataverse_id_by_key(engine, lookup.bind_set, lookup.bind_key, natural, lookup.resolve_id)
