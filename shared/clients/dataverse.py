@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from shared.auth import TokenProvider
 from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, key_segment
-from shared.clients.http import ODataClient, Sleep, json_body
+from shared.clients.http import ODataClient, json_body
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -53,18 +52,12 @@ def _entity_id(response: httpx.Response) -> str | None:
 
 class DataverseClient(ODataClient):
     system = "dataverse"
-    batch_base_path = "/api/data/v9.2/"
+    api_path = "/api/data/v9.2/"
+    classify_response = staticmethod(classify)
 
-    def __init__(
-        self,
-        settings: Settings,
-        tokens: TokenProvider,
-        *,
-        sleep: Sleep | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        base = f"{settings.dataverse_url}/api/data/v9.2/"
-        super().__init__(settings, tokens, base, settings.dataverse_url, classify, sleep=sleep, client=client)
+    @staticmethod
+    def environment_url(settings: Settings) -> str:
+        return settings.dataverse_url
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
         params = {"$select": ",".join(select)} if select else None

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from shared.auth import TokenProvider
 from shared.clients.base import Key, Page, Row, WriteResult, key_segment
-from shared.clients.http import ODataClient, Sleep, json_body
+from shared.clients.http import ODataClient, json_body
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -47,18 +46,12 @@ def classify(response: httpx.Response) -> ServiceError:
 
 class FinanceClient(ODataClient):
     system = "finance"
-    batch_base_path = "/data/"
+    api_path = "/data/"
+    classify_response = staticmethod(classify)
 
-    def __init__(
-        self,
-        settings: Settings,
-        tokens: TokenProvider,
-        *,
-        sleep: Sleep | None = None,
-        client: httpx.AsyncClient | None = None,
-    ) -> None:
-        base = f"{settings.finance_url}/data/"
-        super().__init__(settings, tokens, base, settings.finance_url, classify, sleep=sleep, client=client)
+    @staticmethod
+    def environment_url(settings: Settings) -> str:
+        return settings.finance_url
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
         params = dict(_CROSS_COMPANY)

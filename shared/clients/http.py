@@ -134,21 +134,35 @@ class ODataClient:
     """What both service clients share: the request engine, call counting, $metadata, closing."""
 
     system = ""
+    api_path = ""  # under the environment URL: the base of every request and of $batch parts
 
     def __init__(
         self,
         settings: Settings,
         tokens: TokenProvider,
-        base_url: str,
-        resource: str,
-        classify: Classifier,
         *,
         sleep: Sleep | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        resource = self.environment_url(settings)
         self.http = HttpEngine(
-            self.system, base_url, resource, tokens, settings, classify, sleep=sleep or asyncio.sleep, client=client
+            self.system,
+            resource + self.api_path,
+            resource,
+            tokens,
+            settings,
+            self.classify_response,
+            sleep=sleep or asyncio.sleep,
+            client=client,
         )
+
+    @staticmethod
+    def environment_url(settings: Settings) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def classify_response(response: httpx.Response) -> ServiceError:
+        raise NotImplementedError
 
     @property
     def calls(self) -> int:
@@ -156,7 +170,7 @@ class ODataClient:
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
         """Send the requests as one atomic changeset; raises the failing part's error, typed."""
-        body, content_type = build_changeset(requests, self.batch_base_path)
+        body, content_type = build_changeset(requests, self.api_path)
         response = await self.http.request(
             "POST", "$batch", headers={"Content-Type": content_type, "Accept": "application/json"}, content=body
         )
@@ -165,8 +179,6 @@ class ODataClient:
             if part.status >= 400:
                 raise self.http.classify_part(part.status, part.body)
         return parts
-
-    batch_base_path = ""
 
     async def metadata(self) -> str:
         response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
