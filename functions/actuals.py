@@ -13,6 +13,7 @@ from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import currency_code, project_number
+from functions.value_maps import BILLING_TYPE
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -52,17 +53,6 @@ TRANSACTION_TYPE = ValueMap(
         192350008: "InterOrganizationalSales",
     },
     provenance=INF,
-)
-BILLING_TYPE = ValueMap(
-    "msdyn_billingtype → BillingType",
-    {
-        192350000: "NonChargeable",
-        192350001: "Chargeable",
-        192350002: "Complimentary",
-        192350003: "NotAvailable",
-    },
-    default="NotAvailable",
-    provenance=DOC,
 )
 
 

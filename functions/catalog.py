@@ -7,50 +7,73 @@ from functions import (
     actuals_accounting,
     contract_headers,
     contract_lines,
+    contract_milestones,
     customers,
     exchange_rates,
     expense_categories,
+    expense_estimates,
+    expenses,
+    funding_sources,
+    hour_estimates,
+    invoice_proposals,
+    ledgers,
     legal_entities,
+    material_estimates,
+    project_tasks,
     projects_v2,
     resource_roles,
     transaction_categories,
+    transaction_connections,
+    vendor_invoice_lines,
+    vendor_invoice_status,
+    vendor_invoices,
     vendors,
+    worker_resources,
     workers,
 )
 from shared.maps import Registry, TableMap
 
-MAPS: tuple[TableMap, ...] = (
-    legal_entities.MAP,
-    exchange_rates.MAP,
-    customers.MAP,
-    customers.REVERSE_MAP,
-    vendors.MAP,
-    workers.MAP,
-    resource_roles.MAP,
-    transaction_categories.MAP,
-    contract_headers.MAP,
-    contract_lines.MAP,
-    projects_v2.MAP,
-    actuals.MAP,
-    actuals_accounting.MAP,
-    expense_categories.MAP,
+# Each module declares its MAP and its blueprint `bp`; customers also carries the reverse direction.
+_MODULES = (
+    legal_entities,
+    ledgers,
+    exchange_rates,
+    customers,
+    vendors,
+    workers,
+    worker_resources,
+    resource_roles,
+    transaction_categories,
+    contract_headers,
+    funding_sources,
+    contract_lines,
+    projects_v2,
+    project_tasks,
+    contract_milestones,
+    hour_estimates,
+    expense_estimates,
+    material_estimates,
+    actuals,
+    actuals_accounting,
+    transaction_connections,
+    invoice_proposals,
+    expense_categories,
+    expenses,
+    vendor_invoices,
+    vendor_invoice_lines,
+    vendor_invoice_status,
 )
 
-BLUEPRINTS: tuple[func.Blueprint, ...] = (
-    legal_entities.bp,
-    exchange_rates.bp,
-    customers.bp,
-    customers.reverse_bp,
-    vendors.bp,
-    workers.bp,
-    resource_roles.bp,
-    transaction_categories.bp,
-    contract_headers.bp,
-    contract_lines.bp,
-    projects_v2.bp,
-    actuals.bp,
-    actuals_accounting.bp,
-    expense_categories.bp,
+MAPS: tuple[TableMap, ...] = tuple(
+    table_map
+    for module in _MODULES
+    for table_map in ((module.MAP, customers.REVERSE_MAP) if module is customers else (module.MAP,))
+)
+
+BLUEPRINTS: tuple[func.Blueprint, ...] = tuple(
+    blueprint
+    for module in _MODULES
+    for blueprint in ((module.bp, customers.reverse_bp) if module is customers else (module.bp,))
 )
 
 CATALOG = Registry(MAPS)

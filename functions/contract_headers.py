@@ -11,6 +11,7 @@ from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import currency_code, customer_account
+from functions.value_maps import TERMS_OF_PAYMENT
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -21,14 +22,7 @@ from shared.maps import (
     System,
     TableMap,
     TargetSide,
-    ValueMap,
     company_from_lookup,
-)
-
-# Dataverse payment terms (CDM) → Finance terms-of-payment codes; set these to the codes each legal
-# entity uses (the PSA template's own instruction).
-TERMS_OF_PAYMENT = ValueMap(
-    "paymenttermscode → TermsOfPayment", {1: "Net30", 2: "2%10Net30", 3: "Net45", 4: "Net60"}, provenance=INF
 )
 
 

@@ -70,3 +70,42 @@ def customer_account(source: str, target: str, *, required: bool, note: str = ""
         provenance=INF,
         note=note,
     )
+
+
+def company_bind(
+    source: str = "dataAreaId", target: str = "msdyn_owningcompany", provenance: Provenance = INF
+) -> Lookup:
+    """Finance → Dataverse: the record's legal entity bound as its owning company."""
+    return Lookup(
+        source,
+        target,
+        bind_set="cdm_companies",
+        bind_key="cdm_companycode",
+        required=True,
+        provenance=provenance,
+        transform=company_code,
+    )
+
+
+def project_bind(source: str, target: str = "msdyn_project", provenance: Provenance = INF) -> Lookup:
+    """Finance → Dataverse: a project id bound to the Dataverse project with that number."""
+    return Lookup(source, target, bind_set="msdyn_projects", bind_key="msdyn_projectnumber", provenance=provenance)
+
+
+def vendor_account(target: str, provenance: Provenance = INF) -> Lookup:
+    """Finance → Dataverse: the invoice account as the vendor's Dataverse account in the same company.
+
+    Documented by the dual-write error "Unable to lookup accounts with values {<vendor>,<company>}".
+    """
+    return Lookup(
+        "InvoiceAccount",
+        target,
+        bind_set="accounts",
+        bind_key="accountnumber",
+        company_column="_msdyn_company_value",
+        resolve_id="accountid",
+        type=FieldType.GUID,
+        required=True,
+        provenance=provenance,
+        note="vendor as account (accountnumber + company)",
+    )

@@ -38,19 +38,33 @@ param integrationObjectIds string
 @description('Flows, one session-enabled queue flow-<flow> each. Keep in step with functions/catalog.py.')
 param flows array = [
   'legal-entities'
+  'ledgers'
   'exchange-rates'
   'customers'
   'accounts-to-customers'
   'vendors'
   'workers'
+  'worker-resources'
   'resource-roles'
   'transaction-categories'
   'contract-headers'
+  'funding-sources'
   'contract-lines'
   'projects-v2'
+  'project-tasks'
+  'contract-milestones'
+  'hour-estimates'
+  'expense-estimates'
+  'material-estimates'
   'actuals'
   'actuals-accounting'
+  'transaction-connections'
+  'invoice-proposals'
   'expense-categories'
+  'expenses'
+  'vendor-invoices'
+  'vendor-invoice-lines'
+  'vendor-invoice-status'
 ]
 
 @allowed(['Standard', 'Premium'])

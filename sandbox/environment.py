@@ -103,7 +103,7 @@ class Sandbox:
         await self.host.start()
         self.runtime.switch = LocalSwitch(self.host)
         self.runtime.backlog = LocalBacklog(self.bus)
-        self.register_sources(CATALOG)
+        await self.register_sources(CATALOG)
         return self
 
     def settings(self) -> Settings:
@@ -136,12 +136,16 @@ class Sandbox:
     def app_settings(self) -> dict[str, str]:
         return {}
 
-    def register_sources(self, registry: Registry) -> None:
-        """What an administrator configures: plug-in steps in Dataverse, data events in Finance."""
+    async def register_sources(self, registry: Registry) -> None:
+        """What an administrator configures: plug-in steps in Dataverse, data and business events in Finance."""
         for table_map in registry.maps:
             if table_map.source.system is System.DATAVERSE:
                 if self.options.register_steps:
                     self.register_steps(table_map)
+            elif table_map.document is not None:
+                for event_id in table_map.source.events:
+                    if event_id not in self.finance.activated:
+                        await self.finance.activate_business_event(event_id)
             else:
                 self.finance.subscribe_data_event(table_map.source.entity_set)
 

@@ -120,6 +120,12 @@ class Lookup:
     note: str = ""
     # Applied to the source value before it is bound (e.g. Finance's lower-case dataAreaId → company code).
     transform: Callable[[Value], Value] | None = None
+    # The bound table is keyed per legal entity: this column joins the record's company to `bind_key`
+    # (e.g. accounts by accountnumber + msdyn_company). The row's id is read, then bound by id.
+    company_column: str | None = None
+    # Further key parts taken from lookups resolved before this one: (bound column, earlier target).
+    # A target named "@..." is such a scratch value and is never written.
+    with_key: tuple[tuple[str, str], ...] = ()
 
 
 class CompanyRuleKind(StrEnum):
@@ -139,10 +145,14 @@ class CompanyRule:
     provenance: Provenance = INF
     # Further target fields that carry the same company (e.g. ProjectDataAreaId on actuals staging).
     also_targets: tuple[str, ...] = ()
+    # When the row has no company of its own: the referenced row's company lookup (e.g. a task's project).
+    via_set: str | None = None
+    via_column: str | None = None
 
     def describe(self) -> str:
         if self.kind is CompanyRuleKind.LOOKUP:
-            return f"{self.source} → {self.read_set}.{self.read_column} → {self.target_field}"
+            hop = f"{self.via_set}.{self.via_column} → " if self.via_set else ""
+            return f"{self.source} → {hop}{self.read_set}.{self.read_column} → {self.target_field}"
         if self.kind is CompanyRuleKind.FIELD:
             return f"{self.source} → {self.target_field}"
         if self.kind is CompanyRuleKind.EACH_IN_SCOPE:
@@ -165,6 +175,37 @@ def company_from_lookup(
     )
 
 
+def company_of_referenced(
+    source: str,
+    via_set: str,
+    via_column: str,
+    target_field: str | None,
+    provenance: Provenance = INF,
+    also_targets: tuple[str, ...] = (),
+) -> CompanyRule:
+    """The company of the row a lookup points at (a task has its project's company)."""
+    return CompanyRule(
+        CompanyRuleKind.LOOKUP,
+        source,
+        "cdm_companies",
+        "cdm_companycode",
+        target_field,
+        provenance,
+        also_targets,
+        via_set=via_set,
+        via_column=via_column,
+    )
+
+
+def company_of_project(
+    source: str, target_field: str | None = "dataAreaId", also_targets: tuple[str, ...] = ()
+) -> CompanyRule:
+    """The project's owning company (documented for projects; inferred for the rows hanging off them)."""
+    return company_of_referenced(
+        source, "msdyn_projects", "_msdyn_owningcompany_value", target_field, INF, also_targets
+    )
+
+
 def company_from_field(source: str, target_field: str | None = None) -> CompanyRule:
     return CompanyRule(CompanyRuleKind.FIELD, source, target_field=target_field, provenance=DOC)
 
@@ -182,6 +223,31 @@ class Filter:
     predicate: Callable[[Mapping[str, Value]], bool]
     odata: str | None = None
     provenance: Provenance = INF
+
+
+@dataclass(frozen=True)
+class Document:
+    """A Finance business event names a posted document; the map syncs its rows, read from `rows_set`.
+
+    `match` pairs each event member with the row field that selects the document's rows (the event's
+    InvoiceId → the rows' VendorInvoiceNumber); the event's legal entity selects dataAreaId. All rows
+    of one document are written together in atomic `$batch` changesets of `changeset_size`, so a
+    document of thousands of lines costs a handful of calls (dual-write stops at 1,000 lines).
+    """
+
+    rows_set: str
+    match: tuple[tuple[str, str], ...]
+    # (entity set, OData condition): the document syncs only if that set has a matching row meeting it.
+    only_if_any: tuple[str, str] | None = None
+    only_if_description: str = ""
+    changeset_size: int = 500
+
+    def rows_filter(self, company: str, members: Mapping[str, Any]) -> str:
+        clauses = [f"dataAreaId eq '{company.lower()}'"]
+        for member, row_field in self.match:
+            literal = str(members[member]).replace("'", "''")
+            clauses.append(f"{row_field} eq '{literal}'")
+        return " and ".join(clauses)
 
 
 @dataclass(frozen=True)
@@ -219,6 +285,7 @@ class TableMap:
     accept_own_changes: bool = False
     reference: str = ""  # the reference file the facts come from
     notes: str = ""
+    document: Document | None = None
 
     @property
     def flow_queue(self) -> str:
@@ -301,6 +368,16 @@ class TableMap:
                 }
                 for lk in self.lookups
             ],
+            "document": (
+                {
+                    "rows": self.document.rows_set,
+                    "selected_by": {member: row for member, row in self.document.match},
+                    "only_if": self.document.only_if_description or None,
+                    "changeset_size": self.document.changeset_size,
+                }
+                if self.document
+                else None
+            ),
             "update_filtering_attributes": list(self.update_filtering_attributes),
             "reference": self.reference,
             "notes": self.notes,
@@ -317,6 +394,12 @@ def _lookup_via(lookup: Lookup) -> str:
         if lookup.require_set:
             via += f" (must exist in {lookup.require_set}.{lookup.require_field})"
         return via
+    if lookup.company_column or lookup.with_key:
+        parts = [str(lookup.bind_key)]
+        if lookup.company_column:
+            parts.append(f"{lookup.company_column} = the record's company")
+        parts += [f"{column} = {name}" for column, name in lookup.with_key]
+        return f"{lookup.bind_set}({', '.join(parts)}) → {lookup.resolve_id}"
     if lookup.resolve_id:
         return f"{lookup.bind_set}({lookup.bind_key}) → {lookup.resolve_id}"
     return f"@odata.bind {lookup.bind_set}({lookup.bind_key})"

@@ -115,6 +115,10 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         return Outcome.skipped(STALE, f"version {event.version} < applied {state.version}")
     if _is_own_change(engine.settings, table_map, event):
         return Outcome.skipped(ECHO)
+    if table_map.document is not None:
+        from shared.documents import apply_document  # documents build on this module
+
+        return await apply_document(engine, table_map, event)
     if (
         operation is Operation.UPDATE
         and event.changed is not None
@@ -129,7 +133,7 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     record = await _complete_record(engine, table_map, event)
     if record is None:
         return Outcome.skipped(SOURCE_GONE)
-    if table_map.filter is not None and not _passes_filter(table_map, record):
+    if table_map.filter is not None and not passes_filter(table_map, record):
         return Outcome.skipped(FILTERED, table_map.filter.description)
 
     rows = await build_target_rows(engine, table_map, event, record)
@@ -172,7 +176,7 @@ def _touches(table_map: TableMap, changed: list[str]) -> bool:
     return any(column.lower() in mapped for column in changed)
 
 
-def _passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:
+def passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:
     row_filter = table_map.filter
     assert row_filter is not None
     view = {column: field_value(record, column) for column in row_filter.columns}
@@ -233,6 +237,10 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
     """The record key a flow tracks: the Dataverse id, or Finance company + natural key."""
     if table_map.source.system is System.DATAVERSE:
         return event.key
+    if table_map.document is not None:
+        from shared.documents import document_key
+
+        return document_key(table_map, event)
     record = {**(event.before or {}), **(event.record or {})}
     fields = finance_source_key_fields(table_map, event, record)
     return "|".join(_key_text(k, v) for k, v in fields.items())
@@ -286,7 +294,10 @@ async def resolve_companies(
     if not isinstance(value, Ref):
         raise MappingError(f"the record has no {rule.source}: its company cannot be determined")
     assert rule.read_set is not None and rule.read_column is not None
-    code = await _read_column(engine, rule.read_set, value.id, rule.read_column)
+    company_id = value.id
+    if rule.via_set and rule.via_column:
+        company_id = str(await _read_column(engine, rule.via_set, value.id, rule.via_column))
+    code = await _read_column(engine, rule.read_set, company_id, rule.read_column)
     company = str(code).upper()
     if engine.settings.companies and company not in engine.settings.companies:
         raise MappingError(
@@ -315,12 +326,20 @@ async def _payload(
             value = pair.default
         payload[pair.target] = to_wire(target, pair.type, value, pair.target)
     for lookup in table_map.lookups:
-        payload.update(await _resolve_lookup(engine, table_map, lookup, record, company))
+        payload.update(await _resolve_lookup(engine, table_map, lookup, record, company, payload))
+    # Scratch values ("@name") only served as key parts of later lookups.
+    for name in [name for name in payload if name.startswith("@")]:
+        del payload[name]
     return payload
 
 
 async def _resolve_lookup(
-    engine: Engine, table_map: TableMap, lookup: Lookup, record: dict[str, Value], company: str | None
+    engine: Engine,
+    table_map: TableMap,
+    lookup: Lookup,
+    record: dict[str, Value],
+    company: str | None,
+    resolved: dict[str, Any],
 ) -> dict[str, Any]:
     value = field_value(record, lookup.source)
     if value is None or value == "":
@@ -342,8 +361,25 @@ async def _resolve_lookup(
 
     natural = lookup.transform(value) if lookup.transform is not None else value
     assert lookup.bind_set is not None and lookup.bind_key is not None
+    if lookup.company_column or lookup.with_key:
+        assert lookup.resolve_id is not None
+        key: dict[str, Any] = {lookup.bind_key: natural}
+        if lookup.company_column:
+            if company is None:
+                raise MappingError(f"{lookup.source} is bound per legal entity but the record has no company")
+            key[lookup.company_column] = await _dataverse_id_by_key(
+                engine, "cdm_companies", {"cdm_companycode": company}, "cdm_companyid"
+            )
+        for column, name in lookup.with_key:
+            if resolved.get(name) in (None, ""):
+                raise MappingError(f"{lookup.source}: its key part {name} has no value")
+            key[column] = resolved[name]
+        found = await _dataverse_id_by_key(engine, lookup.bind_set, key, lookup.resolve_id)
+        if lookup.target.startswith("@") or lookup.target in table_map.target.key_fields:
+            return {lookup.target: found}
+        return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({found})"}
     if lookup.resolve_id:
-        found = await _dataverse_id_by_key(engine, lookup.bind_set, lookup.bind_key, natural, lookup.resolve_id)
+        found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, lookup.resolve_id)
         return {lookup.target: found}
     literal = str(natural).replace("'", "''")
     return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({lookup.bind_key}='{literal}')"}
@@ -380,14 +416,15 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
     engine.cache.put(cache_key, True)
 
 
-async def _dataverse_id_by_key(engine: Engine, entity_set: str, key_column: str, value: Value, id_column: str) -> str:
-    cache_key = ("dvid", entity_set, key_column, value)
+async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str) -> str:
+    cache_key = ("dvid", entity_set, tuple(key.items()))
     cached = engine.cache.get(cache_key)
     if cached is not None:
         return str(cached)
-    row = await engine.dataverse.get(entity_set, {key_column: value}, select=[id_column])
+    row = await engine.dataverse.get(entity_set, key, select=[id_column])
     if row is None:
-        raise MissingDependencyError(f"{entity_set}({key_column}='{value}') does not exist in Dataverse")
+        described = ",".join(f"{k}='{v}'" for k, v in key.items())
+        raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse")
     found = str(row[id_column]).lower()
     engine.cache.put(cache_key, found)
     return found

@@ -71,10 +71,24 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "cdm_primaryemailaddress": {"type": "string"},
         "cdm_primarytelephone": {"type": "string"},
     },
+    # Columns of the Ledger template (map 03, S3) and the tables its lookups point at.
     "msdyn_ledger": {
         "msdyn_name": {"type": "string"},
         "msdyn_company": {"type": "lookup", "target": "cdm_company"},
+        "msdyn_description": {"type": "string"},
+        "msdyn_accountingcurrency": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_reportingcurrency": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_isbudgetcontrolenabled": {"type": "bool"},
+        "msdyn_chartofaccounts": {"type": "lookup", "target": "msdyn_chartofaccounts"},
+        "msdyn_fiscalcalendar": {"type": "lookup", "target": "msdyn_fiscalcalendar"},
+        "msdyn_exchangeratetype": {"type": "lookup", "target": "msdyn_exchangeratetype"},
+        "msdyn_budgetexchangeratetype": {"type": "lookup", "target": "msdyn_exchangeratetype"},
+        "msdyn_reportingcurrencyexchangeratetype": {"type": "lookup", "target": "msdyn_exchangeratetype"},
     },
+    "msdyn_chartofaccounts": {"msdyn_name": {"type": "string"}},
+    "msdyn_fiscalcalendar": {"msdyn_calendar": {"type": "string"}},
+    "msdyn_exchangeratetype": {"msdyn_name": {"type": "string"}},
+    "product": {"productnumber": {"type": "string"}, "name": {"type": "string"}},
     # Columns of the CDS Exchange Rates template (map 02, S3).
     "msdyn_currencyexchangerate": {
         "msdyn_exchangeratetypename": {"type": "string"},
@@ -85,19 +99,49 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "msdyn_validto": {"type": "date"},
     },
     "msdyn_organizationalunit": {"msdyn_name": {"type": "string"}},
+    # Vendor invoices (maps 27-28): the columns of the dual-write screenshots; status reasons inferred.
     "msdyn_projectvendorinvoice": {
         "msdyn_vendorinvoicenumber": {"type": "string"},
         "msdyn_name": {"type": "string"},
+        "msdyn_description": {"type": "string"},
+        "msdyn_vendor": {"type": "lookup", "target": "account"},
+        "msdyn_invoicedate": {"type": "date"},
+        "transactioncurrencyid": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_enableautomaticconfirmation": {"type": "bool"},
+        "msdyn_hasexternalorigin": {"type": "bool"},
         "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company"},
+        "statuscode": {"type": "picklist", "values": [1, 192350000, 192350001, 192350002]},
     },
     "msdyn_projectvendorinvoiceline": {
         "msdyn_externalinvoiceline": {"type": "string"},
         "msdyn_name": {"type": "string"},
+        "msdyn_vendorinvoice": {"type": "lookup", "target": "msdyn_projectvendorinvoice"},
+        "msdyn_project": {"type": "lookup", "target": "msdyn_project"},
+        "msdyn_price": {"type": "money"},
+        "msdyn_quantity": {"type": "decimal"},
+        "msdyn_amount": {"type": "money"},
+        "msdyn_duration": {"type": "decimal"},
+        "msdyn_verificationstatus": {"type": "picklist", "values": [192350000, 192350001, 192350002]},
+        "msdyn_transactioncategory": {"type": "lookup", "target": "msdyn_transactioncategory"},
+        "msdyn_resourcecategory": {"type": "lookup", "target": "bookableresourcecategory"},
+        "transactioncurrencyid": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_billingtype": {"type": "picklist", "values": [192350000, 192350001, 192350002, 192350003]},
+        "msdyn_transactionclassification": {
+            "type": "picklist",
+            "values": [192350000, 192350001, 192350002, 192350003, 192350004],
+        },
         "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company"},
     },
+    # Project contract customer (map 14): display names documented, logical names inferred.
     "msdyn_projectcontractsplitbillingrule": {
         "msdyn_name": {"type": "string"},
-        "msdyn_paymentterms": {"type": "picklist", "values": [1, 2, 3, 192350001]},
+        "msdyn_paymentterms": {"type": "picklist", "values": [1, 2, 3, 4, 192350001]},
+        "msdyn_contract": {"type": "lookup", "target": "salesorder"},
+        "msdyn_customer": {"type": "lookup", "target": "account"},
+        "msdyn_billingsplitpercent": {"type": "decimal"},
+        "msdyn_isprimary": {"type": "bool"},
+        "msdyn_billtoname": {"type": "string"},
+        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company"},
     },
     # Plug-in registration (Microsoft.Xrm.Sdk registration tables), for register-steps.
     "serviceendpoint": {
@@ -172,12 +216,23 @@ PO_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
         }
     },
     "msdyn_transactioncategory": {"msdyn_transactioncategorynumber": {"type": "string", "note": "documented (IMG)"}},
-    "msdyn_expense": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
+    "msdyn_expense": {
+        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"},
+        "msdyn_externalexpenseline": {"type": "string", "note": "inferred key: Finance's project transaction id"},
+    },
     "salesorder": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
     "salesorderdetail": {
         "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "fix 3853801 defaults it (DOC)"}
     },
     "msdyn_estimateline": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
+    "msdyn_projecttask": {
+        "msdyn_outlinelevel": {"type": "int", "note": "documented PO WBS column"},
+        "msdyn_displaysequence": {"type": "decimal", "note": "documented PO WBS column"},
+    },
+    "invoice": {"msdyn_invoicedate": {"type": "date", "note": "inferred proforma invoice date"}},
+    "bookableresource": {
+        "msdyn_worker": {"type": "lookup", "target": "cdm_worker", "note": "worker link (name inferred)"}
+    },
 }
 
 ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
@@ -191,6 +246,13 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_expensecategory": [("msdyn_name", "msdyn_owningcompany")],
     "msdyn_transactioncategory": [("msdyn_transactioncategorynumber",)],
     "msdyn_projectvendorinvoiceline": [("msdyn_externalinvoiceline",)],
+    "msdyn_projectvendorinvoice": [("msdyn_vendorinvoicenumber", "msdyn_vendor")],
+    "msdyn_expense": [("msdyn_externalexpenseline",)],
+    "msdyn_ledger": [("msdyn_company",)],
+    "msdyn_chartofaccounts": [("msdyn_name",)],
+    "msdyn_fiscalcalendar": [("msdyn_calendar",)],
+    "msdyn_exchangeratetype": [("msdyn_name",)],
+    "product": [("productnumber",)],
     "cdm_worker": [("cdm_workernumber",)],
     # Not documented; the natural key of a rate (inferred).
     "msdyn_currencyexchangerate": [
@@ -236,6 +298,8 @@ class Table:
 def entity_set_name(logical: str) -> str:
     if logical.endswith("y") and logical[-2] not in "aeiou":
         return logical[:-1] + "ies"
+    if logical.endswith("s"):
+        return logical + "es"
     return logical + "s"
 
 

@@ -30,6 +30,10 @@ ENUMS: dict[str, list[str]] = {
     "NoYes": ["No", "Yes"],
     # Contract lines create a time-and-material or a milestone billing rule (documented); symbols inferred.
     "ProjContractBillingMethod": ["TimeAndMaterial", "Milestone"],
+    # Estimate staging: Dataverse cost rows become Cost, sales rows Sales (documented PSA-DI transform).
+    "ProjEstimateTransType": ["Cost", "Sales"],
+    # Project category types on vendor invoice lines (documented: Item, Expense, Materials or Hours).
+    "ProjCategoryType": ["Hour", "Expense", "Item", "Fee"],
     "TrvExpenseType": [
         "Hotel",
         "CarRental",
@@ -138,6 +142,7 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "extra": {
             "ExpenseReportId": "string",
             "LineNumber": "int",
+            "ProjTransId": "string",
             "ProjectId": "string",
             "ActivityNumber": "string",
             "CategoryId": "string",
@@ -147,6 +152,8 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "Quantity": "decimal",
             "Description": "string",
             "Worker": "string",
+            "UnitPrice": "decimal",
+            "SalesTaxAmount": "decimal",
         },
     },
     "ProjVendInvoiceExportsV2": {
@@ -176,9 +183,118 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "CategoryId": "string",
             "RoleId": "string",
             "Quantity": "decimal",
+            "PurchPrice": "decimal",
             "LineAmount": "decimal",
             "CurrencyCode": "string",
             "Description": "string",
+            "TransactionCategoryId": "string",
+            "BillingType": "enum:ProjBillingType",
+            "CategoryType": "enum:ProjCategoryType",
+        },
+    },
+    # Setup and planning maps (14, 16, 19, 21, 22, 23, 24, 11, 18): collection names inferred,
+    # fields from the CDM 10.0.13 lists where the entity is there.
+    "ProjectFundingSources": {
+        "aot": "ProjFundingSourceEntity",
+        "key": ("dataAreaId", "ProjectContractID", "FundingSourceId"),
+        "types": {"FundingType": "string"},
+        "references": (
+            ("ProjectContractID", "ProjectContractHeaders", "ProjectContractId"),
+            ("CustomerOrOrganization", "CustomersV3", "CustomerAccount"),
+        ),
+    },
+    "ProjectTasks": {
+        "aot": "ProjProjectTaskEntity",
+        "key": ("dataAreaId", "TaskId"),
+        "extra": {"ProjectId": "string"},
+        "types": {"TaskOutlineLevel": "int", "TaskDisplaySequence": "decimal"},
+        "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
+    },
+    "ProjectContractLineMilestones": {
+        "aot": "ProjCDSContractLineMilestoneImportEntity",
+        "key": ("dataAreaId", "TransactionId"),
+        "extra": {"TransStatus": "int", "ProjectId": "string"},
+        "references": (("ContractLineRef", "ProjectContractLines", "ContractLineId"),),
+    },
+    "ProjectHourEstimates": {
+        "aot": "ProjCDSEstimateHoursEntity",
+        "fields_from": "ProjCDSEstimateHoursImport",
+        "label": "Project Operations integration entity for hour estimates",
+        "key": ("dataAreaId", "EstimateHoursImportId"),
+        "extra": {"ResourceId": "guid", "EndDate": "date"},
+        "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
+    },
+    "ProjectExpenseEstimates": {
+        "aot": "ProjCDSEstimateExpensesImportEntity",
+        "fields_from": "ProjCDSEstimateExpensesImport",
+        "label": "Project Operations integration entity for expense estimates",
+        "key": ("dataAreaId", "EstimateLineId"),
+        "types": {"BillingType": "enum:ProjBillingType", "TransType": "enum:ProjEstimateTransType"},
+        "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
+    },
+    "ProjectMaterialEstimates": {
+        "aot": "ProjForecastSalesImportEntity",
+        "label": "Project integration table for material estimates",
+        "key": ("dataAreaId", "EstimateLineId"),
+        "extra": {
+            "EstimateLineId": "guid",
+            "ProjectId": "string",
+            "TaskId": "guid",
+            "ItemId": "string",
+            "Quantity": "decimal",
+            "Price": "decimal",
+            "TransType": "enum:ProjEstimateTransType",
+            "BillingType": "enum:ProjBillingType",
+            "TransactionCategoryId": "string",
+            "StartDate": "date",
+            "EndDate": "date",
+            "CurrencyId": "string",
+            "ExchangeRate": "decimal",
+            "Description": "string",
+        },
+        "references": (("ProjectId", "ProjectsV2", "ProjectId"),),
+    },
+    "ProjectTransactionRelationships": {
+        "aot": "ProjCDSTransactionRelationshipImportEntity",
+        "key": ("ConnectionId",),
+    },
+    "ProjectInvoiceProposalsV2": {
+        "aot": "ProjInvoiceProposalV2Entity",
+        "label": "Project invoice proposals V2",
+        "key": ("dataAreaId", "InvoiceProposalId"),
+        "extra": {
+            "InvoiceProposalId": "string",
+            "ProjectContractId": "string",
+            "FundingSourceId": "string",
+            "SalesCurrency": "string",
+            "InvoiceDate": "date",
+            "InvoiceHeaderText": "string",
+            "TermsOfPayment": "string",
+        },
+        "references": (("ProjectContractId", "ProjectContractHeaders", "ProjectContractId"),),
+    },
+    "ProjectWorkerResources": {
+        "aot": "ProjWorkerResourceImportEntity",
+        "label": "Project worker resource import",
+        "key": ("ResourceId",),
+        "extra": {"ResourceId": "guid", "ResourceName": "string", "PersonnelNumber": "string"},
+    },
+    "Ledgers": {
+        "aot": "LedgerEntity",
+        "label": "Ledger",
+        "key": ("LegalEntityId",),
+        "extra": {
+            "LegalEntityId": "string",
+            "Name": "string",
+            "Description": "string",
+            "AccountingCurrency": "string",
+            "ReportingCurrency": "string",
+            "ChartOfAccounts": "string",
+            "FiscalCalendar": "string",
+            "ExchangeRateType": "string",
+            "BudgetExchangeRateType": "string",
+            "ReportingCurrencyExchangeRateType": "string",
+            "IsBudgetControlEnabled": "noyes",
         },
     },
     "CDSExchangeRates": {
@@ -295,6 +411,9 @@ def load_schema() -> dict[str, EntitySpec]:
     for collection, supplement in SUPPLEMENT.items():
         base = generated.get(supplement["aot"], {"fields": {}, "label": supplement.get("label", "")})
         fields = {name: spec["type"] for name, spec in base["fields"].items()}
+        # The PO-era fields live on the staging table the entity sits on.
+        table = generated.get(supplement.get("fields_from", ""), {"fields": {}})
+        fields.update({name: spec["type"] for name, spec in table["fields"].items() if name != "DataAreaId"})
         fields.update(supplement.get("extra", {}))
         fields.update(supplement.get("types", {}))
         if "dataAreaId" in supplement["key"]:

@@ -87,6 +87,7 @@ class FinanceSimulator(Simulator):
         self._vouchers = 0
         self._control = 5637144576  # control numbers are large and only ever grow
         self.activated: set[str] = set()
+        self._project_transactions = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -576,9 +577,9 @@ class FinanceSimulator(Simulator):
         """Posting writes the project lines to the expense export entity and raises the event."""
         spec = self.schema["ProjExpenseExports"]
         for number, line in enumerate(lines, start=1):
-            row = self._validated(
-                spec, {"dataAreaId": company, "ExpenseReportId": report_id, "LineNumber": number, **line}, creating=True
-            )
+            values = {"dataAreaId": company, "ExpenseReportId": report_id, "LineNumber": number, **line}
+            values.setdefault("ProjTransId", self._next_project_transaction(company))
+            row = self._validated(spec, values, creating=True)
             self.data[spec.collection][self._key_tuple(spec, row)] = row
         if "ExpenseReportPostedBusinessEvent" in self.activated:
             await self._business_event(
@@ -601,6 +602,7 @@ class FinanceSimulator(Simulator):
                 "InvoiceAccount": invoice["InvoiceAccount"],
                 **line,
             }
+            values.setdefault("ProjTransId", self._next_project_transaction(company))
             line_row = self._validated(line_spec, values, creating=True)
             self.data[line_spec.collection][self._key_tuple(line_spec, line_row)] = line_row
         if "VendorInvoicePostedBusinessEvent" in self.activated:
@@ -610,6 +612,11 @@ class FinanceSimulator(Simulator):
                 "LegalEntity": company.lower(),
             }
             await self._business_event("VendorInvoicePostedBusinessEvent", company, members, self.posting_object_id)
+
+    def _next_project_transaction(self, company: str) -> str:
+        """Posting numbers each project transaction from the company's number sequence."""
+        self._project_transactions += 1
+        return f"{company.upper()}-{self._project_transactions:08d}"
 
     async def _post_actuals_endpoint(self, request: Request) -> Response:
         posted = await self.post_actuals()

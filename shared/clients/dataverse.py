@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 
 from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, key_segment
+from shared.clients.batch import BatchRequest
 from shared.clients.http import ODataClient, json_body
 from shared.errors import (
     NotFoundError,
@@ -86,6 +87,22 @@ class DataverseClient(ODataClient):
             "PATCH", entity_set + key_segment(key, guid_primary=True), headers=headers, json=payload
         )
         return WriteResult(entity_id=_entity_id(response))
+
+    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
+        """Upsert rows by their keys in atomic changesets; returns the number of changesets sent."""
+        changesets = 0
+        for start in range(0, len(rows), changeset_size):
+            requests = [
+                BatchRequest(
+                    "PATCH",
+                    entity_set + key_segment(key, guid_primary=True),
+                    {name: value for name, value in body.items() if name not in key},
+                )
+                for key, body in rows[start : start + changeset_size]
+            ]
+            await self.batch(requests)
+            changesets += 1
+        return changesets
 
     async def create(self, entity_set: str, body: Row) -> WriteResult:
         response = await self.http.request("POST", entity_set, headers=dict(_HEADERS), json=body)

@@ -175,9 +175,14 @@ class ODataClient:
             "POST", "$batch", headers={"Content-Type": content_type, "Accept": "application/json"}, content=body
         )
         parts = parse_batch_response(response.content, response.headers.get("Content-Type", ""))
-        for part in parts:
+        for number, part in enumerate(parts):
             if part.status >= 400:
-                raise self.http.classify_part(part.status, part.body)
+                error = self.http.classify_part(part.status, part.body)
+                # The answer holds only the failing part: say which request it was, so a person can find the row.
+                failed = requests[min(number, len(requests) - 1)]
+                error.method, error.url = failed.method, failed.url
+                error.service_message = f"{failed.method} {failed.url}: {error.service_message}"
+                raise error
         return parts
 
     async def metadata(self) -> str:

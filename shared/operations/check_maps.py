@@ -64,6 +64,8 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
                 problem(target.system, "target field", name, f"not a property of {target.entity_set}")
         for lookup in table_map.lookups:
             name = lookup.target
+            if name.startswith("@"):
+                continue  # a scratch key part, never written
             if target.system is System.DATAVERSE and name.startswith("_") and name.endswith("_value"):
                 ok = name in target_entity.properties or name[1:-6] in target_entity.navigation
             elif target.system is System.DATAVERSE and lookup.bind_set:
@@ -123,13 +125,28 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
                 )
         if lookup.bind_set:
             bound = entity(System.DATAVERSE, lookup.bind_set, "bind")
-            if bound is not None and lookup.bind_key and {lookup.bind_key} not in bound.key_sets():
+            key = {lookup.bind_key, *([lookup.company_column] if lookup.company_column else [])}
+            key |= {column for column, _ in lookup.with_key}
+            if bound is not None and lookup.bind_key and key not in bound.key_sets():
                 problem(
                     System.DATAVERSE,
                     "bind key",
-                    f"{lookup.bind_set}({lookup.bind_key})",
+                    f"{lookup.bind_set}({','.join(sorted(str(k) for k in key))})",
                     "is not a key of the bound table",
                 )
+    rule = table_map.company
+    if rule.via_set and rule.via_column:
+        via = entity(System.DATAVERSE, rule.via_set, "company via")
+        if via is not None and not _lookup_column_ok(via, rule.via_column.removeprefix("_").removesuffix("_value")):
+            problem(System.DATAVERSE, "company field", f"{rule.via_set}.{rule.via_column}", "does not exist")
+    if table_map.document is not None:
+        document = table_map.document
+        rows = entity(System.FINANCE, document.rows_set, "document rows")
+        missing = [row_field for _, row_field in document.match if rows is not None and not rows.has_field(row_field)]
+        for row_field in missing:
+            problem(System.FINANCE, "document field", f"{document.rows_set}.{row_field}", "does not exist")
+        if document.only_if_any is not None:
+            entity(System.FINANCE, document.only_if_any[0], "document condition")
     if table_map.company.read_set:
         company = entity(System.DATAVERSE, table_map.company.read_set, "company")
         if (

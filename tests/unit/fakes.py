@@ -42,6 +42,11 @@ class FakeDataverse:
         self.writes.append((entity_set, mode, dict(key), dict(body)))
         return WriteResult()
 
+    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
+        for key, body in rows:
+            self.writes.append((entity_set, "upsert", dict(key), dict(body)))
+        return -(-len(rows) // changeset_size)
+
     async def create(self, entity_set: str, body: Row) -> WriteResult:
         self.writes.append((entity_set, "create", {}, dict(body)))
         return WriteResult()

@@ -1,0 +1,76 @@
+"""Project funding sources (msdyn_projectcontractsplitbillingrules): contract customers → Finance.
+
+Reference: maps/14-msdyn_projectcontractsplitbillingrules-funding-source.md. Documented: saving a
+project contract creates its contract customer rows, and the map syncs their additions, updates and
+deletions; split billing percentages are mastered in Dataverse only and never synced; terms of
+payment are synced (1.0.0.2). Field pairs and keys are not documented: the funding source id is the
+customer account (Finance's own default when a customer funds a contract), inferred.
+"""
+
+from functions.flow_blueprint import flow_blueprint
+from functions.lookups import customer_account
+from functions.value_maps import TERMS_OF_PAYMENT
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    company_from_lookup,
+)
+
+MAP = TableMap(
+    name="funding-sources",
+    title="Project funding source (msdyn_projectcontractsplitbillingrules)",
+    reference="maps/14-msdyn_projectcontractsplitbillingrules-funding-source.md",
+    source=SourceSide(
+        System.DATAVERSE,
+        "msdyn_projectcontractsplitbillingrule",
+        "msdyn_projectcontractsplitbillingrules",
+        ("msdyn_projectcontractsplitbillingruleid",),
+    ),
+    target=TargetSide(
+        System.FINANCE, "ProjectFundingSources", ("dataAreaId", "ProjectContractID", "FundingSourceId"), INF
+    ),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC),
+    fields=(
+        FieldMap(None, "FundingType", default="Customer", provenance=INF, note="contract customers fund as customers"),
+        FieldMap("msdyn_paymentterms", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.2"),
+        FieldMap("msdyn_isprimary", "IsPrimaryFundingSource", FieldType.NOYES, default=False, provenance=INF),
+        FieldMap("msdyn_billtoname", "InvoiceName", provenance=INF),
+    ),
+    lookups=(
+        Lookup(
+            "msdyn_contract",
+            "ProjectContractID",
+            read_set="salesorders",
+            read_column="ordernumber",
+            require_set="ProjectContractHeaders",
+            require_field="ProjectContractId",
+            required=True,
+            provenance=INF,
+            note="the contract must be in Finance first",
+        ),
+        customer_account(
+            "msdyn_customer", "CustomerOrOrganization", required=True, note="the customer must be in Finance first"
+        ),
+        Lookup(
+            "msdyn_customer",
+            "FundingSourceId",
+            read_set="accounts",
+            read_column="accountnumber",
+            required=True,
+            provenance=INF,
+            note="Finance's default funding source id is the customer account",
+        ),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+    notes="msdyn_billingsplitpercent is deliberately not mapped: split percentages are not synced (documented).",
+)
+
+bp = flow_blueprint(MAP)

@@ -1,0 +1,85 @@
+"""Project invoice proposals V2 (invoices): confirmed proforma invoice headers → Finance.
+
+Reference: maps/19-invoices-project-invoice-proposals-v2.md. Documented: when the project manager
+confirms a proforma invoice, its header syncs to Finance, one way; the proposal number in Finance is
+the proforma invoice id; terms of payment are synced (1.0.0.3); the lines come from billed-sales
+actuals through Import from staging, not from this map. The filter (confirmed, work based) and the
+field pairs are inferred. Proposals cannot be deleted from Dataverse, so deletes are not carried.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from functions.flow_blueprint import flow_blueprint
+from functions.lookups import currency_code
+from functions.value_maps import TERMS_OF_PAYMENT
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    FieldMap,
+    FieldType,
+    Filter,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    company_of_referenced,
+)
+
+CONFIRMED = 192350002
+WORK_BASED = 192350001
+
+
+def _confirmed(row: Mapping[str, Any]) -> bool:
+    return row["msdyn_projectinvoicestatus"] == CONFIRMED and row["msdyn_ordertype"] == WORK_BASED
+
+
+MAP = TableMap(
+    name="invoice-proposals",
+    title="Project invoice proposals V2 (invoices)",
+    reference="maps/19-invoices-project-invoice-proposals-v2.md",
+    source=SourceSide(System.DATAVERSE, "invoice", "invoices", ("invoiceid",)),
+    target=TargetSide(System.FINANCE, "ProjectInvoiceProposalsV2", ("dataAreaId", "InvoiceProposalId"), INF),
+    company=company_of_referenced("salesorderid", "salesorders", "_msdyn_owningcompany_value", "dataAreaId"),
+    filter=Filter(
+        "confirmed project invoices only (status Confirmed, work based)",
+        ("msdyn_projectinvoicestatus", "msdyn_ordertype"),
+        _confirmed,
+        odata=f"msdyn_projectinvoicestatus eq {CONFIRMED} and msdyn_ordertype eq {WORK_BASED}",
+        provenance=DOC,
+    ),
+    fields=(
+        FieldMap("invoicenumber", "InvoiceProposalId", provenance=DOC, note="proposal number = proforma invoice id"),
+        FieldMap("name", "InvoiceHeaderText", provenance=INF),
+        FieldMap("msdyn_invoicedate", "InvoiceDate", FieldType.DATE, provenance=INF),
+        FieldMap("paymenttermscode", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.3"),
+    ),
+    lookups=(
+        Lookup(
+            "salesorderid",
+            "ProjectContractId",
+            read_set="salesorders",
+            read_column="ordernumber",
+            require_set="ProjectContractHeaders",
+            require_field="ProjectContractId",
+            required=True,
+            provenance=INF,
+            note="the contract must be in Finance first",
+        ),
+        Lookup(
+            "customerid",
+            "FundingSourceId",
+            read_set="accounts",
+            read_column="accountnumber",
+            required=True,
+            provenance=INF,
+            note="the customer's funding source on the contract (funding-sources keys it by account)",
+        ),
+        currency_code("transactioncurrencyid", "SalesCurrency"),
+    ),
+    operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+)
+
+bp = flow_blueprint(MAP)

@@ -1,0 +1,127 @@
+"""Project vendor invoice lines (msdyn_projectvendorinvoicelines): posted project lines → Dataverse.
+
+Reference: maps/28-msdyn_projectvendorinvoicelines.md. Documented: Finance → Dataverse on posting,
+only lines with a project; the key is msdyn_externalinvoiceline alone (1.0.0.6) = PROJTRANSID; the
+pairs of the screenshot (price, quantity, category, role, currency, parent invoice, owning company).
+The billing type and category type transforms are not visible (inferred). An invoice is one
+document: all its lines go in atomic $batch changesets, so a 5,000-line invoice lands whole, and a
+line never lands before its invoice header (it waits for vendor-invoices).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from functions.flow_blueprint import flow_blueprint
+from functions.lookups import company_bind, currency_bind, project_bind, vendor_account
+from functions.value_maps import BILLING_TYPE_TO_DATAVERSE, EXPENSE, FEE, MATERIAL, TIME
+from functions.vendor_invoices import INVOICE_MEMBERS
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    Document,
+    FieldMap,
+    FieldType,
+    Filter,
+    Lookup,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    ValueMap,
+    company_from_field,
+)
+
+CATEGORY_TYPE = ValueMap(
+    "CategoryType → msdyn_transactionclassification",
+    {"Hour": TIME, "Expense": EXPENSE, "Item": MATERIAL, "Fee": FEE},
+    provenance=INF,
+)
+NOT_VERIFIED = 192350000
+
+
+def _has_project(row: Mapping[str, Any]) -> bool:
+    return bool(row["ProjectId"])
+
+
+MAP = TableMap(
+    name="vendor-invoice-lines",
+    title="Project Operations integration project vendor invoice line export entity (msdyn_projectvendorinvoicelines)",
+    reference="maps/28-msdyn_projectvendorinvoicelines.md",
+    source=SourceSide(
+        System.FINANCE,
+        "ProjVendInvoiceLineExportEntity",
+        "ProjVendInvoiceLineExports",
+        ("dataAreaId", "ProjTransId"),
+        events=("VendorInvoicePostedBusinessEvent",),
+    ),
+    target=TargetSide(System.DATAVERSE, "msdyn_projectvendorinvoicelines", ("msdyn_externalinvoiceline",), DOC),
+    company=company_from_field("dataAreaId"),
+    document=Document("ProjVendInvoiceLineExports", INVOICE_MEMBERS, changeset_size=500),
+    filter=Filter("lines with a project", ("ProjectId",), _has_project, odata="ProjectId ne ''", provenance=DOC),
+    fields=(
+        FieldMap("ProjTransId", "msdyn_externalinvoiceline", provenance=DOC, note="the integration key"),
+        FieldMap("Description", "msdyn_name", provenance=INF),
+        FieldMap("PurchPrice", "msdyn_price", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("Quantity", "msdyn_quantity", FieldType.DECIMAL, provenance=DOC, note="QTYRECEIVENOW"),
+        FieldMap("LineAmount", "msdyn_amount", FieldType.DECIMAL, provenance=INF),
+        FieldMap(
+            "BillingType",
+            "msdyn_billingtype",
+            FieldType.OPTION,
+            value_map=BILLING_TYPE_TO_DATAVERSE,
+            provenance=DOC,
+            note="pair documented, values inferred",
+        ),
+        FieldMap(
+            "CategoryType",
+            "msdyn_transactionclassification",
+            FieldType.OPTION,
+            value_map=CATEGORY_TYPE,
+            provenance=DOC,
+            note="pair documented, values inferred",
+        ),
+        FieldMap(
+            None,
+            "msdyn_verificationstatus",
+            FieldType.OPTION,
+            default=NOT_VERIFIED,
+            provenance=INF,
+            note="default documented, value inferred",
+        ),
+    ),
+    lookups=(
+        vendor_account("@vendor"),
+        Lookup(
+            "VendorInvoiceNumber",
+            "msdyn_vendorinvoice",
+            bind_set="msdyn_projectvendorinvoices",
+            bind_key="msdyn_vendorinvoicenumber",
+            with_key=(("_msdyn_vendor_value", "@vendor"),),
+            resolve_id="msdyn_projectvendorinvoiceid",
+            required=True,
+            provenance=DOC,
+            note="parent invoice (number + vendor); the header must be in Dataverse first",
+        ),
+        project_bind("ProjectId"),
+        Lookup(
+            "TransactionCategoryId",
+            "msdyn_transactioncategory",
+            bind_set="msdyn_transactioncategories",
+            bind_key="msdyn_transactioncategorynumber",
+            provenance=DOC,
+        ),
+        Lookup(
+            "RoleId",
+            "msdyn_resourcecategory",
+            bind_set="bookableresourcecategories",
+            bind_key="msdyn_resourcecategorynumber",
+            provenance=DOC,
+        ),
+        currency_bind("CurrencyCode", "transactioncurrencyid", DOC),
+        company_bind(provenance=DOC),
+    ),
+    operations=frozenset({Operation.UPSERT}),
+)
+
+bp = flow_blueprint(MAP)

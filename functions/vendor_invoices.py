@@ -1,0 +1,79 @@
+"""Project vendor invoices (msdyn_projectvendorinvoices): posted Finance vendor invoices → Dataverse.
+
+Reference: maps/27-msdyn_projectvendorinvoices.md (the V2 map's field screenshot). Documented:
+Finance → Dataverse when a vendor invoice is posted, only invoices with at least one project line;
+the vendor is a Dataverse account in the invoice's company; the = pairs (invoice number, invoice
+account) are the key; the status flows back to Finance (see vendor_invoice_status). The
+subcontract transform and the external-origin default are not visible (inferred).
+"""
+
+from functions.flow_blueprint import flow_blueprint
+from functions.lookups import company_bind, currency_bind, vendor_account
+from shared.events import Operation
+from shared.maps import (
+    DOC,
+    INF,
+    Document,
+    FieldMap,
+    FieldType,
+    SourceSide,
+    System,
+    TableMap,
+    TargetSide,
+    company_from_field,
+)
+from shared.values import Value
+
+INVOICE_MEMBERS = (("InvoiceId", "VendorInvoiceNumber"), ("InvoiceAccount", "InvoiceAccount"))
+
+
+def _automatic_confirmation(subcontract: Value) -> bool:
+    # A subcontract invoice waits for the project manager's confirmation; anything else confirms itself.
+    return subcontract != "Yes"
+
+
+MAP = TableMap(
+    name="vendor-invoices",
+    title="Project Operations integration project vendor invoice export entity V2 (msdyn_projectvendorinvoices)",
+    reference="maps/27-msdyn_projectvendorinvoices.md",
+    source=SourceSide(
+        System.FINANCE,
+        "ProjVendInvoiceExportEntityV2",
+        "ProjVendInvoiceExportsV2",
+        ("dataAreaId", "VendorInvoiceNumber", "InvoiceAccount"),
+        events=("VendorInvoicePostedBusinessEvent",),
+    ),
+    target=TargetSide(
+        System.DATAVERSE, "msdyn_projectvendorinvoices", ("msdyn_vendorinvoicenumber", "_msdyn_vendor_value"), INF
+    ),
+    company=company_from_field("dataAreaId"),
+    document=Document(
+        "ProjVendInvoiceExportsV2",
+        INVOICE_MEMBERS,
+        only_if_any=("ProjVendInvoiceLineExports", "ProjectId ne ''"),
+        only_if_description="the invoice has at least one line with a project (documented)",
+    ),
+    fields=(
+        FieldMap("VendorInvoiceNumber", "msdyn_vendorinvoicenumber", provenance=DOC, note="= pair (key)"),
+        FieldMap("VendorInvoiceNumber", "msdyn_name", provenance=DOC),
+        FieldMap("Description", "msdyn_description", provenance=DOC),
+        FieldMap("TransDate", "msdyn_invoicedate", FieldType.DATE, provenance=DOC),
+        FieldMap(
+            "SubcontractInvoice",
+            "msdyn_enableautomaticconfirmation",
+            FieldType.BOOL,
+            transform=_automatic_confirmation,
+            provenance=INF,
+            note="pair documented, transform inferred",
+        ),
+        FieldMap(None, "msdyn_hasexternalorigin", FieldType.BOOL, default=True, provenance=INF, note="default"),
+    ),
+    lookups=(
+        vendor_account("_msdyn_vendor_value", DOC),
+        company_bind(),
+        currency_bind("CurrencyCode", "transactioncurrencyid", DOC),
+    ),
+    operations=frozenset({Operation.UPSERT}),
+)
+
+bp = flow_blueprint(MAP)

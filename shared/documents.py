@@ -1,0 +1,102 @@
+"""Posted Finance documents (expense reports, vendor invoices) synced whole: every row at once.
+
+A business event names the document; its rows are read from the export entity Finance filled at
+posting and upserted into Dataverse in atomic `$batch` changesets. The document is tracked as one
+record: a repeated event with the same rows writes nothing, and a failed changeset is re-sent whole
+(upserts by key, so a retry never duplicates a line).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import MappingError
+from shared.events import ChangeEvent, payload_hash
+from shared.maps import Document, TableMap
+from shared.outcomes import FILTERED, MISSING_DEPENDENCY, UNCHANGED, Outcome
+from shared.pipeline import Engine, TargetRow, build_target_rows, passes_filter
+from shared.records import normalize_finance_row
+from shared.state.base import SyncState
+from shared.values import Value
+
+
+def document_members(table_map: TableMap, event: ChangeEvent) -> tuple[str, dict[str, Value]]:
+    """The document's company and the event members that select its rows."""
+    document = _document(table_map)
+    members = event.record or {}
+    company = event.company or members.get("LegalEntity")
+    if not company:
+        raise MappingError(f"the {event.entity} event names no legal entity")
+    missing = [member for member, _ in document.match if members.get(member) in (None, "")]
+    if missing:
+        raise MappingError(f"the {event.entity} event has no {', '.join(missing)}")
+    return str(company).upper(), {member: members[member] for member, _ in document.match}
+
+
+def document_key(table_map: TableMap, event: ChangeEvent) -> str:
+    company, members = document_members(table_map, event)
+    return "|".join([company, *(str(value) for value in members.values())])
+
+
+async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Outcome:
+    document = _document(table_map)
+    company, members = document_members(table_map, event)
+    selector = document.rows_filter(company, members)
+    if document.only_if_any is not None:
+        other_set, condition = document.only_if_any
+        if not await _any_row(engine, other_set, f"{selector} and {condition}"):
+            return Outcome.skipped(FILTERED, document.only_if_description or condition)
+
+    rows: list[dict[str, Value]] = []
+    async for page in engine.finance.query(document.rows_set, filter=selector):
+        rows.extend(normalize_finance_row(row) for row in page)
+    if not rows:
+        # Posting commits the export rows with the event; until they are readable, wait for them.
+        return Outcome.retry_later(MISSING_DEPENDENCY, f"{document.rows_set} has no rows where {selector}")
+
+    targets = await _target_rows(engine, table_map, event, document, rows)
+    if not targets:
+        described = table_map.filter.description if table_map.filter else "no rows"
+        return Outcome.skipped(FILTERED, described)
+
+    digest = payload_hash({"rows": [target.payload for target in targets]})
+    state = await engine.state.get_state(table_map.name, event.key)
+    if state is not None and state.payload_hash == digest:
+        return Outcome.skipped(UNCHANGED)
+
+    upserts = [(target.key, _without_empty_binds(target.body)) for target in targets]
+    await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size)
+    await engine.state.put_state(SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text))
+    shown = (targets[0].key_text,) if len(targets) == 1 else (targets[0].key_text, targets[-1].key_text)
+    return Outcome.written(len(targets), shown)
+
+
+async def _target_rows(
+    engine: Engine, table_map: TableMap, event: ChangeEvent, document: Document, rows: list[dict[str, Value]]
+) -> list[TargetRow]:
+    targets: list[TargetRow] = []
+    for row in rows:
+        if table_map.filter is not None and not passes_filter(table_map, row):
+            continue
+        try:
+            targets.extend(await build_target_rows(engine, table_map, event, row))
+        except MappingError as exc:
+            key = {field: row.get(field) for field in table_map.source.key_columns}
+            raise MappingError(f"{document.rows_set} row {key}: {exc}") from exc
+    return targets
+
+
+async def _any_row(engine: Engine, entity_set: str, condition: str) -> bool:
+    async for page in engine.finance.query(entity_set, filter=condition, page_size=1):
+        return bool(page)
+    return False
+
+
+def _without_empty_binds(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if not (name.endswith("@odata.bind") and value is None)}
+
+
+def _document(table_map: TableMap) -> Document:
+    if table_map.document is None:
+        raise ValueError(f"flow {table_map.name} is not a document flow")
+    return table_map.document
