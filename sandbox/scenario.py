@@ -7,39 +7,31 @@ system's data.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
+from sandbox.demo_data import (
+    CATEGORY_ID,
+    CUSTOMER_ID,
+    EXPENSE_ACTUAL_ID,
+    ORDER_ID,
+    ORDER_LINE_ID,
+    PROJECT_ID,
+    ROLE_ID,
+    SKIPPED_ACTUAL_ID,
+    TIME_ACTUAL_ID,
+    USD_ID,
+    USMF_ID,
+    USPI_ID,
+    Check,
+    Expectation,
+    ok,
+    send,
+)
+from sandbox.demo_documents import document_expectations, post_documents
+from sandbox.demo_planning import plan_and_bill, planning_expectations
 from sandbox.environment import Sandbox
-from shared.jsonio import dumps
-
-USMF_ID = "c0a1e000-0000-4000-8000-000000000001"
-USPI_ID = "c0a1e000-0000-4000-8000-000000000002"
-USD_ID = "c0a1e000-0000-4000-8000-0000000000d1"
-CUSTOMER_ID = "c0a1e000-0000-4000-8000-0000000000a1"
-CATEGORY_ID = "c0a1e000-0000-4000-8000-0000000000c1"
-RESOURCE_ID = "c0a1e000-0000-4000-8000-0000000000b1"
-ROLE_ID = "c0a1e000-0000-4000-8000-0000000000e1"
-PROJECT_ID = "c0a1e000-0000-4000-8000-000000000f01"
-TIME_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0001"
-EXPENSE_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0002"
-SKIPPED_ACTUAL_ID = "c0a1e000-0000-4000-8000-0000000a0003"
-ORDER_ID = "c0a1e000-0000-4000-8000-0000000c0d01"
-ORDER_LINE_ID = "c0a1e000-0000-4000-8000-0000000c0d02"
-
-Check = Callable[[], Awaitable[str | None]]
-
-
-@dataclass
-class Expectation:
-    flow: str
-    description: str
-    check: Check
-    problem: str | None = None
 
 
 @dataclass
@@ -51,19 +43,6 @@ class ScenarioResult:
         return [e for e in self.expectations if e.problem is not None]
 
 
-async def _send(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]) -> httpx.Response:
-    # Money goes over the wire as exact JSON numbers, as the apps send it.
-    return await client.request(method.upper(), url, content=dumps(body).encode())
-
-
-async def _ok(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 400:
-        raise RuntimeError(
-            f"{response.request.method} {response.request.url} → {response.status_code}: {response.text}"
-        )
-    return response
-
-
 async def seed_reference_data(sandbox: Sandbox) -> None:
     """Prerequisite data both sides must already share (dual-write's prerequisite maps)."""
     async with sandbox.person_dataverse() as dv:
@@ -71,24 +50,24 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
             (USMF_ID, "USMF", "Contoso Entertainment USA"),
             (USPI_ID, "USPI", "Contoso Consulting USA"),
         ):
-            await _ok(
-                await _send(
+            await ok(
+                await send(
                     dv,
                     "post",
                     "cdm_companies",
                     {"cdm_companyid": company_id, "cdm_companycode": code, "cdm_name": name},
                 )
             )
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "transactioncurrencies",
                 {"transactioncurrencyid": USD_ID, "isocurrencycode": "USD", "currencyname": "US Dollar"},
             )
         )
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "accounts",
@@ -100,8 +79,8 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
                 },
             )
         )
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "msdyn_transactioncategories",
@@ -112,11 +91,15 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
                 },
             )
         )
+        # The ledger's own prerequisites (chart of accounts, fiscal calendar, exchange rate types).
+        await ok(await send(dv, "post", "msdyn_chartofaccountses", {"msdyn_name": "Shared"}))
+        await ok(await send(dv, "post", "msdyn_fiscalcalendars", {"msdyn_calendar": "Fiscal"}))
+        await ok(await send(dv, "post", "msdyn_exchangeratetypes", {"msdyn_name": "Default"}))
     async with sandbox.person_finance() as fo:
         for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA (Finance)")):
-            await _ok(await _send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))
-        await _ok(
-            await _send(
+            await ok(await send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))
+        await ok(
+            await send(
                 fo,
                 "post",
                 "CustomersV3",
@@ -152,15 +135,12 @@ def actual_body(
     }
 
 
-async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
-    """Drive every flow, wait for quiet, and check what reached the other side."""
-    result = ScenarioResult()
-    await seed_reference_data(sandbox)
-
+async def create_project_setup(sandbox: Sandbox) -> None:
+    """A role, a project-based contract with a time-and-material line, and its project, made in Dataverse."""
     async with sandbox.person_dataverse() as dv:
         # resource-roles: one Dataverse role becomes one Finance role per company in scope.
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "bookableresourcecategories",
@@ -172,8 +152,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             )
         )
         # contract-headers: the project's contract, project-based, for the same customer.
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "salesorders",
@@ -189,8 +169,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             )
         )
         # contract-lines: a time-and-material line on that contract.
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "salesorderdetails",
@@ -207,8 +187,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             )
         )
         # projects-v2
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "msdyn_projects",
@@ -225,27 +205,35 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     await sandbox.wait_quiet()
 
+
+async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
+    """Drive every flow, wait for quiet, and check what reached the other side."""
+    result = ScenarioResult()
+    await seed_reference_data(sandbox)
+
+    await create_project_setup(sandbox)
+
     async with sandbox.person_dataverse() as dv:
-        await _ok(await _send(dv, "patch", f"msdyn_projects({PROJECT_ID})", {"msdyn_subject": "ERP rollout, phase 1"}))
+        await ok(await send(dv, "patch", f"msdyn_projects({PROJECT_ID})", {"msdyn_subject": "ERP rollout, phase 1"}))
         # actuals: time and expense rows sync; a Skip Sync row does not.
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "msdyn_actuals",
                 actual_body(TIME_ACTUAL_ID, "ACT-0001", classification=192350000, quantity="7.5", price="150.00"),
             )
         )
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "msdyn_actuals",
                 actual_body(EXPENSE_ACTUAL_ID, "ACT-0002", classification=192350001, quantity="1", price="42.75"),
             )
         )
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "msdyn_actuals",
@@ -268,11 +256,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             "VendorAccountNumber": "V-100",
             "VendorOrganizationName": "Northwind Subcontracting",
         }
-        await _ok(await _send(fo, "post", "VendorsV2", vendor))
+        await ok(await send(fo, "post", "VendorsV2", vendor))
     # workers and customers: HR hires someone in Finance; sales adds a customer account in Dataverse.
     async with sandbox.person_finance() as fo:
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 fo,
                 "post",
                 "Workers",
@@ -280,8 +268,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             )
         )
     async with sandbox.person_dataverse() as dv:
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 dv,
                 "post",
                 "accounts",
@@ -296,8 +284,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     # exchange-rates: Finance's treasurer enters this month's rate.
     async with sandbox.person_finance() as fo:
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 fo,
                 "post",
                 "CDSExchangeRates",
@@ -315,8 +303,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     await sandbox.finance.post_actuals()
     # expense-categories: a Finance user creates a category in USMF.
     async with sandbox.person_finance() as fo:
-        await _ok(
-            await _send(
+        await ok(
+            await send(
                 fo,
                 "post",
                 "ProjectExpenseCategories",
@@ -331,6 +319,9 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             )
         )
     await sandbox.wait_quiet()
+
+    await plan_and_bill(sandbox)
+    await post_documents(sandbox)
 
     fo_sim, dv_sim = sandbox.finance, sandbox.dataverse
 
@@ -446,6 +437,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
     expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)
 
+    result.expectations += planning_expectations(sandbox) + document_expectations(sandbox)
     for expectation in result.expectations:
         expectation.problem = await expectation.check()
     return result

@@ -48,15 +48,20 @@ def is_guid(value: Any) -> bool:
     return True
 
 
+def _is_lookup_column(name: str) -> bool:
+    return name.startswith("_") and name.endswith("_value")
+
+
 def key_segment(key: Key, *, guid_primary: bool = False) -> str:
     """The `(...)` part of a keyed URL. A single GUID primary key is written bare: `(0000-...)`."""
     if guid_primary and len(key) == 1:
-        (value,) = key.values()
-        if is_guid(value):
+        ((name, value),) = key.items()
+        # A lookup column as the whole alternate key is still named: only the primary id goes bare.
+        if is_guid(value) and not _is_lookup_column(name):
             return f"({value})"
     parts = []
     for name, value in key.items():
-        literal = str(value) if (name.startswith("_") and name.endswith("_value")) else odata_literal(value)
+        literal = str(value) if _is_lookup_column(name) else odata_literal(value)
         parts.append(f"{name}={literal}")
     return "(" + ",".join(parts) + ")"
 

@@ -1,0 +1,153 @@
+"""The demo's Finance documents: the ledger, a posted expense report and a posted vendor invoice.
+
+Finance is where these are mastered. Posting raises Finance's business event; the document flows read
+the posted lines from the export entities and write them to Dataverse, and the project manager's
+confirmation of the vendor invoice flows back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sandbox.demo_data import USMF_ID, Expectation, call
+from sandbox.environment import Sandbox
+
+VENDOR_ACCOUNT_ID = "c0a1e000-0000-4000-8000-0000000a0c01"
+CONFIRMED = 192350001
+
+
+def expense_line(description: str, amount: str, project: str = "PRJ-1001") -> dict[str, Any]:
+    return {
+        "ProjectId": project,
+        "CategoryId": "Travel",
+        "TransDate": "2026-11-20",
+        "Quantity": Decimal("1"),
+        "UnitPrice": Decimal(amount),
+        "Amount": Decimal(amount),
+        "CurrencyCode": "USD",
+        "Description": description,
+    }
+
+
+def vendor_invoice(number: str) -> dict[str, Any]:
+    return {
+        "VendorInvoiceNumber": number,
+        "InvoiceAccount": "V-100",
+        "Description": "Subcontracted design work",
+        "TransDate": "2026-11-21",
+        "CurrencyCode": "USD",
+        "SubcontractInvoice": "Yes",
+    }
+
+
+def vendor_line(number: int, project: str = "PRJ-1001", price: str = "95.00") -> dict[str, Any]:
+    return {
+        "ProjectId": project,
+        "CategoryType": "Hour",
+        "RoleId": "ARCHITECT",
+        "TransactionCategoryId": "TCN-0000001000",
+        "BillingType": "Chargeable",
+        "Quantity": Decimal("8"),
+        "PurchPrice": Decimal(price),
+        "LineAmount": Decimal(price) * 8,
+        "CurrencyCode": "USD",
+        "Description": f"Design day {number}",
+    }
+
+
+async def vendor_as_account(sandbox: Sandbox) -> None:
+    """Vendor invoices look their vendor up as a Dataverse account of the invoice's company."""
+    async with sandbox.person_dataverse() as dv:
+        await call(
+            dv,
+            "post",
+            "accounts",
+            {
+                "accountid": VENDOR_ACCOUNT_ID,
+                "accountnumber": "V-100",
+                "name": "Northwind Subcontracting",
+                "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+            },
+        )
+
+
+async def post_documents(sandbox: Sandbox) -> None:
+    """Needs the project, the Travel category and role ARCHITECT in Dataverse (the main scenario's work)."""
+    async with sandbox.person_finance() as fo:
+        await call(
+            fo,
+            "post",
+            "Ledgers",
+            {
+                "LegalEntityId": "USMF",
+                "Name": "USMF",
+                "Description": "Contoso Entertainment USA ledger",
+                "AccountingCurrency": "USD",
+                "ChartOfAccounts": "Shared",
+                "FiscalCalendar": "Fiscal",
+                "ExchangeRateType": "Default",
+                "BudgetExchangeRateType": "Default",
+                "IsBudgetControlEnabled": "Yes",
+            },
+        )
+    await vendor_as_account(sandbox)
+    await sandbox.finance.post_expense_report(
+        "usmf",
+        "EXP-0001",
+        [expense_line("Flight to the client", "420.50"), expense_line("Office supplies", "19.99", project="")],
+    )
+    await sandbox.finance.post_vendor_invoice(
+        "usmf", vendor_invoice("VI-2001"), [vendor_line(1), vendor_line(2), vendor_line(3, project="")]
+    )
+    await sandbox.wait_quiet()
+    # The project manager confirms the subcontractor's invoice in Dataverse.
+    invoice = next(r for r in sandbox.dataverse.rows("msdyn_projectvendorinvoice") if r["msdyn_name"] == "VI-2001")
+    async with sandbox.person_dataverse() as dv:
+        await call(
+            dv,
+            "patch",
+            f"msdyn_projectvendorinvoices({invoice['msdyn_projectvendorinvoiceid']})",
+            {"statuscode": CONFIRMED},
+        )
+    await sandbox.wait_quiet()
+
+
+def document_expectations(sandbox: Sandbox) -> list[Expectation]:
+    dv, fo = sandbox.dataverse, sandbox.finance
+
+    async def ledger() -> str | None:
+        rows = [r for r in dv.rows("msdyn_ledger") if r.get("msdyn_company") == USMF_ID]
+        ok = len(rows) == 1 and rows[0]["msdyn_isbudgetcontrolenabled"] is True and rows[0]["msdyn_accountingcurrency"]
+        return None if ok else f"USMF ledgers in Dataverse: {rows}"
+
+    async def expenses() -> str | None:
+        rows = dv.rows("msdyn_expense")
+        amounts = sorted(r["msdyn_amount"] for r in rows)
+        ok = amounts == [Decimal("420.50")] and rows[0]["msdyn_expensecategory"] and rows[0]["msdyn_project"]
+        return None if ok else f"expenses in Dataverse: {amounts}"
+
+    async def invoices() -> str | None:
+        rows = dv.rows("msdyn_projectvendorinvoice")
+        ok = len(rows) == 1 and rows[0]["msdyn_vendor"] == VENDOR_ACCOUNT_ID
+        return None if ok else f"vendor invoices in Dataverse: {rows}"
+
+    async def lines() -> str | None:
+        rows = dv.rows("msdyn_projectvendorinvoiceline")
+        total = sum((r["msdyn_amount"] for r in rows), Decimal(0))
+        ok = len(rows) == 2 and total == Decimal("1520.00") and all(r["msdyn_vendorinvoice"] for r in rows)
+        return None if ok else f"{len(rows)} vendor invoice lines totalling {total}"
+
+    async def status() -> str | None:
+        row = fo.get(
+            "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNumber="VI-2001", InvoiceAccount="V-100"
+        )
+        return None if row and row["ProjVendInvoiceStatus"] == "Confirmed" else f"VI-2001 in Finance: {row}"
+
+    return [
+        Expectation("ledgers", "USMF's ledger in Dataverse with its currency", ledger),
+        Expectation("expenses", "the posted project expense line (420.50), not the non-project one", expenses),
+        Expectation("vendor-invoices", "posted vendor invoice VI-2001 for account V-100", invoices),
+        Expectation("vendor-invoice-lines", "its two project lines (1,520.00), not the non-project one", lines),
+        Expectation("vendor-invoice-status", "the project manager's confirmation back in Finance", status),
+    ]
