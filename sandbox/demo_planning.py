@@ -43,7 +43,11 @@ COMPANY = f"/cdm_companies({USMF_ID})"
 CURRENCY = f"/transactioncurrencies({USD_ID})"
 
 
-def estimate_line(line_id: str, classification: int, transaction_type: int, **extra: object) -> dict[str, object]:
+def estimate_line(
+    line_id: str, classification: int, transaction_type: int, task: str | None = None, **extra: object
+) -> dict[str, object]:
+    if task is not None:
+        extra["msdyn_task@odata.bind"] = f"/msdyn_projecttasks({task})"
     return {
         "msdyn_estimatelineid": line_id,
         "msdyn_description": "Estimate",
@@ -54,7 +58,6 @@ def estimate_line(line_id: str, classification: int, transaction_type: int, **ex
         "msdyn_price": Decimal("350.00"),
         "msdyn_startdatetime": "2026-12-01T08:00:00Z",
         "msdyn_project@odata.bind": PROJECT,
-        "msdyn_task@odata.bind": f"/msdyn_projecttasks({TASK_ID})",
         "transactioncurrencyid@odata.bind": CURRENCY,
         **extra,
     }
@@ -143,6 +146,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
                 EXPENSE_ESTIMATE_ID,
                 192350001,
                 192350000,
+                TASK_ID,
                 **{"msdyn_transactioncategory@odata.bind": f"/msdyn_transactioncategories({CATEGORY_ID})"},
             ),
             estimate_line(

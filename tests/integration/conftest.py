@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -44,3 +46,16 @@ def finance_writes(sandbox: Sandbox, collection: str) -> list[tuple[str, str]]:
         for r in sandbox.finance.requests
         if r.method in ("POST", "PATCH", "DELETE") and r.path.startswith(f"/data/{collection}")
     ]
+
+
+async def parked(sandbox: Sandbox) -> list[tuple[str, str, str]]:
+    assert sandbox.runtime is not None
+    return [(p.flow, p.reason, p.error) for p in await sandbox.runtime.engine.state.list_parked()]
+
+
+async def until(condition: Callable[[], bool], limit_seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + limit_seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"still waiting after {limit_seconds} s")
+        await asyncio.sleep(0.01)

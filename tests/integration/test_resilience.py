@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +13,7 @@ from sandbox.bus import LocalMessage
 from sandbox.environment import WEBHOOK_SECRET, Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
 from shared.telemetry import FIGURES
-from tests.integration.conftest import finance_writes, send
+from tests.integration.conftest import finance_writes, parked, send, until
 from tests.integration.test_flows import PROJECT, create_project, project_body
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -31,11 +28,6 @@ async def put_on_topic(
         "dataverse-changes", LocalMessage(body, content_type, properties, message_id="m-" + str(len(body)))
     )
     await sandbox.wait_quiet()
-
-
-async def parked(sandbox: Sandbox) -> list[tuple[str, str, str]]:
-    assert sandbox.runtime is not None
-    return [(p.flow, p.reason, p.error) for p in await sandbox.runtime.engine.state.list_parked()]
 
 
 async def test_malformed_json_is_parked_whole(sandbox: Sandbox) -> None:
@@ -140,14 +132,6 @@ async def test_line_before_its_header_is_retried_and_lands(sandbox: Sandbox) -> 
     assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-7002") is not None
     assert await parked(sandbox) == []
     assert FIGURES.flows["actuals"].retried >= 1
-
-
-async def until(condition: Callable[[], bool], limit_seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + limit_seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"still waiting after {limit_seconds} s")
-        await asyncio.sleep(0.01)
 
 
 async def test_missing_header_is_parked_naming_it_and_replay_lands(sandbox: Sandbox) -> None:

@@ -1,0 +1,273 @@
+"""Setup, planning and billing maps through the sandbox: what Finance received for each operation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from sandbox.demo_data import CATEGORY_ID, CUSTOMER_ID, ORDER_ID, ORDER_LINE_ID, PROJECT_ID, USD_ID, USMF_ID
+from sandbox.demo_planning import estimate_line
+from sandbox.environment import Sandbox
+from sandbox.scenario import create_project_setup
+from tests.integration.conftest import finance_writes, parked, send
+
+COMPANY = f"/cdm_companies({USMF_ID})"
+PROJECT = f"/msdyn_projects({PROJECT_ID})"
+TASK = "c0a1e000-0000-4000-8000-0000000b1001"
+
+
+@pytest.fixture
+async def project(sandbox: Sandbox) -> Sandbox:
+    """Project PRJ-1001 with contract ORD-1001 and its time-and-material line, in both systems."""
+    await create_project_setup(sandbox)
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001") is not None
+    return sandbox
+
+
+async def dataverse(sandbox: Sandbox, method: str, url: str, body: dict[str, object] | None = None) -> None:
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, method, url, body)
+    await sandbox.wait_quiet()
+
+
+def methods(sandbox: Sandbox, collection: str) -> list[str]:
+    return [method for method, _ in finance_writes(sandbox, collection)]
+
+
+async def test_funding_source_terms_sync_but_split_percentages_never_do(project: Sandbox) -> None:
+    rule = "c0a1e000-0000-4000-8000-0000000f1001"
+    await dataverse(
+        project,
+        "POST",
+        "msdyn_projectcontractsplitbillingrules",
+        {
+            "msdyn_projectcontractsplitbillingruleid": rule,
+            "msdyn_billingsplitpercent": Decimal("60"),
+            "msdyn_paymentterms": 1,
+            "msdyn_contract@odata.bind": f"/salesorders({ORDER_ID})",
+            "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+            "msdyn_owningcompany@odata.bind": COMPANY,
+        },
+    )
+    key = {"dataAreaId": "usmf", "ProjectContractID": "ORD-1001", "FundingSourceId": "US-001"}
+    row = project.finance.get("ProjectFundingSources", **key)
+    assert row is not None
+    assert (row["CustomerOrOrganization"], row["TermsOfPayment"], row["FundingType"]) == ("US-001", "Net30", "Customer")
+    assert row["IsPrimaryFundingSource"] == "No"
+
+    await dataverse(
+        project, "PATCH", f"msdyn_projectcontractsplitbillingrules({rule})", {"msdyn_billingsplitpercent": 40}
+    )
+    assert methods(project, "ProjectFundingSources") == ["POST"]  # split percentages are not synced
+
+    await dataverse(project, "PATCH", f"msdyn_projectcontractsplitbillingrules({rule})", {"msdyn_paymentterms": 3})
+    assert project.finance.get("ProjectFundingSources", **key)["TermsOfPayment"] == "Net45"  # type: ignore[index]
+
+    await dataverse(project, "DELETE", f"msdyn_projectcontractsplitbillingrules({rule})")
+    assert project.finance.get("ProjectFundingSources", **key) is None
+    assert methods(project, "ProjectFundingSources") == ["POST", "PATCH", "DELETE"]
+
+
+async def test_tasks_keep_their_hierarchy_and_line_tasks_stay_out(project: Sandbox) -> None:
+    child, line_task = "c0a1e000-0000-4000-8000-0000000b1002", "c0a1e000-0000-4000-8000-0000000b1003"
+    for task_id, subject, extra in (
+        (TASK, "Build", {"msdyn_outlinelevel": 1}),
+        (child, "Configure", {"msdyn_outlinelevel": 2, "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({TASK})"}),
+        (line_task, "Ana's line", {"msdyn_islinetask": True}),
+    ):
+        body = {"msdyn_projecttaskid": task_id, "msdyn_subject": subject, "msdyn_project@odata.bind": PROJECT, **extra}
+        await dataverse(project, "POST", "msdyn_projecttasks", body)
+    row = project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child)
+    assert row is not None
+    assert (row["TaskName"], row["ParentTaskElementId"], row["TaskOutlineLevel"]) == ("Configure", TASK, 2)
+    assert (row["ProjectId"], row["TaskOwningCompany"]) == ("PRJ-1001", "usmf")
+    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=line_task) is None
+
+    await dataverse(project, "PATCH", f"msdyn_projecttasks({child})", {"msdyn_subject": "Configure and test"})
+    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child)["TaskName"] == "Configure and test"  # type: ignore[index]
+    await dataverse(project, "DELETE", f"msdyn_projecttasks({child})")
+    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child) is None
+    assert methods(project, "ProjectTasks") == ["POST", "POST", "PATCH", "DELETE"]
+
+
+async def test_milestone_invoice_status_value_map_and_delete(project: Sandbox) -> None:
+    milestone = "c0a1e000-0000-4000-8000-0000000c1e01"
+    await dataverse(
+        project,
+        "POST",
+        "msdyn_contractlinescheduleofvalues",
+        {
+            "msdyn_contractlinescheduleofvalueid": milestone,
+            "msdyn_name": "Go-live",
+            "msdyn_amount": Decimal("25000.10"),
+            "msdyn_invoicedate": "2027-01-31T00:00:00Z",
+            "msdyn_invoicestatus": 192350000,
+            "msdyn_contractlineid@odata.bind": f"/salesorderdetails({ORDER_LINE_ID})",
+            "msdyn_project@odata.bind": PROJECT,
+            "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
+        },
+    )
+    row = project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)
+    assert row is not None
+    assert (row["Amount"], row["TransStatus"], row["CurrencyId"]) == (Decimal("25000.10"), 0, "USD")
+    assert (row["ContractLineRef"], str(row["InvoiceDate"])) == (ORDER_LINE_ID, "2027-01-31")
+    await dataverse(
+        project, "PATCH", f"msdyn_contractlinescheduleofvalues({milestone})", {"msdyn_invoicestatus": 192350001}
+    )
+    assert (
+        project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)["TransStatus"]
+        == 4
+    )  # type: ignore[index]
+    await dataverse(project, "DELETE", f"msdyn_contractlinescheduleofvalues({milestone})")
+    assert project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone) is None
+
+
+async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandbox) -> None:
+    assignment = "c0a1e000-0000-4000-8000-0000000b1101"
+    await dataverse(
+        project,
+        "POST",
+        "msdyn_resourceassignments",
+        {
+            "msdyn_resourceassignmentid": assignment,
+            "msdyn_name": "Generic architect",
+            "msdyn_hours": Decimal("37.5"),
+            "msdyn_plannedcost": Decimal("3375.00"),
+            "msdyn_plannedsales": Decimal("5625.01"),
+            "msdyn_fromdate": "2026-12-07T08:00:00Z",
+            "msdyn_projectid@odata.bind": PROJECT,
+            "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
+        },
+    )
+    key = {"dataAreaId": "usmf", "EstimateHoursImportId": assignment}
+    row = project.finance.get("ProjectHourEstimates", **key)
+    assert row is not None
+    assert (row["Duration"], row["PlannedCostAmount"], row["PlannedSalesAmount"]) == (
+        Decimal("37.5"),
+        Decimal("3375.00"),
+        Decimal("5625.01"),
+    )
+    assert (row["ProjectId"], row["CurrencyId"], str(row["StartDate"])) == ("PRJ-1001", "USD", "2026-12-07")
+    await dataverse(project, "PATCH", f"msdyn_resourceassignments({assignment})", {"msdyn_hours": Decimal("40")})
+    assert project.finance.get("ProjectHourEstimates", **key)["Duration"] == Decimal("40")  # type: ignore[index]
+    await dataverse(project, "DELETE", f"msdyn_resourceassignments({assignment})")
+    assert project.finance.get("ProjectHourEstimates", **key) is None
+
+
+async def test_estimate_lines_split_by_class_with_their_value_maps(project: Sandbox) -> None:
+    cost, sales, material, time_line = (f"c0a1e000-0000-4000-8000-0000000e100{n}" for n in range(1, 5))
+    category = {"msdyn_transactioncategory@odata.bind": f"/msdyn_transactioncategories({CATEGORY_ID})"}
+    await dataverse(project, "POST", "products", {"productnumber": "D0002", "name": "Cable"})
+    for body in (
+        estimate_line(cost, 192350001, 192350000, **category),
+        estimate_line(sales, 192350001, 192350005, msdyn_billingtype=192350002, **category),
+        estimate_line(
+            material, 192350002, 192350000, **{"msdyn_product@odata.bind": "/products(productnumber='D0002')"}
+        ),
+        estimate_line(time_line, 192350000, 192350000),
+    ):
+        await dataverse(project, "POST", "msdyn_estimatelines", body)
+
+    expenses = {r["EstimateLineId"]: r for r in project.finance.rows("ProjectExpenseEstimates")}
+    assert set(expenses) == {cost, sales}
+    assert (expenses[cost]["TransType"], expenses[cost]["BillingType"]) == ("Cost", "Chargeable")
+    assert (expenses[sales]["TransType"], expenses[sales]["BillingType"]) == ("Sales", "Complimentary")
+    assert expenses[cost]["TransactionCategoryId"] == "TCN-0000001000" and expenses[cost]["Price"] == Decimal("350.00")
+    materials = {r["EstimateLineId"]: r for r in project.finance.rows("ProjectMaterialEstimates")}
+    assert set(materials) == {material} and materials[material]["ItemId"] == "D0002"
+
+    await dataverse(project, "PATCH", f"msdyn_estimatelines({cost})", {"msdyn_quantity": Decimal("3.25")})
+    assert project.finance.get("ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=cost)[
+        "Quantity"
+    ] == Decimal("3.25")  # type: ignore[index]
+    await dataverse(project, "DELETE", f"msdyn_estimatelines({material})")
+    assert project.finance.rows("ProjectMaterialEstimates") == []
+    assert methods(project, "ProjectMaterialEstimates") == ["POST", "DELETE"]
+
+
+async def test_transaction_connection_lands_and_goes(project: Sandbox) -> None:
+    connection, one, two = (f"c0a1e000-0000-4000-8000-0000000c2f0{n}" for n in range(1, 4))
+    body = {
+        "msdyn_transactionconnectionid": connection,
+        "msdyn_transaction1": one,
+        "msdyn_transaction1role": "Billed Sales",
+        "msdyn_transaction1type": "msdyn_invoicelinetransaction",
+        "msdyn_transaction2": two,
+        "msdyn_transaction2role": "Unbilled Sales",
+        "msdyn_transaction2type": "msdyn_actual",
+    }
+    await dataverse(project, "POST", "msdyn_transactionconnections", body)
+    row = project.finance.get("ProjectTransactionRelationships", ConnectionId=connection)
+    assert row is not None
+    assert (row["Transaction1Id"], row["Transaction1Type"], row["Transaction2Id"]) == (
+        one,
+        "msdyn_invoicelinetransaction",
+        two,
+    )
+    await dataverse(project, "DELETE", f"msdyn_transactionconnections({connection})")
+    assert project.finance.get("ProjectTransactionRelationships", ConnectionId=connection) is None
+
+
+async def test_invoice_proposal_only_once_confirmed_and_never_deleted_from_dataverse(project: Sandbox) -> None:
+    invoice = "c0a1e000-0000-4000-8000-0000000c2001"
+    await dataverse(
+        project,
+        "POST",
+        "invoices",
+        {
+            "invoiceid": invoice,
+            "invoicenumber": "PINV-0100",
+            "name": "December",
+            "msdyn_invoicedate": "2026-12-31",
+            "msdyn_ordertype": 192350001,
+            "msdyn_projectinvoicestatus": 192350000,
+            "paymenttermscode": 4,
+            "salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
+            "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+            "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
+        },
+    )
+    assert project.finance.rows("ProjectInvoiceProposalsV2") == []  # a draft stays in Dataverse
+
+    await dataverse(project, "PATCH", f"invoices({invoice})", {"msdyn_projectinvoicestatus": 192350002})
+    row = project.finance.get("ProjectInvoiceProposalsV2", dataAreaId="usmf", InvoiceProposalId="PINV-0100")
+    assert row is not None
+    assert (row["ProjectContractId"], row["FundingSourceId"], row["SalesCurrency"]) == ("ORD-1001", "US-001", "USD")
+    assert (row["TermsOfPayment"], row["InvoiceHeaderText"], str(row["InvoiceDate"])) == (
+        "Net60",
+        "December",
+        "2026-12-31",
+    )
+
+    await dataverse(project, "DELETE", f"invoices({invoice})")
+    assert project.finance.get("ProjectInvoiceProposalsV2", dataAreaId="usmf", InvoiceProposalId="PINV-0100")
+    assert methods(project, "ProjectInvoiceProposalsV2") == ["POST"]
+    assert await parked(project) == []
+
+
+async def test_only_worker_linked_resources_reach_finance(project: Sandbox) -> None:
+    async with project.person_finance() as fo:
+        await send(fo, "POST", "Workers", {"PersonnelNumber": "000777", "FirstName": "Kim", "Name": "Kim Abercrombie"})
+    await project.wait_quiet()
+    linked, crew = "c0a1e000-0000-4000-8000-0000000b2001", "c0a1e000-0000-4000-8000-0000000b2002"
+    await dataverse(
+        project,
+        "POST",
+        "bookableresources",
+        {
+            "bookableresourceid": linked,
+            "name": "Kim Abercrombie",
+            "resourcetype": 3,
+            "msdyn_worker@odata.bind": "/cdm_workers(cdm_workernumber='000777')",
+        },
+    )
+    await dataverse(
+        project, "POST", "bookableresources", {"bookableresourceid": crew, "name": "Crew", "resourcetype": 6}
+    )
+    rows = project.finance.rows("ProjectWorkerResources")
+    assert [(r["ResourceId"], r["PersonnelNumber"], r["ResourceName"]) for r in rows] == [
+        (linked, "000777", "Kim Abercrombie")
+    ]
+    await dataverse(project, "PATCH", f"bookableresources({linked})", {"name": "Kim A."})
+    assert project.finance.get("ProjectWorkerResources", ResourceId=linked)["ResourceName"] == "Kim A."  # type: ignore[index]
