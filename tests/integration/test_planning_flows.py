@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -25,10 +26,16 @@ async def project(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-async def dataverse(sandbox: Sandbox, method: str, url: str, body: dict[str, object] | None = None) -> None:
+async def dataverse(sandbox: Sandbox, method: str, url: str, body: dict[str, Any] | None = None) -> None:
     async with sandbox.person_dataverse() as dv:
         await send(dv, method, url, body)
     await sandbox.wait_quiet()
+
+
+def landed(sandbox: Sandbox, collection: str, **key: Any) -> dict[str, Any]:
+    row = sandbox.finance.get(collection, **key)
+    assert row is not None, f"{collection} {key} is not in Finance"
+    return row
 
 
 def methods(sandbox: Sandbox, collection: str) -> list[str]:
@@ -62,7 +69,7 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
     assert methods(project, "ProjectFundingSources") == ["POST"]  # split percentages are not synced
 
     await dataverse(project, "PATCH", f"msdyn_projectcontractsplitbillingrules({rule})", {"msdyn_paymentterms": 3})
-    assert project.finance.get("ProjectFundingSources", **key)["TermsOfPayment"] == "Net45"  # type: ignore[index]
+    assert landed(project, "ProjectFundingSources", **key)["TermsOfPayment"] == "Net45"
 
     await dataverse(project, "DELETE", f"msdyn_projectcontractsplitbillingrules({rule})")
     assert project.finance.get("ProjectFundingSources", **key) is None
@@ -85,7 +92,7 @@ async def test_tasks_keep_their_hierarchy_and_line_tasks_stay_out(project: Sandb
     assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=line_task) is None
 
     await dataverse(project, "PATCH", f"msdyn_projecttasks({child})", {"msdyn_subject": "Configure and test"})
-    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child)["TaskName"] == "Configure and test"  # type: ignore[index]
+    assert landed(project, "ProjectTasks", dataAreaId="usmf", TaskId=child)["TaskName"] == "Configure and test"
     await dataverse(project, "DELETE", f"msdyn_projecttasks({child})")
     assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child) is None
     assert methods(project, "ProjectTasks") == ["POST", "POST", "PATCH", "DELETE"]
@@ -116,9 +123,8 @@ async def test_milestone_invoice_status_value_map_and_delete(project: Sandbox) -
         project, "PATCH", f"msdyn_contractlinescheduleofvalues({milestone})", {"msdyn_invoicestatus": 192350001}
     )
     assert (
-        project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)["TransStatus"]
-        == 4
-    )  # type: ignore[index]
+        landed(project, "ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)["TransStatus"] == 4
+    )
     await dataverse(project, "DELETE", f"msdyn_contractlinescheduleofvalues({milestone})")
     assert project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone) is None
 
@@ -150,7 +156,7 @@ async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandb
     )
     assert (row["ProjectId"], row["CurrencyId"], str(row["StartDate"])) == ("PRJ-1001", "USD", "2026-12-07")
     await dataverse(project, "PATCH", f"msdyn_resourceassignments({assignment})", {"msdyn_hours": Decimal("40")})
-    assert project.finance.get("ProjectHourEstimates", **key)["Duration"] == Decimal("40")  # type: ignore[index]
+    assert landed(project, "ProjectHourEstimates", **key)["Duration"] == Decimal("40")
     await dataverse(project, "DELETE", f"msdyn_resourceassignments({assignment})")
     assert project.finance.get("ProjectHourEstimates", **key) is None
 
@@ -178,9 +184,9 @@ async def test_estimate_lines_split_by_class_with_their_value_maps(project: Sand
     assert set(materials) == {material} and materials[material]["ItemId"] == "D0002"
 
     await dataverse(project, "PATCH", f"msdyn_estimatelines({cost})", {"msdyn_quantity": Decimal("3.25")})
-    assert project.finance.get("ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=cost)[
-        "Quantity"
-    ] == Decimal("3.25")  # type: ignore[index]
+    assert landed(project, "ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=cost)["Quantity"] == Decimal(
+        "3.25"
+    )
     await dataverse(project, "DELETE", f"msdyn_estimatelines({material})")
     assert project.finance.rows("ProjectMaterialEstimates") == []
     assert methods(project, "ProjectMaterialEstimates") == ["POST", "DELETE"]
@@ -270,4 +276,4 @@ async def test_only_worker_linked_resources_reach_finance(project: Sandbox) -> N
         (linked, "000777", "Kim Abercrombie")
     ]
     await dataverse(project, "PATCH", f"bookableresources({linked})", {"name": "Kim A."})
-    assert project.finance.get("ProjectWorkerResources", ResourceId=linked)["ResourceName"] == "Kim A."  # type: ignore[index]
+    assert landed(project, "ProjectWorkerResources", ResourceId=linked)["ResourceName"] == "Kim A."
