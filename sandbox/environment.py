@@ -138,23 +138,26 @@ class Sandbox:
 
     async def register_sources(self, registry: Registry) -> None:
         """What an administrator configures: plug-in steps in Dataverse, data and business events in Finance."""
+        dataverse_maps = [m for m in registry.maps if m.source.system is System.DATAVERSE]
+        if self.options.register_steps:
+            for entity in dict.fromkeys(m.source.entity for m in dataverse_maps):
+                self.register_steps(entity, [m for m in dataverse_maps if m.source.entity == entity])
         for table_map in registry.maps:
             if table_map.source.system is System.DATAVERSE:
-                if self.options.register_steps:
-                    self.register_steps(table_map)
-            elif table_map.document is not None:
+                continue
+            if table_map.document is not None:
                 for event_id in table_map.source.events:
                     if event_id not in self.finance.activated:
                         await self.finance.activate_business_event(event_id)
             else:
                 self.finance.subscribe_data_event(table_map.source.entity_set)
 
-    def register_steps(self, table_map: TableMap) -> None:
-        entity = table_map.source.entity
+    def register_steps(self, entity: str, maps: list[TableMap]) -> None:
+        """One step per message for the table, as register-steps makes them: Update filtered on every
+        column its flows read."""
+        attributes = {a for m in maps for a in m.update_filtering_attributes}
         self.dataverse.register_step(entity, "Create", None, pre_image=False, post_image=True)
-        self.dataverse.register_step(
-            entity, "Update", set(table_map.update_filtering_attributes), pre_image=True, post_image=True
-        )
+        self.dataverse.register_step(entity, "Update", attributes, pre_image=True, post_image=True)
         self.dataverse.register_step(entity, "Delete", None, pre_image=True, post_image=False)
 
     def person_dataverse(self) -> httpx.AsyncClient:

@@ -27,6 +27,7 @@ class BatchResponse:
     status: int
     headers: dict[str, str]
     body: Any
+    content_id: str | None = None
 
 
 def build_changeset(requests: list[BatchRequest], base_path: str) -> tuple[bytes, str]:
@@ -67,7 +68,14 @@ def parse_batch_response(body: bytes, content_type: str) -> list[BatchResponse]:
             if sep:
                 headers[name.strip()] = value.strip()
         payload = payload.strip()
+        # The part's own MIME headers (before the status line) carry the Content-ID of its request.
+        content_id = re.search(r"Content-ID:\s*(\S+)", part[: status_line.start()], re.IGNORECASE)
         responses.append(
-            BatchResponse(int(status_line.group(1)), headers, loads(payload) if payload.startswith("{") else None)
+            BatchResponse(
+                int(status_line.group(1)),
+                headers,
+                loads(payload) if payload.startswith("{") else None,
+                content_id.group(1) if content_id else None,
+            )
         )
     return responses

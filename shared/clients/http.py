@@ -178,8 +178,10 @@ class ODataClient:
         for number, part in enumerate(parts):
             if part.status >= 400:
                 error = self.http.classify_part(part.status, part.body)
-                # The answer holds only the failing part: say which request it was, so a person can find the row.
-                failed = requests[min(number, len(requests) - 1)]
+                # A failed changeset answers with the failing part alone: its Content-ID (our 1-based request
+                # number) says which request it was, so a person can find the row.
+                index = int(part.content_id) - 1 if part.content_id and part.content_id.isdigit() else number
+                failed = requests[min(index, len(requests) - 1)]
                 error.method, error.url = failed.method, failed.url
                 error.service_message = f"{failed.method} {failed.url}: {error.service_message}"
                 raise error

@@ -1,7 +1,7 @@
 """register-steps: the Dataverse service endpoint and plug-in steps, derived from the maps.
 
-One asynchronous post-operation step per Dataverse-source map and message: Create and Update with a
-post image, Update filtered on the columns the map reads, Delete with a pre image. Idempotent: steps
+One asynchronous post-operation step per Dataverse source table and message: Create and Update with a
+post image, Update filtered on the columns its flows read, Delete with a pre image. Idempotent: steps
 are found by name, compared, and only created or updated where they differ.
 """
 
@@ -14,6 +14,8 @@ from shared.bus import DATAVERSE_TOPIC
 from shared.clients.base import DataverseApi
 from shared.events import Operation
 from shared.maps import Registry, System, TableMap
+
+DATAVERSE = System.DATAVERSE
 
 ENDPOINT_NAME = "projops-sync dataverse-changes"
 STEP_PREFIX = "projops-sync"
@@ -58,28 +60,31 @@ class RegistrationReport:
 
 
 def plan_steps(registry: Registry) -> list[StepPlan]:
-    plans = []
+    """One step per table and message, shared by every flow on that table (the router fans out)."""
+    by_entity: dict[str, list[TableMap]] = {}
     for table_map in registry.maps:
-        if table_map.source.system is not System.DATAVERSE:
-            continue
-        plans.extend(_plan_for(table_map))
-    return plans
-
-
-def _plan_for(table_map: TableMap) -> list[StepPlan]:
-    entity = table_map.source.entity
+        if table_map.source.system is DATAVERSE:
+            by_entity.setdefault(table_map.source.entity, []).append(table_map)
     plans = []
-    for operation, message in _MESSAGES.items():
-        if not table_map.allows(operation):
-            continue
-        name = f"{STEP_PREFIX}: {table_map.name} {message} of {entity}"
-        if operation is Operation.DELETE:
-            image = (IMAGE_PRE, "PreImage", "Target")
-        else:
-            image = (IMAGE_POST, "PostImage", "Id" if operation is Operation.CREATE else "Target")
-        attributes = ",".join(table_map.update_filtering_attributes) if operation is Operation.UPDATE else None
-        plans.append(StepPlan(name, table_map.name, entity, message, attributes, image))
+    for entity, maps in by_entity.items():
+        for operation, message in _MESSAGES.items():
+            takers = [m for m in maps if m.allows(operation)]
+            if takers:
+                plans.append(_plan(entity, operation, message, takers))
     return plans
+
+
+def _plan(entity: str, operation: Operation, message: str, maps: list[TableMap]) -> StepPlan:
+    flows = ",".join(m.name for m in maps)
+    name = f"{STEP_PREFIX}: {flows} {message} of {entity}"
+    if operation is Operation.DELETE:
+        image = (IMAGE_PRE, "PreImage", "Target")
+    else:
+        image = (IMAGE_POST, "PostImage", "Id" if operation is Operation.CREATE else "Target")
+    attributes = None
+    if operation is Operation.UPDATE:
+        attributes = ",".join(sorted({a for m in maps for a in m.update_filtering_attributes}))
+    return StepPlan(name, flows, entity, message, attributes, image)
 
 
 def _endpoint_body(config: EndpointConfig) -> dict[str, Any]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from sandbox.environment import Sandbox
-from tests.integration.conftest import send
+from shared.telemetry import FIGURES
+from tests.integration.conftest import parked, send, until
 
 
 def dataverse_writes(sandbox: Sandbox, entity_set: str) -> list[str]:
@@ -194,3 +195,38 @@ async def test_vendor_reaches_dataverse_per_company(sandbox: Sandbox) -> None:
     }
     assert all(v["msdyn_vendorcreditlimit"] == Decimal("50000.00") for v in vendors)
     assert all(v["msdyn_currencycode"] == "c0a1e000-0000-4000-8000-0000000000d1" for v in vendors)
+
+
+async def test_ledger_waits_for_its_chart_of_accounts_then_lands_with_its_references(sandbox: Sandbox) -> None:
+    ledger = {
+        "LegalEntityId": "USPI",
+        "Name": "USPI",
+        "Description": "Consulting ledger",
+        "AccountingCurrency": "USD",
+        "ChartOfAccounts": "Consulting",
+        "FiscalCalendar": "Fiscal",
+        "ExchangeRateType": "Default",
+        "IsBudgetControlEnabled": "No",
+    }
+    async with sandbox.person_finance() as fo:
+        await send(fo, "POST", "Ledgers", ledger)
+    await until(lambda: FIGURES.flows["ledgers"].retried > 0)
+    assert sandbox.dataverse.rows("msdyn_ledger") == []
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_chartofaccountses", {"msdyn_name": "Consulting"})
+    await sandbox.wait_quiet()
+    [row] = sandbox.dataverse.rows("msdyn_ledger")
+    chart = next(r for r in sandbox.dataverse.rows("msdyn_chartofaccounts") if r["msdyn_name"] == "Consulting")
+    assert row["msdyn_company"] == "c0a1e000-0000-4000-8000-000000000002"
+    assert row["msdyn_chartofaccounts"] == chart["msdyn_chartofaccountsid"]
+    assert row["msdyn_accountingcurrency"] == "c0a1e000-0000-4000-8000-0000000000d1"
+    assert row["msdyn_isbudgetcontrolenabled"] is False and row.get("msdyn_reportingcurrency") is None
+
+    async with sandbox.person_finance() as fo:
+        await send(fo, "PATCH", "Ledgers(LegalEntityId='USPI')", {"Description": "Consulting USA ledger"})
+    await sandbox.wait_quiet()
+    [row] = sandbox.dataverse.rows("msdyn_ledger")
+    assert row["msdyn_description"] == "Consulting USA ledger"
+    landed = [r for r in sandbox.dataverse.requests if "/msdyn_ledgers(" in r.path and r.status < 400]
+    assert [r.method for r in landed] == ["PATCH", "PATCH"]  # the refused first tries changed nothing
+    assert await parked(sandbox) == []

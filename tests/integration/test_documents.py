@@ -1,0 +1,168 @@
+"""Posted Finance documents through the sandbox: expense reports and vendor invoices reaching Dataverse."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from functions.catalog import CATALOG
+from sandbox.demo_documents import VENDOR_ACCOUNT_ID, expense_line, vendor_as_account, vendor_invoice, vendor_line
+from sandbox.environment import Sandbox
+from sandbox.scenario import create_project_setup
+from shared.operations.parked import replay, select_parked
+from shared.telemetry import FIGURES
+from tests.integration.conftest import finance_writes, parked, send, until
+
+
+def batches(sandbox: Sandbox) -> list[Any]:
+    return [r for r in sandbox.dataverse.requests if r.method == "POST" and r.path.endswith("$batch")]
+
+
+@pytest.fixture
+async def posted_setup(sandbox: Sandbox) -> Sandbox:
+    """Project PRJ-1001 and role ARCHITECT in both systems; Travel categories for USMF and USPI in Dataverse."""
+    await create_project_setup(sandbox)
+    async with sandbox.person_finance() as fo:
+        for company in ("usmf", "uspi"):
+            category = {"dataAreaId": company, "CategoryId": "Travel", "ExpenseType": "Airline"}
+            await send(fo, "POST", "ProjectExpenseCategories", {**category, "TransactionCategoryId": "TCN-0000001000"})
+    await sandbox.wait_quiet()
+    return sandbox
+
+
+async def test_posted_expense_report_lines_with_a_project_reach_dataverse_once(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    sink = sandbox.finance.sink
+    assert sink is not None
+    sent: list[tuple[str, bytes, dict[str, str], str]] = []
+
+    async def keep_a_copy(queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        sent.append((queue, body, properties, content_type))
+        await sink(queue, body, properties, content_type)
+
+    sandbox.finance.sink = keep_a_copy
+    await sandbox.finance.post_expense_report(
+        "usmf",
+        "EXP-0100",
+        [expense_line("Hotel, two nights", "318.46"), expense_line("Taxi", "42.10"), expense_line("Pens", "3.99", "")],
+    )
+    await sandbox.wait_quiet()
+    rows = sorted(sandbox.dataverse.rows("msdyn_expense"), key=lambda r: r["msdyn_amount"])
+    assert [r["msdyn_amount"] for r in rows] == [Decimal("42.10"), Decimal("318.46")]
+    usmf_travel = next(
+        r["msdyn_expensecategoryid"]
+        for r in sandbox.dataverse.rows("msdyn_expensecategory")
+        if r["msdyn_name"] == "Travel" and r["msdyn_owningcompany"] == "c0a1e000-0000-4000-8000-000000000001"
+    )
+    hotel = rows[1]
+    assert hotel["msdyn_expensecategory"] == usmf_travel  # the category of the report's company, not USPI's
+    assert hotel["msdyn_project"] and hotel["msdyn_expensestatus"] == 192350004
+    assert str(hotel["msdyn_transactiondate"]) == "2026-11-20" and hotel["msdyn_name"] == "Hotel, two nights"
+    assert {r["msdyn_externalexpenseline"] for r in rows} == {"USMF-00000001", "USMF-00000002"}
+
+    # Finance delivers business events at least once: the same event again writes nothing.
+    [event] = sent
+    await sink(*event)
+    await sandbox.wait_quiet()
+    assert len(batches(sandbox)) == 1 and len(sandbox.dataverse.rows("msdyn_expense")) == 2
+
+
+async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    await vendor_as_account(sandbox)
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0001"), [vendor_line(1, project="")])
+    await sandbox.wait_quiet()
+    assert sandbox.dataverse.rows("msdyn_projectvendorinvoice") == []
+    assert sandbox.dataverse.rows("msdyn_projectvendorinvoiceline") == []
+    assert await parked(sandbox) == []
+
+
+async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    # The vendor's account is not in Dataverse yet: the header and its lines wait for it.
+    await sandbox.finance.post_vendor_invoice(
+        "usmf", vendor_invoice("VI-0002"), [vendor_line(1, price="101.25"), vendor_line(2, price="99.99")]
+    )
+    await until(
+        lambda: FIGURES.flows["vendor-invoice-lines"].retried > 0 and FIGURES.flows["vendor-invoices"].retried > 0
+    )
+    assert sandbox.dataverse.rows("msdyn_projectvendorinvoiceline") == []
+    await vendor_as_account(sandbox)
+    await sandbox.wait_quiet()
+
+    [header] = sandbox.dataverse.rows("msdyn_projectvendorinvoice")
+    assert (header["msdyn_vendorinvoicenumber"], header["msdyn_vendor"]) == ("VI-0002", VENDOR_ACCOUNT_ID)
+    assert header["msdyn_enableautomaticconfirmation"] is False and header["msdyn_hasexternalorigin"] is True
+    assert str(header["msdyn_invoicedate"]) == "2026-11-21"
+    lines = sorted(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline"), key=lambda r: r["msdyn_price"])
+    assert [(r["msdyn_price"], r["msdyn_amount"]) for r in lines] == [
+        (Decimal("99.99"), Decimal("799.92")),
+        (Decimal("101.25"), Decimal("810.00")),
+    ]
+    line = lines[0]
+    assert line["msdyn_vendorinvoice"] == header["msdyn_projectvendorinvoiceid"]
+    assert (line["msdyn_billingtype"], line["msdyn_transactionclassification"]) == (192350001, 192350000)
+    assert line["msdyn_resourcecategory"] and line["msdyn_transactioncategory"] and line["msdyn_project"]
+    assert await parked(sandbox) == []
+
+    # Nothing went back to Finance for the integration's own write; the manager's confirmation does.
+    assert finance_writes(sandbox, "ProjVendInvoiceExportsV2") == []
+    async with sandbox.person_dataverse() as dv:
+        invoice_url = f"msdyn_projectvendorinvoices({header['msdyn_projectvendorinvoiceid']})"
+        await send(dv, "PATCH", invoice_url, {"statuscode": 192350001})
+    await sandbox.wait_quiet()
+    posted = sandbox.finance.get(
+        "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNumber="VI-0002", InvoiceAccount="V-100"
+    )
+    assert posted is not None and posted["ProjVendInvoiceStatus"] == "Confirmed"
+    assert [m for m, _ in finance_writes(sandbox, "ProjVendInvoiceExportsV2")] == ["PATCH"]
+
+
+async def test_a_bad_line_parks_the_document_naming_it_and_replay_lands_it_whole(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    await vendor_as_account(sandbox)
+    lines = [vendor_line(n) for n in range(1, 21)]
+    lines[13]["TransactionCategoryId"] = "TCN-NEW"  # a category Dataverse does not have yet
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0003"), lines)
+    await sandbox.wait_quiet()
+    [(flow, reason, error)] = await parked(sandbox)
+    assert (flow, reason) == ("vendor-invoice-lines", "retry-budget-exhausted: missing-dependency")
+    # Dataverse's message does not name the value: the error names the failing line by its key.
+    assert "msdyn_externalinvoiceline='USMF-00000014'" in error and "msdyn_transactioncategory" in error
+    assert sandbox.dataverse.rows("msdyn_projectvendorinvoiceline") == []  # the changeset is atomic
+
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "msdyn_transactioncategories",
+            {"msdyn_name": "New", "msdyn_transactioncategorynumber": "TCN-NEW"},
+        )
+    assert sandbox.runtime is not None
+    chosen = await select_parked(sandbox.runtime, flow="vendor-invoice-lines")
+    report = await replay(sandbox.runtime, CATALOG, chosen, by="tester")
+    assert len(report.replayed) == 1
+    await sandbox.wait_quiet()
+    assert len(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")) == 20
+    assert await parked(sandbox) == []
+
+
+async def test_a_5000_line_vendor_invoice_lands_complete_in_ten_changesets(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    await vendor_as_account(sandbox)
+    lines = [vendor_line(n, price=f"{50 + n % 97}.{n % 100:02d}") for n in range(1, 5001)]
+    expected = sum((Decimal(line["PurchPrice"]) * 8 for line in lines), Decimal(0))
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-5000"), lines)
+    await sandbox.wait_quiet(limit_seconds=180)
+
+    rows = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    assert len(rows) == 5000  # dual-write stops at 1,000
+    assert sum((r["msdyn_amount"] for r in rows), Decimal(0)) == expected
+    [header] = sandbox.dataverse.rows("msdyn_projectvendorinvoice")
+    assert {r["msdyn_vendorinvoice"] for r in rows} == {header["msdyn_projectvendorinvoiceid"]}
+    assert len({r["msdyn_externalinvoiceline"] for r in rows}) == 5000
+    line_batches = [r for r in batches(sandbox) if "msdyn_projectvendorinvoicelines" in r.body]
+    assert len(line_batches) == 10
+    assert await parked(sandbox) == []
