@@ -484,6 +484,9 @@ async def _delete(engine: Engine, table_map: TableMap, event: ChangeEvent, state
     if state is not None and state.target_key:
         keys.append((event.key, json.loads(state.target_key)))
     elif event.before:
+        if table_map.filter is not None and not passes_filter(table_map, dict(event.before)):
+            # Never ours to sync (another flow on the same table took it): nothing to delete either.
+            return Outcome.skipped(FILTERED, table_map.filter.description)
         rows = await build_target_rows(engine, table_map, event, dict(event.before))
         keys.extend((row.state_key, row.key) for row in rows)
     if not keys:

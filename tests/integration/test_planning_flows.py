@@ -187,9 +187,16 @@ async def test_estimate_lines_split_by_class_with_their_value_maps(project: Sand
     assert landed(project, "ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=cost)["Quantity"] == Decimal(
         "3.25"
     )
-    await dataverse(project, "DELETE", f"msdyn_estimatelines({material})")
+    await dataverse(project, "PATCH", f"msdyn_estimatelines({material})", {"msdyn_price": Decimal("12.34")})
+    assert landed(project, "ProjectMaterialEstimates", dataAreaId="usmf", EstimateLineId=material)["Price"] == Decimal(
+        "12.34"
+    )
+    for line in (material, sales):
+        await dataverse(project, "DELETE", f"msdyn_estimatelines({line})")
     assert project.finance.rows("ProjectMaterialEstimates") == []
-    assert methods(project, "ProjectMaterialEstimates") == ["POST", "DELETE"]
+    assert [r["EstimateLineId"] for r in project.finance.rows("ProjectExpenseEstimates")] == [cost]
+    assert methods(project, "ProjectMaterialEstimates") == ["POST", "PATCH", "DELETE"]
+    assert methods(project, "ProjectExpenseEstimates") == ["POST", "POST", "PATCH", "DELETE"]
 
 
 async def test_transaction_connection_lands_and_goes(project: Sandbox) -> None:
@@ -211,8 +218,13 @@ async def test_transaction_connection_lands_and_goes(project: Sandbox) -> None:
         "msdyn_invoicelinetransaction",
         two,
     )
+    await dataverse(
+        project, "PATCH", f"msdyn_transactionconnections({connection})", {"msdyn_transaction2role": "Original"}
+    )
+    assert landed(project, "ProjectTransactionRelationships", ConnectionId=connection)["Transaction2Role"] == "Original"
     await dataverse(project, "DELETE", f"msdyn_transactionconnections({connection})")
     assert project.finance.get("ProjectTransactionRelationships", ConnectionId=connection) is None
+    assert methods(project, "ProjectTransactionRelationships") == ["POST", "PATCH", "DELETE"]
 
 
 async def test_invoice_proposal_only_once_confirmed_and_never_deleted_from_dataverse(project: Sandbox) -> None:
@@ -246,9 +258,14 @@ async def test_invoice_proposal_only_once_confirmed_and_never_deleted_from_datav
         "2026-12-31",
     )
 
+    # A confirmed proforma's header text corrected in Dataverse is corrected on the proposal.
+    await dataverse(project, "PATCH", f"invoices({invoice})", {"name": "December, corrected"})
+    key = {"dataAreaId": "usmf", "InvoiceProposalId": "PINV-0100"}
+    assert landed(project, "ProjectInvoiceProposalsV2", **key)["InvoiceHeaderText"] == "December, corrected"
+
     await dataverse(project, "DELETE", f"invoices({invoice})")
-    assert project.finance.get("ProjectInvoiceProposalsV2", dataAreaId="usmf", InvoiceProposalId="PINV-0100")
-    assert methods(project, "ProjectInvoiceProposalsV2") == ["POST"]
+    assert project.finance.get("ProjectInvoiceProposalsV2", **key)
+    assert methods(project, "ProjectInvoiceProposalsV2") == ["POST", "PATCH"]
     assert await parked(project) == []
 
 
