@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code, project_number
+from functions.lookups import currency_code, project_number, transaction_category_number
 from functions.value_maps import BILLING_TYPE
 from shared.events import Operation
 from shared.maps import (
@@ -21,7 +21,6 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Filter,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -125,13 +124,8 @@ MAP = TableMap(
             note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
         ),
         currency_code("transactioncurrencyid", "TransactionCurrencyId", note="PSA-DI pair"),
-        Lookup(
-            "msdyn_transactioncategory",
-            "TransactionCategoryId",
-            read_set="msdyn_transactioncategories",
-            read_column="msdyn_transactioncategorynumber",
-            provenance=INF,
-            note="staging TransactionCategoryId holds the TCN id",
+        transaction_category_number(
+            "msdyn_transactioncategory", "TransactionCategoryId", note="staging TransactionCategoryId holds the TCN id"
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),

@@ -9,14 +9,13 @@ that arrives before its contract header is retried until the header is in Financ
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import project_number
+from functions.lookups import contract_number, project_number
 from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
     FieldMap,
     FieldType,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -61,15 +60,9 @@ MAP = TableMap(
         FieldMap("extendedamount", "LineAmount", FieldType.DECIMAL, provenance=INF),
     ),
     lookups=(
-        Lookup(
+        contract_number(
             "salesorderid",
             "ProjectContractId",
-            read_set="salesorders",
-            read_column="ordernumber",
-            require_set="ProjectContractHeaders",
-            require_field="ProjectContractId",
-            required=True,
-            provenance=INF,
             note="PSA-DI: salesorderid.ordernumber; the header must be in Finance first",
         ),
         project_number(

@@ -7,11 +7,9 @@ field pairs into the same entity and the billing type and transaction type trans
 the Project Operations additions (dates, transaction category id, classification) are inferred.
 """
 
-from collections.abc import Mapping
-from typing import Any
-
+from functions.filters import of_class
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code, project_number
+from functions.lookups import currency_code, project_number, transaction_category_number
 from functions.value_maps import BILLING_TYPE, ESTIMATE_TRANSACTION_TYPE, EXPENSE
 from shared.events import Operation
 from shared.maps import (
@@ -19,19 +17,12 @@ from shared.maps import (
     INF,
     FieldMap,
     FieldType,
-    Filter,
-    Lookup,
     SourceSide,
     System,
     TableMap,
     TargetSide,
     company_of_project,
 )
-
-
-def _expense(row: Mapping[str, Any]) -> bool:
-    return row["msdyn_transactionclassification"] == EXPENSE
-
 
 MAP = TableMap(
     name="expense-estimates",
@@ -40,13 +31,7 @@ MAP = TableMap(
     source=SourceSide(System.DATAVERSE, "msdyn_estimateline", "msdyn_estimatelines", ("msdyn_estimatelineid",)),
     target=TargetSide(System.FINANCE, "ProjectExpenseEstimates", ("dataAreaId", "EstimateLineId"), INF),
     company=company_of_project("msdyn_project"),
-    filter=Filter(
-        "transaction class Expense",
-        ("msdyn_transactionclassification",),
-        _expense,
-        odata=f"msdyn_transactionclassification eq {EXPENSE}",
-        provenance=DOC,
-    ),
+    filter=of_class("Expense", EXPENSE),
     fields=(
         FieldMap("msdyn_estimatelineid", "EstimateLineId", FieldType.GUID, provenance=INF, note="PSA-DI pair"),
         FieldMap("msdyn_description", "Description", provenance=INF, note="PSA-DI pair"),
@@ -71,14 +56,7 @@ MAP = TableMap(
     lookups=(
         project_number("msdyn_project", "ProjectId", must_be_in_finance=True, note="PSA-DI pair"),
         currency_code("transactioncurrencyid", "CurrencyId", note="PSA-DI pair"),
-        Lookup(
-            "msdyn_transactioncategory",
-            "TransactionCategoryId",
-            read_set="msdyn_transactioncategories",
-            read_column="msdyn_transactioncategorynumber",
-            provenance=INF,
-            note="the category's TCN id",
-        ),
+        transaction_category_number("msdyn_transactioncategory", "TransactionCategoryId"),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
 )

@@ -8,9 +8,7 @@ transaction id and the pairs follow the CDM column list (inferred). A posted rep
 all its lines are written together.
 """
 
-from collections.abc import Mapping
-from typing import Any
-
+from functions.filters import has_project
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import company_bind, currency_bind, project_bind
 from shared.events import Operation
@@ -20,7 +18,6 @@ from shared.maps import (
     Document,
     FieldMap,
     FieldType,
-    Filter,
     Lookup,
     SourceSide,
     System,
@@ -30,10 +27,6 @@ from shared.maps import (
 )
 
 POSTED = 192350004
-
-
-def _has_project(row: Mapping[str, Any]) -> bool:
-    return bool(row["ProjectId"])
 
 
 MAP = TableMap(
@@ -50,7 +43,7 @@ MAP = TableMap(
     target=TargetSide(System.DATAVERSE, "msdyn_expenses", ("msdyn_externalexpenseline",), INF),
     company=company_from_field("dataAreaId"),
     document=Document("ProjExpenseExports", (("ExpenseReportId", "ExpenseReportId"),)),
-    filter=Filter("lines with a project", ("ProjectId",), _has_project, odata="ProjectId ne ''", provenance=DOC),
+    filter=has_project(),
     fields=(
         FieldMap("ProjTransId", "msdyn_externalexpenseline", provenance=INF, note="the line's project transaction"),
         FieldMap("Description", "msdyn_name", provenance=INF),

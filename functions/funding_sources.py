@@ -8,7 +8,7 @@ customer account (Finance's own default when a customer funds a contract), infer
 """
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import customer_account
+from functions.lookups import contract_number, customer_account
 from functions.value_maps import TERMS_OF_PAYMENT
 from shared.events import Operation
 from shared.maps import (
@@ -45,17 +45,7 @@ MAP = TableMap(
         FieldMap("msdyn_billtoname", "InvoiceName", provenance=INF),
     ),
     lookups=(
-        Lookup(
-            "msdyn_contract",
-            "ProjectContractID",
-            read_set="salesorders",
-            read_column="ordernumber",
-            require_set="ProjectContractHeaders",
-            require_field="ProjectContractId",
-            required=True,
-            provenance=INF,
-            note="the contract must be in Finance first",
-        ),
+        contract_number("msdyn_contract", "ProjectContractID"),
         customer_account(
             "msdyn_customer", "CustomerOrOrganization", required=True, note="the customer must be in Finance first"
         ),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code
+from functions.lookups import contract_number, currency_code
 from functions.value_maps import TERMS_OF_PAYMENT
 from shared.events import Operation
 from shared.maps import (
@@ -57,17 +57,7 @@ MAP = TableMap(
         FieldMap("paymenttermscode", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.3"),
     ),
     lookups=(
-        Lookup(
-            "salesorderid",
-            "ProjectContractId",
-            read_set="salesorders",
-            read_column="ordernumber",
-            require_set="ProjectContractHeaders",
-            require_field="ProjectContractId",
-            required=True,
-            provenance=INF,
-            note="the contract must be in Finance first",
-        ),
+        contract_number("salesorderid", "ProjectContractId"),
         Lookup(
             "customerid",
             "FundingSourceId",

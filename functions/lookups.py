@@ -109,3 +109,30 @@ def vendor_account(target: str, provenance: Provenance = INF) -> Lookup:
         provenance=provenance,
         note="vendor as account (accountnumber + company)",
     )
+
+
+def contract_number(source: str, target: str, note: str = "the contract must be in Finance first") -> Lookup:
+    """Dataverse → Finance: a contract (salesorder) reference as its number, which Finance must have."""
+    return Lookup(
+        source,
+        target,
+        read_set="salesorders",
+        read_column="ordernumber",
+        require_set="ProjectContractHeaders",
+        require_field="ProjectContractId",
+        required=True,
+        provenance=INF,
+        note=note,
+    )
+
+
+def transaction_category_number(source: str, target: str, note: str = "the category's TCN id") -> Lookup:
+    """Dataverse → Finance: a transaction category reference as its category number."""
+    return Lookup(
+        source,
+        target,
+        read_set="msdyn_transactioncategories",
+        read_column="msdyn_transactioncategorynumber",
+        provenance=INF,
+        note=note,
+    )

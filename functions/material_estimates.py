@@ -6,19 +6,15 @@ and the sales row into one item forecast. The field pairs are not documented; th
 expense estimate entity with the product as the item (inferred).
 """
 
-from collections.abc import Mapping
-from typing import Any
-
+from functions.filters import of_class
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code, project_number
+from functions.lookups import currency_code, project_number, transaction_category_number
 from functions.value_maps import BILLING_TYPE, ESTIMATE_TRANSACTION_TYPE, MATERIAL
 from shared.events import Operation
 from shared.maps import (
-    DOC,
     INF,
     FieldMap,
     FieldType,
-    Filter,
     Lookup,
     SourceSide,
     System,
@@ -27,11 +23,6 @@ from shared.maps import (
     company_of_project,
 )
 
-
-def _material(row: Mapping[str, Any]) -> bool:
-    return row["msdyn_transactionclassification"] == MATERIAL
-
-
 MAP = TableMap(
     name="material-estimates",
     title="Project integration table for material estimates (msdyn_estimatelines)",
@@ -39,13 +30,7 @@ MAP = TableMap(
     source=SourceSide(System.DATAVERSE, "msdyn_estimateline", "msdyn_estimatelines", ("msdyn_estimatelineid",)),
     target=TargetSide(System.FINANCE, "ProjectMaterialEstimates", ("dataAreaId", "EstimateLineId"), INF),
     company=company_of_project("msdyn_project"),
-    filter=Filter(
-        "transaction class Material",
-        ("msdyn_transactionclassification",),
-        _material,
-        odata=f"msdyn_transactionclassification eq {MATERIAL}",
-        provenance=DOC,
-    ),
+    filter=of_class("Material", MATERIAL),
     fields=(
         FieldMap("msdyn_estimatelineid", "EstimateLineId", FieldType.GUID, provenance=INF),
         FieldMap("msdyn_description", "Description", provenance=INF),
@@ -75,13 +60,7 @@ MAP = TableMap(
             provenance=INF,
             note="the product's number is the released item id (Products map)",
         ),
-        Lookup(
-            "msdyn_transactioncategory",
-            "TransactionCategoryId",
-            read_set="msdyn_transactioncategories",
-            read_column="msdyn_transactioncategorynumber",
-            provenance=INF,
-        ),
+        transaction_category_number("msdyn_transactioncategory", "TransactionCategoryId"),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
 )

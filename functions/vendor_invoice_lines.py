@@ -8,9 +8,7 @@ document: all its lines go in atomic $batch changesets, so a 5,000-line invoice 
 line never lands before its invoice header (it waits for vendor-invoices).
 """
 
-from collections.abc import Mapping
-from typing import Any
-
+from functions.filters import has_project
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import company_bind, currency_bind, project_bind, vendor_account
 from functions.value_maps import BILLING_TYPE_TO_DATAVERSE, EXPENSE, FEE, MATERIAL, TIME
@@ -22,7 +20,6 @@ from shared.maps import (
     Document,
     FieldMap,
     FieldType,
-    Filter,
     Lookup,
     SourceSide,
     System,
@@ -40,10 +37,6 @@ CATEGORY_TYPE = ValueMap(
 NOT_VERIFIED = 192350000
 
 
-def _has_project(row: Mapping[str, Any]) -> bool:
-    return bool(row["ProjectId"])
-
-
 MAP = TableMap(
     name="vendor-invoice-lines",
     title="Project Operations integration project vendor invoice line export entity (msdyn_projectvendorinvoicelines)",
@@ -58,7 +51,7 @@ MAP = TableMap(
     target=TargetSide(System.DATAVERSE, "msdyn_projectvendorinvoicelines", ("msdyn_externalinvoiceline",), DOC),
     company=company_from_field("dataAreaId"),
     document=Document("ProjVendInvoiceLineExports", INVOICE_MEMBERS, changeset_size=500),
-    filter=Filter("lines with a project", ("ProjectId",), _has_project, odata="ProjectId ne ''", provenance=DOC),
+    filter=has_project(),
     fields=(
         FieldMap("ProjTransId", "msdyn_externalinvoiceline", provenance=DOC, note="the integration key"),
         FieldMap("Description", "msdyn_name", provenance=INF),

@@ -10,7 +10,7 @@ must confirm it against a live environment.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -184,17 +184,8 @@ def company_of_referenced(
     also_targets: tuple[str, ...] = (),
 ) -> CompanyRule:
     """The company of the row a lookup points at (a task has its project's company)."""
-    return CompanyRule(
-        CompanyRuleKind.LOOKUP,
-        source,
-        "cdm_companies",
-        "cdm_companycode",
-        target_field,
-        provenance,
-        also_targets,
-        via_set=via_set,
-        via_column=via_column,
-    )
+    rule = company_from_lookup(source, target_field, provenance, also_targets)
+    return replace(rule, via_set=via_set, via_column=via_column)
 
 
 def company_of_project(

@@ -1,0 +1,34 @@
+"""Row filters several Project Operations maps share, declared once."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.maps import DOC, Filter, Provenance
+
+
+def has_project(provenance: Provenance = DOC) -> Filter:
+    """Finance document lines: only those with a project ID reach Dataverse (documented for both)."""
+    return Filter("lines with a project", ("ProjectId",), _has_project, odata="ProjectId ne ''", provenance=provenance)
+
+
+def _has_project(row: Mapping[str, Any]) -> bool:
+    return bool(row["ProjectId"])
+
+
+def of_class(label: str, classification: int, provenance: Provenance = DOC) -> Filter:
+    """Estimate lines of one transaction class (msdyn_transactionclassification)."""
+    return Filter(
+        f"transaction class {label}",
+        ("msdyn_transactionclassification",),
+        _class_is(classification),
+        odata=f"msdyn_transactionclassification eq {classification}",
+        provenance=provenance,
+    )
+
+
+def _class_is(classification: int) -> Callable[[Mapping[str, Any]], bool]:
+    def predicate(row: Mapping[str, Any]) -> bool:
+        return bool(row["msdyn_transactionclassification"] == classification)
+
+    predicate.__name__ = f"class_is_{classification}"
+    return predicate
