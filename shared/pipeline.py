@@ -346,7 +346,9 @@ async def _resolve_lookup(
         # Finance has no null for strings: an empty code is an empty reference.
         if lookup.required:
             raise MappingError(f"required lookup {lookup.source} is empty")
-        if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.resolve_id:
+        if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
+            # A null bind is how the Web API disassociates: the reference emptied at the source is
+            # cleared in Dataverse instead of left pointing at the old record.
             return {f"{lookup.target}@odata.bind": None}
         return {lookup.target: None}
 
@@ -436,9 +438,8 @@ async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, A
 async def _write(engine: Engine, table_map: TableMap, row: TargetRow, row_state: SyncState | None) -> None:
     entity_set = table_map.target.entity_set
     if table_map.target.system is System.DATAVERSE:
-        body = {k: v for k, v in row.body.items() if not (k.endswith("@odata.bind") and v is None)}
         try:
-            await engine.dataverse.write(entity_set, row.key, body, table_map.write_mode.value)
+            await engine.dataverse.write(entity_set, row.key, row.body, table_map.write_mode.value)
         except NotFoundError as exc:
             if table_map.write_mode is WriteMode.UPDATE:
                 described = ",".join(f"{k}={v}" for k, v in row.key.items())

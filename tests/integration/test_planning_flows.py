@@ -294,3 +294,35 @@ async def test_only_worker_linked_resources_reach_finance(project: Sandbox) -> N
     ]
     await dataverse(project, "PATCH", f"bookableresources({linked})", {"name": "Kim A."})
     assert landed(project, "ProjectWorkerResources", ResourceId=linked)["ResourceName"] == "Kim A."
+    await dataverse(project, "DELETE", f"bookableresources({linked})")
+    assert landed(project, "ProjectWorkerResources", ResourceId=linked)  # Finance keeps its worker resource
+    assert methods(project, "ProjectWorkerResources") == ["POST", "PATCH"]
+
+
+async def test_contract_header_and_its_time_and_material_line_follow_changes(project: Sandbox) -> None:
+    header_key = {"dataAreaId": "usmf", "ProjectContractId": "ORD-1001"}
+    line_key = {"dataAreaId": "usmf", "ContractLineId": ORDER_LINE_ID}
+    line = landed(project, "ProjectContractLines", **line_key)
+    assert (line["BillingMethod"], line["ProjectContractId"]) == ("TimeAndMaterial", "ORD-1001")
+    assert (line["AreHourTransactionsIncluded"], line["AreExpenseTransactionsIncluded"]) == ("Yes", "Yes")
+    assert line["AreItemTransactionsIncluded"] == "No"
+
+    await dataverse(
+        project, "PATCH", f"salesorders({ORDER_ID})", {"name": "ERP rollout, phase 2", "paymenttermscode": 4}
+    )
+    header = landed(project, "ProjectContractHeaders", **header_key)
+    assert (header["Name"], header["TermsOfPayment"]) == ("ERP rollout, phase 2", "Net60")
+
+    await dataverse(
+        project,
+        "PATCH",
+        f"salesorderdetails({ORDER_LINE_ID})",
+        {"msdyn_includematerial": True, "priceperunit": Decimal("1250.50")},
+    )
+    line = landed(project, "ProjectContractLines", **line_key)
+    assert (line["AreItemTransactionsIncluded"], line["UnitPrice"]) == ("Yes", Decimal("1250.50"))
+
+    await dataverse(project, "DELETE", f"salesorderdetails({ORDER_LINE_ID})")
+    assert project.finance.get("ProjectContractLines", **line_key) is None
+    assert methods(project, "ProjectContractLines") == ["POST", "PATCH", "DELETE"]
+    assert methods(project, "ProjectContractHeaders") == ["POST", "PATCH"]

@@ -90,6 +90,13 @@ async def test_worker_reaches_dataverse(sandbox: Sandbox) -> None:
     assert worker["cdm_fullname"] == "Julia Funderburk" and str(worker["cdm_birthdate"]) == "1985-04-12"
     assert worker["cdm_primaryemailaddress"] == "julia@contoso.com"
 
+    async with sandbox.person_finance() as fo:
+        await send(fo, "PATCH", "Workers(PersonnelNumber='000123')", {"LastName": "Funderburk-Lee"})
+    await sandbox.wait_quiet()
+    [worker] = [r for r in sandbox.dataverse.rows("cdm_worker") if r["cdm_workernumber"] == "000123"]
+    assert worker["cdm_lastname"] == "Funderburk-Lee"
+    assert dataverse_writes(sandbox, "cdm_workers") == ["PATCH", "PATCH"]
+
 
 async def test_customers_flow_both_ways_and_settle(sandbox: Sandbox) -> None:
     async with sandbox.person_finance() as fo:
@@ -195,6 +202,26 @@ async def test_vendor_reaches_dataverse_per_company(sandbox: Sandbox) -> None:
     }
     assert all(v["msdyn_vendorcreditlimit"] == Decimal("50000.00") for v in vendors)
     assert all(v["msdyn_currencycode"] == "c0a1e000-0000-4000-8000-0000000000d1" for v in vendors)
+
+    async with sandbox.person_finance() as fo:
+        await send(
+            fo,
+            "PATCH",
+            "VendorsV2(dataAreaId='uspi',VendorAccountNumber='V-100')",
+            {"CreditLimit": Decimal("75000.00"), "CurrencyCode": ""},
+        )
+    await sandbox.wait_quiet()
+    after = {
+        r["msdyn_company"]: (r["msdyn_vendorcreditlimit"], r.get("msdyn_currencycode"))
+        for r in sandbox.dataverse.rows("msdyn_vendor")
+        if r["msdyn_vendoraccountnumber"] == "V-100"
+    }
+    assert after == {  # the currency emptied in Finance is cleared in Dataverse, not left stale
+        "c0a1e000-0000-4000-8000-000000000001": (Decimal("50000.00"), "c0a1e000-0000-4000-8000-0000000000d1"),
+        "c0a1e000-0000-4000-8000-000000000002": (Decimal("75000.00"), None),
+    }
+    cleared = [r for r in sandbox.dataverse.requests if r.method == "PATCH" and "/msdyn_vendors(" in r.path][-1]
+    assert '"msdyn_currencycode@odata.bind":null' in cleared.body.replace(" ", "")
 
 
 async def test_ledger_waits_for_its_chart_of_accounts_then_lands_with_its_references(sandbox: Sandbox) -> None:
