@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from functions import vendor_invoice_lines, vendor_invoices
-from sandbox.demo_documents import vendor_as_account, vendor_invoice, vendor_line
+from sandbox.demo_documents import create_vendor, vendor_invoice, vendor_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import create_project_setup, seed_reference_data
 from shared.clients.base import DataverseApi, Key, Row
@@ -70,7 +70,7 @@ async def measure(lines: int = 5000, latency_ms: float = 20.0) -> LargeDocumentR
     try:
         await seed_reference_data(sandbox)
         await create_project_setup(sandbox)
-        await vendor_as_account(sandbox)
+        await create_vendor(sandbox)
         dv, fo = sandbox.dataverse, sandbox.finance
         dv.set_faults(latency_ms=latency_ms)
         fo.set_faults(latency_ms=latency_ms)

@@ -43,6 +43,7 @@ param flows array = [
   'customers'
   'accounts-to-customers'
   'vendors'
+  'vendor-accounts'
   'workers'
   'worker-resources'
   'resource-roles'

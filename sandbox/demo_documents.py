@@ -13,7 +13,6 @@ from typing import Any
 from sandbox.demo_data import USMF_ID, Expectation, call
 from sandbox.environment import Sandbox
 
-VENDOR_ACCOUNT_ID = "c0a1e000-0000-4000-8000-0000000a0c01"
 CONFIRMED = 192350001
 
 
@@ -56,24 +55,34 @@ def vendor_line(number: int, project: str = "PRJ-1001", price: str = "95.00") ->
     }
 
 
-async def vendor_as_account(sandbox: Sandbox) -> None:
-    """Vendor invoices look their vendor up as a Dataverse account of the invoice's company."""
-    async with sandbox.person_dataverse() as dv:
+async def create_vendor(sandbox: Sandbox) -> None:
+    """Vendor V-100 in Finance; the vendor-accounts flow makes it the account vendor invoices look up."""
+    async with sandbox.person_finance() as fo:
         await call(
-            dv,
+            fo,
             "post",
-            "accounts",
+            "VendorsV2",
             {
-                "accountid": VENDOR_ACCOUNT_ID,
-                "accountnumber": "V-100",
-                "name": "Northwind Subcontracting",
-                "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+                "dataAreaId": "usmf",
+                "VendorAccountNumber": "V-100",
+                "VendorOrganizationName": "Northwind Subcontracting",
+                "VendorPartyType": "Organization",
+                "CurrencyCode": "USD",
             },
         )
+    await sandbox.wait_quiet()
+
+
+def vendor_account_id(sandbox: Sandbox) -> str | None:
+    """The Dataverse account of vendor V-100 in USMF, once the vendor-accounts flow has written it."""
+    for row in sandbox.dataverse.rows("account"):
+        if row["accountnumber"] == "V-100" and row.get("msdyn_company") == USMF_ID:
+            return str(row["accountid"])
+    return None
 
 
 async def post_documents(sandbox: Sandbox) -> None:
-    """Needs the project, the Travel category and role ARCHITECT in Dataverse (the main scenario's work)."""
+    """Needs the project, the Travel category, role ARCHITECT and vendor V-100 (the main scenario's work)."""
     async with sandbox.person_finance() as fo:
         await call(
             fo,
@@ -91,7 +100,6 @@ async def post_documents(sandbox: Sandbox) -> None:
                 "IsBudgetControlEnabled": "Yes",
             },
         )
-    await vendor_as_account(sandbox)
     await sandbox.finance.post_expense_report(
         "usmf",
         "EXP-0001",
@@ -129,7 +137,8 @@ def document_expectations(sandbox: Sandbox) -> list[Expectation]:
 
     async def invoices() -> str | None:
         rows = dv.rows("msdyn_projectvendorinvoice")
-        ok = len(rows) == 1 and rows[0]["msdyn_vendor"] == VENDOR_ACCOUNT_ID
+        account = vendor_account_id(sandbox)
+        ok = account is not None and len(rows) == 1 and rows[0]["msdyn_vendor"] == account
         return None if ok else f"vendor invoices in Dataverse: {rows}"
 
     async def lines() -> str | None:

@@ -29,7 +29,7 @@ from sandbox.demo_data import (
     ok,
     send,
 )
-from sandbox.demo_documents import document_expectations, post_documents
+from sandbox.demo_documents import create_vendor, document_expectations, post_documents
 from sandbox.demo_planning import plan_and_bill, planning_expectations
 from sandbox.environment import Sandbox
 
@@ -249,14 +249,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         )
     await sandbox.wait_quiet()
 
-    # vendors: purchasing sets up a subcontractor in Finance.
-    async with sandbox.person_finance() as fo:
-        vendor = {
-            "dataAreaId": "usmf",
-            "VendorAccountNumber": "V-100",
-            "VendorOrganizationName": "Northwind Subcontracting",
-        }
-        await ok(await send(fo, "post", "VendorsV2", vendor))
+    # vendors and vendor-accounts: purchasing sets up a subcontractor in Finance.
+    await create_vendor(sandbox)
     # workers and customers: HR hires someone in Finance; sales adds a customer account in Dataverse.
     async with sandbox.person_finance() as fo:
         await ok(
@@ -403,7 +397,14 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None if len(found) == 1 and found[0].get("msdyn_company") == USMF_ID else f"vendors V-100: {found}"
 
     expect("legal-entities", "USPI's Finance name on its Dataverse company", companies)
+
+    async def vendor_accounts() -> str | None:
+        found = [r for r in dv_sim.rows("account") if r.get("accountnumber") == "V-100"]
+        ok = len(found) == 1 and found[0].get("msdyn_company") == USMF_ID and found[0].get("customertypecode") == 11
+        return None if ok else f"accounts V-100: {found}"
+
     expect("vendors", "vendor V-100 of USMF in Dataverse", vendors)
+    expect("vendor-accounts", "vendor V-100 as a Vendor account of USMF, for vendor invoices to find", vendor_accounts)
     expect("workers", "worker 000042 from Finance in Dataverse", workers)
     expect(
         "customers", "Finance customer US-001 on its Dataverse account; account US-077 created in Finance", customers

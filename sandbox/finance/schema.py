@@ -367,6 +367,7 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "extra": {
             "VendorAccountNumber": "string",
             "VendorOrganizationName": "string",
+            "VendorPartyType": "string",
             "CreditLimit": "decimal",
             "CurrencyCode": "string",
             "DUNSNumber": "string",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from functions.catalog import CATALOG
-from sandbox.demo_documents import VENDOR_ACCOUNT_ID, expense_line, vendor_as_account, vendor_invoice, vendor_line
+from sandbox.demo_documents import create_vendor, expense_line, vendor_account_id, vendor_invoice, vendor_line
 from sandbox.environment import Sandbox
 from sandbox.scenario import create_project_setup
 from shared.operations.parked import replay, select_parked
@@ -71,7 +71,7 @@ async def test_posted_expense_report_lines_with_a_project_reach_dataverse_once(p
 
 async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
-    await vendor_as_account(sandbox)
+    await create_vendor(sandbox)
     await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0001"), [vendor_line(1, project="")])
     await sandbox.wait_quiet()
     assert sandbox.dataverse.rows("msdyn_projectvendorinvoice") == []
@@ -89,11 +89,11 @@ async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(post
         lambda: FIGURES.flows["vendor-invoice-lines"].retried > 0 and FIGURES.flows["vendor-invoices"].retried > 0
     )
     assert sandbox.dataverse.rows("msdyn_projectvendorinvoiceline") == []
-    await vendor_as_account(sandbox)
+    await create_vendor(sandbox)
     await sandbox.wait_quiet()
 
     [header] = sandbox.dataverse.rows("msdyn_projectvendorinvoice")
-    assert (header["msdyn_vendorinvoicenumber"], header["msdyn_vendor"]) == ("VI-0002", VENDOR_ACCOUNT_ID)
+    assert (header["msdyn_vendorinvoicenumber"], header["msdyn_vendor"]) == ("VI-0002", vendor_account_id(sandbox))
     assert header["msdyn_enableautomaticconfirmation"] is False and header["msdyn_hasexternalorigin"] is True
     assert str(header["msdyn_invoicedate"]) == "2026-11-21"
     lines = sorted(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline"), key=lambda r: r["msdyn_price"])
@@ -122,7 +122,7 @@ async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(post
 
 async def test_a_bad_line_parks_the_document_naming_it_and_replay_lands_it_whole(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
-    await vendor_as_account(sandbox)
+    await create_vendor(sandbox)
     lines = [vendor_line(n) for n in range(1, 21)]
     lines[13]["TransactionCategoryId"] = "TCN-NEW"  # a category Dataverse does not have yet
     await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0003"), lines)
@@ -151,7 +151,7 @@ async def test_a_bad_line_parks_the_document_naming_it_and_replay_lands_it_whole
 
 async def test_a_5000_line_vendor_invoice_lands_complete_in_ten_changesets(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
-    await vendor_as_account(sandbox)
+    await create_vendor(sandbox)
     lines = [vendor_line(n, price=f"{50 + n % 97}.{n % 100:02d}") for n in range(1, 5001)]
     expected = sum((Decimal(line["PurchPrice"]) * 8 for line in lines), Decimal(0))
     await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-5000"), lines)

@@ -257,3 +257,48 @@ async def test_ledger_waits_for_its_chart_of_accounts_then_lands_with_its_refere
     landed = [r for r in sandbox.dataverse.requests if "/msdyn_ledgers(" in r.path and r.status < 400]
     assert [r.method for r in landed] == ["PATCH", "PATCH"]  # the refused first tries changed nothing
     assert await parked(sandbox) == []
+
+
+async def test_vendor_becomes_a_vendor_account_that_never_turns_into_a_customer(sandbox: Sandbox) -> None:
+    async with sandbox.person_finance() as fo:
+        for number, name, party in (
+            ("V-200", "Fabrikam Supplies", "Organization"),
+            ("V-201", "Jo Freelance", "Person"),
+        ):
+            await send(
+                fo,
+                "POST",
+                "VendorsV2",
+                {
+                    "dataAreaId": "usmf",
+                    "VendorAccountNumber": number,
+                    "VendorOrganizationName": name,
+                    "VendorPartyType": party,
+                    "CreditLimit": Decimal("1000.00"),
+                    "CurrencyCode": "USD",
+                },
+            )
+        await sandbox.wait_quiet()
+        await send(
+            fo,
+            "PATCH",
+            "VendorsV2(dataAreaId='usmf',VendorAccountNumber='V-200')",
+            {"VendorOrganizationName": "Fabrikam Supplies Inc.", "CreditLimit": Decimal("2500.50")},
+        )
+    await sandbox.wait_quiet()
+    accounts = {r["accountnumber"]: r for r in sandbox.dataverse.rows("account")}
+    assert "V-201" not in accounts  # a person vendor is not an organization account
+    vendor = accounts["V-200"]
+    assert (vendor["name"], vendor["creditlimit"], vendor["customertypecode"]) == (
+        "Fabrikam Supplies Inc.",
+        Decimal("2500.50"),
+        11,
+    )
+    assert vendor["msdyn_company"] == "c0a1e000-0000-4000-8000-000000000001"
+    assert vendor["transactioncurrencyid"] == "c0a1e000-0000-4000-8000-0000000000d1"
+    mine = [r.method for r in sandbox.dataverse.requests if "/accounts(" in r.path and "V-200" in r.path]
+    assert mine == ["PATCH", "PATCH"]  # an upsert by account number + company, then the update
+    # Both person and organization vendors are in msdyn_vendors; neither became a Finance customer.
+    assert {r["msdyn_vendoraccountnumber"] for r in sandbox.dataverse.rows("msdyn_vendor")} == {"V-200", "V-201"}
+    assert sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="V-200") is None
+    assert await parked(sandbox) == []
