@@ -2,9 +2,11 @@
 
 Reference: maps/22-msdyn_contractlinescheduleofvalues-milestones.md. Documented: fixed-price
 contract lines are invoiced through billing milestones, which this map syncs to project on-account
-transactions through the milestone staging entity; the invoice status value map (Dataverse Not
-ready 192350000 ↔ 0, Ready for invoicing 192350001 ↔ 4). Field pairs follow the PSA Data Integrator
-template into the same staging entity. A milestone waits for its contract line to be in Finance.
+transactions through the milestone staging entity. The invoice status value map (Dataverse Not
+ready 192350000 ↔ 0, Ready for invoicing 192350001 ↔ 4) belongs to the cutover that migrates
+milestones invoiced before go-live: it is sent only while PROJOPS_MILESTONE_INVOICED_CUTOVER is on.
+Field pairs follow the PSA Data Integrator template into the same staging entity. A milestone waits
+for its contract line to be in Finance.
 """
 
 from functions.flow_blueprint import flow_blueprint
@@ -24,8 +26,10 @@ from shared.maps import (
     company_of_project,
 )
 
-# Documented: 192350000 → 0 and 192350001 → 4. A milestone whose customer invoice exists or is posted
-# is invoiced in Finance too (inferred: 4 is Finance's invoiced status).
+# Documented for the cutover only (migrating-invoiced-milestones): while milestones invoiced before
+# go-live are migrated, 192350001 → 4 (invoiced) and 192350000 → 0; afterwards the pair is removed, since
+# in daily use a milestone ready for invoicing must stay to be invoiced in Finance. A milestone whose
+# customer invoice exists or is posted is invoiced too (inferred).
 INVOICE_STATUS = ValueMap(
     "msdyn_invoicestatus → TransStatus",
     {192350000: 0, 192350001: 4, 192350002: 4, 192350003: 4},
@@ -61,7 +65,8 @@ MAP = TableMap(
             FieldType.INT,
             value_map=INVOICE_STATUS,
             provenance=DOC,
-            note="migrating-invoiced-milestones value map",
+            note="migrating-invoiced-milestones value map; not in the default map",
+            only_with="milestone_invoiced_cutover",
         ),
     ),
     lookups=(

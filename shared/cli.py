@@ -91,9 +91,12 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
             mapping = json.dumps(f["value_map"]) if f["value_map"] else (f["transform"] or "")
             if f["default"] is not None:
                 mapping = f"{mapping} default {f['default']!r}".strip()
+            note = f["note"]
+            if f["only_with"]:
+                note = f"only while PROJOPS_{f['only_with'].upper()} is on; {note}".rstrip("; ")
             lines.append(
                 f"| {f['source'] or '(default)'} | {f['target']} | {f['type']} | {mapping} | "
-                f"{f['provenance']} | {f['note']} |"
+                f"{f['provenance']} | {note} |"
             )
         for lk in d["lookups"]:
             lines.append(

@@ -89,6 +89,9 @@ class FieldMap:
     default: Any = None
     provenance: Provenance = INF
     note: str = ""
+    # The name of a boolean setting that must be on for this pair to be written (a cutover-only
+    # pair, such as the milestone invoice status used once to migrate invoiced milestones).
+    only_with: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,7 @@ class TableMap:
                     "transform": getattr(f.transform, "__name__", None),
                     "provenance": f.provenance.value,
                     "note": f.note,
+                    "only_with": f.only_with,
                 }
                 for f in self.fields
             ],

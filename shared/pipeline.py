@@ -317,6 +317,8 @@ async def _payload(
             if company_field:
                 payload[company_field] = code
     for pair in table_map.fields:
+        if pair.only_with and not getattr(engine.settings, pair.only_with):
+            continue
         value = field_value(record, pair.source) if pair.source else None
         if pair.transform is not None:
             value = pair.transform(value)

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # Scope and behaviour.
     companies: CsvList = Field(default_factory=list, description="legal entities (dataAreaId) in scope")
+    milestone_invoiced_cutover: bool = Field(
+        default=False,
+        description="cutover only: send milestone invoice status so milestones invoiced before go-live arrive invoiced",
+    )
     retry_max_attempts: int = Field(default=8, ge=1, le=100, description="attempt budget before parking")
     retry_base_delay_seconds: float = Field(default=30.0, gt=0)
     retry_max_delay_seconds: float = Field(default=3600.0, gt=0)

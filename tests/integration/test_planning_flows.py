@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from sandbox.demo_data import CATEGORY_ID, CUSTOMER_ID, ORDER_ID, ORDER_LINE_ID, PROJECT_ID, USD_ID, USMF_ID
 from sandbox.demo_planning import estimate_line
-from sandbox.environment import Sandbox
+from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import create_project_setup
 from tests.integration.conftest import finance_writes, parked, send
 
@@ -98,35 +99,66 @@ async def test_tasks_keep_their_hierarchy_and_line_tasks_stay_out(project: Sandb
     assert methods(project, "ProjectTasks") == ["POST", "POST", "PATCH", "DELETE"]
 
 
-async def test_milestone_invoice_status_value_map_and_delete(project: Sandbox) -> None:
-    milestone = "c0a1e000-0000-4000-8000-0000000c1e01"
+MILESTONE = "c0a1e000-0000-4000-8000-0000000c1e01"
+
+
+async def create_milestone(sandbox: Sandbox, status: int) -> None:
     await dataverse(
-        project,
+        sandbox,
         "POST",
         "msdyn_contractlinescheduleofvalues",
         {
-            "msdyn_contractlinescheduleofvalueid": milestone,
+            "msdyn_contractlinescheduleofvalueid": MILESTONE,
             "msdyn_name": "Go-live",
             "msdyn_amount": Decimal("25000.10"),
             "msdyn_invoicedate": "2027-01-31T00:00:00Z",
-            "msdyn_invoicestatus": 192350000,
+            "msdyn_invoicestatus": status,
             "msdyn_contractlineid@odata.bind": f"/salesorderdetails({ORDER_LINE_ID})",
             "msdyn_project@odata.bind": PROJECT,
             "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
         },
     )
-    row = project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)
-    assert row is not None
-    assert (row["Amount"], row["TransStatus"], row["CurrencyId"]) == (Decimal("25000.10"), 0, "USD")
+
+
+def milestone_writes(sandbox: Sandbox) -> list[dict[str, Any]]:
+    return [
+        json.loads(r.body)
+        for r in sandbox.finance.requests
+        if r.method in ("POST", "PATCH") and r.path.startswith("/data/ProjectContractLineMilestones")
+    ]
+
+
+async def test_milestone_lands_with_its_amount_and_ready_for_invoicing_stays_to_be_invoiced(project: Sandbox) -> None:
+    await create_milestone(project, 192350000)
+    key = {"dataAreaId": "usmf", "TransactionId": MILESTONE}
+    row = landed(project, "ProjectContractLineMilestones", **key)
+    assert (row["Amount"], row["CurrencyId"], row["Description"]) == (Decimal("25000.10"), "USD", "Go-live")
     assert (row["ContractLineRef"], str(row["InvoiceDate"])) == (ORDER_LINE_ID, "2027-01-31")
+
+    await dataverse(project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_amount": 26000})
     await dataverse(
-        project, "PATCH", f"msdyn_contractlinescheduleofvalues({milestone})", {"msdyn_invoicestatus": 192350001}
+        project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_invoicestatus": 192350001}
     )
-    assert (
-        landed(project, "ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone)["TransStatus"] == 4
+    assert landed(project, "ProjectContractLineMilestones", **key)["Amount"] == Decimal("26000")
+    # Outside the cutover the invoice status is not Finance's to receive: marking it invoiced (4) would
+    # mean the milestone is never billed there.
+    assert all("TransStatus" not in body for body in milestone_writes(project))
+    assert methods(project, "ProjectContractLineMilestones") == ["POST", "PATCH"]
+
+    await dataverse(project, "DELETE", f"msdyn_contractlinescheduleofvalues({MILESTONE})")
+    assert project.finance.get("ProjectContractLineMilestones", **key) is None
+
+
+@pytest.mark.parametrize("options", [SandboxOptions(extra_settings={"milestone_invoiced_cutover": True})])
+async def test_milestone_cutover_sends_the_invoice_status_value_map(project: Sandbox) -> None:
+    await create_milestone(project, 192350000)
+    key = {"dataAreaId": "usmf", "TransactionId": MILESTONE}
+    assert landed(project, "ProjectContractLineMilestones", **key)["TransStatus"] == 0
+    await dataverse(
+        project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_invoicestatus": 192350001}
     )
-    await dataverse(project, "DELETE", f"msdyn_contractlinescheduleofvalues({milestone})")
-    assert project.finance.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=milestone) is None
+    assert landed(project, "ProjectContractLineMilestones", **key)["TransStatus"] == 4
+    assert [body.get("TransStatus") for body in milestone_writes(project)] == [0, 4]
 
 
 async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandbox) -> None:

@@ -65,3 +65,15 @@ def test_maps_markdown_is_current() -> None:
     expected = maps_markdown([m.describe() for m in CATALOG.maps])
     current = (Path(__file__).resolve().parents[2] / "docs" / "maps.md").read_text()
     assert current == expected, "docs/maps.md is stale: run `make maps-doc`"
+
+
+def test_every_switched_pair_names_an_on_off_setting() -> None:
+    from functions.catalog import CATALOG
+    from shared.settings import Settings
+
+    switched = [(m.name, f.only_with) for m in CATALOG.maps for f in m.fields if f.only_with]
+    assert ("contract-milestones", "milestone_invoiced_cutover") in switched
+    for flow, name in switched:
+        field = Settings.model_fields.get(name or "")
+        assert field is not None and field.annotation is bool, f"{flow}: no on/off setting {name}"
+        assert field.default is False, f"{flow}: {name} must be off unless switched on"
