@@ -5,7 +5,8 @@ staging turns them into integration journal lines. Documented: only actuals with
 use only) = false, the integration key msdyn_actualimportid + owning company, msdyn_transactiondate →
 DocumentDate, the bookable resource. Field pairs follow the PSA Data Integrator template into the
 same staging table. Amounts are Decimal end to end. The accounting write-back columns are not mapped
-here, so the write-back never comes back as a change to sync (see actuals_accounting).
+here, so the write-back never comes back as a change to sync (see actuals_accounting): that is why the
+PSA-DI pair msdyn_externalreferenceid = EXTERNALREFERENCE is left out, its column holds the voucher.
 """
 
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Filter,
+    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -29,18 +31,6 @@ from shared.maps import (
     company_from_lookup,
 )
 
-TRANSACTION_CLASS = ValueMap(
-    "msdyn_transactionclassification → TransactionClassification",
-    {
-        192350000: "Time",
-        192350001: "Expense",
-        192350002: "Material",
-        192350003: "Milestone",
-        192350004: "Fee",
-        690970002: "Tax",
-    },
-    provenance=INF,
-)
 TRANSACTION_TYPE = ValueMap(
     "msdyn_transactiontypecode → TransType",
     {
@@ -56,7 +46,10 @@ TRANSACTION_TYPE = ValueMap(
 
 
 def _not_skipped(row: Mapping[str, Any]) -> bool:
-    return row["msdyn_skipsync"] is not True
+    # Only an explicit false passes. Dataverse sets the column on every new actual, so an empty value
+    # means the column is not where we think it is (its logical name is inferred): syncing nothing and
+    # saying so beats staging intercompany cost and proforma reversals twice.
+    return row["msdyn_skipsync"] is False
 
 
 MAP = TableMap(
@@ -67,11 +60,11 @@ MAP = TableMap(
     target=TargetSide(System.FINANCE, "ProjCDSActualsImports", ("dataAreaId", "ActualsImportId"), INF),
     company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC, also_targets=("ProjectDataAreaId",)),
     filter=Filter(
-        "Skip Sync (internal use only) is false",
+        "Skip Sync (internal use only) is false (documented; column name inferred)",
         ("msdyn_skipsync",),
         _not_skipped,
         odata="msdyn_skipsync eq false",
-        provenance=DOC,
+        provenance=INF,
     ),
     fields=(
         FieldMap("msdyn_actualimportid", "ActualsImportId", provenance=DOC, note="integration key (IMG)"),
@@ -81,9 +74,9 @@ MAP = TableMap(
         FieldMap(
             "msdyn_transactionclassification",
             "TransactionClassification",
-            FieldType.ENUM,
-            value_map=TRANSACTION_CLASS,
+            FieldType.INT,
             provenance=INF,
+            note="PSA-DI pair without transform; the staging column is int64: the option value as it is",
         ),
         FieldMap(
             "msdyn_transactiontypecode",
@@ -124,6 +117,14 @@ MAP = TableMap(
             note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
         ),
         currency_code("transactioncurrencyid", "TransactionCurrencyId", note="PSA-DI pair"),
+        Lookup(
+            "msdyn_salescontract",
+            "ContractId",
+            read_set="salesorders",
+            read_column="ordernumber",
+            provenance=INF,
+            note="PSA-DI: msdyn_salescontract.ordernumber = CONTRACTID; empty on actuals without a contract",
+        ),
         transaction_category_number(
             "msdyn_transactioncategory", "TransactionCategoryId", note="staging TransactionCategoryId holds the TCN id"
         ),

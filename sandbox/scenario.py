@@ -341,7 +341,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         skipped = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0003")
         if time_row is None or expense_row is None:
             return "ACT-0001/ACT-0002 not staged"
-        if time_row["Amount"] != Decimal("1125.00") or time_row["TransactionClassification"] != "Time":
+        if time_row["Amount"] != Decimal("1125.00") or time_row["TransactionClassification"] != 192350000:
             return f"ACT-0001 staged as {time_row['Amount']} {time_row['TransactionClassification']}"
         if expense_row["Amount"] != Decimal("42.75") or expense_row["ProjectId"] != "PRJ-1001":
             return f"ACT-0002 staged as {expense_row['Amount']} for {expense_row['ProjectId']}"
@@ -428,7 +428,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async def contract_line() -> str | None:
         rule = fo_sim.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=ORDER_LINE_ID)
-        ok = rule and rule.get("BillingMethod") == "TimeAndMaterial" and rule.get("ProjectContractId") == "ORD-1001"
+        ok = rule and rule.get("LineType") == "TAndM" and rule.get("ProjectContractId") == "ORD-1001"
         return None if ok else f"contract line in Finance: {rule}"
 
     expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)

@@ -25,11 +25,10 @@ ENUMS: dict[str, list[str]] = {
         "ResourcingUnitCost",
         "InterOrganizationalSales",
     ],
-    "ProjTransactionClassification": ["Time", "Expense", "Material", "Milestone", "Fee", "Tax"],
     "ProjBillingType": ["NonChargeable", "Chargeable", "Complimentary", "NotAvailable"],
     "NoYes": ["No", "Yes"],
     # Contract lines create a time-and-material or a milestone billing rule (documented); symbols inferred.
-    "ProjContractBillingMethod": ["TimeAndMaterial", "Milestone"],
+    "PSAContractLineType": ["LumpSum", "Progress", "TAndM", "Fee", "UOD"],
     # Estimate staging: Dataverse cost rows become Cost, sales rows Sales (documented PSA-DI transform).
     "ProjEstimateTransType": ["Cost", "Sales"],
     # Project category types on vendor invoice lines (documented: Item, Expense, Materials or Hours).
@@ -88,7 +87,6 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "types": {
             "ActualsImportId": "string",
             "TransType": "enum:ProjTransType",
-            "TransactionClassification": "enum:ProjTransactionClassification",
             "BillingType": "enum:ProjBillingType",
             "DocumentDate": "date",
             "AccountingDate": "date",
@@ -109,7 +107,7 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "aot": "ProjProjectContractLineEntity",
         "key": ("dataAreaId", "ContractLineId"),
         "types": {
-            "BillingMethod": "enum:ProjContractBillingMethod",
+            "LineType": "enum:PSAContractLineType",
             "AreHourTransactionsIncluded": "noyes",
             "AreExpenseTransactionsIncluded": "noyes",
             "AreItemTransactionsIncluded": "noyes",

@@ -106,7 +106,7 @@ async def test_actuals_stage_exact_amounts_and_skip_sync_rows_stay(sandbox: Sand
     assert row["Amount"] == Decimal("99.9999")
     assert row["UnitPrice"] == Decimal("33.3333")
     assert row["Quantity"] == Decimal("3")
-    assert row["TransactionClassification"] == "Expense"
+    assert row["TransactionClassification"] == 192350001  # the option value: the staging column is int64
     assert row["TransType"] == "Cost"
     assert row["BillingType"] == "Chargeable"
     assert row["ProjectId"] == "PRJ-1001"
@@ -331,6 +331,6 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
     await sandbox.wait_quiet()
     rule = sandbox.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line)
     assert rule is not None and rule["ProjectContractId"] == "ORD-2002"
-    assert rule["BillingMethod"] == "Milestone" and rule["LineAmount"] == Decimal("48000.00")
+    assert rule["LineType"] == "LumpSum" and rule["LineAmount"] == Decimal("48000.00")
     assert rule["AreHourTransactionsIncluded"] == "Yes" and rule["AreFeeTransactionsIncluded"] == "No"
     assert sandbox.runtime is not None and await sandbox.runtime.engine.state.list_parked() == []

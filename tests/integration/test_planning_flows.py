@@ -11,7 +11,8 @@ import pytest
 from sandbox.demo_data import CATEGORY_ID, CUSTOMER_ID, ORDER_ID, ORDER_LINE_ID, PROJECT_ID, USD_ID, USMF_ID
 from sandbox.demo_planning import estimate_line
 from sandbox.environment import Sandbox, SandboxOptions
-from sandbox.scenario import create_project_setup
+from sandbox.scenario import actual_body, create_project_setup
+from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_writes, parked, send
 
 COMPANY = f"/cdm_companies({USMF_ID})"
@@ -335,7 +336,7 @@ async def test_contract_header_and_its_time_and_material_line_follow_changes(pro
     header_key = {"dataAreaId": "usmf", "ProjectContractId": "ORD-1001"}
     line_key = {"dataAreaId": "usmf", "ContractLineId": ORDER_LINE_ID}
     line = landed(project, "ProjectContractLines", **line_key)
-    assert (line["BillingMethod"], line["ProjectContractId"]) == ("TimeAndMaterial", "ORD-1001")
+    assert (line["LineType"], line["ProjectContractId"]) == ("TAndM", "ORD-1001")
     assert (line["AreHourTransactionsIncluded"], line["AreExpenseTransactionsIncluded"]) == ("Yes", "Yes")
     assert line["AreItemTransactionsIncluded"] == "No"
 
@@ -358,3 +359,55 @@ async def test_contract_header_and_its_time_and_material_line_follow_changes(pro
     assert project.finance.get("ProjectContractLines", **line_key) is None
     assert methods(project, "ProjectContractLines") == ["POST", "PATCH", "DELETE"]
     assert methods(project, "ProjectContractHeaders") == ["POST", "PATCH"]
+
+
+async def test_actual_carries_its_contract_number_and_its_class_as_the_option_value(project: Sandbox) -> None:
+    body = actual_body(
+        "c0a1e000-0000-4000-8000-0000000b3001", "ACT-7001", classification=192350000, quantity="2", price="187.50"
+    )
+    body["msdyn_transactiontypecode"] = 192350005  # unbilled sales
+    body["msdyn_salescontract@odata.bind"] = f"/salesorders({ORDER_ID})"
+    await dataverse(project, "POST", "msdyn_actuals", body)
+    row = landed(project, "ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-7001")
+    assert (row["ContractId"], row["TransType"], row["TransactionClassification"]) == (
+        "ORD-1001",
+        "UnbilledSales",
+        192350000,
+    )
+    assert row["Amount"] == Decimal("375.00")
+
+
+async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_waits_for_nothing(
+    project: Sandbox,
+) -> None:
+    order, line = "c0a1e000-0000-4000-8000-0000000d0d01", "c0a1e000-0000-4000-8000-0000000d0d02"
+    await dataverse(
+        project,
+        "POST",
+        "salesorders",
+        {
+            "salesorderid": order,
+            "ordernumber": "SO-3001",
+            "name": "Spare parts",
+            "msdyn_ordertype": 192350000,
+            "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+            "msdyn_owningcompany@odata.bind": COMPANY,
+        },
+    )
+    await dataverse(
+        project,
+        "POST",
+        "salesorderdetails",
+        {
+            "salesorderdetailid": line,
+            "productdescription": "Cable, 10 m",
+            "quantity": Decimal("4"),
+            "priceperunit": Decimal("12.50"),
+            "salesorderid@odata.bind": f"/salesorders({order})",
+            "msdyn_owningcompany@odata.bind": COMPANY,
+        },
+    )
+    assert project.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line) is None
+    assert methods(project, "ProjectContractLines") == ["POST"]  # only the project's own line, at setup
+    assert FIGURES.flows["contract-lines"].retried == 0
+    assert await parked(project) == []

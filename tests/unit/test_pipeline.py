@@ -121,7 +121,7 @@ async def test_actual_is_staged_with_exact_values(engine: Engine, finance: FakeF
     assert row is not None
     assert row["Amount"] == Decimal("1125.00") and isinstance(row["Amount"], Decimal)
     assert row["Quantity"] == Decimal("7.5")
-    assert row["TransactionClassification"] == "Time"
+    assert row["TransactionClassification"] == 192350000
     assert row["TransType"] == "Cost"
     assert row["BillingType"] == "Chargeable"
     assert row["ProjectId"] == "PRJ-1"
@@ -176,9 +176,9 @@ async def test_project_missing_in_finance_is_retried_naming_it(engine: Engine, f
 
 
 async def test_unknown_option_value_is_parked_with_the_value(engine: Engine) -> None:
-    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_transactionclassification=999))
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_transactiontypecode=999))
     assert outcome.kind is OutcomeKind.PARKED
-    assert "msdyn_transactionclassification=999" in (outcome.detail or "")
+    assert "msdyn_transactiontypecode=999" in (outcome.detail or "")
 
 
 async def test_retry_budget_then_park(engine: Engine, finance: FakeFinance) -> None:
@@ -318,3 +318,12 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
         body["msdyn_expensecategoryuid@odata.bind"]
         == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
     )
+
+
+@pytest.mark.parametrize("skip_sync", [True, None])
+async def test_actual_without_an_explicit_skip_sync_false_is_not_staged(
+    engine: Engine, finance: FakeFinance, skip_sync: bool | None
+) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_skipsync=skip_sync))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "filtered")
+    assert staged(finance) is None
