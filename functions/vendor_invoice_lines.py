@@ -56,7 +56,7 @@ MAP = TableMap(
         FieldMap("ProjTransId", "msdyn_externalinvoiceline", provenance=DOC, note="the integration key"),
         FieldMap("Description", "msdyn_name", provenance=INF),
         FieldMap("PurchPrice", "msdyn_price", FieldType.DECIMAL, provenance=DOC),
-        FieldMap("Quantity", "msdyn_quantity", FieldType.DECIMAL, provenance=DOC, note="QTYRECEIVENOW"),
+        FieldMap("QtyReceiveNow", "msdyn_quantity", FieldType.DECIMAL, provenance=DOC),
         FieldMap("LineAmount", "msdyn_amount", FieldType.DECIMAL, provenance=INF),
         FieldMap(
             "BillingType",
@@ -86,7 +86,7 @@ MAP = TableMap(
     lookups=(
         vendor_account("@vendor"),
         Lookup(
-            "VendorInvoiceNumber",
+            "VendorInvoiceNum",
             "msdyn_vendorinvoice",
             bind_set="msdyn_projectvendorinvoices",
             bind_key="msdyn_vendorinvoicenumber",
@@ -112,6 +112,14 @@ MAP = TableMap(
             provenance=DOC,
         ),
         currency_bind("CurrencyCode", "transactioncurrencyid", DOC),
+        Lookup(
+            "PurchUnit",
+            "msdyn_unit",
+            bind_set="uoms",
+            bind_key="msdyn_symbol",
+            provenance=DOC,
+            note="the unit must be in Dataverse (dual-write's Units map); a missing one is waited for",
+        ),
         company_bind(provenance=DOC),
     ),
     operations=frozenset({Operation.UPSERT}),

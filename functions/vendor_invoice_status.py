@@ -36,11 +36,11 @@ MAP = TableMap(
         System.DATAVERSE, "msdyn_projectvendorinvoice", "msdyn_projectvendorinvoices", ("msdyn_projectvendorinvoiceid",)
     ),
     target=TargetSide(
-        System.FINANCE, "ProjVendInvoiceExportsV2", ("dataAreaId", "VendorInvoiceNumber", "InvoiceAccount"), INF
+        System.FINANCE, "ProjVendInvoiceExportsV2", ("dataAreaId", "VendorInvoiceNum", "InvoiceAccount"), INF
     ),
     company=company_from_lookup("msdyn_owningcompany", "dataAreaId"),
     fields=(
-        FieldMap("msdyn_vendorinvoicenumber", "VendorInvoiceNumber", provenance=DOC, note="= pair (key)"),
+        FieldMap("msdyn_vendorinvoicenumber", "VendorInvoiceNum", provenance=DOC, note="= pair (key)"),
         FieldMap("statuscode", "ProjVendInvoiceStatus", value_map=STATUS, provenance=DOC, note="◀ transform"),
     ),
     lookups=(

@@ -24,7 +24,7 @@ from shared.maps import (
 )
 from shared.values import Value
 
-INVOICE_MEMBERS = (("InvoiceId", "VendorInvoiceNumber"), ("InvoiceAccount", "InvoiceAccount"))
+INVOICE_MEMBERS = (("InvoiceId", "VendorInvoiceNum"), ("InvoiceAccount", "InvoiceAccount"))
 
 
 def _automatic_confirmation(subcontract: Value) -> bool:
@@ -40,7 +40,7 @@ MAP = TableMap(
         System.FINANCE,
         "ProjVendInvoiceExportEntityV2",
         "ProjVendInvoiceExportsV2",
-        ("dataAreaId", "VendorInvoiceNumber", "InvoiceAccount"),
+        ("dataAreaId", "VendorInvoiceNum", "InvoiceAccount"),
         events=("VendorInvoicePostedBusinessEvent",),
     ),
     target=TargetSide(
@@ -54,8 +54,8 @@ MAP = TableMap(
         only_if_description="the invoice has at least one line with a project (documented)",
     ),
     fields=(
-        FieldMap("VendorInvoiceNumber", "msdyn_vendorinvoicenumber", provenance=DOC, note="= pair (key)"),
-        FieldMap("VendorInvoiceNumber", "msdyn_name", provenance=DOC),
+        FieldMap("VendorInvoiceNum", "msdyn_vendorinvoicenumber", provenance=DOC, note="= pair (key)"),
+        FieldMap("VendorInvoiceNum", "msdyn_name", provenance=DOC),
         FieldMap("Description", "msdyn_description", provenance=DOC),
         FieldMap("TransDate", "msdyn_invoicedate", FieldType.DATE, provenance=DOC),
         FieldMap(

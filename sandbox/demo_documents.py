@@ -31,7 +31,7 @@ def expense_line(description: str, amount: str, project: str = "PRJ-1001") -> di
 
 def vendor_invoice(number: str) -> dict[str, Any]:
     return {
-        "VendorInvoiceNumber": number,
+        "VendorInvoiceNum": number,
         "InvoiceAccount": "V-100",
         "Description": "Subcontracted design work",
         "TransDate": "2026-11-21",
@@ -47,7 +47,8 @@ def vendor_line(number: int, project: str = "PRJ-1001", price: str = "95.00") ->
         "RoleId": "ARCHITECT",
         "TransactionCategoryId": "TCN-0000001000",
         "BillingType": "Chargeable",
-        "Quantity": Decimal("8"),
+        "QtyReceiveNow": Decimal("8"),
+        "PurchUnit": "h",
         "PurchPrice": Decimal(price),
         "LineAmount": Decimal(price) * 8,
         "CurrencyCode": "USD",
@@ -148,9 +149,7 @@ def document_expectations(sandbox: Sandbox) -> list[Expectation]:
         return None if ok else f"{len(rows)} vendor invoice lines totalling {total}"
 
     async def status() -> str | None:
-        row = fo.get(
-            "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNumber="VI-2001", InvoiceAccount="V-100"
-        )
+        row = fo.get("ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNum="VI-2001", InvoiceAccount="V-100")
         return None if row and row["ProjVendInvoiceStatus"] == "Confirmed" else f"VI-2001 in Finance: {row}"
 
     return [

@@ -95,6 +95,8 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
         await ok(await send(dv, "post", "msdyn_chartofaccountses", {"msdyn_name": "Shared"}))
         await ok(await send(dv, "post", "msdyn_fiscalcalendars", {"msdyn_calendar": "Fiscal"}))
         await ok(await send(dv, "post", "msdyn_exchangeratetypes", {"msdyn_name": "Default"}))
+        # Vendor invoice lines' units (dual-write's Units map keeps them in Dataverse).
+        await ok(await send(dv, "post", "uoms", {"name": "Hour", "msdyn_symbol": "h"}))
     async with sandbox.person_finance() as fo:
         for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA (Finance)")):
             await ok(await send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))

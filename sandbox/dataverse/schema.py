@@ -89,6 +89,8 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "msdyn_fiscalcalendar": {"msdyn_calendar": {"type": "string"}},
     "msdyn_exchangeratetype": {"msdyn_name": {"type": "string"}},
     "product": {"productnumber": {"type": "string"}, "name": {"type": "string"}},
+    # Units (uoms), kept in Dataverse by dual-write's Units map; msdyn_symbol is its integration key.
+    "uom": {"name": {"type": "string"}, "msdyn_symbol": {"type": "string"}},
     # Columns of the CDS Exchange Rates template (map 02, S3).
     "msdyn_currencyexchangerate": {
         "msdyn_exchangeratetypename": {"type": "string"},
@@ -119,6 +121,7 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "msdyn_project": {"type": "lookup", "target": "msdyn_project"},
         "msdyn_price": {"type": "money"},
         "msdyn_quantity": {"type": "decimal"},
+        "msdyn_unit": {"type": "lookup", "target": "uom"},
         "msdyn_amount": {"type": "money"},
         "msdyn_duration": {"type": "decimal"},
         "msdyn_verificationstatus": {"type": "picklist", "values": [192350000, 192350001, 192350002]},
@@ -253,6 +256,7 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_fiscalcalendar": [("msdyn_calendar",)],
     "msdyn_exchangeratetype": [("msdyn_name",)],
     "product": [("productnumber",)],
+    "uom": [("msdyn_symbol",)],
     "cdm_worker": [("cdm_workernumber",)],
     # Not documented; the natural key of a rate (inferred).
     "msdyn_currencyexchangerate": [

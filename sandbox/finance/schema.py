@@ -157,9 +157,9 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
     "ProjVendInvoiceExportsV2": {
         "aot": "ProjVendInvoiceExportEntityV2",
         "label": "Project Operations integration project vendor invoice export entity V2",
-        "key": ("dataAreaId", "VendorInvoiceNumber", "InvoiceAccount"),
+        "key": ("dataAreaId", "VendorInvoiceNum", "InvoiceAccount"),
         "extra": {
-            "VendorInvoiceNumber": "string",
+            "VendorInvoiceNum": "string",
             "InvoiceAccount": "string",
             "Description": "string",
             "TransDate": "date",
@@ -174,13 +174,14 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         "key": ("dataAreaId", "ProjTransId"),
         "extra": {
             "ProjTransId": "string",
-            "VendorInvoiceNumber": "string",
+            "VendorInvoiceNum": "string",
             "InvoiceAccount": "string",
             "ProjectId": "string",
             "ProjDataAreaId": "string",
             "CategoryId": "string",
             "RoleId": "string",
-            "Quantity": "decimal",
+            "QtyReceiveNow": "decimal",
+            "PurchUnit": "string",
             "PurchPrice": "decimal",
             "LineAmount": "decimal",
             "CurrencyCode": "string",

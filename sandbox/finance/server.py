@@ -598,7 +598,7 @@ class FinanceSimulator(Simulator):
         for line in lines:
             values = {
                 "dataAreaId": company,
-                "VendorInvoiceNumber": invoice["VendorInvoiceNumber"],
+                "VendorInvoiceNum": invoice["VendorInvoiceNum"],
                 "InvoiceAccount": invoice["InvoiceAccount"],
                 **line,
             }
@@ -608,7 +608,7 @@ class FinanceSimulator(Simulator):
         if "VendorInvoicePostedBusinessEvent" in self.activated:
             members = {
                 "InvoiceAccount": invoice["InvoiceAccount"],
-                "InvoiceId": invoice["VendorInvoiceNumber"],
+                "InvoiceId": invoice["VendorInvoiceNum"],
                 "LegalEntity": company.lower(),
             }
             await self._business_event("VendorInvoicePostedBusinessEvent", company, members, self.posting_object_id)

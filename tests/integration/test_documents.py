@@ -105,6 +105,8 @@ async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(post
     assert line["msdyn_vendorinvoice"] == header["msdyn_projectvendorinvoiceid"]
     assert (line["msdyn_billingtype"], line["msdyn_transactionclassification"]) == (192350001, 192350000)
     assert line["msdyn_resourcecategory"] and line["msdyn_transactioncategory"] and line["msdyn_project"]
+    [hour] = [r for r in sandbox.dataverse.rows("uom") if r["msdyn_symbol"] == "h"]
+    assert line["msdyn_unit"] == hour["uomid"] and line["msdyn_quantity"] == Decimal("8")
     assert await parked(sandbox) == []
 
     # Nothing went back to Finance for the integration's own write; the manager's confirmation does.
@@ -114,7 +116,7 @@ async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(post
         await send(dv, "PATCH", invoice_url, {"statuscode": 192350001})
     await sandbox.wait_quiet()
     posted = sandbox.finance.get(
-        "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNumber="VI-0002", InvoiceAccount="V-100"
+        "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNum="VI-0002", InvoiceAccount="V-100"
     )
     assert posted is not None and posted["ProjVendInvoiceStatus"] == "Confirmed"
     assert [m for m, _ in finance_writes(sandbox, "ProjVendInvoiceExportsV2")] == ["PATCH"]

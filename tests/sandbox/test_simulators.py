@@ -279,10 +279,10 @@ async def test_finance_posting_raises_business_events_after_the_activation_test(
     await sim.activate_business_event("VendorInvoicePostedBusinessEvent")
     await sim.post_vendor_invoice(
         "USMF",
-        {"VendorInvoiceNumber": "VI-1", "InvoiceAccount": "V-100", "TransDate": "2026-11-20"},
+        {"VendorInvoiceNum": "VI-1", "InvoiceAccount": "V-100", "TransDate": "2026-11-20"},
         [{"ProjTransId": "PT-1", "ProjectId": "P-1", "LineAmount": Decimal("250.00")}],
     )
-    await sim.post_vendor_invoice("USMF", {"VendorInvoiceNumber": "VI-2", "InvoiceAccount": "V-100"}, [])
+    await sim.post_vendor_invoice("USMF", {"VendorInvoiceNum": "VI-2", "InvoiceAccount": "V-100"}, [])
     test, first, second = (json.loads(e[1]) for e in emitted)
     assert test["BusinessEventId"] == "" and test["ControlNumber"] == 0
     assert first["BusinessEventId"] == "VendorInvoicePostedBusinessEvent" and first["InvoiceId"] == "VI-1"

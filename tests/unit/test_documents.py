@@ -41,9 +41,9 @@ def test_a_failed_changeset_answer_says_which_request_failed() -> None:
 
 
 def test_document_rows_are_selected_by_company_and_members_with_quotes_doubled() -> None:
-    document = Document("Lines", (("InvoiceId", "VendorInvoiceNumber"),))
+    document = Document("Lines", (("InvoiceId", "VendorInvoiceNum"),))
     assert document.rows_filter("USMF", {"InvoiceId": "O'Brien-7"}) == (
-        "dataAreaId eq 'usmf' and VendorInvoiceNumber eq 'O''Brien-7'"
+        "dataAreaId eq 'usmf' and VendorInvoiceNum eq 'O''Brien-7'"
     )
 
 
