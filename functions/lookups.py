@@ -111,7 +111,9 @@ def vendor_account(target: str, provenance: Provenance = INF) -> Lookup:
     )
 
 
-def contract_number(source: str, target: str, note: str = "the contract must be in Finance first") -> Lookup:
+def contract_number(
+    source: str, target: str, note: str = "the contract must be in Finance first", *, required: bool = True
+) -> Lookup:
     """Dataverse → Finance: a contract (salesorder) reference as its number, which Finance must have."""
     return Lookup(
         source,
@@ -120,7 +122,7 @@ def contract_number(source: str, target: str, note: str = "the contract must be 
         read_column="ordernumber",
         require_set="ProjectContractHeaders",
         require_field="ProjectContractId",
-        required=True,
+        required=required,
         provenance=INF,
         note=note,
     )

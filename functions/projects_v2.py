@@ -7,7 +7,7 @@ the owning company. The rest follows the PSA Data Integrator template into the s
 """
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import customer_account
+from functions.lookups import contract_number, customer_account
 from shared.events import Operation
 from shared.maps import (
     DOC,
@@ -58,6 +58,12 @@ MAP = TableMap(
             "CustomerAccountNumber",
             required=False,
             note="PSA-DI: msdyn_customer.accountnumber; the customer must exist in Finance first",
+        ),
+        contract_number(
+            "msdyn_salesorderid",
+            "ProjectContractId",
+            "PSA-DI: msdyn_salesorderid.ordernumber; empty for internal projects, else in Finance first",
+            required=False,
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),

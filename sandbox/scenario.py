@@ -202,6 +202,7 @@ async def create_project_setup(sandbox: Sandbox) -> None:
                     "msdyn_actualstart": "2026-11-03T08:00:00Z",
                     "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
                     "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+                    "msdyn_salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
                 },
             )
         )
@@ -333,6 +334,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         row = fo_sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001")
         if row is None:
             return "ProjectsV2 PRJ-1001 not in usmf"
+        if row.get("ProjectContractId") != "ORD-1001":
+            return f"ProjectsV2 PRJ-1001 is on contract {row.get('ProjectContractId')!r}, not ORD-1001"
         if row.get("ProjectName") != "ERP rollout, phase 1" or row.get("CustomerAccountNumber") != "US-001":
             return f"ProjectsV2 PRJ-1001 has {row.get('ProjectName')!r}, customer {row.get('CustomerAccountNumber')!r}"
         return None

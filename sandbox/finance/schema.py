@@ -71,7 +71,10 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "ActualStartDate": "date",
             "ActualEndDate": "date",
         },
-        "references": (("CustomerAccountNumber", "CustomersV3", "CustomerAccount"),),
+        "references": (
+            ("CustomerAccountNumber", "CustomersV3", "CustomerAccount"),
+            ("ProjectContractId", "ProjectContractHeaders", "ProjectContractId"),
+        ),
     },
     "ProjCDSActualsImports": {
         "aot": "ProjCDSActualsImportEntity",

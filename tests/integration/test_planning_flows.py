@@ -24,7 +24,8 @@ TASK = "c0a1e000-0000-4000-8000-0000000b1001"
 async def project(sandbox: Sandbox) -> Sandbox:
     """Project PRJ-1001 with contract ORD-1001 and its time-and-material line, in both systems."""
     await create_project_setup(sandbox)
-    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001") is not None
+    row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001")
+    assert row is not None and row["ProjectContractId"] == "ORD-1001"
     return sandbox
 
 
