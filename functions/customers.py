@@ -29,7 +29,7 @@ from shared.maps import (
 
 
 def _organization(row: Mapping[str, Any]) -> bool:
-    return row["PartyType"] in (None, "", "Organization")
+    return bool(row["PartyType"] == "Organization")
 
 
 def _customer(row: Mapping[str, Any]) -> bool:

@@ -43,7 +43,7 @@ MAP = TableMap(
     target=TargetSide(System.DATAVERSE, "msdyn_expenses", ("msdyn_externalexpenseline",), INF),
     company=company_from_field("dataAreaId"),
     document=Document("ProjExpenseExports", (("ExpenseReportId", "ExpenseReportId"),)),
-    filter=has_project(),
+    filter=has_project(INF),
     fields=(
         FieldMap("ProjTransId", "msdyn_externalexpenseline", provenance=INF, note="the line's project transaction"),
         FieldMap("Description", "msdyn_name", provenance=INF),

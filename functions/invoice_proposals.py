@@ -48,7 +48,7 @@ MAP = TableMap(
         ("msdyn_projectinvoicestatus", "msdyn_ordertype"),
         _confirmed,
         odata=f"msdyn_projectinvoicestatus eq {CONFIRMED} and msdyn_ordertype eq {WORK_BASED}",
-        provenance=DOC,
+        provenance=INF,
     ),
     fields=(
         FieldMap("invoicenumber", "InvoiceProposalId", provenance=DOC, note="proposal number = proforma invoice id"),

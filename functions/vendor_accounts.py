@@ -32,7 +32,7 @@ VENDOR = 11  # account.customertypecode "Vendor"
 
 
 def _organization(row: Mapping[str, Any]) -> bool:
-    return row["VendorPartyType"] in (None, "", "Organization")
+    return bool(row["VendorPartyType"] == "Organization")
 
 
 MAP = TableMap(

@@ -109,6 +109,7 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
                     "dataAreaId": "usmf",
                     "CustomerAccount": "US-001",
                     "OrganizationName": "Forest Wholesales",
+                    "PartyType": "Organization",
                 },
             )
         )
