@@ -15,13 +15,13 @@ from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import company_key, currency_bind
+from functions.vendors import VENDORS_V2
 from shared.events import Operation
 from shared.maps import (
     INF,
     FieldMap,
     FieldType,
     Filter,
-    SourceSide,
     System,
     TableMap,
     TargetSide,
@@ -39,13 +39,7 @@ MAP = TableMap(
     name="vendor-accounts",
     title="Vendors V2 as accounts (relationship type Vendor)",
     reference="maps/27-msdyn_projectvendorinvoices.md",
-    source=SourceSide(
-        System.FINANCE,
-        "VendVendorV2Entity",
-        "VendorsV2",
-        ("dataAreaId", "VendorAccountNumber"),
-        events=("vendvendorv2entity",),
-    ),
+    source=VENDORS_V2,
     target=TargetSide(System.DATAVERSE, "accounts", ("accountnumber", "_msdyn_company_value"), INF),
     company=company_from_field("dataAreaId"),
     filter=Filter('VendorPartyType == "Organization"', ("VendorPartyType",), _organization, provenance=INF),

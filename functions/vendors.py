@@ -20,17 +20,20 @@ from shared.maps import (
     company_from_field,
 )
 
+# Finance's vendors, the source of this map and of vendor-accounts.
+VENDORS_V2 = SourceSide(
+    System.FINANCE,
+    "VendVendorV2Entity",
+    "VendorsV2",
+    ("dataAreaId", "VendorAccountNumber"),
+    events=("vendvendorv2entity",),
+)
+
 MAP = TableMap(
     name="vendors",
     title="Vendors V2 (msdyn_vendors)",
     reference="maps/05-prereq-msdyn_vendors.md",
-    source=SourceSide(
-        System.FINANCE,
-        "VendVendorV2Entity",
-        "VendorsV2",
-        ("dataAreaId", "VendorAccountNumber"),
-        events=("vendvendorv2entity",),
-    ),
+    source=VENDORS_V2,
     target=TargetSide(System.DATAVERSE, "msdyn_vendors", ("msdyn_vendoraccountnumber", "_msdyn_company_value"), INF),
     company=company_from_field("dataAreaId"),
     fields=(
