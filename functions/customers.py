@@ -19,6 +19,7 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Filter,
+    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -89,7 +90,18 @@ REVERSE_MAP = TableMap(
         FieldMap("address1_country", "DeliveryAddressCountryRegionISOCode", provenance=DOC),
         FieldMap(None, "PartyType", default="Organization", provenance=DOC, note="template default"),
     ),
-    lookups=(currency_code("transactioncurrencyid", "SalesCurrencyCode", DOC),),
+    lookups=(
+        currency_code("transactioncurrencyid", "SalesCurrencyCode", DOC),
+        Lookup(
+            "msdyn_customergroupid",
+            "CustomerGroupId",
+            read_set="msdyn_customergroups",
+            read_column="msdyn_groupid",
+            omit_when_empty=True,
+            provenance=DOC,
+            note="Finance needs a group to create a customer; an account without one leaves Finance's as it is",
+        ),
+    ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
 )
 

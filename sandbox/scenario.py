@@ -13,6 +13,7 @@ from typing import Any
 
 from sandbox.demo_data import (
     CATEGORY_ID,
+    CUSTOMER_GROUP_ID,
     CUSTOMER_ID,
     EXPENSE_ACTUAL_ID,
     ORDER_ID,
@@ -95,6 +96,20 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
         await ok(await send(dv, "post", "msdyn_chartofaccountses", {"msdyn_name": "Shared"}))
         await ok(await send(dv, "post", "msdyn_fiscalcalendars", {"msdyn_calendar": "Fiscal"}))
         await ok(await send(dv, "post", "msdyn_exchangeratetypes", {"msdyn_name": "Default"}))
+        # Customer group 30 of USMF, which a customer created from Dataverse names for Finance.
+        await ok(
+            await send(
+                dv,
+                "post",
+                "msdyn_customergroups",
+                {
+                    "msdyn_customergroupid": CUSTOMER_GROUP_ID,
+                    "msdyn_groupid": "30",
+                    "msdyn_description": "Wholesale customers",
+                    "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
+                },
+            )
+        )
         # Vendor invoice lines' units (dual-write's Units map keeps them in Dataverse).
         await ok(await send(dv, "post", "uoms", {"name": "Hour", "msdyn_symbol": "h"}))
     async with sandbox.person_finance() as fo:
@@ -110,6 +125,7 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
                     "CustomerAccount": "US-001",
                     "OrganizationName": "Forest Wholesales",
                     "PartyType": "Organization",
+                    "CustomerGroupId": "30",
                 },
             )
         )
@@ -276,6 +292,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
                     "name": "Lakeshore Retail",
                     "customertypecode": 3,
                     "creditlimit": Decimal("15000.00"),
+                    "msdyn_customergroupid@odata.bind": f"/msdyn_customergroups({CUSTOMER_GROUP_ID})",
                     "msdyn_company@odata.bind": f"/cdm_companies({USMF_ID})",
                 },
             )
@@ -391,7 +408,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async def customers() -> str | None:
         finance_side = fo_sim.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-077")
-        if finance_side is None or finance_side.get("CreditLimit") != Decimal("15000.00"):
+        if (
+            finance_side is None
+            or finance_side.get("CreditLimit") != Decimal("15000.00")
+            or finance_side.get("CustomerGroupId") != "30"
+        ):
             return f"CustomersV3 US-077 is {finance_side}"
         account = next((r for r in dv_sim.rows("account") if r.get("accountnumber") == "US-001"), None)
         if account is None or account.get("customertypecode") != 3:

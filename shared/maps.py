@@ -126,6 +126,9 @@ class Lookup:
     # The bound table is keyed per legal entity: this column joins the record's company to `bind_key`
     # (e.g. accounts by accountnumber + msdyn_company). The row's id is read, then bound by id.
     company_column: str | None = None
+    # An empty reference sends nothing, leaving the target's value as it is (for a column the target
+    # requires but the source may not know yet, such as a customer's group in Finance).
+    omit_when_empty: bool = False
     # Further key parts taken from lookups resolved before this one: (bound column, earlier target).
     # A target named "@..." is such a scratch value and is never written.
     with_key: tuple[tuple[str, str], ...] = ()

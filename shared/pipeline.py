@@ -348,6 +348,8 @@ async def _resolve_lookup(
         # Finance has no null for strings: an empty code is an empty reference.
         if lookup.required:
             raise MappingError(f"required lookup {lookup.source} is empty")
+        if lookup.omit_when_empty:
+            return {}
         if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
             # A null bind is how the Web API disassociates: the reference emptied at the source is
             # cleared in Dataverse instead of left pointing at the old record.

@@ -49,6 +49,7 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "address1_city": {"type": "string"},
         "address1_country": {"type": "string"},
         "transactioncurrencyid": {"type": "lookup", "target": "transactioncurrency"},
+        "msdyn_customergroupid": {"type": "lookup", "target": "msdyn_customergroup"},
     },
     # Columns of the Vendors V2 template (map 05, S3) that the sandbox carries.
     "msdyn_vendor": {
@@ -89,6 +90,12 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "msdyn_fiscalcalendar": {"msdyn_calendar": {"type": "string"}},
     "msdyn_exchangeratetype": {"msdyn_name": {"type": "string"}},
     "product": {"productnumber": {"type": "string"}, "name": {"type": "string"}},
+    # Customer groups (msdyn_customergroups), per company, as the Customers V3 template references them.
+    "msdyn_customergroup": {
+        "msdyn_groupid": {"type": "string"},
+        "msdyn_description": {"type": "string"},
+        "msdyn_company": {"type": "lookup", "target": "cdm_company"},
+    },
     # Units (uoms), kept in Dataverse by dual-write's Units map; msdyn_symbol is its integration key.
     "uom": {"name": {"type": "string"}, "msdyn_symbol": {"type": "string"}},
     # Columns of the CDS Exchange Rates template (map 02, S3).
@@ -257,6 +264,7 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_exchangeratetype": [("msdyn_name",)],
     "product": [("productnumber",)],
     "uom": [("msdyn_symbol",)],
+    "msdyn_customergroup": [("msdyn_groupid", "msdyn_company")],
     "cdm_worker": [("cdm_workernumber",)],
     # Not documented; the natural key of a rate (inferred).
     "msdyn_currencyexchangerate": [

@@ -56,6 +56,7 @@ class EntitySpec:
     fields: dict[str, str]  # name → type: string, int, decimal, date, datetime, guid, noyes, enum:<Name>
     label: str = ""
     references: tuple[tuple[str, str, str], ...] = ()  # (field, collection, field): must exist in the same company
+    mandatory: tuple[tuple[str, str], ...] = ()  # (field, label): Finance refuses to create a row without it
 
 
 # Entities the integration writes or reads, with the fields the reference lists give plus the ones
@@ -335,6 +336,7 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "DeliveryAddressCity": "string",
             "DeliveryAddressCountryRegionISOCode": "string",
         },
+        "mandatory": (("CustomerGroupId", "Customer group"),),
     },
     # "Project transaction categories" (map 17): AOT and collection names are not stored (inferred);
     # fields after the PSA-era ProjCDSCategoryEntity (CategoryId, IntegrationId) and CategoryEntity.
@@ -428,6 +430,7 @@ def load_schema() -> dict[str, EntitySpec]:
             fields,
             supplement.get("label") or base.get("label", ""),
             tuple(supplement.get("references", ())),
+            tuple(supplement.get("mandatory", ())),
         )
     return specs
 

@@ -188,6 +188,7 @@ class FinanceSimulator(Simulator):
                     f"Info: Cannot create a record in {spec.label or spec.aot} ({spec.aot}). {described}."
                     "\nThe record already exists..",
                 )
+            self._check_mandatory(spec, values)
             self._check_references(spec, values)
             self.data[spec.collection][key] = values
             if spec.collection == "ProjectTransactionCategories":
@@ -255,6 +256,14 @@ class FinanceSimulator(Simulator):
                 creating=True,
             )
             self.data[spec.collection][self._key_tuple(spec, row)] = row
+
+    def _check_mandatory(self, spec: EntitySpec, row: dict[str, Any]) -> None:
+        for field_name, label in spec.mandatory:
+            if not row.get(field_name):
+                raise infolog_error(
+                    spec,
+                    f"Error: Field '{label}' must be filled in.\nvalidateWrite failed on data source '{spec.aot}'.",
+                )
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
         billing = row.get("BillingType")

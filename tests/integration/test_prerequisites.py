@@ -109,6 +109,7 @@ async def test_customers_flow_both_ways_and_settle(sandbox: Sandbox) -> None:
                 "CustomerAccount": "US-200",
                 "OrganizationName": "Lakeshore Retail",
                 "PartyType": "Organization",
+                "CustomerGroupId": "30",
                 "CreditLimit": Decimal("25000.00"),
                 "SalesCurrencyCode": "USD",
                 "DeliveryAddressCity": "Chicago",
@@ -123,6 +124,7 @@ async def test_customers_flow_both_ways_and_settle(sandbox: Sandbox) -> None:
                 "CustomerAccount": "US-201",
                 "OrganizationName": "A person",
                 "PartyType": "Person",
+                "CustomerGroupId": "30",
             },
         )
     await sandbox.wait_quiet()
@@ -145,38 +147,41 @@ async def test_customers_flow_both_ways_and_settle(sandbox: Sandbox) -> None:
     assert after == before + 1  # only the salesperson's own PATCH: the integration did not write the account back
 
 
-async def test_new_dataverse_customer_account_is_created_in_finance(sandbox: Sandbox) -> None:
+async def test_new_dataverse_customer_account_is_created_in_finance_with_its_group(sandbox: Sandbox) -> None:
+    usmf = "/cdm_companies(cdm_companycode='USMF')"
+    group = "/msdyn_customergroups(msdyn_groupid='30',msdyn_company=c0a1e000-0000-4000-8000-000000000001)"
     async with sandbox.person_dataverse() as dv:
-        await send(
-            dv,
-            "POST",
-            "accounts",
-            {
-                "accountnumber": "US-300",
-                "name": "Fabrikam Retail",
-                "customertypecode": 3,
-                "msdyn_company@odata.bind": "/cdm_companies(cdm_companycode='USMF')",
-            },
-        )
-        await send(
-            dv,
-            "POST",
-            "accounts",
-            {
-                "accountnumber": "US-301",
-                "name": "A competitor",
-                "customertypecode": 1,
-                "msdyn_company@odata.bind": "/cdm_companies(cdm_companycode='USMF')",
-            },
-        )
+        for number, name, kind, extra in (
+            ("US-300", "Fabrikam Retail", 3, {"msdyn_customergroupid@odata.bind": group}),
+            ("US-301", "A competitor", 1, {}),
+            ("US-302", "No group yet", 3, {}),
+        ):
+            body = {"accountnumber": number, "name": name, "customertypecode": kind, "msdyn_company@odata.bind": usmf}
+            await send(dv, "POST", "accounts", {**body, **extra})
     await sandbox.wait_quiet()
     created = sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-300")
-    assert (
-        created is not None
-        and created["OrganizationName"] == "Fabrikam Retail"
-        and created["PartyType"] == "Organization"
+    assert created is not None
+    assert (created["OrganizationName"], created["PartyType"], created["CustomerGroupId"]) == (
+        "Fabrikam Retail",
+        "Organization",
+        "30",
     )
     assert sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-301") is None
+    # Finance refuses a customer without a group: parked with its own words, for a person to act on.
+    [(flow, reason, error)] = await parked(sandbox)
+    assert (flow, reason) == ("accounts-to-customers", "rejected-by-target")
+    assert "Field 'Customer group' must be filled in" in error
+
+    # An account that came from Finance has no group in Dataverse; updating it keeps Finance's group.
+    [account] = [r for r in sandbox.dataverse.rows("account") if r["accountnumber"] == "US-001"]
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"accounts({account['accountid']})", {"telephone1": "+1 555 0100"})
+    await sandbox.wait_quiet()
+    customer = sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-001")
+    assert customer is not None and (customer["PrimaryContactPhone"], customer["CustomerGroupId"]) == (
+        "+1 555 0100",
+        "30",
+    )
 
 
 async def test_vendor_reaches_dataverse_per_company(sandbox: Sandbox) -> None:
