@@ -407,6 +407,12 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None if found and found[0].get("cdm_fullname") == "Ana Bowman" else "worker 000042 not in Dataverse"
 
     async def customers() -> str | None:
+        account = next((r for r in dv_sim.rows("account") if r.get("accountnumber") == "US-001"), None)
+        if account is None or account.get("customertypecode") != 3:
+            return "Finance's customer US-001 did not update its Dataverse account"
+        return None
+
+    async def accounts_to_customers() -> str | None:
         finance_side = fo_sim.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-077")
         if (
             finance_side is None
@@ -414,9 +420,6 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             or finance_side.get("CustomerGroupId") != "30"
         ):
             return f"CustomersV3 US-077 is {finance_side}"
-        account = next((r for r in dv_sim.rows("account") if r.get("accountnumber") == "US-001"), None)
-        if account is None or account.get("customertypecode") != 3:
-            return "Finance's customer US-001 did not update its Dataverse account"
         return None
 
     async def vendors() -> str | None:
@@ -433,8 +436,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("vendors", "vendor V-100 of USMF in Dataverse", vendors)
     expect("vendor-accounts", "vendor V-100 as a Vendor account of USMF, for vendor invoices to find", vendor_accounts)
     expect("workers", "worker 000042 from Finance in Dataverse", workers)
+    expect("customers", "Finance customer US-001 on its Dataverse customer account", customers)
     expect(
-        "customers", "Finance customer US-001 on its Dataverse account; account US-077 created in Finance", customers
+        "accounts-to-customers",
+        "account US-077 from Dataverse created in Finance with its credit limit and group",
+        accounts_to_customers,
     )
     expect("exchange-rates", "EUR→USD 1.08375 for November in Dataverse, exactly", rates)
 
