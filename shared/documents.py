@@ -8,8 +8,6 @@ record: a repeated event with the same rows writes nothing, and a failed changes
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.errors import MappingError
 from shared.events import ChangeEvent, payload_hash
 from shared.maps import Document, TableMap
@@ -64,7 +62,7 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
     if state is not None and state.payload_hash == digest:
         return Outcome.skipped(UNCHANGED)
 
-    upserts = [(target.key, _without_empty_binds(target.body)) for target in targets]
+    upserts = [(target.key, target.body) for target in targets]
     await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size)
     await engine.state.put_state(SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text))
     shown = (targets[0].key_text,) if len(targets) == 1 else (targets[0].key_text, targets[-1].key_text)
@@ -90,10 +88,6 @@ async def _any_row(engine: Engine, entity_set: str, condition: str) -> bool:
     async for page in engine.finance.query(entity_set, filter=condition, page_size=1):
         return bool(page)
     return False
-
-
-def _without_empty_binds(body: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in body.items() if not (name.endswith("@odata.bind") and value is None)}
 
 
 def _document(table_map: TableMap) -> Document:

@@ -79,6 +79,20 @@ async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setu
     assert await parked(sandbox) == []
 
 
+async def test_a_line_without_a_role_clears_the_role_like_a_single_write_does(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    await create_vendor(sandbox)
+    line = {**vendor_line(1), "CategoryType": "Expense", "RoleId": ""}
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0004"), [line])
+    await sandbox.wait_quiet()
+    [row] = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    assert row.get("msdyn_resourcecategory") is None and row["msdyn_transactionclassification"] == 192350001
+    # The changeset says so with a null bind (the Web API's disassociate), as the one-record path does.
+    [batch] = [b for b in batches(sandbox) if "msdyn_projectvendorinvoicelines" in b.body]
+    assert '"msdyn_resourcecategory@odata.bind":null' in batch.body.replace(" ", "")
+    assert await parked(sandbox) == []
+
+
 async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
     # The vendor's account is not in Dataverse yet: the header and its lines wait for it.
