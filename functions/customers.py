@@ -11,6 +11,7 @@ change settles after one round trip. The sandbox carries a subset of the templat
 from collections.abc import Mapping
 from typing import Any
 
+from functions.filters import organizations_only
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import company_key, currency_bind, currency_code
 from shared.events import Operation
@@ -27,10 +28,6 @@ from shared.maps import (
     company_from_field,
     company_from_lookup,
 )
-
-
-def _organization(row: Mapping[str, Any]) -> bool:
-    return bool(row["PartyType"] == "Organization")
 
 
 def _customer(row: Mapping[str, Any]) -> bool:
@@ -50,7 +47,7 @@ MAP = TableMap(
     ),
     target=TargetSide(System.DATAVERSE, "accounts", ("accountnumber", "_msdyn_company_value"), DOC),
     company=company_from_field("dataAreaId"),
-    filter=Filter('PartyType == "Organization"', ("PartyType",), _organization, provenance=DOC),
+    filter=organizations_only("PartyType", DOC),
     fields=(
         FieldMap("CustomerAccount", "accountnumber", provenance=DOC),
         FieldMap("OrganizationName", "name", provenance=DOC),

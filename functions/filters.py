@@ -15,6 +15,24 @@ def _has_project(row: Mapping[str, Any]) -> bool:
     return bool(row["ProjectId"])
 
 
+def organizations_only(party_type_column: str, provenance: Provenance) -> Filter:
+    """Finance parties that are organizations: they become Dataverse accounts (persons would be contacts)."""
+    return Filter(
+        f'{party_type_column} == "Organization"',
+        (party_type_column,),
+        _party_is_organization(party_type_column),
+        provenance=provenance,
+    )
+
+
+def _party_is_organization(column: str) -> Callable[[Mapping[str, Any]], bool]:
+    def predicate(row: Mapping[str, Any]) -> bool:
+        return bool(row[column] == "Organization")
+
+    predicate.__name__ = f"{column}_is_organization"
+    return predicate
+
+
 def of_class(label: str, classification: int, provenance: Provenance = DOC) -> Filter:
     """Estimate lines of one transaction class (msdyn_transactionclassification)."""
     return Filter(

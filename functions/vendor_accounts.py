@@ -10,9 +10,7 @@ these accounts out of the accounts → customers direction; all inferred. Person
 organizations and are left out (they would be contacts).
 """
 
-from collections.abc import Mapping
-from typing import Any
-
+from functions.filters import organizations_only
 from functions.flow_blueprint import flow_blueprint
 from functions.lookups import company_key, currency_bind
 from functions.vendors import VENDORS_V2
@@ -21,7 +19,6 @@ from shared.maps import (
     INF,
     FieldMap,
     FieldType,
-    Filter,
     System,
     TableMap,
     TargetSide,
@@ -31,10 +28,6 @@ from shared.maps import (
 VENDOR = 11  # account.customertypecode "Vendor"
 
 
-def _organization(row: Mapping[str, Any]) -> bool:
-    return bool(row["VendorPartyType"] == "Organization")
-
-
 MAP = TableMap(
     name="vendor-accounts",
     title="Vendors V2 as accounts (relationship type Vendor)",
@@ -42,7 +35,7 @@ MAP = TableMap(
     source=VENDORS_V2,
     target=TargetSide(System.DATAVERSE, "accounts", ("accountnumber", "_msdyn_company_value"), INF),
     company=company_from_field("dataAreaId"),
-    filter=Filter('VendorPartyType == "Organization"', ("VendorPartyType",), _organization, provenance=INF),
+    filter=organizations_only("VendorPartyType", INF),
     fields=(
         FieldMap("VendorAccountNumber", "accountnumber", provenance=INF),
         FieldMap("VendorOrganizationName", "name", provenance=INF),
