@@ -382,6 +382,8 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
     project: Sandbox,
 ) -> None:
     order, line = "c0a1e000-0000-4000-8000-0000000d0d01", "c0a1e000-0000-4000-8000-0000000d0d02"
+    # The setup's own line may have waited for its header; only this order's events count.
+    retried_before = FIGURES.flows["contract-lines"].retried
     await dataverse(
         project,
         "POST",
@@ -410,5 +412,5 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
     )
     assert project.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line) is None
     assert methods(project, "ProjectContractLines") == ["POST"]  # only the project's own line, at setup
-    assert FIGURES.flows["contract-lines"].retried == 0
+    assert FIGURES.flows["contract-lines"].retried == retried_before
     assert await parked(project) == []
