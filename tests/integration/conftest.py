@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from sandbox.environment import Sandbox, SandboxOptions
+from sandbox.odata import LoggedRequest
 from sandbox.scenario import seed_reference_data
 from shared.jsonio import dumps
 from shared.telemetry import FIGURES
@@ -39,13 +40,18 @@ async def send(client: httpx.AsyncClient, method: str, url: str, body: dict[str,
     return response
 
 
-def finance_writes(sandbox: Sandbox, collection: str) -> list[tuple[str, str]]:
-    """What Finance received for one collection: (method, path) of every write."""
+def finance_write_requests(sandbox: Sandbox, collection: str) -> list[LoggedRequest]:
+    """Every write Finance received for one collection, in order."""
     return [
-        (r.method, r.path)
+        r
         for r in sandbox.finance.requests
         if r.method in ("POST", "PATCH", "DELETE") and r.path.startswith(f"/data/{collection}")
     ]
+
+
+def finance_writes(sandbox: Sandbox, collection: str) -> list[tuple[str, str]]:
+    """What Finance received for one collection: (method, path) of every write."""
+    return [(r.method, r.path) for r in finance_write_requests(sandbox, collection)]
 
 
 async def parked(sandbox: Sandbox) -> list[tuple[str, str, str]]:

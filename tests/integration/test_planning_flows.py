@@ -13,7 +13,7 @@ from sandbox.demo_planning import estimate_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body, create_project_setup
 from shared.telemetry import FIGURES
-from tests.integration.conftest import finance_writes, parked, send
+from tests.integration.conftest import finance_write_requests, finance_writes, parked, send
 
 COMPANY = f"/cdm_companies({USMF_ID})"
 PROJECT = f"/msdyn_projects({PROJECT_ID})"
@@ -125,8 +125,8 @@ async def create_milestone(sandbox: Sandbox, status: int) -> None:
 def milestone_writes(sandbox: Sandbox) -> list[dict[str, Any]]:
     return [
         json.loads(r.body)
-        for r in sandbox.finance.requests
-        if r.method in ("POST", "PATCH") and r.path.startswith("/data/ProjectContractLineMilestones")
+        for r in finance_write_requests(sandbox, "ProjectContractLineMilestones")
+        if r.method in ("POST", "PATCH")
     ]
 
 
