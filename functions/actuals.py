@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code, project_number, transaction_category_number
+from functions.lookups import contract_number, currency_code, project_number, transaction_category_number
 from functions.value_maps import BILLING_TYPE
 from shared.events import Operation
 from shared.maps import (
@@ -22,7 +22,6 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Filter,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -117,13 +116,12 @@ MAP = TableMap(
             note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
         ),
         currency_code("transactioncurrencyid", "TransactionCurrencyId", note="PSA-DI pair"),
-        Lookup(
+        contract_number(
             "msdyn_salescontract",
             "ContractId",
-            read_set="salesorders",
-            read_column="ordernumber",
-            provenance=INF,
-            note="PSA-DI: msdyn_salescontract.ordernumber = CONTRACTID; empty on actuals without a contract",
+            "PSA-DI: msdyn_salescontract.ordernumber = CONTRACTID; empty on actuals without a contract",
+            required=False,
+            must_be_in_finance=False,
         ),
         transaction_category_number(
             "msdyn_transactioncategory", "TransactionCategoryId", note="staging TransactionCategoryId holds the TCN id"

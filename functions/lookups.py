@@ -112,16 +112,21 @@ def vendor_account(target: str, provenance: Provenance = INF) -> Lookup:
 
 
 def contract_number(
-    source: str, target: str, note: str = "the contract must be in Finance first", *, required: bool = True
+    source: str,
+    target: str,
+    note: str = "the contract must be in Finance first",
+    *,
+    required: bool = True,
+    must_be_in_finance: bool = True,
 ) -> Lookup:
-    """Dataverse → Finance: a contract (salesorder) reference as its number, which Finance must have."""
+    """Dataverse → Finance: a contract (salesorder) reference as its number (optionally checked in Finance)."""
     return Lookup(
         source,
         target,
         read_set="salesorders",
         read_column="ordernumber",
-        require_set="ProjectContractHeaders",
-        require_field="ProjectContractId",
+        require_set="ProjectContractHeaders" if must_be_in_finance else None,
+        require_field="ProjectContractId" if must_be_in_finance else None,
         required=required,
         provenance=INF,
         note=note,
