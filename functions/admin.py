@@ -13,7 +13,7 @@ from typing import Any
 import azure.functions as func
 
 from functions.catalog import CATALOG
-from shared.operations.check_maps import check_maps
+from shared.operations.check_maps import check_maps, waiting_for_extensions
 from shared.operations.finance_events import activations
 from shared.operations.initial_sync import initial_sync, latest_unfinished
 from shared.operations.metadata import parse_metadata
@@ -150,8 +150,10 @@ async def admin_check_maps(req: func.HttpRequest) -> func.HttpResponse:
     runtime = await get_runtime()
     dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
     finance = parse_metadata(await runtime.engine.finance.metadata())
-    problems = check_maps(CATALOG, dataverse, finance)
-    return _json({"problems": problems}, 200 if not problems else 409)
+    extensions = runtime.settings.finance_extensions
+    problems = check_maps(CATALOG, dataverse, finance, extensions)
+    waiting = waiting_for_extensions(CATALOG, extensions)
+    return _json({"problems": problems, "waiting_for_extensions": waiting}, 200 if not problems else 409)
 
 
 @bp.function_name("admin_finance_events")

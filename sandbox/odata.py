@@ -208,6 +208,24 @@ class Filter:
     def matches(self, row: dict[str, Any], get: Getter) -> bool:
         return bool(self._eval(self.tree, row, get))
 
+    def fields(self) -> set[str]:
+        """The property names the filter reads, for a service that refuses unknown ones."""
+        found: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if node[0] in ("or", "and"):
+                walk(node[1])
+                walk(node[2])
+            elif node[0] == "not":
+                walk(node[1])
+            elif node[0] == "call":
+                found.add(node[2][0])
+            else:
+                found.add(node[1])
+
+        walk(self.tree)
+        return found
+
     def _eval(self, node: Any, row: dict[str, Any], get: Getter) -> bool:
         kind = node[0]
         if kind == "or":

@@ -3,8 +3,9 @@
 A flow module declares one `TableMap`. The engine (shared.pipeline) does everything else, so a map
 reads top to bottom as the story of its flow: source, target, keys, company rule, fields and value
 maps, lookups, filter and allowed operations. Every name carries its provenance: `documented` when
-a Microsoft source states it, `inferred` when we matched it by label or pattern and `check-maps`
-must confirm it against a live environment.
+a Microsoft source documents the pair, `metadata` when the names, key and type are in a live
+environment's published schema (the pairing is ours), `inferred` when neither settles it and
+`check-maps` must confirm it against the customer's environment.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ class System(StrEnum):
 
 class Provenance(StrEnum):
     DOCUMENTED = "documented"
+    METADATA = "metadata"
     INFERRED = "inferred"
 
 
 DOC = Provenance.DOCUMENTED
+MET = Provenance.METADATA
 INF = Provenance.INFERRED
 
 
@@ -238,9 +241,11 @@ class Document:
     only_if_any: tuple[str, str] | None = None
     only_if_description: str = ""
     changeset_size: int = 500
+    # The rows' company field: export entities that are not company-specific name it otherwise.
+    company_field: str = "dataAreaId"
 
     def rows_filter(self, company: str, members: Mapping[str, Any]) -> str:
-        clauses = [f"dataAreaId eq '{company.lower()}'"]
+        clauses = [f"{self.company_field} eq '{company.lower()}'"]
         for member, row_field in self.match:
             literal = str(members[member]).replace("'", "''")
             clauses.append(f"{row_field} eq '{literal}'")
@@ -254,6 +259,9 @@ class SourceSide:
     entity_set: str  # where to read a row again
     key_columns: tuple[str, ...]  # Dataverse: the primary id column; Finance: dataAreaId + natural key
     events: tuple[str, ...] = ()  # Finance: data-event entity names / business event ids this map takes
+    # Finance key parts that are not strings (Edm.Guid, Edm.DateTimeOffset, Edm.Int32): OData writes
+    # them bare in a key segment, so the type must be known.
+    key_types: tuple[tuple[str, FieldType], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -262,6 +270,9 @@ class TargetSide:
     entity_set: str
     key_fields: tuple[str, ...]
     provenance: Provenance = INF
+    # An extension the target system needs before this map can run: the entity is not in the
+    # standard published schema. The flow stays off until the setting names it as installed.
+    requires_extension: str | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +294,13 @@ class TableMap:
     reference: str = ""  # the reference file the facts come from
     notes: str = ""
     document: Document | None = None
+
+    @property
+    def target_key_types(self) -> dict[str, FieldType]:
+        """The type of each target key field, from the field pair or lookup that fills it."""
+        types = {lk.target: lk.type for lk in self.lookups}
+        types.update({f.target: f.type for f in self.fields})
+        return {name: types.get(name, FieldType.STRING) for name in self.target.key_fields}
 
     @property
     def flow_queue(self) -> str:
@@ -330,6 +348,7 @@ class TableMap:
                 "key": list(self.target.key_fields),
                 "write_mode": self.write_mode.value,
                 "provenance": self.target.provenance.value,
+                "requires_extension": self.target.requires_extension,
             },
             "company": self.company.describe(),
             "filter": (

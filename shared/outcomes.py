@@ -58,5 +58,8 @@ TRANSIENT = "transient"
 REJECTED = "rejected-by-target"
 MAPPING = "mapping-error"
 UNDECODABLE = "undecodable"
+# The map's target entity is published only by a Finance extension that is not installed: kept, so
+# the change can be replayed once the extension is there.
+EXTENSION_MISSING = "extension-missing"
 NO_FLOW = "no-flow"
 RETRY_BUDGET = "retry-budget-exhausted"

@@ -27,6 +27,7 @@ from shared.events import ChangeEvent, Operation, payload_hash
 from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap, WriteMode
 from shared.outcomes import (
     ECHO,
+    EXTENSION_MISSING,
     FILTERED,
     MAPPING,
     MISSING_DEPENDENCY,
@@ -45,7 +46,7 @@ from shared.records import field_value, has_field, normalize_finance_row, normal
 from shared.settings import Settings
 from shared.state.base import StateStore, SyncState
 from shared.values import Ref, Value
-from shared.wire import finance_empty, to_wire
+from shared.wire import finance_empty, to_wire, typed_key
 
 
 @dataclass
@@ -104,6 +105,13 @@ def _service_text(exc: ServiceError) -> str:
 
 
 async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Outcome:
+    extension = table_map.target.requires_extension
+    if extension and extension not in engine.settings.finance_extensions:
+        return Outcome.parked(
+            EXTENSION_MISSING,
+            f"{table_map.target.entity_set} is not in Finance's standard $metadata: install the extension "
+            f"{extension} in Finance and add it to PROJOPS_FINANCE_EXTENSIONS, then replay",
+        )
     operation = event.operation
     if operation is not Operation.UPSERT and not table_map.allows(operation):
         return Outcome.skipped(OPERATION_NOT_ALLOWED, operation.value)
@@ -217,7 +225,7 @@ async def read_source_row(
         row = await engine.dataverse.get(source.entity_set, {source.key_columns[0]: event.key})
         return None if row is None else normalize_webapi_row(row)
     key = finance_source_key_fields(table_map, event, known)
-    row = await engine.finance.get(source.entity_set, key)
+    row = await engine.finance.get(source.entity_set, typed_key(key, dict(source.key_types)))
     return None if row is None else normalize_finance_row(row)
 
 
@@ -454,24 +462,25 @@ async def _write(engine: Engine, table_map: TableMap, row: TargetRow, row_state:
     created_body = {k: v for k, v in row.payload.items() if v is not None}
     update_body = {k: (v if v is not None else finance_empty(_field_type(table_map, k))) for k, v in row.body.items()}
     update_body = {k: v for k, v in update_body.items() if v is not None}
+    key = typed_key(row.key, table_map.target_key_types)
     if table_map.write_mode is WriteMode.CREATE:
         await engine.finance.create(entity_set, created_body)
         return
     if table_map.write_mode is WriteMode.UPDATE:
-        await engine.finance.update(entity_set, row.key, update_body)
+        await engine.finance.update(entity_set, key, update_body)
         return
     # Finance has no upsert: update what we know we wrote, create what we have not seen, and fall
     # back to the other verb when the target disagrees with our state.
     if row_state is not None and row_state.target_key and not row_state.tombstone:
         try:
-            await engine.finance.update(entity_set, row.key, update_body)
+            await engine.finance.update(entity_set, key, update_body)
         except NotFoundError:
             await engine.finance.create(entity_set, created_body)
         return
     try:
         await engine.finance.create(entity_set, created_body)
     except RecordExistsError:
-        await engine.finance.update(entity_set, row.key, update_body)
+        await engine.finance.update(entity_set, key, update_body)
 
 
 def _field_type(table_map: TableMap, target: str) -> FieldType:
@@ -500,6 +509,8 @@ async def _delete(engine: Engine, table_map: TableMap, event: ChangeEvent, state
 
     client = engine.client_for(table_map.target.system)
     for _state_key, key in keys:
+        if table_map.target.system is System.FINANCE:
+            key = typed_key(key, table_map.target_key_types)
         await client.delete(table_map.target.entity_set, key)
     key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
     version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)

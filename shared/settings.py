@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default=False,
         description="cutover only: send milestone invoice status so milestones invoiced before go-live arrive invoiced",
     )
+    finance_extensions: CsvList = Field(
+        default_factory=list,
+        description="Finance extensions installed that publish entities the standard $metadata lacks "
+        "(public-transaction-relationships, public-invoice-proposals); a map that needs one runs only then",
+    )
     retry_max_attempts: int = Field(default=8, ge=1, le=100, description="attempt budget before parking")
     retry_base_delay_seconds: float = Field(default=30.0, gt=0)
     retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
@@ -112,7 +117,7 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(default=None, description="value of the x-projops-webhook-key header")
     webhook_max_bytes: int = Field(default=1_048_576, gt=0)
 
-    @field_validator("integration_user_ids", "integration_object_ids", "companies", mode="before")
+    @field_validator("integration_user_ids", "integration_object_ids", "companies", "finance_extensions", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_list(value)

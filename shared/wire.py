@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
 from shared.errors import MappingError
 from shared.maps import FieldType, System
@@ -100,3 +102,25 @@ def finance_empty(field_type: FieldType) -> Any:
     if field_type is FieldType.NOYES:
         return "No"
     return None
+
+
+def typed_key(key: Mapping[str, Any], types: Mapping[str, FieldType]) -> dict[str, Any]:
+    """A Finance key with each part as the value OData writes it in a key segment: an Edm.Guid
+    part as a UUID and a date as a datetime (both bare), a whole number as an int; strings stay."""
+    typed: dict[str, Any] = {}
+    for name, value in key.items():
+        kind = types.get(name, FieldType.STRING)
+        if value is None or kind is FieldType.STRING:
+            typed[name] = value
+        elif kind is FieldType.GUID:
+            try:
+                typed[name] = value if isinstance(value, UUID) else UUID(str(value).strip("{}"))
+            except ValueError:
+                raise MappingError(f"key {name}: {value!r} is not a Guid") from None
+        elif kind in (FieldType.DATE, FieldType.DATETIME):
+            typed[name] = _as_datetime(value, name)
+        elif kind in (FieldType.INT, FieldType.OPTION):
+            typed[name] = to_wire(System.FINANCE, kind, value, name)
+        else:
+            typed[name] = value
+    return typed

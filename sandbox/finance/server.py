@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.dataverse.steps import CLAIMS, ms_date
-from sandbox.finance.schema import ENUMS, EntitySpec, load_schema
+from sandbox.finance.schema import NAMESPACE, EntitySpec, edm_type, enums, load_schema
 from sandbox.odata import (
     BatchPart,
     Faults,
@@ -30,16 +30,21 @@ from sandbox.odata import (
     Simulator,
     Sink,
     build_batch_response,
+    is_guid,
     json_object,
     json_response,
     parse_batch,
-    parse_key,
     split_resource,
+    split_top,
 )
 from shared.jsonio import dumps
 from shared.values import parse_iso_datetime
 
 EMPTY_DATE = date(1900, 1, 1)
+# Finance has no null date: an empty one reads back as 1900-01-01 at noon UTC.
+EMPTY_DATETIME = datetime(1900, 1, 1, 12, tzinfo=UTC)
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+ENUMS = {name: [member for member, _ in members] for name, members in enums().items()}
 WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
 # The Dataverse user that Finance's virtual-entity events run as; invented for the sandbox.
 DATA_EVENT_USER = "5a0d0a55-0000-4000-8000-0000000000f0"
@@ -68,9 +73,11 @@ class FinanceSimulator(Simulator):
         default_company: str = "usmf",
         posting_object_id: str = "5a0d0a55-0000-4000-8000-00000000e005",
         page_size: int = 10000,
+        extensions: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(faults)
-        self.schema = load_schema()
+        self.extensions = extensions
+        self.schema = load_schema(extensions)
         self.users = users
         self.sink = sink
         self.default_company = default_company.lower()
@@ -88,6 +95,9 @@ class FinanceSimulator(Simulator):
         self._control = 5637144576  # control numbers are large and only ever grow
         self.activated: set[str] = set()
         self._project_transactions = 0
+        self._expense_lines = 0
+        # (company, expense report id) → the ExpTransNumbers its posting wrote.
+        self.expense_reports: dict[tuple[str, str], list[str]] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -191,8 +201,7 @@ class FinanceSimulator(Simulator):
             self._check_mandatory(spec, values)
             self._check_references(spec, values)
             self.data[spec.collection][key] = values
-            if spec.collection == "ProjectTransactionCategories":
-                self._create_shared_categories(values)
+            self._after_write(spec, values, created=True)
             return 201, self._render(values, None), [("Created", spec, None, values, set(values), user)]
         if key_segment is None:
             raise odata_error(405, f"{method} needs a key")
@@ -203,7 +212,7 @@ class FinanceSimulator(Simulator):
         if not cross_company and "dataAreaId" in spec.key and method == "GET" and key[0] != self.default_company:
             pass  # keyed reads name their company explicitly; Finance answers them
         if method == "GET":
-            return 200, self._render(current, query.get("$select")), []
+            return 200, self._render(current, self._select(spec, query)), []
         if method == "PATCH":
             changes = self._validated(spec, self._json(body), creating=False)
             for name in spec.key:
@@ -213,6 +222,7 @@ class FinanceSimulator(Simulator):
             self._check_references(spec, merged)
             before = dict(current)
             current.update(changes)
+            self._after_write(spec, current, created=False)
             return 204, None, [("Updated", spec, before, dict(current), set(changes), user)]
         if method == "DELETE":
             before = self.data[spec.collection].pop(key)
@@ -224,38 +234,105 @@ class FinanceSimulator(Simulator):
         return json_object(body, lambda message: odata_error(400, message))
 
     def _key_tuple(self, spec: EntitySpec, values: dict[str, Any]) -> tuple[Any, ...]:
-        missing = [k for k in spec.key if values.get(k) in (None, "")]
+        missing = [k for k in spec.key if values.get(k) in (None, "", EMPTY_GUID, EMPTY_DATETIME)]
         if missing:
             raise infolog_error(spec, f"Field '{missing[0]}' must be filled in.")
-        return tuple(str(values[k]).lower() for k in spec.key)
+        return tuple(_key_text(values[k]) for k in spec.key)
 
     def _parse_key(self, spec: EntitySpec, key_segment: str) -> tuple[Any, ...]:
-        key = parse_key(key_segment)
-        if isinstance(key, str) or set(key) != set(spec.key):
+        """A key segment as OData v4 spells it: every key part named (one part may stand alone),
+        strings quoted, Guids, numbers and dates bare; a literal of the wrong form is refused."""
+        inner = key_segment.strip()[1:-1]
+        parts = split_top(inner)
+        raw: dict[str, str] = {}
+        if len(parts) == 1 and "=" not in parts[0] and len(spec.key) == 1:
+            raw[spec.key[0]] = parts[0].strip()
+        else:
+            for part in parts:
+                name, equals, literal = part.partition("=")
+                if not equals:
+                    raw = {}
+                    break
+                raw[name.strip()] = literal.strip()
+        if set(raw) != set(spec.key):
             raise odata_error(
                 400,
                 "The number of keys specified in the URI does not match number of key properties for the resource "
                 f"'{spec.collection}'.",
             )
-        return tuple(str(key[k]).lower() for k in spec.key)
+        return tuple(self._key_literal(spec, key_segment, name, raw[name]) for name in spec.key)
+
+    def _key_literal(self, spec: EntitySpec, segment: str, name: str, literal: str) -> str:
+        kind = spec.fields[name]
+        quoted = len(literal) >= 2 and literal.startswith("'") and literal.endswith("'")
+        if kind == "string" and quoted:
+            return literal[1:-1].replace("''", "'").lower()
+        if kind == "guid" and not quoted and is_guid(literal):
+            return literal.lower()
+        if kind.startswith("int") and not quoted and literal.lstrip("-").isdigit():
+            return str(int(literal))
+        if kind == "datetime" and not quoted:
+            try:
+                parsed = parse_iso_datetime(literal)
+            except ValueError:
+                parsed = None
+            if parsed is not None:
+                return str(parsed.astimezone(UTC).isoformat()).lower()
+        raise odata_error(
+            400,
+            "The request is invalid.",
+            f"The key value ({segment.strip()[1:-1]}) from request is not valid. "
+            f"The key value should be format of type '{edm_type(kind)}'.",
+            "Microsoft.OData.ODataException",
+        )
+
+    def _after_write(self, spec: EntitySpec, row: dict[str, Any], *, created: bool) -> None:
+        if spec.collection == "ProjectTransactionCategories" and created:
+            self._create_shared_categories(row)
+        if spec.collection == "ResourceCategoriesShared":
+            self._share_resource_role(row)
+
+    def _put(self, collection: str, values: dict[str, Any]) -> dict[str, Any]:
+        spec = self.schema[collection]
+        row = self._validated(spec, values, creating=True)
+        self.data[collection][self._key_tuple(spec, row)] = row
+        return row
 
     def _create_shared_categories(self, category: dict[str, Any]) -> None:
         """Finance links every transaction category to one shared category per transaction type
         (configure-project-categories: -1 Hour, -2 Fee, -3 Item, -4 Expense, -5 On-account)."""
-        spec = self.schema["SharedCategories"]
         for number, kind in enumerate(("Hour", "Fee", "Item", "Expense", "OnAccount"), start=1):
-            row = self._validated(
-                spec,
+            self._put(
+                "SharedCategories",
                 {
-                    "SharedCategoryId": f"{category['TransactionCategoryId']}-{number}",
-                    "Name": f"{category['Name']} {kind}",
-                    "TransactionCategoryId": category["TransactionCategoryId"],
-                    "ProjectTransactionType": kind,
-                    "CanBeUsedInProject": "Yes",
+                    "CategoryId": f"{category['CategoryId']}-{number}",
+                    "CategoryName": f"{category['Name']} {kind}",
+                    "UseInProject": "Yes",
+                    "UseInExpense": "Yes" if kind == "Expense" else "No",
                 },
-                creating=True,
             )
-            self.data[spec.collection][self._key_tuple(spec, row)] = row
+
+    def companies(self) -> list[str]:
+        """The legal entities Finance knows: its LegalEntities, else the default company."""
+        codes = sorted({str(r["LegalEntityId"]).lower() for r in self.data["LegalEntities"].values()})
+        return codes or [self.default_company]
+
+    def _share_resource_role(self, role: dict[str, Any]) -> None:
+        """A role for all companies becomes one company-specific role in every legal entity
+        (resource-dual-write-setup-integration: "the system automatically creates respective
+        company-specific resource roles records ... for all legal entities")."""
+        for company in self.companies():
+            key = (company, str(role["RoleId"]).lower())
+            existing = self.data["ResourceCategories"].get(key)
+            values = {
+                "RoleId": role["RoleId"],
+                "Description": role["Description"],
+                "IsCategoryDisabled": role["IsCategoryDisabled"],
+            }
+            if existing is None:
+                self._put("ResourceCategories", {"dataAreaId": company, **values})
+            else:
+                existing.update(values)
 
     def _check_mandatory(self, spec: EntitySpec, row: dict[str, Any]) -> None:
         for field_name, label in spec.mandatory:
@@ -267,18 +344,19 @@ class FinanceSimulator(Simulator):
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
         billing = row.get("BillingType")
-        if spec.collection == "ProjCDSActualsImports" and billing and billing not in self.line_properties:
+        if spec.collection == "ProjActualsImports" and billing and billing not in self.line_properties:
             raise infolog_error(
                 spec,
                 f"Error: Line property {billing} doesn't exist.\n"
                 f"validateWrite failed on data source '{spec.aot[:-6]} ({spec.aot[:-6]})'",
             )
+        company = row.get(spec.company) if spec.company else None
         for field_name, collection, target_field in spec.references:
             value = row.get(field_name)
             if not value:
                 continue
             target = self.schema[collection]
-            wanted = {target_field: value, "dataAreaId": row.get("dataAreaId")}
+            wanted = {target_field: value, "dataAreaId": company}
             if self.data[collection].get(tuple(str(wanted.get(k, "")).lower() for k in target.key)) is None:
                 raise infolog_error(
                     spec,
@@ -297,15 +375,33 @@ class FinanceSimulator(Simulator):
             if found is None:
                 raise odata_error(
                     400,
-                    f"The property '{name}' does not exist on type 'Microsoft.Dynamics.DataEntities.{spec.aot}'. "
-                    "Make sure to only use property names that are defined by the type.",
+                    f"The property '{name}' does not exist on type '{NAMESPACE}.{spec.aot}'. "
+                    "Make sure to only use property names that are defined by the type or mark the type as open type.",
                 )
             row[name] = _coerce(spec, name, found, raw)
-        if "dataAreaId" in row and isinstance(row["dataAreaId"], str):
-            row["dataAreaId"] = row["dataAreaId"].lower()
+        if spec.company and isinstance(row.get(spec.company), str):
+            row[spec.company] = row[spec.company].lower()
         return row
 
+    def _select(self, spec: EntitySpec, query: dict[str, str]) -> str | None:
+        select = query.get("$select")
+        if select:
+            self._known_properties(spec, {name.strip() for name in select.split(",")})
+        return select
+
+    def _known_properties(self, spec: EntitySpec, names: set[str]) -> None:
+        """An unknown property in $select or $filter is refused, not read as empty (OData URI parsing)."""
+        for name in sorted(names):
+            if name not in spec.fields:
+                raise odata_error(
+                    400,
+                    "The request is invalid.",
+                    f"Could not find a property named '{name}' on type '{NAMESPACE}.{spec.aot}'.",
+                    "Microsoft.OData.ODataException",
+                )
+
     def _query(self, spec: EntitySpec, query: dict[str, str], cross_company: bool) -> dict[str, Any]:
+        select = self._select(spec, query)
         rows = list(self.data[spec.collection].values())
         if "dataAreaId" in spec.key and not cross_company:
             rows = [r for r in rows if r.get("dataAreaId") == self.default_company]
@@ -314,6 +410,7 @@ class FinanceSimulator(Simulator):
                 row_filter = Filter(query["$filter"])
             except ValueError as exc:
                 raise odata_error(400, f"Invalid $filter: {exc}") from None
+            self._known_properties(spec, row_filter.fields())
             rows = [r for r in rows if row_filter.matches(r, lambda row, name: row.get(name))]
         skip = int(query.get("$skip", "0") or 0)
         top = int(query["$top"]) if "$top" in query else None
@@ -323,7 +420,7 @@ class FinanceSimulator(Simulator):
         page = rows[: self.page_size]
         result: dict[str, Any] = {
             "@odata.context": f"{self.data_url}/$metadata#{spec.collection}",
-            "value": [self._render(r, query.get("$select")) for r in page],
+            "value": [self._render(r, select) for r in page],
         }
         if len(rows) > self.page_size:
             rest = {k: v for k, v in query.items() if k not in ("$skip", "$top")}
@@ -344,48 +441,38 @@ class FinanceSimulator(Simulator):
                 continue
             if isinstance(value, datetime):
                 out[name] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-            elif isinstance(value, date):
-                out[name] = f"{value.isoformat()}T12:00:00Z"
             else:
                 out[name] = value
         return out
 
     def _metadata(self) -> str:
+        """The served schema as CSDL, in the shape Finance publishes: enum types with their member
+        values, entity types with non-nullable keys, one entity set per entity."""
         lines = [
             '<?xml version="1.0" encoding="utf-8"?>',
             '<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx"><edmx:DataServices>',
             '<Schema Namespace="Microsoft.Dynamics.DataEntities" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
         ]
-        for name, members in ENUMS.items():
+        used = {kind[5:] for spec in self.schema.values() for kind in spec.fields.values() if kind.startswith("enum:")}
+        for name, members in sorted(enums().items()):
+            if name not in used:
+                continue
             lines.append(f"<EnumType Name={quoteattr(name)}>")
-            lines += [f'<Member Name="{m}" Value="{i}"/>' for i, m in enumerate(members)]
+            lines += [f'<Member Name={quoteattr(m)} Value="{v}"/>' for m, v in members]
             lines.append("</EnumType>")
-        edm = {
-            "string": "Edm.String",
-            "int": "Edm.Int64",
-            "decimal": "Edm.Decimal",
-            "date": "Edm.DateTimeOffset",
-            "datetime": "Edm.DateTimeOffset",
-            "guid": "Edm.Guid",
-            "noyes": "Microsoft.Dynamics.DataEntities.NoYes",
-        }
         for spec in self.schema.values():
             lines.append(
-                f'<EntityType Name="{spec.aot}"><Key>'
-                + "".join(f'<PropertyRef Name="{k}"/>' for k in spec.key)
+                f"<EntityType Name={quoteattr(spec.aot)}><Key>"
+                + "".join(f"<PropertyRef Name={quoteattr(k)}/>" for k in spec.key)
                 + "</Key>"
             )
             for name, kind in spec.fields.items():
-                edm_type = (
-                    f"Microsoft.Dynamics.DataEntities.{kind[5:]}"
-                    if kind.startswith("enum:")
-                    else edm.get(kind, "Edm.String")
-                )
-                lines.append(f'<Property Name="{name}" Type="{edm_type}"/>')
+                nullable = ' Nullable="false"' if name in spec.key else ""
+                lines.append(f"<Property Name={quoteattr(name)} Type={quoteattr(edm_type(kind))}{nullable}/>")
             lines.append("</EntityType>")
         lines.append('<EntityContainer Name="Resources">')
         lines += [
-            f'<EntitySet Name="{s.collection}" EntityType="Microsoft.Dynamics.DataEntities.{s.aot}"/>'
+            f"<EntitySet Name={quoteattr(s.collection)} EntityType={quoteattr(f'{NAMESPACE}.{s.aot}')}/>"
             for s in self.schema.values()
         ]
         lines += ["</EntityContainer>", "</Schema>", "</edmx:DataServices></edmx:Edmx>"]
@@ -444,9 +531,7 @@ class FinanceSimulator(Simulator):
             for name, value in values.items():
                 if names is not None and name not in names:
                     continue
-                if isinstance(value, date) and (
-                    value == EMPTY_DATE or (isinstance(value, datetime) and value.date() == EMPTY_DATE)
-                ):
+                if isinstance(value, datetime) and value.date() == EMPTY_DATE:
                     continue  # Finance leaves empty dates out of data events
                 if isinstance(value, datetime | date):
                     value = ms_date(value)
@@ -582,38 +667,39 @@ class FinanceSimulator(Simulator):
         if self.sink is not None:
             await self.sink("finance-events", dumps(test).encode(), {"BusinessEventId": event_id}, "application/json")
 
-    async def post_expense_report(self, company: str, report_id: str, lines: list[dict[str, Any]]) -> None:
-        """Posting writes the project lines to the expense export entity and raises the event."""
-        spec = self.schema["ProjExpenseExports"]
-        for number, line in enumerate(lines, start=1):
-            values = {"dataAreaId": company, "ExpenseReportId": report_id, "LineNumber": number, **line}
+    async def post_expense_report(self, company: str, report_id: str, lines: list[dict[str, Any]]) -> list[str]:
+        """Posting writes each project line of the report to the expense export entity, which
+        raises its data event (Created) where one is activated. Returns the lines' ExpTransNumbers."""
+        spec = self.schema["ProjExpensesExport"]
+        numbers, events = [], []
+        for line in lines:
+            self._expense_lines += 1
+            values = {
+                "ReferenceDataAreaId": company,
+                "ExpTransNumber": f"{company.upper()}-EXP-{self._expense_lines:06d}",
+                **line,
+            }
             values.setdefault("ProjTransId", self._next_project_transaction(company))
-            row = self._validated(spec, values, creating=True)
-            self.data[spec.collection][self._key_tuple(spec, row)] = row
-        if "ExpenseReportPostedBusinessEvent" in self.activated:
-            await self._business_event(
-                "ExpenseReportPostedBusinessEvent",
-                company,
-                {"ExpenseReportId": report_id, "LegalEntity": company.lower()},
-                self.posting_object_id,
-            )
+            row = self._put(spec.collection, values)
+            numbers.append(str(row["ExpTransNumber"]))
+            events.append(("Created", spec, None, dict(row), set(row), self.posting_object_id))
+        self.expense_reports[(company.lower(), report_id)] = numbers
+        await self._send_events(events)
+        return numbers
 
     async def post_vendor_invoice(self, company: str, invoice: dict[str, Any], lines: list[dict[str, Any]]) -> None:
         """Posting writes the invoice and its lines to the export entities and raises the event."""
-        header = self.schema["ProjVendInvoiceExportsV2"]
-        row = self._validated(header, {"dataAreaId": company, **invoice}, creating=True)
-        self.data[header.collection][self._key_tuple(header, row)] = row
-        line_spec = self.schema["ProjVendInvoiceLineExports"]
+        self._put("VendInvoiceExportsV2", {"dataAreaId": company, **invoice})
         for line in lines:
             values = {
-                "dataAreaId": company,
+                "DAreaId": company,
+                "ProjDataAreaId": company,
                 "VendorInvoiceNum": invoice["VendorInvoiceNum"],
                 "InvoiceAccount": invoice["InvoiceAccount"],
                 **line,
             }
             values.setdefault("ProjTransId", self._next_project_transaction(company))
-            line_row = self._validated(line_spec, values, creating=True)
-            self.data[line_spec.collection][self._key_tuple(line_spec, line_row)] = line_row
+            self._put("ProjVendInvoiceLinesExportEntity", values)
         if "VendorInvoicePostedBusinessEvent" in self.activated:
             members = {
                 "InvoiceAccount": invoice["InvoiceAccount"],
@@ -632,12 +718,13 @@ class FinanceSimulator(Simulator):
         return json_response({"posted": posted})
 
     async def post_actuals(self, company: str | None = None) -> list[str]:
-        """Import from staging and post: every unprocessed staging row gets its accounting results."""
-        spec = self.schema["ProjCDSActualsImports"]
+        """Import from staging and post: every staged actual not yet journalized gets its
+        accounting results (voucher, exchange rate, accounting amount, tax) written back."""
+        spec = self.schema["ProjActualsImports"]
         posted: list[str] = []
         events = []
         for row in self.data[spec.collection].values():
-            if row.get("IsProcessed") == "Yes" or (company and row["dataAreaId"] != company.lower()):
+            if row.get("IsJournalized") == "Yes" or (company and row["dataAreaId"] != company.lower()):
                 continue
             before = dict(row)
             self._vouchers += 1
@@ -646,12 +733,12 @@ class FinanceSimulator(Simulator):
             row["VoucherNumber"] = f"PJ-{self._vouchers:06d}"
             row["ExchangeRate"] = rate
             row["AccountingAmount"] = (amount * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            taxed = row.get("TransType") == "BilledSales"
+            taxed = row.get("TransactionType") == "BilledSales"
             row["SalesTaxAmount"] = (
                 (amount * self.sales_tax_rate).quantize(Decimal("0.01"), ROUND_HALF_UP) if taxed else Decimal("0.00")
             )
-            row["IsProcessed"] = "Yes"
-            changed = {"VoucherNumber", "ExchangeRate", "AccountingAmount", "SalesTaxAmount", "IsProcessed"}
+            row["IsJournalized"] = "Yes"
+            changed = {"VoucherNumber", "ExchangeRate", "AccountingAmount", "SalesTaxAmount", "IsJournalized"}
             events.append(("Updated", spec, before, dict(row), changed, self.posting_object_id))
             posted.append(str(row["ActualsImportId"]))
         await self._send_events(events)
@@ -670,32 +757,43 @@ def _event_values(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _key_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().lower()
+    return str(value).lower()
+
+
 def _default(kind: str) -> Any:
-    if kind in ("date",):
-        return EMPTY_DATE
     if kind == "datetime":
-        return datetime(1900, 1, 1, tzinfo=UTC)
+        return EMPTY_DATETIME
     if kind == "decimal":
         return Decimal("0")
-    if kind == "int":
+    if kind.startswith("int"):
         return 0
-    if kind == "noyes":
-        return "No"
+    if kind == "guid":
+        return EMPTY_GUID
+    if kind == "bool":
+        return False
     if kind.startswith("enum:"):
         return ENUMS[kind[5:]][0]
     return ""
 
 
+_INT32 = range(-(2**31), 2**31)
+
+
 def _coerce(spec: EntitySpec, name: str, kind: str, raw: Any) -> Any:
     def invalid() -> ODataError:
         return odata_error(
-            400, f"Cannot convert the literal '{raw}' to the expected type for property '{name}' of '{spec.aot}'."
+            400,
+            f"Cannot convert the literal '{raw}' to the expected type '{edm_type(kind)}' "
+            f"for property '{name}' of '{spec.aot}'.",
         )
 
     if raw is None:
         return _default(kind)
-    if kind.startswith("enum:") or kind == "noyes":
-        enum = kind[5:] if kind.startswith("enum:") else "NoYes"
+    if kind.startswith("enum:"):
+        enum = kind[5:]
         if not isinstance(raw, str) or raw not in ENUMS[enum]:
             raise odata_error(
                 400,
@@ -711,22 +809,29 @@ def _coerce(spec: EntitySpec, name: str, kind: str, raw: Any) -> Any:
             return Decimal(str(raw))
         except InvalidOperation:
             raise invalid() from None
-    if kind == "int":
-        if isinstance(raw, bool) or not isinstance(raw, int):
+    if kind.startswith("int"):
+        if isinstance(raw, bool) or not isinstance(raw, int) or (kind == "int32" and raw not in _INT32):
             raise invalid()
         return raw
-    if kind in ("date", "datetime"):
+    if kind == "datetime":
         if not isinstance(raw, str):
             raise invalid()
         try:
-            parsed = parse_iso_datetime(raw if "T" in raw else raw + "T12:00:00Z")
+            parsed = parse_iso_datetime(raw)
         except ValueError:
             raise invalid() from None
-        if parsed is None:
-            return _default(kind)
-        return parsed.date() if kind == "date" else parsed
+        # Edm.DateTimeOffset needs a time: a bare date is not one.
+        if "T" not in raw:
+            raise invalid()
+        return EMPTY_DATETIME if parsed is None else parsed
     if kind == "guid":
-        return str(raw).lower()
+        if not isinstance(raw, str) or not is_guid(raw.strip()):
+            raise invalid()
+        return raw.strip().lower()
+    if kind == "bool":
+        if not isinstance(raw, bool):
+            raise invalid()
+        return raw
     if not isinstance(raw, str):
         raise invalid()
     return raw

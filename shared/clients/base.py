@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 from uuid import UUID
@@ -29,13 +30,15 @@ class WriteResult:
 
 
 def odata_literal(value: Any) -> str:
-    """An OData URL literal: strings quoted (quotes doubled), GUIDs and numbers bare."""
+    """An OData URL literal: strings quoted (quotes doubled); Guids, numbers and dates bare."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | Decimal):
         return str(value)
     if isinstance(value, UUID):
         return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     text = str(value)
     return "'" + text.replace("'", "''") + "'"
 

@@ -7,10 +7,24 @@ properties used in binds, and enum symbols in value maps.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from shared.maps import FieldType, Registry, System, TableMap
 from shared.operations.metadata import EntityType, Metadata
+
+# The EDM types a Finance property may have for each way the map writes it.
+_FINANCE_TYPES: dict[FieldType, tuple[str, ...]] = {
+    FieldType.STRING: ("Edm.String",),
+    FieldType.INT: ("Edm.Int32", "Edm.Int64"),
+    FieldType.OPTION: ("Edm.Int32", "Edm.Int64"),
+    FieldType.DECIMAL: ("Edm.Decimal",),
+    FieldType.DATE: ("Edm.DateTimeOffset", "Edm.Date"),
+    FieldType.DATETIME: ("Edm.DateTimeOffset",),
+    # A Guid may be written into a string field as its text (not into a key part: see below).
+    FieldType.GUID: ("Edm.Guid", "Edm.String"),
+    FieldType.BOOL: ("Edm.Boolean",),
+}
 
 
 @dataclass(frozen=True)
@@ -32,9 +46,33 @@ def _field_ok(system: System, entity: EntityType, name: str) -> bool:
     return entity.has_field(name)
 
 
-def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> list[Problem]:
+def _finance_type_problem(metadata: Metadata, entity: EntityType, name: str, field_type: FieldType) -> str | None:
+    """Why a Finance property cannot take what the map writes into it (or reads from it), if it cannot."""
+    edm = entity.properties.get(name)
+    if edm is None:
+        return None
+    if field_type in (FieldType.ENUM, FieldType.NOYES):
+        members = metadata.enum_members(edm)
+        if members is None:
+            return f"is {edm}, not an enum"
+        if field_type is FieldType.NOYES and members != {"No", "Yes"}:
+            return f"is {edm}, not NoYes"
+        return None
+    allowed = _FINANCE_TYPES.get(field_type, ())
+    if edm not in allowed:
+        return f"is {edm}; the map treats it as {field_type.value}"
+    return None
+
+
+def check_map(
+    table_map: TableMap, dataverse: Metadata, finance: Metadata, extensions: Collection[str] = ()
+) -> list[Problem]:
     problems: list[Problem] = []
     by_system = {System.DATAVERSE: dataverse, System.FINANCE: finance}
+    extension = table_map.target.requires_extension
+    if extension and extension not in extensions:
+        # Off until the extension exists: its entity is in no standard $metadata (see `maps`).
+        return problems
 
     def problem(system: System, what: str, name: str, detail: str) -> None:
         problems.append(Problem(table_map.name, system.value, what, name, detail))
@@ -54,6 +92,25 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
         for column in source.key_columns:
             if not _field_ok(source.system, source_entity, column):
                 problem(source.system, "source key", column, f"not a property of {source.entity_set}")
+        if source.system is System.FINANCE:
+            if set(source.key_columns) not in source_entity.key_sets():
+                problem(
+                    source.system,
+                    "source key",
+                    ",".join(source.key_columns),
+                    f"not the key of {source.entity_set} ({','.join(source_entity.key)})",
+                )
+            declared = dict(source.key_types)
+            for column in source.key_columns:
+                wrong = _finance_type_problem(finance, source_entity, column, declared.get(column, FieldType.STRING))
+                if wrong:
+                    problem(source.system, "source key type", column, wrong)
+            for pair in table_map.fields:
+                if pair.source and pair.value_map is not None and pair.type is FieldType.OPTION:
+                    members = finance.enum_members(source_entity.properties.get(pair.source, ""))
+                    for symbol in pair.value_map.pairs:
+                        if members is not None and isinstance(symbol, str) and symbol not in members:
+                            problem(source.system, "enum symbol", f"{pair.source}={symbol}", "not a member")
 
     target_entity = entity(target.system, target.entity_set, "target")
     if target_entity is not None:
@@ -62,6 +119,13 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
         for name in written:
             if not _field_ok(target.system, target_entity, name):
                 problem(target.system, "target field", name, f"not a property of {target.entity_set}")
+        if target.system is System.FINANCE:
+            typed = [(f.target, f.type) for f in table_map.fields]
+            typed += [(lk.target, lk.type) for lk in table_map.lookups if not lk.target.startswith("@")]
+            for name, field_type in typed:
+                wrong = _finance_type_problem(finance, target_entity, name, field_type)
+                if wrong:
+                    problem(target.system, "target type", name, wrong)
         for lookup in table_map.lookups:
             name = lookup.target
             if name.startswith("@"):
@@ -79,6 +143,14 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
                     name,
                     f"not a field or navigation property of {target.entity_set}",
                 )
+        if target.system is System.FINANCE:
+            for name, field_type in table_map.target_key_types.items():
+                edm = target_entity.properties.get(name)
+                # A key part is written bare or quoted by its type: the two must agree exactly.
+                if edm is not None and (field_type is FieldType.GUID) != (edm == "Edm.Guid"):
+                    problem(
+                        target.system, "target key type", name, f"is {edm}; the map treats it as {field_type.value}"
+                    )
         if set(target.key_fields) not in target_entity.key_sets():
             known = [list(k) for k in target_entity.all_keys()]
             problem(
@@ -158,11 +230,24 @@ def check_map(table_map: TableMap, dataverse: Metadata, finance: Metadata) -> li
     return problems
 
 
-def check_maps(registry: Registry, dataverse: Metadata, finance: Metadata) -> list[Problem]:
+def check_maps(
+    registry: Registry, dataverse: Metadata, finance: Metadata, extensions: Collection[str] = ()
+) -> list[Problem]:
+    """Every map's problems; a map whose target needs a Finance extension not in `extensions` is
+    passed over (it is off), and `waiting_for_extensions` names it."""
     problems: list[Problem] = []
     for table_map in registry.maps:
-        problems.extend(check_map(table_map, dataverse, finance))
+        problems.extend(check_map(table_map, dataverse, finance, extensions))
     return problems
+
+
+def waiting_for_extensions(registry: Registry, extensions: Collection[str]) -> list[str]:
+    """One line per map that stays off until the customer adds a Finance extension."""
+    return [
+        f"{m.name}: off until the Finance extension {m.target.requires_extension} publishes {m.target.entity_set}"
+        for m in registry.maps
+        if m.target.requires_extension and m.target.requires_extension not in extensions
+    ]
 
 
 def problems_table(problems: list[Problem]) -> str:
