@@ -1,27 +1,40 @@
 """Project Operations integration actuals (msdyn_actuals): Dataverse actuals → Finance staging.
 
-Reference: maps/20-msdyn_actuals.md. Rows land in ProjCDSActualsImport; Finance's Import from
-staging turns them into integration journal lines. Documented: only actuals with Skip Sync (internal
-use only) = false, the integration key msdyn_actualimportid + owning company, msdyn_transactiondate →
-DocumentDate, the bookable resource. Field pairs follow the PSA Data Integrator template into the
-same staging table. Amounts are Decimal end to end. The accounting write-back columns are not mapped
-here, so the write-back never comes back as a change to sync (see actuals_accounting): that is why the
-PSA-DI pair msdyn_externalreferenceid = EXTERNALREFERENCE is left out, its column holds the voucher.
+Reference: maps/20-msdyn_actuals.md and Microsoft's own map as the dual-write service stores it (the
+November 2020 "Project Operations integration actuals" map: its filter, 37 rows, value maps). Rows land
+in ProjActualsImports (AOT ProjActualsImportEntity); Finance's Import from staging turns them into
+integration journal lines. This map follows Microsoft's rows one by one; where it differs it says so:
+
+- Filter: Microsoft's stored filter — cost with a project, billed sales, and unbilled sales that are
+  not a transition. Later map versions describe it as "Skip Sync (internal use only) = False", set on
+  the same rows (negative unbilled sales at proforma confirmation, intercompany cost), but no source
+  names that column, so the stored filter on real columns is kept.
+- DocumentDate: the stored map reads msdyn_documentdate; fix 3445803 moved it to
+  msdyn_transactiondate, which this map uses.
+- Kept although the 2020 map lacks them (the entity publishes them and later map versions add rows,
+  e.g. the bookable resource, DIPV1025): ResourceId, UnitPriceMST, ExchangeRateDate, ContractingUnit,
+  ResourceOperationUnitId.
+- Not carried: exchangerate → ExchangeRate (Microsoft's map sends the rate the other way, Finance →
+  Dataverse msdyn_accountexchangerate, see actuals_accounting), msdyn_amount_base (the entity has no
+  AmountMST).
+- SalesTaxAmount = msdyn_accountingtaxamount travels both ways in Microsoft's map; this side sends it,
+  actuals_accounting brings Finance's back, and the echo guard stops the round trip.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import contract_number, currency_code, project_number, transaction_category_number
+from functions.lookups import currency_code, dataarea_id, project_number, transaction_category_number
 from functions.value_maps import BILLING_TYPE
 from shared.events import Operation
 from shared.maps import (
     DOC,
-    INF,
+    MET,
     FieldMap,
     FieldType,
     Filter,
+    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -29,26 +42,47 @@ from shared.maps import (
     ValueMap,
     company_from_lookup,
 )
+from shared.values import Ref
+
+COST, UNBILLED_SALES, BILLED_SALES = 192350000, 192350005, 192350006
 
 TRANSACTION_TYPE = ValueMap(
-    "msdyn_transactiontypecode → TransType",
+    "msdyn_transactiontypecode → TransactionType",
     {
-        192350000: "Cost",
-        192350004: "ProjectContract",
-        192350005: "UnbilledSales",
-        192350006: "BilledSales",
+        COST: "Cost",
+        UNBILLED_SALES: "Sales",
+        BILLED_SALES: "BilledSales",
+        # Not in the 2020 map (its filter never passes them); the ProjCDSTransType members they name.
         192350007: "ResourcingUnitCost",
-        192350008: "InterOrganizationalSales",
+        192350008: "InterOrgSales",
     },
-    provenance=INF,
+    provenance=DOC,
 )
 
+IS_JOURNALIZED = ValueMap("msdyn_isjournalized → IsJournalized", {True: "Yes", False: "No"}, provenance=DOC)
 
-def _not_skipped(row: Mapping[str, Any]) -> bool:
-    # Only an explicit false passes. Dataverse sets the column on every new actual, so an empty value
-    # means the column is not where we think it is (its logical name is inferred): syncing nothing and
-    # saying so beats staging intercompany cost and proforma reversals twice.
-    return row["msdyn_skipsync"] is False
+
+def _synced_transaction(row: Mapping[str, Any]) -> bool:
+    kind = row["msdyn_transactiontypecode"]
+    if kind == COST:
+        return isinstance(row["msdyn_project"], Ref)
+    if kind == UNBILLED_SALES:
+        return row["msdyn_istransition"] is not True
+    return bool(kind == BILLED_SALES)
+
+
+def _funding_source(target: str, via_column: str | None, read_set: str, read_column: str, note: str) -> Lookup:
+    """Microsoft's map reads the contract and the funding source through the actual's funding source."""
+    return Lookup(
+        "msdyn_projectcontractsplitbillingrule",
+        target,
+        via_set="msdyn_projectcontractsplitbillingrules" if via_column else None,
+        via_column=via_column,
+        read_set=read_set,
+        read_column=read_column,
+        provenance=DOC,
+        note=note,
+    )
 
 
 MAP = TableMap(
@@ -56,75 +90,162 @@ MAP = TableMap(
     title="Project Operations integration actuals (msdyn_actuals)",
     reference="maps/20-msdyn_actuals.md",
     source=SourceSide(System.DATAVERSE, "msdyn_actual", "msdyn_actuals", ("msdyn_actualid",)),
-    target=TargetSide(System.FINANCE, "ProjCDSActualsImports", ("dataAreaId", "ActualsImportId"), INF),
-    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC, also_targets=("ProjectDataAreaId",)),
+    target=TargetSide(System.FINANCE, "ProjActualsImports", ("dataAreaId", "ActualsImportId"), DOC),
+    company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC),
     filter=Filter(
-        "Skip Sync (internal use only) is false (documented; column name inferred)",
-        ("msdyn_skipsync",),
-        _not_skipped,
-        odata="msdyn_skipsync eq false",
-        provenance=INF,
+        "cost with a project, billed sales, and unbilled sales that are not a transition (Microsoft's map)",
+        ("msdyn_transactiontypecode", "msdyn_project", "msdyn_istransition"),
+        _synced_transaction,
+        odata=(
+            f"(msdyn_transactiontypecode eq {COST} and _msdyn_project_value ne null) or msdyn_transactiontypecode "
+            f"eq {BILLED_SALES} or (msdyn_transactiontypecode eq {UNBILLED_SALES} and msdyn_istransition ne true)"
+        ),
+        provenance=DOC,
     ),
     fields=(
-        FieldMap("msdyn_actualimportid", "ActualsImportId", provenance=DOC, note="integration key (IMG)"),
-        FieldMap("msdyn_actualid", "ActualId", FieldType.GUID, provenance=INF),
+        FieldMap(
+            "msdyn_actualimportid",
+            "ActualsImportId",
+            FieldType.GUID,
+            provenance=DOC,
+            note="integration key, both ways; Edm.Guid in Finance",
+        ),
+        FieldMap("msdyn_actualid", "ActualId", FieldType.GUID, provenance=DOC),
+        FieldMap("msdyn_accountingdate", "AccountingDate", FieldType.DATE, provenance=DOC),
+        FieldMap(
+            "msdyn_adjustmentstatus", "AdjustmentStatus", FieldType.OPTION, provenance=DOC, note="the option value"
+        ),
+        FieldMap("msdyn_amount", "Amount", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("msdyn_billingstatus", "BillingStatusId", FieldType.OPTION, provenance=DOC, note="the option value"),
+        FieldMap("msdyn_billingtype", "BillingType", FieldType.ENUM, value_map=BILLING_TYPE, provenance=DOC),
+        FieldMap("msdyn_nameofbookableresource", "BookableResourceName", provenance=DOC),
+        FieldMap("msdyn_description", "Description", provenance=DOC),
         FieldMap("msdyn_transactiondate", "DocumentDate", FieldType.DATE, provenance=DOC, note="fix 3445803"),
-        FieldMap("msdyn_accountingdate", "AccountingDate", FieldType.DATE, provenance=INF),
+        FieldMap("msdyn_enddatetime", "EndDate", FieldType.DATETIME, provenance=DOC),
+        FieldMap("msdyn_externaldescription", "ExternalDescription", provenance=DOC),
+        FieldMap("msdyn_externalreferenceid", "ExternalReference", provenance=DOC),
+        FieldMap("msdyn_isjournalized", "IsJournalized", FieldType.ENUM, value_map=IS_JOURNALIZED, provenance=DOC),
+        FieldMap("msdyn_quantity", "Quantity", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("msdyn_startdatetime", "StartDate", FieldType.DATETIME, provenance=DOC),
+        FieldMap("statecode", "Status", FieldType.OPTION, provenance=DOC),
+        FieldMap("statuscode", "StatusReason", FieldType.OPTION, provenance=DOC),
         FieldMap(
             "msdyn_transactionclassification",
             "TransactionClassification",
-            FieldType.INT,
-            provenance=INF,
-            note="PSA-DI pair without transform; the staging column is int64: the option value as it is",
+            FieldType.OPTION,
+            provenance=DOC,
+            note="no transform in Microsoft's map: the option value into an Int64",
         ),
         FieldMap(
             "msdyn_transactiontypecode",
-            "TransType",
+            "TransactionType",
             FieldType.ENUM,
             value_map=TRANSACTION_TYPE,
-            provenance=INF,
+            provenance=DOC,
         ),
-        FieldMap("msdyn_billingtype", "BillingType", FieldType.ENUM, value_map=BILLING_TYPE, provenance=DOC),
-        FieldMap("msdyn_quantity", "Quantity", FieldType.DECIMAL, provenance=INF),
-        FieldMap("msdyn_price", "UnitPrice", FieldType.DECIMAL, provenance=INF),
-        FieldMap("msdyn_price_base", "UnitPriceMST", FieldType.DECIMAL, provenance=INF),
-        FieldMap("msdyn_amount", "Amount", FieldType.DECIMAL, provenance=INF),
-        FieldMap("msdyn_amount_base", "AmountMST", FieldType.DECIMAL, provenance=INF),
-        FieldMap("exchangerate", "ExchangeRate", FieldType.DECIMAL, provenance=INF),
-        FieldMap("msdyn_exchangeratedate", "ExchangeRateDate", FieldType.DATE, provenance=INF),
-        FieldMap("msdyn_description", "Description", provenance=INF),
-        FieldMap("msdyn_externaldescription", "ExternalDescription", provenance=INF),
-        FieldMap("msdyn_startdatetime", "StartDate", FieldType.DATETIME, provenance=INF),
-        FieldMap("msdyn_enddatetime", "EndDate", FieldType.DATETIME, provenance=INF),
-        FieldMap("msdyn_task", "TaskId", FieldType.GUID, provenance=INF),
-        FieldMap("msdyn_transactioncategory", "TransactionCategory", FieldType.GUID, provenance=INF),
+        FieldMap("msdyn_price", "UnitPrice", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("msdyn_valueofsalescontractline", "ContractLineId", provenance=DOC),
+        FieldMap("msdyn_externaloriginreference", "ExternalOriginReference", provenance=DOC),
+        FieldMap("msdyn_accountingtaxamount", "SalesTaxAmount", FieldType.DECIMAL, provenance=DOC, note="both ways"),
         FieldMap(
             "msdyn_bookableresource",
             "ResourceId",
             FieldType.GUID,
             provenance=DOC,
-            note="Bookable Resource key bookableresourceid (DIPV1025)",
+            note="bookable resource key bookableresourceid (DIPV1025); not in the 2020 map",
         ),
-        FieldMap("msdyn_contractorganizationalunitid", "ContractingUnit", FieldType.GUID, provenance=INF),
-        FieldMap("msdyn_resourceorganizationalunitid", "ResourceOperationUnitId", FieldType.GUID, provenance=INF),
+        FieldMap("msdyn_price_base", "UnitPriceMST", FieldType.DECIMAL, provenance=MET, note="not in the 2020 map"),
+        FieldMap(
+            "msdyn_exchangeratedate", "ExchangeRateDate", FieldType.DATE, provenance=MET, note="not in the 2020 map"
+        ),
+        FieldMap(
+            "msdyn_contractorganizationalunitid",
+            "ContractingUnit",
+            FieldType.GUID,
+            provenance=MET,
+            note="not in the 2020 map",
+        ),
+        FieldMap(
+            "msdyn_resourceorganizationalunitid",
+            "ResourceOperationUnitId",
+            FieldType.GUID,
+            provenance=MET,
+            note="not in the 2020 map",
+        ),
     ),
     lookups=(
         project_number(
             "msdyn_project",
             "ProjectId",
             must_be_in_finance=True,
-            note="PSA-DI: msdyn_project.msdynce_projectnumber; the project must be in Finance first",
+            provenance=DOC,
+            note="msdyn_project.msdyn_projectnumber; the project must be in Finance first",
         ),
-        currency_code("transactioncurrencyid", "TransactionCurrencyId", note="PSA-DI pair"),
-        contract_number(
-            "msdyn_salescontract",
+        Lookup(
+            "msdyn_project",
+            "ProjectDataAreaId",
+            via_set="msdyn_projects",
+            via_column="_msdyn_owningcompany_value",
+            read_set="cdm_companies",
+            read_column="cdm_companycode",
+            transform=dataarea_id,
+            provenance=DOC,
+            note="the project's legal entity: msdyn_project.msdyn_owningcompany.cdm_companycode",
+        ),
+        _funding_source(
             "ContractId",
-            "PSA-DI: msdyn_salescontract.ordernumber = CONTRACTID; empty on actuals without a contract",
-            required=False,
-            must_be_in_finance=False,
+            "_msdyn_projectcontractid_value",
+            "salesorders",
+            "msdyn_salesordernumber",
+            "msdyn_projectcontractsplitbillingrule.msdyn_projectcontractid.msdyn_salesordernumber",
+        ),
+        _funding_source(
+            "FundingSource",
+            None,
+            "msdyn_projectcontractsplitbillingrules",
+            "msdyn_projectcontractsplitbillingrulenumber",
+            "msdyn_projectcontractsplitbillingrule.msdyn_projectcontractsplitbillingrulenumber",
+        ),
+        Lookup(
+            "msdyn_invoice",
+            "InvoiceProposalId",
+            read_set="invoices",
+            read_column="msdyn_invoicenumber",
+            provenance=DOC,
+            note="msdyn_invoice.msdyn_invoicenumber",
+        ),
+        Lookup(
+            "msdyn_product",
+            "ProductNumber",
+            read_set="products",
+            read_column="msdyn_productnumber",
+            provenance=DOC,
+            note="msdyn_product.msdyn_productnumber",
         ),
         transaction_category_number(
-            "msdyn_transactioncategory", "TransactionCategoryId", note="staging TransactionCategoryId holds the TCN id"
+            "msdyn_transactioncategory",
+            "TransactionCategoryId",
+            provenance=DOC,
+            note="msdyn_transactioncategory.msdyn_transactioncategorynumber",
+        ),
+        currency_code(
+            "transactioncurrencyid", "TransactionCurrencyId", DOC, note="transactioncurrencyid.isocurrencycode"
+        ),
+        Lookup(
+            "msdyn_unit",
+            "UnitOfMeasure",
+            read_set="uoms",
+            read_column="msdyn_symbol",
+            provenance=DOC,
+            note="msdyn_unit.msdyn_symbol",
+        ),
+        Lookup(
+            "msdyn_task",
+            "TaskNumber",
+            read_set="msdyn_projecttasks",
+            read_column="msdyn_activitynumber",
+            provenance=DOC,
+            note="msdyn_task.msdyn_activitynumber",
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),

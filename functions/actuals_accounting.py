@@ -1,11 +1,12 @@
 """Actuals accounting write-back: Finance staging → Dataverse msdyn_actuals.
 
-Reference: maps/20-msdyn_actuals.md. After Import from staging and posting, Finance updates the
-staging row with the voucher number, accounting currency amount, exchange rate and sales tax, and the
-actuals map writes them onto the Dataverse actual (documented: which attributes; inferred: which
-columns). The trigger is Finance's data event on the staging entity. The write is update-only by the
-actual's id, so a write-back for an actual Dataverse does not have is retried, never a new actual; and
-it is done as the integration's identity, so the actuals flow sees its own change and does not echo it.
+Reference: maps/20-msdyn_actuals.md and Microsoft's stored actuals map, whose Finance → Dataverse
+rows are exactly these: VOUCHERNUMBER > msdyn_vouchernumber, ACCOUNTINGAMOUNT > msdyn_accountingamount,
+EXCHANGERATE > msdyn_accountexchangerate, SALESTAXAMOUNT = msdyn_accountingtaxamount (both ways).
+After Import from staging and posting, Finance updates the staging row (ProjActualsImports) with
+them; the trigger is that entity's data event. The write is update-only by the actual's id, so a
+write-back for an actual Dataverse does not have is retried, never a new actual; and it is done as
+the integration's identity, so the actuals flow sees its own change and does not echo it.
 """
 
 from collections.abc import Mapping
@@ -15,7 +16,6 @@ from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
 from shared.maps import (
     DOC,
-    INF,
     FieldMap,
     FieldType,
     Filter,
@@ -37,10 +37,11 @@ MAP = TableMap(
     reference="maps/20-msdyn_actuals.md",
     source=SourceSide(
         System.FINANCE,
-        "ProjCDSActualsImportEntity",
-        "ProjCDSActualsImports",
+        "ProjActualsImportEntity",
+        "ProjActualsImports",
         ("dataAreaId", "ActualsImportId"),
-        events=("projcdsactualsimportentity",),
+        events=("projactualsimportentity",),
+        key_types=(("ActualsImportId", FieldType.GUID),),
     ),
     target=TargetSide(System.DATAVERSE, "msdyn_actuals", ("msdyn_actualid",), DOC),
     filter=Filter("posted: the staging row has a voucher number", ("VoucherNumber",), _posted, provenance=DOC),
@@ -49,18 +50,13 @@ MAP = TableMap(
             "ActualId",
             "msdyn_actualid",
             FieldType.GUID,
-            provenance=INF,
-            note="the staging row carries the Dataverse actual id",
+            provenance=DOC,
+            note="the staging row carries the Dataverse actual id (ACTUALID < msdyn_actualid)",
         ),
-        FieldMap(
-            "VoucherNumber",
-            "msdyn_externalreferenceid",
-            provenance=INF,
-            note="CDM: 'journal entry voucher number from an ERP system'",
-        ),
-        FieldMap("AccountingAmount", "msdyn_accountingamount", FieldType.DECIMAL, provenance=INF),
-        FieldMap("ExchangeRate", "msdyn_accountingexchangerate", FieldType.DECIMAL, provenance=INF),
-        FieldMap("SalesTaxAmount", "msdyn_salestaxamount", FieldType.DECIMAL, provenance=INF),
+        FieldMap("VoucherNumber", "msdyn_vouchernumber", provenance=DOC),
+        FieldMap("AccountingAmount", "msdyn_accountingamount", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("ExchangeRate", "msdyn_accountexchangerate", FieldType.DECIMAL, provenance=DOC),
+        FieldMap("SalesTaxAmount", "msdyn_accountingtaxamount", FieldType.DECIMAL, provenance=DOC, note="both ways"),
     ),
     write_mode=WriteMode.UPDATE,
     operations=frozenset({Operation.UPDATE}),

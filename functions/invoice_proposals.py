@@ -14,6 +14,7 @@ from functions.flow_blueprint import flow_blueprint
 from functions.lookups import contract_number, currency_code
 from functions.value_maps import TERMS_OF_PAYMENT
 from shared.events import Operation
+from shared.extensions import EXTENSION_INVOICE_PROPOSALS
 from shared.maps import (
     DOC,
     INF,
@@ -41,7 +42,13 @@ MAP = TableMap(
     title="Project invoice proposals V2 (invoices)",
     reference="maps/19-invoices-project-invoice-proposals-v2.md",
     source=SourceSide(System.DATAVERSE, "invoice", "invoices", ("invoiceid",)),
-    target=TargetSide(System.FINANCE, "ProjectInvoiceProposalsV2", ("dataAreaId", "InvoiceProposalId"), INF),
+    target=TargetSide(
+        System.FINANCE,
+        "ProjectInvoiceProposalsV2",
+        ("dataAreaId", "InvoiceProposalId"),
+        INF,
+        requires_extension=EXTENSION_INVOICE_PROPOSALS,
+    ),
     company=company_of_referenced("salesorderid", "salesorders", "_msdyn_owningcompany_value", "dataAreaId"),
     filter=Filter(
         "confirmed project invoices only (status Confirmed, work based)",

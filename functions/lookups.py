@@ -9,6 +9,11 @@ def company_code(value: Value) -> Value:
     return value.upper() if isinstance(value, str) else value
 
 
+def dataarea_id(value: Value) -> Value:
+    """A company code as Finance spells dataAreaId values: lower case."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def company_key(target: str, provenance: Provenance = INF, note: str = "") -> Lookup:
     """Finance → Dataverse: the record's legal entity as the company GUID in the target's alternate key."""
     return Lookup(
@@ -42,7 +47,9 @@ def currency_bind(source: str, target: str, provenance: Provenance = INF) -> Loo
     return Lookup(source, target, bind_set="transactioncurrencies", bind_key="isocurrencycode", provenance=provenance)
 
 
-def project_number(source: str, target: str, *, must_be_in_finance: bool, note: str = "") -> Lookup:
+def project_number(
+    source: str, target: str, *, must_be_in_finance: bool, note: str = "", provenance: Provenance = INF
+) -> Lookup:
     """Dataverse → Finance: a project reference as its project number (optionally checked in Finance)."""
     return Lookup(
         source,
@@ -52,7 +59,7 @@ def project_number(source: str, target: str, *, must_be_in_finance: bool, note: 
         require_set="ProjectsV2" if must_be_in_finance else None,
         require_field="ProjectId" if must_be_in_finance else None,
         required=must_be_in_finance,
-        provenance=INF,
+        provenance=provenance,
         note=note,
     )
 
@@ -133,13 +140,15 @@ def contract_number(
     )
 
 
-def transaction_category_number(source: str, target: str, note: str = "the category's TCN id") -> Lookup:
+def transaction_category_number(
+    source: str, target: str, note: str = "the category's TCN id", provenance: Provenance = INF
+) -> Lookup:
     """Dataverse → Finance: a transaction category reference as its category number."""
     return Lookup(
         source,
         target,
         read_set="msdyn_transactioncategories",
         read_column="msdyn_transactioncategorynumber",
-        provenance=INF,
+        provenance=provenance,
         note=note,
     )

@@ -8,6 +8,7 @@ proxy, inferred). A connection is not company-specific in either system.
 
 from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
+from shared.extensions import EXTENSION_TRANSACTION_RELATIONSHIPS
 from shared.maps import INF, FieldMap, FieldType, SourceSide, System, TableMap, TargetSide
 
 MAP = TableMap(
@@ -20,7 +21,13 @@ MAP = TableMap(
         "msdyn_transactionconnections",
         ("msdyn_transactionconnectionid",),
     ),
-    target=TargetSide(System.FINANCE, "ProjectTransactionRelationships", ("ConnectionId",), INF),
+    target=TargetSide(
+        System.FINANCE,
+        "ProjectTransactionRelationships",
+        ("ConnectionId",),
+        INF,
+        requires_extension=EXTENSION_TRANSACTION_RELATIONSHIPS,
+    ),
     fields=(
         FieldMap("msdyn_transactionconnectionid", "ConnectionId", FieldType.GUID, provenance=INF, note="PSA-DI ="),
         FieldMap("msdyn_transaction1", "Transaction1Id", FieldType.GUID, provenance=INF, note="PSA-DI ="),

@@ -124,7 +124,8 @@ class Lookup:
     required: bool = False
     provenance: Provenance = INF
     note: str = ""
-    # Applied to the source value before it is bound (e.g. Finance's lower-case dataAreaId → company code).
+    # Applied to the source value before it is bound (e.g. Finance's lower-case dataAreaId → company
+    # code), or to the value read for a Dataverse → Finance lookup (a company code → dataAreaId).
     transform: Callable[[Value], Value] | None = None
     # The bound table is keyed per legal entity: this column joins the record's company to `bind_key`
     # (e.g. accounts by accountnumber + msdyn_company). The row's id is read, then bound by id.
@@ -135,6 +136,11 @@ class Lookup:
     # Further key parts taken from lookups resolved before this one: (bound column, earlier target).
     # A target named "@..." is such a scratch value and is never written.
     with_key: tuple[tuple[str, str], ...] = ()
+    # Dataverse → Finance through a second reference: read `via_column` (a lookup, `_x_value`) of the
+    # referenced `via_set` row first, then `read_column` of the row it points at (Microsoft's map
+    # paths such as msdyn_project.msdyn_owningcompany.cdm_companycode).
+    via_set: str | None = None
+    via_column: str | None = None
 
 
 class CompanyRuleKind(StrEnum):
@@ -408,6 +414,8 @@ def dict_str(pairs: Mapping[Any, Any]) -> dict[str, Any]:
 def _lookup_via(lookup: Lookup) -> str:
     if lookup.read_set:
         via = f"{lookup.read_set}.{lookup.read_column}"
+        if lookup.via_set:
+            via = f"{lookup.via_set}.{lookup.via_column} → {via}"
         if lookup.require_set:
             via += f" (must exist in {lookup.require_set}.{lookup.require_field})"
         return via

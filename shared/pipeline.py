@@ -368,7 +368,12 @@ async def _resolve_lookup(
         if not isinstance(value, Ref):
             raise MappingError(f"{lookup.source} is not a reference: {value!r}")
         assert lookup.read_column is not None
-        natural = await _read_column(engine, lookup.read_set, value.id, lookup.read_column)
+        record_id = value.id
+        if lookup.via_set and lookup.via_column:
+            record_id = str(await _read_column(engine, lookup.via_set, value.id, lookup.via_column))
+        natural = await _read_column(engine, lookup.read_set, record_id, lookup.read_column)
+        if lookup.transform is not None:
+            natural = lookup.transform(natural)
         if lookup.require_set:
             await _require_in_finance(engine, lookup, natural, company)
         return {lookup.target: to_wire(table_map.target.system, lookup.type, natural, lookup.target)}

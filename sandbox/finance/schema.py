@@ -22,6 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
+
 HERE = Path(__file__).resolve().parent
 
 # EDM type → the simulator's kind. Finance publishes every date as Edm.DateTimeOffset.
@@ -187,8 +189,6 @@ BEHAVIOUR: dict[str, Behaviour] = {
 
 # Not in any published $metadata (research: no public collection has these shapes). The field lists
 # are the PSA-era integration entities' (CDM 10.0.13), which a customer's extension would publish.
-EXTENSION_TRANSACTION_RELATIONSHIPS = "public-transaction-relationships"
-EXTENSION_INVOICE_PROPOSALS = "public-invoice-proposals"
 EXTENSIONS: dict[str, EntitySpec] = {
     "ProjectTransactionRelationships": EntitySpec(
         "ProjectTransactionRelationships",

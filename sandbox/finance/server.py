@@ -344,7 +344,9 @@ class FinanceSimulator(Simulator):
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
         billing = row.get("BillingType")
-        if spec.collection == "ProjActualsImports" and billing and billing not in self.line_properties:
+        # An actual without a billing type has nothing to look up (ProjBillingType's NotSpecified).
+        specified = billing not in (None, "", "NotSpecified")
+        if spec.collection == "ProjActualsImports" and specified and billing not in self.line_properties:
             raise infolog_error(
                 spec,
                 f"Error: Line property {billing} doesn't exist.\n"

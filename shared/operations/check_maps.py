@@ -177,6 +177,14 @@ def check_map(
                     )
 
     for lookup in table_map.lookups:
+        if lookup.via_set:
+            via = entity(System.DATAVERSE, lookup.via_set, "lookup via")
+            if (
+                via is not None
+                and lookup.via_column
+                and not _lookup_column_ok(via, lookup.via_column.removeprefix("_").removesuffix("_value"))
+            ):
+                problem(System.DATAVERSE, "lookup field", f"{lookup.via_set}.{lookup.via_column}", "does not exist")
         if lookup.read_set:
             read = entity(System.DATAVERSE, lookup.read_set, "lookup")
             if read is not None and lookup.read_column and not read.has_field(lookup.read_column):

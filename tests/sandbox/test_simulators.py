@@ -17,6 +17,7 @@ from shared.jsonio import dumps
 from shared.operations.metadata import parse_metadata
 
 USER = "5a0d0a55-0000-4000-8000-00000000b002"
+IMPORT_ID = "3f2b8c1e-0000-4000-8000-000000000a01"
 
 
 @pytest.fixture
@@ -226,22 +227,22 @@ async def test_finance_companies_and_paging(finance: Any) -> None:
 
 async def test_finance_data_events_and_posting(finance: Any) -> None:
     sim, client, emitted = finance
-    sim.subscribe_data_event("ProjCDSActualsImports")
+    sim.subscribe_data_event("ProjActualsImports")
     sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-1"})
     body = {
         "dataAreaId": "usmf",
-        "ActualsImportId": "A-1",
+        "ActualsImportId": IMPORT_ID,
         "ProjectId": "P-1",
         "Amount": Decimal("100.10"),
-        "TransType": "Cost",
+        "TransactionType": "Cost",
     }
-    assert (await client.post("ProjCDSActualsImports", content=dumps(body))).status_code == 201
+    assert (await client.post("ProjActualsImports", content=dumps(body))).status_code == 201
     sim.exchange_rates[""] = Decimal("1.10")
-    assert await sim.post_actuals() == ["A-1"]
+    assert await sim.post_actuals() == [IMPORT_ID]
     created, updated = (json.loads(e[1]) for e in emitted)
     assert (
         created["MessageName"] == "OnExternalCreated"
-        and created["PrimaryEntityName"] == "mserp_projcdsactualsimportentity"
+        and created["PrimaryEntityName"] == "mserp_projactualsimportentity"
     )
     changed = {a["key"]: a["value"] for a in updated["InputParameters"][0]["value"]["Attributes"]}
     assert changed["mserp_vouchernumber"] == "PJ-000001"
@@ -255,13 +256,19 @@ async def test_finance_metadata_lists_enums(finance: Any) -> None:
     metadata = parse_metadata((await client.get("$metadata")).text)
     projects = metadata.entity_for_set("ProjectsV2")
     assert projects is not None and projects.key == ("dataAreaId", "ProjectId")
+    # The live ProjStatus members, User1–3 included: the copy of a live $metadata, not our guess.
     assert metadata.enum_members(projects.properties["ProjectStage"]) == {
         "Created",
         "Estimated",
         "Scheduled",
         "InProcess",
+        "User1",
+        "User2",
+        "User3",
         "Completed",
     }
+    staging = metadata.entity_for_set("ProjActualsImports")
+    assert staging is not None and staging.properties["ActualsImportId"] == "Edm.Guid"
 
 
 async def test_throttling_and_dropped_connections(finance: Any) -> None:
@@ -279,8 +286,8 @@ async def test_finance_posting_raises_business_events_after_the_activation_test(
     await sim.activate_business_event("VendorInvoicePostedBusinessEvent")
     await sim.post_vendor_invoice(
         "USMF",
-        {"VendorInvoiceNum": "VI-1", "InvoiceAccount": "V-100", "TransDate": "2026-11-20"},
-        [{"ProjTransId": "PT-1", "ProjectId": "P-1", "LineAmount": Decimal("250.00")}],
+        {"VendorInvoiceNum": "VI-1", "InvoiceAccount": "V-100", "TransDate": "2026-11-20T12:00:00Z"},
+        [{"ProjTransId": "PT-1", "ProjId": "P-1", "LineAmount": Decimal("250.00")}],
     )
     await sim.post_vendor_invoice("USMF", {"VendorInvoiceNum": "VI-2", "InvoiceAccount": "V-100"}, [])
     test, first, second = (json.loads(e[1]) for e in emitted)
@@ -288,9 +295,8 @@ async def test_finance_posting_raises_business_events_after_the_activation_test(
     assert first["BusinessEventId"] == "VendorInvoicePostedBusinessEvent" and first["InvoiceId"] == "VI-1"
     assert first["InitiatingUserAADObjectId"].startswith("{") and len(first["EventTimeIso8601"].split(".")[1]) == 8
     assert second["ControlNumber"] > first["ControlNumber"]
-    assert sim.get("ProjVendInvoiceLineExports", dataAreaId="usmf", ProjTransId="PT-1")["LineAmount"] == Decimal(
-        "250.00"
-    )
+    line = sim.get("ProjVendInvoiceLinesExportEntity", ProjDataAreaId="usmf", ProjTransId="PT-1")
+    assert line is not None and line["LineAmount"] == Decimal("250.00") and line["DAreaId"] == "usmf"
 
 
 async def test_finance_batch_changeset_is_atomic(finance: Any) -> None:
@@ -306,3 +312,68 @@ async def test_finance_batch_changeset_is_atomic(finance: Any) -> None:
     response = await client.post("$batch", content=body, headers={"Content-Type": "multipart/mixed; boundary=batch_1"})
     assert response.status_code == 200 and "The record already exists" in response.text
     assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-1") is None
+
+
+def finance_error(response: httpx.Response) -> tuple[int, str]:
+    """Finance answers OData errors as {"error": {"code", "message", "innererror": {"message", ...}}}."""
+    error = response.json()["error"]
+    assert set(error) >= {"code", "message"}
+    return response.status_code, str((error.get("innererror") or {}).get("message") or error["message"])
+
+
+async def test_finance_refuses_what_its_live_schema_does_not_have(finance: Any) -> None:
+    """The schema is a live environment's $metadata: the first wave's guessed names are refused.
+
+    OData v4 URL conventions (part 2, 4.3.1 and 5.1.1.6.1) write Guid key values bare; Finance's
+    ASP.NET OData stack refuses a quoted one as a key value of the wrong type.
+    """
+    sim, client, _ = finance
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-1"})
+    unknown_set = await client.get("ProjCDSActualsImports")
+    assert unknown_set.status_code == 404 and "No HTTP resource was found" in unknown_set.json()["error"]["message"]
+
+    row = {"dataAreaId": "usmf", "ActualsImportId": IMPORT_ID, "ProjectId": "P-1", "TransactionType": "Cost"}
+    unknown_field = await client.post("ProjActualsImports", content=dumps({**row, "AmountMST": 1}))
+    status, text = finance_error(unknown_field)
+    assert status == 400 and "The property 'AmountMST' does not exist on type" in text
+
+    bad_symbol = await client.post("ProjActualsImports", content=dumps({**row, "TransactionType": "UnbilledSales"}))
+    status, text = finance_error(bad_symbol)
+    assert status == 400 and "Requested value 'UnbilledSales' was not found in enum ProjCDSTransType" in text
+
+    not_a_guid = await client.post("ProjActualsImports", content=dumps({**row, "ActualsImportId": "ACT-1"}))
+    status, text = finance_error(not_a_guid)
+    assert status == 400 and "Cannot convert the literal 'ACT-1' to the expected type 'Edm.Guid'" in text
+
+    bare_date = await client.post("ProjActualsImports", content=dumps({**row, "DocumentDate": "2026-11-20"}))
+    assert finance_error(bare_date)[0] == 400
+
+    assert (await client.post("ProjActualsImports", content=dumps(row))).status_code == 201
+    quoted = await client.get(f"ProjActualsImports(dataAreaId='usmf',ActualsImportId='{IMPORT_ID}')")
+    status, text = finance_error(quoted)
+    assert status == 400 and "The key value should be format of type 'Edm.Guid'" in text
+    bare = await client.get(f"ProjActualsImports(dataAreaId='usmf',ActualsImportId={IMPORT_ID})")
+    assert bare.status_code == 200 and bare.json()["ActualsImportId"] == IMPORT_ID
+
+    wrong_key = await client.get("ProjectContractLines(dataAreaId='usmf',ContractLineId='L-1')")
+    status, text = finance_error(wrong_key)
+    assert status == 400 and "does not match number of key properties" in text
+
+    unknown_filter = await client.get("ProjActualsImports", params={"$filter": "TransType eq 'Cost'"})
+    status, text = finance_error(unknown_filter)
+    assert status == 400 and "Could not find a property named 'TransType'" in text
+
+
+async def test_finance_short_key_form_and_shared_roles_fan_out(finance: Any) -> None:
+    """A single-part key may stand alone (OData v4 URL conventions 4.3.1); a role for all companies
+    becomes a company-specific role in every legal entity (resource-dual-write-setup-integration)."""
+    sim, client, _ = finance
+    for company in ("USMF", "USPI"):
+        sim.seed("LegalEntities", {"LegalEntityId": company, "Name": company})
+    role = {"RoleId": "Developer", "Description": "Developer", "IsCategoryDisabled": "False"}
+    assert (await client.post("ResourceCategoriesShared", content=dumps(role))).status_code == 201
+    assert (await client.get("ResourceCategoriesShared('Developer')")).json()["Description"] == "Developer"
+    patched = await client.patch("ResourceCategoriesShared('Developer')", content=dumps({"IsCategoryDisabled": "True"}))
+    assert patched.status_code == 204
+    per_company = {(r["dataAreaId"], r["RoleId"], r["IsCategoryDisabled"]) for r in sim.rows("ResourceCategories")}
+    assert per_company == {("usmf", "Developer", "True"), ("uspi", "Developer", "True")}
