@@ -308,7 +308,13 @@ def cmd_register_steps(args: argparse.Namespace) -> int:
     async def action(runtime: Any) -> int:
         namespace = args.namespace or runtime.settings.servicebus_namespace or ""
         config = EndpointConfig(namespace, args.sas_key_name, key)
-        report = await register_steps(runtime.engine.dataverse, _registry(), config, dry_run=args.dry_run)
+        report = await register_steps(
+            runtime.engine.dataverse,
+            _registry(),
+            config,
+            dry_run=args.dry_run,
+            extensions=runtime.settings.finance_extensions,
+        )
         print(report_text(report, dry_run=args.dry_run))
         return 0
 

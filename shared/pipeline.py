@@ -24,6 +24,7 @@ from shared.errors import (
     TransientServiceError,
 )
 from shared.events import ChangeEvent, Operation, payload_hash
+from shared.extensions import WHAT_TO_ADD
 from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap, WriteMode
 from shared.outcomes import (
     ECHO,
@@ -109,8 +110,8 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     if extension and extension not in engine.settings.finance_extensions:
         return Outcome.parked(
             EXTENSION_MISSING,
-            f"{table_map.target.entity_set} is not in Finance's standard $metadata: install the extension "
-            f"{extension} in Finance and add it to PROJOPS_FINANCE_EXTENSIONS, then replay",
+            f"{table_map.target.entity_set} is not in Finance's standard $metadata: add {WHAT_TO_ADD[extension]}, "
+            f"list {extension} in PROJOPS_FINANCE_EXTENSIONS, then replay",
         )
     operation = event.operation
     if operation is not Operation.UPSERT and not table_map.allows(operation):

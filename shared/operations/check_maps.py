@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from shared.extensions import WHAT_TO_ADD
 from shared.maps import FieldType, Registry, System, TableMap
 from shared.operations.metadata import EntityType, Metadata
 
@@ -252,7 +253,8 @@ def check_maps(
 def waiting_for_extensions(registry: Registry, extensions: Collection[str]) -> list[str]:
     """One line per map that stays off until the customer adds a Finance extension."""
     return [
-        f"{m.name}: off until the Finance extension {m.target.requires_extension} publishes {m.target.entity_set}"
+        f"{m.name}: off until Finance has the extension {m.target.requires_extension}: "
+        f"{WHAT_TO_ADD[m.target.requires_extension]}"
         for m in registry.maps
         if m.target.requires_extension and m.target.requires_extension not in extensions
     ]

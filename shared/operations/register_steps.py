@@ -7,6 +7,7 @@ are found by name, compared, and only created or updated where they differ.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +60,16 @@ class RegistrationReport:
         return self.endpoint != "unchanged" or any(v != "unchanged" for v in self.steps.values())
 
 
-def plan_steps(registry: Registry) -> list[StepPlan]:
-    """One step per table and message, shared by every flow on that table (the router fans out)."""
+def plan_steps(registry: Registry, extensions: Collection[str] = ()) -> list[StepPlan]:
+    """One step per table and message, shared by every flow on that table (the router fans out).
+
+    A flow whose Finance entity needs an extension that is not installed gets no step: nothing it
+    could write exists yet, and once the extension is there, register-steps and initial-sync catch up."""
     by_entity: dict[str, list[TableMap]] = {}
     for table_map in registry.maps:
+        needs = table_map.target.requires_extension
+        if needs and needs not in extensions:
+            continue
         if table_map.source.system is DATAVERSE:
             by_entity.setdefault(table_map.source.entity, []).append(table_map)
     plans = []
@@ -109,7 +116,12 @@ async def _first(dataverse: DataverseApi, entity_set: str, filter: str, select: 
 
 
 async def register_steps(
-    dataverse: DataverseApi, registry: Registry, config: EndpointConfig, *, dry_run: bool = False
+    dataverse: DataverseApi,
+    registry: Registry,
+    config: EndpointConfig,
+    *,
+    dry_run: bool = False,
+    extensions: Collection[str] = (),
 ) -> RegistrationReport:
     report = RegistrationReport()
     body = _endpoint_body(config)
@@ -129,7 +141,7 @@ async def register_steps(
             if not dry_run:
                 await dataverse.write("serviceendpoints", {"serviceendpointid": endpoint_id}, body, "update")
 
-    for plan in plan_steps(registry):
+    for plan in plan_steps(registry, extensions):
         report.steps[plan.name] = await _register_step(dataverse, plan, endpoint_id, dry_run=dry_run)
     return report
 

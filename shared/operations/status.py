@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.bus import Backlog
-from shared.maps import Registry
+from shared.extensions import WHAT_TO_ADD
+from shared.maps import Registry, TableMap
 from shared.runtime import Runtime
 from shared.telemetry import FIGURES
 from shared.values import utc_now
@@ -24,6 +25,8 @@ class FlowStatus:
     skipped: int
     retried: int
     last_write: str | None
+    # The Finance extension the flow waits for, while it is off because Finance lacks its entity.
+    needs_extension: str | None = None
 
 
 async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus]:
@@ -48,9 +51,15 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
                 skipped=hour["skipped"],
                 retried=hour["retry-later"],
                 last_write=figures.last_write.isoformat() if figures and figures.last_write else None,
+                needs_extension=_missing_extension(runtime, table_map),
             )
         )
     return statuses
+
+
+def _missing_extension(runtime: Runtime, table_map: TableMap) -> str | None:
+    needs = table_map.target.requires_extension
+    return needs if needs and needs not in runtime.settings.finance_extensions else None
 
 
 def status_table(statuses: list[FlowStatus]) -> str:
@@ -61,6 +70,8 @@ def status_table(statuses: list[FlowStatus]) -> str:
     lines = [header]
     for s in statuses:
         state = "?" if s.paused is None else ("paused" if s.paused else "running")
+        if s.needs_extension:
+            state = "off"
         backlog = s.backlog
         oldest = f"{backlog.oldest_age_seconds:.0f}" if backlog and backlog.oldest_age_seconds is not None else "-"
         lines.append(
@@ -69,4 +80,9 @@ def status_table(statuses: list[FlowStatus]) -> str:
             f"{s.written:>11}{s.skipped:>11}{s.retried:>11}"
             f"  {s.last_write or '-'}"
         )
+    lines += [
+        f"{s.flow}: off until Finance has the extension {s.needs_extension}: {WHAT_TO_ADD[s.needs_extension]}"
+        for s in statuses
+        if s.needs_extension
+    ]
     return "\n".join(lines)
