@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup sandbox test lint typecheck unit bench maps-doc clean
+.PHONY: setup sandbox test lint typecheck check-maps unit bench maps-doc clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,10 +31,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Every map against the simulators' $metadata, which come from the real services' published schemas.
+check-maps: $(STAMP)
+	$(PY) -m sandbox --check-maps
+
 unit: setup
 	$(PY) -m pytest -q
 
-test: setup lint typecheck unit
+test: setup lint typecheck check-maps unit
 
 bench: setup
 	$(PY) -m benchmarks $(ARGS)

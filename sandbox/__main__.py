@@ -12,8 +12,10 @@ import logging
 import sys
 import time
 
+from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import ScenarioResult, run_scenario
+from shared.operations.check_maps import check_live
 from shared.telemetry import FIGURES
 
 
@@ -43,6 +45,11 @@ async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     parser.add_argument("--serve", action="store_true", help="keep running after the demo and print the URLs")
     parser.add_argument("--verbose", action="store_true", help="log every settled event")
+    parser.add_argument(
+        "--check-maps",
+        action="store_true",
+        help="only run check-maps against the simulators' $metadata (exits 1 on any mismatch)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
@@ -53,6 +60,11 @@ async def main(argv: list[str]) -> int:
         print(f"Dataverse simulator  {sandbox.dataverse.api_url}")
         print(f"Finance simulator    {sandbox.finance.data_url}")
         print(f"Functions host       {sandbox.host.http_url if sandbox.host else '-'}/api")
+        if args.check_maps:
+            assert sandbox.runtime is not None
+            problems, report = await check_live(sandbox.runtime, CATALOG)
+            print(report)
+            return 1 if problems else 0
         result = await run_scenario(sandbox)
         parked = await sandbox.runtime.engine.state.list_parked() if sandbox.runtime else []
         print()

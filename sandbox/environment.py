@@ -20,6 +20,7 @@ from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from sandbox.host import LocalHost, LocalSwitch
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
 from shared.maps import Registry, System, TableMap
 from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
@@ -49,6 +50,9 @@ class SandboxOptions:
     extra_settings: dict[str, Any] = field(default_factory=dict)
     # False leaves the Dataverse steps to `projops-sync register-steps`, as in a real deployment.
     register_steps: bool = True
+    # Finance extensions the demo switches on: the simulator then serves the entities they publish
+    # (labelled "(extension)"), which no standard Finance $metadata has, and the maps needing them run.
+    finance_extensions: tuple[str, ...] = (EXTENSION_TRANSACTION_RELATIONSHIPS, EXTENSION_INVOICE_PROPOSALS)
 
 
 class Sandbox:
@@ -68,6 +72,7 @@ class Sandbox:
             },
             sink=sink,
             posting_object_id=FINANCE_POSTING_OBJECT_ID,
+            extensions=frozenset(self.options.finance_extensions),
         )
         self.host: LocalHost | None = None
         self.runtime: Runtime | None = None
@@ -128,6 +133,7 @@ class Sandbox:
             "http_max_retries": self.options.http_max_retries,
             "http_max_retry_wait_seconds": 1.0,
             "webhook_secret": WEBHOOK_SECRET,
+            "finance_extensions": list(self.options.finance_extensions),
             **self.options.extra_settings,
         }
         os.environ.setdefault("PROJOPS_SANDBOX_TOKEN", INTEGRATION_TOKEN)
@@ -138,7 +144,13 @@ class Sandbox:
 
     async def register_sources(self, registry: Registry) -> None:
         """What an administrator configures: plug-in steps in Dataverse, data and business events in Finance."""
-        dataverse_maps = [m for m in registry.maps if m.source.system is System.DATAVERSE]
+        extensions = self.options.finance_extensions
+        dataverse_maps = [
+            m
+            for m in registry.maps
+            if m.source.system is System.DATAVERSE
+            and (m.target.requires_extension is None or m.target.requires_extension in extensions)
+        ]
         if self.options.register_steps:
             for entity in dict.fromkeys(m.source.entity for m in dataverse_maps):
                 self.register_steps(entity, [m for m in dataverse_maps if m.source.entity == entity])

@@ -207,17 +207,11 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
 
 
 def cmd_check_maps(args: argparse.Namespace) -> int:
-    from shared.operations.check_maps import check_maps, problems_table, waiting_for_extensions
-    from shared.operations.metadata import parse_metadata
+    from shared.operations.check_maps import check_live
 
     async def action(runtime: Any) -> int:
-        dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
-        finance = parse_metadata(await runtime.engine.finance.metadata())
-        extensions = runtime.settings.finance_extensions
-        problems = check_maps(_registry(), dataverse, finance, extensions)
-        print(problems_table(problems))
-        for line in waiting_for_extensions(_registry(), extensions):
-            print(line)
+        problems, report = await check_live(runtime, _registry())
+        print(report)
         return 1 if problems else 0
 
     return int(_run(_with_runtime(action)))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from shared.extensions import WHAT_TO_ADD
 from shared.maps import FieldType, Registry, System, TableMap
-from shared.operations.metadata import EntityType, Metadata
+from shared.operations.metadata import EntityType, Metadata, parse_metadata
+from shared.runtime import Runtime
 
 # The EDM types a Finance property may have for each way the map writes it.
 _FINANCE_TYPES: dict[FieldType, tuple[str, ...]] = {
@@ -258,6 +259,16 @@ def waiting_for_extensions(registry: Registry, extensions: Collection[str]) -> l
         for m in registry.maps
         if m.target.requires_extension and m.target.requires_extension not in extensions
     ]
+
+
+async def check_live(runtime: Runtime, registry: Registry) -> tuple[list[Problem], str]:
+    """check-maps against the $metadata both systems serve now: the problems and the report text."""
+    dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
+    finance = parse_metadata(await runtime.engine.finance.metadata())
+    extensions = runtime.settings.finance_extensions
+    problems = check_maps(registry, dataverse, finance, extensions)
+    lines = [problems_table(problems), *waiting_for_extensions(registry, extensions)]
+    return problems, "\n".join(lines)
 
 
 def problems_table(problems: list[Problem]) -> str:

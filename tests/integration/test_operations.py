@@ -88,12 +88,12 @@ async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sand
         fields=(
             *actuals.MAP.fields,
             FieldMap("msdyn_amout", "Amount"),
-            FieldMap("msdyn_transactiontypecode", "TransType", FieldType.ENUM, ValueMap("bad", {1: "Costs"})),
+            FieldMap("msdyn_transactiontypecode", "TransactionType", FieldType.ENUM, ValueMap("bad", {1: "Costs"})),
         ),
     )
     problems = {(p.what, p.name) for p in check_maps(Registry((broken,)), dataverse, finance)}
     assert ("source field", "msdyn_amout") in problems
-    assert ("enum symbol", "TransType=Costs") in problems
+    assert ("enum symbol", "TransactionType=Costs") in problems
 
 
 @pytest.fixture

@@ -256,7 +256,7 @@ async def test_finance_metadata_lists_enums(finance: Any) -> None:
     metadata = parse_metadata((await client.get("$metadata")).text)
     projects = metadata.entity_for_set("ProjectsV2")
     assert projects is not None and projects.key == ("dataAreaId", "ProjectId")
-    # The live ProjStatus members, User1–3 included: the copy of a live $metadata, not our guess.
+    # The live ProjStatus members, User1 to User3 included: the copy of a live $metadata, not our guess.
     assert metadata.enum_members(projects.properties["ProjectStage"]) == {
         "Created",
         "Estimated",
