@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.operations.parked import dismiss, replay, select_parked
 from shared.operations.pause import pause, resume
 from shared.operations.status import flow_statuses
 from shared.runtime import get_runtime
+from shared.values import parse_since
 
 bp = func.Blueprint()
 ADMIN = func.AuthLevel.FUNCTION
@@ -46,8 +48,16 @@ def _body(req: func.HttpRequest) -> dict[str, Any]:
 
 
 def _who(req: func.HttpRequest) -> str:
-    # App Service authentication puts the signed-in principal here; a function key has no name.
-    return req.headers.get("x-ms-client-principal-name") or "function-key"
+    # App Service authentication puts the signed-in principal in this header and strips any the
+    # caller sent; without it in front (WEBSITE_AUTH_ENABLED unset) anyone can send the header, so
+    # it is not a name to record.
+    if os.environ.get("WEBSITE_AUTH_ENABLED", "").lower() == "true":
+        return req.headers.get("x-ms-client-principal-name") or "function-key"
+    return "function-key"
+
+
+def _bad_request(message: str) -> func.HttpResponse:
+    return _json({"error": message}, 400)
 
 
 @bp.function_name("admin_status")
@@ -59,13 +69,16 @@ async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
 @bp.function_name("admin_parked")
 @bp.route(route="admin/parked", methods=["GET"], auth_level=ADMIN)
 async def admin_parked(req: func.HttpRequest) -> func.HttpResponse:
+    limit = req.params.get("limit", "200")
+    if not limit.isdigit() or not 0 < int(limit) <= 10_000:
+        return _bad_request(f"limit must be a whole number from 1 to 10000, not {limit!r}")
     items = await select_parked(
         await get_runtime(),
         flow=req.params.get("flow"),
         reason=req.params.get("reason"),
         key=req.params.get("key"),
         status=req.params.get("status", "parked") or None,
-        limit=int(req.params.get("limit", "200")),
+        limit=int(limit),
     )
     return _json(items)
 
@@ -94,14 +107,19 @@ async def admin_replay(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="admin/dismiss", methods=["POST"], auth_level=ADMIN)
 async def admin_dismiss(req: func.HttpRequest) -> func.HttpResponse:
     body = _body(req)
+    selected = any(body.get(k) for k in ("ids", "flow", "reason", "key"))
+    if not selected and not body.get("all"):
+        return _bad_request("name what to dismiss: ids, flow, reason, key, or all with confirm (the count)")
     runtime = await get_runtime()
     items = await select_parked(
         runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
     )
+    if not selected and body.get("confirm") != len(items):
+        return _bad_request(f"all selects {len(items)} parked event(s): send confirm={len(items)} to close them")
     try:
         closed = await dismiss(runtime, items, by=_who(req), why=str(body.get("why") or ""))
     except ValueError as exc:
-        return _json({"error": str(exc)}, 400)
+        return _bad_request(str(exc))
     return _json({"dismissed": closed})
 
 
@@ -139,7 +157,10 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
         return _json({"error": str(exc)}, 404)
     body = _body(req)
     resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
-    since = datetime.fromisoformat(body["since"]) if body.get("since") else None
+    try:
+        since = parse_since(str(body["since"])) if body.get("since") else None
+    except ValueError as exc:
+        return _bad_request(str(exc))
     run = await initial_sync(runtime, table_map, companies=body.get("companies"), since=since, resume=resume_run)
     return _json(run)
 

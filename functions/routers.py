@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 
 import azure.functions as func
 
@@ -13,6 +14,7 @@ from shared.routing import route_dataverse, route_finance
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
+logger = logging.getLogger("projops.webhook")
 
 WEBHOOK_KEY_HEADER = "x-projops-webhook-key"
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
@@ -57,21 +59,28 @@ async def route_dataverse_webhook(req: func.HttpRequest) -> func.HttpResponse:
     retries only 502/503/504, so the work is done from the queue and the answer is a quick 202."""
     runtime = await get_runtime()
     settings = runtime.settings
-    expected = settings.webhook_secret
+    expected = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     given = req.headers.get(WEBHOOK_KEY_HEADER, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return func.HttpResponse("missing or wrong webhook key", status_code=401)
-    declared = req.headers.get("content-length")
+    too_big = func.HttpResponse(
+        f"payload over {settings.webhook_max_bytes} bytes; register the step with fewer image columns",
+        status_code=413,
+    )
+    # The declared length is checked before the body is touched, so an oversized call costs nothing.
+    declared = req.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.webhook_max_bytes:
+        return too_big
     body = req.get_body()
-    if len(body) > settings.webhook_max_bytes or (
-        declared and declared.isdigit() and int(declared) > settings.webhook_max_bytes
-    ):
-        return func.HttpResponse(
-            f"payload over {settings.webhook_max_bytes} bytes; register the step with fewer image columns",
-            status_code=413,
-        )
+    if len(body) > settings.webhook_max_bytes:
+        return too_big
     properties = {prop: req.headers[header] for header, prop in _HEADER_TO_PROPERTY.items() if req.headers.get(header)}
     properties["projops-ingress"] = "webhook"
     content_type = req.headers.get("content-type", "application/json")
-    await runtime.sender.send_raw(DATAVERSE_TOPIC, body, properties, content_type)
+    try:
+        await runtime.sender.send_raw(DATAVERSE_TOPIC, body, properties, content_type)
+    except Exception as exc:
+        # Dataverse retries a webhook only on 502, 503 and 504: a 500 would lose the change.
+        logger.warning("webhook: could not put the message on %s: %r", DATAVERSE_TOPIC, exc)
+        return func.HttpResponse("the change could not be queued; retry", status_code=503)
     return func.HttpResponse(status_code=202)

@@ -49,7 +49,7 @@ class MsalClientCredentials:
                 "thumbprint": settings.client_certificate_thumbprint,
             }
         else:
-            credential = settings.client_secret
+            credential = settings.client_secret.get_secret_value() if settings.client_secret else None
         return cls(
             factory=lambda: msal.ConfidentialClientApplication(
                 settings.client_id,

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.errors import DecodeError
+from shared.values import parse_since
 
 
 def _registry():  # type: ignore[no-untyped-def]
@@ -138,6 +140,13 @@ async def _with_runtime(action: Any) -> Any:
         set_runtime(None)
 
 
+def _since(text: str) -> datetime:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _who() -> str:
     import getpass
 
@@ -197,8 +206,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_dismiss(args: argparse.Namespace) -> int:
     from shared.operations.parked import dismiss, select_parked
 
+    selected = bool(args.ids or args.flow or args.reason or args.key)
+    if not selected and not args.all:
+        print("name what to dismiss: parked ids, --flow, --reason, --key, or --all --confirm COUNT", file=sys.stderr)
+        return 2
+
     async def action(runtime: Any) -> int:
         items = await select_parked(runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key)
+        if not selected and args.confirm != len(items):
+            print(
+                f"--all selects {len(items)} parked event(s): add --confirm {len(items)} to close them", file=sys.stderr
+            )
+            return 2
         closed = await dismiss(runtime, items, by=_who(), why=args.why)
         print(f"dismissed {len(closed)} event(s)")
         return 0
@@ -255,7 +274,6 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_initial_sync(args: argparse.Namespace) -> int:
-    from datetime import datetime
 
     from shared.operations.initial_sync import initial_sync, latest_unfinished
 
@@ -273,7 +291,7 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
             return 2
         table_map = _registry().by_name(args.flow)
         resume = await latest_unfinished(runtime, table_map.name) if not args.restart else None
-        since = datetime.fromisoformat(args.since) if args.since else None
+        since = args.since
 
         def progress(run: Any) -> None:
             print(
@@ -349,6 +367,8 @@ def build_parser() -> argparse.ArgumentParser:
     dismiss.add_argument("--flow")
     dismiss.add_argument("--reason")
     dismiss.add_argument("--key")
+    dismiss.add_argument("--all", action="store_true", help="every parked event; needs --confirm with their count")
+    dismiss.add_argument("--confirm", type=int, help="with --all: how many events you expect to close")
     dismiss.add_argument("--why", required=True, help="kept for audit")
     dismiss.set_defaults(handler=cmd_dismiss)
 
@@ -369,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("initial-sync", help="feed every source row of a flow through its queue")
     sync.add_argument("flow", nargs="?")
     sync.add_argument("--company", action="append", help="legal entity (repeatable); Finance sources only")
-    sync.add_argument("--since", help="only rows modified since this ISO date/time")
+    sync.add_argument("--since", type=_since, help="only rows modified since this ISO date/time")
     sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
     sync.add_argument("--status", action="store_true", help="list runs")
     sync.set_defaults(handler=cmd_initial_sync)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     auth_mode: AuthMode = AuthMode.MANAGED_IDENTITY
     tenant_id: str | None = None
     client_id: str | None = None
-    client_secret: str | None = None
+    # Secret types keep the values out of repr(), logs and tracebacks.
+    client_secret: SecretStr | None = None
     client_certificate_path: str | None = Field(default=None, description="PEM file with the private key")
     client_certificate_thumbprint: str | None = None
     managed_identity_client_id: str | None = Field(
@@ -114,7 +115,7 @@ class Settings(BaseSettings):
     )
 
     # Dataverse webhook ingress.
-    webhook_secret: str | None = Field(default=None, description="value of the x-projops-webhook-key header")
+    webhook_secret: SecretStr | None = Field(default=None, description="value of the x-projops-webhook-key header")
     webhook_max_bytes: int = Field(default=1_048_576, gt=0)
 
     @field_validator("integration_user_ids", "integration_object_ids", "companies", "finance_extensions", mode="before")

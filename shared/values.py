@@ -65,6 +65,19 @@ def parse_iso_datetime(text: str) -> datetime | None:
     return parsed
 
 
+def parse_since(text: str) -> datetime:
+    """An operator's `since`: an ISO 8601 date or date and time (UTC unless it says otherwise)."""
+    try:
+        parsed = parse_iso_datetime(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError(
+            f"since must be an ISO date or date and time such as 2026-11-01 or 2026-11-01T08:00Z, not {text!r}"
+        )
+    return parsed
+
+
 def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime: every datetime in projops-sync is timezone-aware UTC")
@@ -149,6 +162,7 @@ __all__ = [
     "is_ms_date",
     "parse_iso_datetime",
     "parse_ms_date",
+    "parse_since",
     "to_utc",
     "utc_now",
 ]
