@@ -14,6 +14,77 @@ def loads(data: str | bytes) -> Any:
     return json.loads(data, parse_float=Decimal)
 
 
+# Limits on what either system may send us, checked before any costly work on the values: no real
+# message comes near them, and each bounds the CPU one hostile message can cost.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 64
+MAX_EXPONENT = 64
+
+
+class UntrustedJsonError(ValueError):
+    """JSON that is well-formed but outside what a real message can be."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise UntrustedJsonError(f"a number of {len(text)} digits")
+    return int(text)
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise UntrustedJsonError(f"a number of {len(text)} characters")
+    value = Decimal(text)
+    # 1e999999 is short but turns int() into seconds of CPU: refuse exponents no amount has.
+    if value and abs(value.adjusted()) > MAX_EXPONENT:
+        raise UntrustedJsonError(f"the number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise UntrustedJsonError(f"{name} is not a JSON number")
+
+
+def loads_untrusted(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
+    """Parse a message from outside: bounded size, nesting, number length and range, and text that
+    is valid Unicode. Raises UntrustedJsonError (or json.JSONDecodeError / UnicodeDecodeError)."""
+    if len(data) > max_bytes:
+        raise UntrustedJsonError(f"the body is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
+    try:
+        value = json.loads(data, parse_float=_bounded_decimal, parse_int=_bounded_int, parse_constant=_no_constant)
+    except RecursionError:
+        raise UntrustedJsonError(f"nested deeper than {MAX_DEPTH} levels") from None
+    _check_shape(value)
+    return value
+
+
+def _check_shape(value: Any) -> None:
+    """Depth and lone surrogates, walked without recursion so a deep document cannot overflow it."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise UntrustedJsonError(f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UntrustedJsonError("a string holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+
+
 def _encode(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")

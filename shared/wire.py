@@ -19,9 +19,12 @@ def _as_date(value: Value, target: str) -> date:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        parsed = parse_iso_datetime(value)
+        try:
+            if len(value) == 10:
+                return date.fromisoformat(value)
+            parsed = parse_iso_datetime(value)
+        except ValueError:
+            parsed = None
         if parsed is not None:
             return parsed.date()
     raise MappingError(f"{target}: cannot read {value!r} as a date")
@@ -33,7 +36,10 @@ def _as_datetime(value: Value, target: str) -> datetime:
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=UTC)
     if isinstance(value, str):
-        parsed = parse_iso_datetime(value)
+        try:
+            parsed = parse_iso_datetime(value)
+        except ValueError:
+            parsed = None
         if parsed is not None:
             return parsed
     raise MappingError(f"{target}: cannot read {value!r} as a date and time")
@@ -42,16 +48,33 @@ def _as_datetime(value: Value, target: str) -> datetime:
 def _as_decimal(value: Value, target: str) -> Decimal:
     if isinstance(value, bool):
         raise MappingError(f"{target}: cannot read a yes/no value as a number")
+    number: Decimal | None = None
     if isinstance(value, Decimal):
-        return value
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, str):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
         try:
-            return Decimal(value)
+            number = Decimal(value)
         except InvalidOperation:
-            pass
-    raise MappingError(f"{target}: cannot read {value!r} as a decimal")
+            number = None
+    if number is None:
+        raise MappingError(f"{target}: cannot read {value!r} as a decimal")
+    if not number.is_finite():
+        raise MappingError(f"{target}: {value!r} is not an amount (neither system stores NaN or infinity)")
+    return number
+
+
+def _as_whole(value: Value, target: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise MappingError(f"{target}: cannot read {value!r} as a whole number")
+    if isinstance(value, int):
+        return value
+    number = _as_decimal(value, target)
+    # A fraction in a whole-number field is an error to show, not a value to truncate silently.
+    if number != number.to_integral_value():
+        raise MappingError(f"{target}: {value!r} is not a whole number")
+    return int(number)
 
 
 def _iso_z(value: datetime) -> str:
@@ -67,9 +90,7 @@ def to_wire(system: System, field_type: FieldType, value: Value, target: str) ->
     if field_type is FieldType.DECIMAL:
         return _as_decimal(value, target)
     if field_type in (FieldType.INT, FieldType.OPTION):
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-            raise MappingError(f"{target}: cannot read {value!r} as a whole number")
-        return int(value)
+        return _as_whole(value, target)
     if field_type is FieldType.BOOL:
         if not isinstance(value, bool):
             raise MappingError(f"{target}: cannot read {value!r} as yes/no")

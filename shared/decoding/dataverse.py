@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
-from shared.jsonio import loads
+from shared.jsonio import UntrustedJsonError, loads_untrusted
 from shared.values import Ref, Value, is_ms_date, parse_ms_date, utc_now
 
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
@@ -159,11 +159,22 @@ def normalize_value(raw: Any) -> Value:
 
 def _parse_json(body: bytes) -> Any:
     try:
-        return loads(body)
+        return loads_untrusted(body)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError as exc:
         raise DecodeError(f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except UntrustedJsonError as exc:
+        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
+
+
+# What malformed values raise in the normalizers: a wrong type where a list, object, number or date
+# belongs. Raised inside a decoder they describe the input, not a bug, and become its DecodeError.
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, IndexError)
+
+
+def malformed(what: str, exc: BaseException) -> DecodeError:
+    return DecodeError(f"{what} has a value of the wrong shape: {type(exc).__name__}: {exc}")
 
 
 def check_content_type(content_type: str | None, body: bytes) -> None:
@@ -183,7 +194,10 @@ def check_content_type(content_type: str | None, body: bytes) -> None:
 
 def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
     data = _parse_json(body)
-    return context_from_json(data)
+    try:
+        return context_from_json(data)
+    except MALFORMED as exc:
+        raise malformed("the RemoteExecutionContext", exc) from None
 
 
 def context_from_json(data: Any) -> RemoteExecutionContext:
@@ -305,8 +319,11 @@ def decode_dataverse(message: IncomingMessage) -> ChangeEvent:
     check_content_type(message.content_type, message.body)
     context = parse_remote_execution_context(message.body)
     size_exceeded = message.has_property_containing(SIZE_EXCEEDED) or bool(message.property(WEBHOOK_SIZE_EXCEEDED))
-    return event_from_context(
-        context,
-        size_exceeded=size_exceeded,
-        correlation_id=_lower(message.property("x-ms-correlation-request-id")),
-    )
+    try:
+        return event_from_context(
+            context,
+            size_exceeded=size_exceeded,
+            correlation_id=_lower(message.property("x-ms-correlation-request-id")),
+        )
+    except MALFORMED as exc:
+        raise malformed("the RemoteExecutionContext", exc) from None

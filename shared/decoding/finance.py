@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.decoding.dataverse import (
+    MALFORMED,
     IncomingMessage,
     _parse_json,
     check_content_type,
     context_from_json,
     event_from_context,
+    malformed,
 )
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
@@ -48,11 +50,12 @@ def is_test_event(payload: Mapping[str, Any]) -> bool:
     return "test" in str(payload["BusinessEventId"]).lower() and not payload.get("ControlNumber")
 
 
-def _member(value: Any) -> Value:
+def _member(name: str, value: Any) -> Value:
+    """A business event member: contracts serialize scalars (enums as symbols, dates as /Date(ms)/)."""
     if isinstance(value, str) and is_ms_date(value):
         return parse_ms_date(value)
-    if isinstance(value, float):
-        return value  # never reached: jsonio parses fractions as Decimal
+    if isinstance(value, dict | list):
+        raise DecodeError(f"business event member {name} is a JSON {type(value).__name__}, not a value")
     return value
 
 
@@ -65,7 +68,7 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
         occurred = parse_ms_date(payload["EventTime"])
     company = str(payload.get("BusinessEventLegalEntity") or "").upper() or None
     event_id = str(payload["EventId"]).strip("{}").lower()
-    record = {name: _member(value) for name, value in payload.items() if name not in ENVELOPE}
+    record = {name: _member(name, value) for name, value in payload.items() if name not in ENVELOPE}
     control = payload.get("ControlNumber")
     return ChangeEvent(
         event_id=event_id,
@@ -135,15 +138,20 @@ def decode_finance(message: IncomingMessage) -> list[ChangeEvent]:
     for item in items:
         if not isinstance(item, dict):
             raise DecodeError("not a Finance business event or data event: expected a JSON object")
-        if "BusinessEventId" in item:
-            try:
-                events.append(_business_event(item))
-            except FinanceTestEvent:
-                tests += 1
-        elif "MessageName" in item:
-            events.append(_data_event(item))
-        else:
-            raise DecodeError("not a Finance business event or data event: no BusinessEventId or MessageName")
+        try:
+            if "BusinessEventId" in item:
+                try:
+                    events.append(_business_event(item))
+                except FinanceTestEvent:
+                    tests += 1
+            elif "MessageName" in item:
+                events.append(_data_event(item))
+            else:
+                raise DecodeError("not a Finance business event or data event: no BusinessEventId or MessageName")
+        except MALFORMED as exc:
+            raise malformed("the Finance event", exc) from None
     if not events and tests:
         raise FinanceTestEvent("activation test message")
+    if not events:
+        raise DecodeError("the Finance message holds no event (an empty list)")
     return events

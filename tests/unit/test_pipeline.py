@@ -49,7 +49,11 @@ def make_settings(**overrides: Any) -> Settings:
 def dataverse() -> FakeDataverse:
     dv = FakeDataverse()
     dv.add("cdm_companies", USMF, {"cdm_companyid": USMF, "cdm_companycode": "USMF"})
-    dv.add("msdyn_projects", PROJECT, {"msdyn_projectid": PROJECT, "msdyn_projectnumber": "PRJ-1"})
+    dv.add(
+        "msdyn_projects",
+        PROJECT,
+        {"msdyn_projectid": PROJECT, "msdyn_projectnumber": "PRJ-1", "_msdyn_owningcompany_value": USMF},
+    )
     dv.add("transactioncurrencies", USD, {"transactioncurrencyid": USD, "isocurrencycode": "USD"})
     dv.add(
         "msdyn_transactioncategories",
@@ -64,7 +68,7 @@ def finance() -> FakeFinance:
     fo = FakeFinance(
         key_fields={
             "ProjectsV2": ("dataAreaId", "ProjectId"),
-            "ProjCDSActualsImports": ("dataAreaId", "ActualsImportId"),
+            "ProjActualsImports": ("dataAreaId", "ActualsImportId"),
             "ProjectResourceRoles": ("dataAreaId", "RoleId"),
             "CustomersV3": ("dataAreaId", "CustomerAccount"),
         }
@@ -78,10 +82,13 @@ def engine(dataverse: FakeDataverse, finance: FakeFinance) -> Engine:
     return Engine(make_settings(), dataverse, finance, MemoryState(), TtlCache(60))
 
 
+IMPORT_ID = "b0000000-0000-4000-8000-0000000000a1"
+
+
 def actual_event(version: int = 1, *, user: str = PERSON, **changes: Any) -> ChangeEvent:
     record: dict[str, Any] = {
         "msdyn_actualid": "a0000000-0000-4000-8000-000000000001",
-        "msdyn_actualimportid": "ACT-1",
+        "msdyn_actualimportid": IMPORT_ID.upper(),
         "msdyn_transactionclassification": 192350000,
         "msdyn_transactiontypecode": 192350000,
         "msdyn_billingtype": 192350001,
@@ -89,7 +96,6 @@ def actual_event(version: int = 1, *, user: str = PERSON, **changes: Any) -> Cha
         "msdyn_price": Decimal("150.00"),
         "msdyn_amount": Decimal("1125.00"),
         "msdyn_transactiondate": datetime(2026, 11, 2, tzinfo=UTC),
-        "msdyn_skipsync": False,
         "msdyn_project": Ref("msdyn_project", PROJECT),
         "msdyn_owningcompany": Ref("cdm_company", USMF),
         "transactioncurrencyid": Ref("transactioncurrency", USD),
@@ -108,8 +114,8 @@ def actual_event(version: int = 1, *, user: str = PERSON, **changes: Any) -> Cha
     )
 
 
-def staged(finance: FakeFinance, import_id: str = "ACT-1") -> dict[str, Any] | None:
-    return finance.tables.get("ProjCDSActualsImports", {}).get(
+def staged(finance: FakeFinance, import_id: str = IMPORT_ID) -> dict[str, Any] | None:
+    return finance.tables.get("ProjActualsImports", {}).get(
         (("ActualsImportId", import_id.lower()), ("dataAreaId", "usmf"))
     )
 
@@ -121,22 +127,23 @@ async def test_actual_is_staged_with_exact_values(engine: Engine, finance: FakeF
     assert row is not None
     assert row["Amount"] == Decimal("1125.00") and isinstance(row["Amount"], Decimal)
     assert row["Quantity"] == Decimal("7.5")
+    assert row["ActualsImportId"] == IMPORT_ID  # an Edm.Guid: lower case, no braces
     assert row["TransactionClassification"] == 192350000
-    assert row["TransType"] == "Cost"
+    assert row["TransactionType"] == "Cost"
     assert row["BillingType"] == "Chargeable"
     assert row["ProjectId"] == "PRJ-1"
-    assert row["ProjectDataAreaId"] == "usmf"
+    assert row["ProjectDataAreaId"] == "usmf"  # the project's legal entity, read through the project
     assert row["TransactionCurrencyId"] == "USD"
     assert row["TransactionCategoryId"] == "TCN-1"
-    assert row["TransactionCategory"] == CATEGORY
     assert row["DocumentDate"] == "2026-11-02T12:00:00Z"
+    assert "TransType" not in row and "AmountMST" not in row and "TransactionCategory" not in row
 
 
 async def test_same_event_twice_writes_once(engine: Engine, finance: FakeFinance) -> None:
     await apply_event(engine, actuals.MAP, actual_event())
     again = await apply_event(engine, actuals.MAP, actual_event())
     assert again.kind is OutcomeKind.SKIPPED and again.reason == "unchanged"
-    assert [c[0] for c in finance.calls if c[1] == "ProjCDSActualsImports"] == ["POST"]
+    assert [c[0] for c in finance.calls if c[1] == "ProjActualsImports"] == ["POST"]
 
 
 async def test_older_version_after_newer_is_stale(engine: Engine, finance: FakeFinance) -> None:
@@ -149,10 +156,36 @@ async def test_older_version_after_newer_is_stale(engine: Engine, finance: FakeF
     assert len([c for c in finance.calls if c[0] in ("POST", "PATCH")]) == 1
 
 
-async def test_skip_sync_rows_are_filtered(engine: Engine, finance: FakeFinance) -> None:
-    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_skipsync=True))
-    assert outcome.reason == "filtered"
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"msdyn_transactiontypecode": 192350005, "msdyn_istransition": True},  # a transition's unbilled sales
+        {"msdyn_transactiontypecode": 192350000, "msdyn_project": None},  # cost without a project
+        {"msdyn_transactiontypecode": 192350007},  # resourcing unit cost (intercompany)
+        {"msdyn_transactiontypecode": 192350004},  # the contract side
+    ],
+)
+async def test_rows_microsofts_filter_leaves_out_are_not_staged(
+    engine: Engine, finance: FakeFinance, changes: dict[str, Any]
+) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(**changes))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "filtered")
     assert staged(finance) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "symbol"),
+    [
+        ({"msdyn_transactiontypecode": 192350005}, "Sales"),
+        ({"msdyn_transactiontypecode": 192350005, "msdyn_istransition": False}, "Sales"),
+        ({"msdyn_transactiontypecode": 192350006}, "BilledSales"),
+    ],
+)
+async def test_sales_microsofts_filter_passes_are_staged_as_its_symbols(
+    engine: Engine, finance: FakeFinance, changes: dict[str, Any], symbol: str
+) -> None:
+    assert (await apply_event(engine, actuals.MAP, actual_event(**changes))).kind is OutcomeKind.WRITTEN
+    assert staged(finance)["TransactionType"] == symbol  # type: ignore[index]
 
 
 async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) -> None:
@@ -162,7 +195,7 @@ async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) ->
 
 
 async def test_update_of_unmapped_column_is_skipped(engine: Engine) -> None:
-    event = actual_event().model_copy(update={"operation": Operation.UPDATE, "changed": ["msdyn_externalreferenceid"]})
+    event = actual_event().model_copy(update={"operation": Operation.UPDATE, "changed": ["msdyn_vouchernumber"]})
     outcome = await apply_event(engine, actuals.MAP, event)
     assert outcome.reason == "no-mapped-change"
 
@@ -175,10 +208,10 @@ async def test_project_missing_in_finance_is_retried_naming_it(engine: Engine, f
     assert "ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-1')" in (outcome.detail or "")
 
 
-async def test_unknown_option_value_is_parked_with_the_value(engine: Engine) -> None:
-    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_transactiontypecode=999))
+async def test_a_value_its_value_map_lacks_is_parked_with_the_value(engine: Engine) -> None:
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_isjournalized="maybe"))
     assert outcome.kind is OutcomeKind.PARKED
-    assert "msdyn_transactiontypecode=999" in (outcome.detail or "")
+    assert "msdyn_isjournalized='maybe'" in (outcome.detail or "")
 
 
 async def test_retry_budget_then_park(engine: Engine, finance: FakeFinance) -> None:
@@ -257,7 +290,7 @@ async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: Fa
     event = ChangeEvent(
         event_id="f1",
         source=Source.FINANCE,
-        entity="projcdsactualsimportentity",
+        entity="projactualsimportentity",
         operation=Operation.UPDATE,
         key="",
         company="USMF",
@@ -265,7 +298,7 @@ async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: Fa
         record={"vouchernumber": "PJ-1", "accountingamount": Decimal("1125.00")},
         before={
             "dataareaid": "usmf",
-            "actualsimportid": "ACT-1",
+            "actualsimportid": IMPORT_ID,
             "actualid": "A0000000-0000-4000-8000-000000000001",
             "vouchernumber": "",
             "accountingamount": Decimal("0"),
@@ -274,17 +307,19 @@ async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: Fa
         },
         initiated_by=Initiator(aad_object_id=PERSON),
     )
-    assert source_key(actuals_accounting.MAP, event) == "USMF|ACT-1"
+    assert source_key(actuals_accounting.MAP, event) == f"USMF|{IMPORT_ID}"
     outcome = await apply_event(engine, actuals_accounting.MAP, event)
     assert outcome.kind is OutcomeKind.WRITTEN
     entity_set, mode, key, body = dataverse.writes[-1]
     assert (entity_set, mode) == ("msdyn_actuals", "update")
     assert key == {"msdyn_actualid": "a0000000-0000-4000-8000-000000000001"}
+    # Microsoft's stored map: VOUCHERNUMBER > msdyn_vouchernumber, EXCHANGERATE > msdyn_accountexchangerate,
+    # SALESTAXAMOUNT = msdyn_accountingtaxamount, ACCOUNTINGAMOUNT > msdyn_accountingamount.
     assert body == {
-        "msdyn_externalreferenceid": "PJ-1",
+        "msdyn_vouchernumber": "PJ-1",
         "msdyn_accountingamount": Decimal("1125.00"),
-        "msdyn_accountingexchangerate": Decimal("1"),
-        "msdyn_salestaxamount": Decimal("0"),
+        "msdyn_accountexchangerate": Decimal("1"),
+        "msdyn_accountingtaxamount": Decimal("0"),
     }
     own = event.model_copy(update={"initiated_by": Initiator(aad_object_id=INTEGRATION_OBJECT)})
     assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
@@ -318,12 +353,3 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
         body["msdyn_expensecategoryuid@odata.bind"]
         == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
     )
-
-
-@pytest.mark.parametrize("skip_sync", [True, None])
-async def test_actual_without_an_explicit_skip_sync_false_is_not_staged(
-    engine: Engine, finance: FakeFinance, skip_sync: bool | None
-) -> None:
-    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_skipsync=skip_sync))
-    assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "filtered")
-    assert staged(finance) is None
