@@ -19,6 +19,7 @@ from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
 from shared.pipeline import source_key
 from shared.runtime import Runtime
 from shared.settlement import park
+from shared.telemetry import record_router_parking
 
 DATAVERSE_ROUTER = "route-dataverse-changes"
 FINANCE_ROUTER = "route-finance-events"
@@ -81,6 +82,7 @@ async def dispatch(
 ) -> None:
     if not maps:
         reason = f"no flow for {event.entity}"
+        record_router_parking(router, event.key or event.event_id, reason, reason, event.event_id)
         await park(
             runtime.engine.state,
             flow=router,
@@ -96,6 +98,7 @@ async def dispatch(
         try:
             key = source_key(table_map, event)
         except MappingError as exc:
+            record_router_parking(router, event.key or event.event_id, MAPPING, str(exc), event.event_id)
             await park(
                 runtime.engine.state,
                 flow=table_map.name,
@@ -112,6 +115,7 @@ async def dispatch(
 
 
 async def _park_undecodable(runtime: Runtime, router: str, message: IncomingMessage, error: str, ingress: str) -> None:
+    record_router_parking(router, message.message_id or "unknown", UNDECODABLE, error, message.message_id)
     await park(
         runtime.engine.state,
         flow=router,

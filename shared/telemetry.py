@@ -101,6 +101,25 @@ class Figures:
 FIGURES = Figures()
 
 
+def record_router_parking(router: str, key: str, reason: str, error: str, message_id: str | None) -> None:
+    """A router parked what it could not route: logged like a flow's parking, so alerts see it."""
+    FIGURES.add(router, Outcome.parked(reason, error), 0.0)
+    log.warning(
+        "%s %s: parked (%s)",
+        router,
+        key,
+        reason,
+        extra={
+            "flow": router,
+            "record_key": key,
+            "outcome": OutcomeKind.PARKED.value,
+            "reason": reason,
+            "detail": error[:1000],
+            "message_id": message_id or "",
+        },
+    )
+
+
 def record_outcome(event: ChangeEvent, flow: str, outcome: Outcome, latency_ms: float) -> None:
     lag_ms = (utc_now() - event.occurred_at).total_seconds() * 1000
     FIGURES.add(flow, outcome, latency_ms)

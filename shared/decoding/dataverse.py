@@ -101,6 +101,8 @@ def _pairs(items: Any) -> dict[str, Any]:
         return {}
     if isinstance(items, dict):
         return dict(items)
+    if not isinstance(items, list):
+        raise TypeError(f"a collection is a JSON {type(items).__name__}, not a list of key/value pairs")
     result: dict[str, Any] = {}
     for item in items:
         if isinstance(item, dict) and "key" in item:
