@@ -229,20 +229,31 @@ def _lower(value: Any) -> str | None:
     return str(value).strip("{}").lower() if value else None
 
 
-def _first_image(images: dict[str, Any]) -> dict[str, Value] | None:
+def _images(images: dict[str, Any]) -> dict[str, Value] | None:
+    """Every image of one kind, merged: a step can register several, and Dataverse adds its own
+    `AsynchronousStepPrimaryName` image (the primary name only) to asynchronous steps, so the first
+    image alone may hold none of the columns the step registered."""
+    merged: dict[str, Value] | None = None
     for image in images.values():
         if isinstance(image, dict):
-            return normalize_entity(image)
-    return None
+            merged = {**(merged or {}), **normalize_entity(image)}
+    return merged
+
+
+def _raw_image_attributes(images: dict[str, Any]) -> dict[str, Any] | None:
+    merged: dict[str, Any] | None = None
+    for image in images.values():
+        if isinstance(image, dict):
+            merged = {**(merged or {}), **_pairs(image.get("Attributes"))}
+    return merged
 
 
 def _normalize_target(
-    target: dict[str, Any], post_raw: dict[str, Any] | None, post: dict[str, Value] | None
+    target: dict[str, Any], image: dict[str, Any] | None, post: dict[str, Value] | None
 ) -> dict[str, Value]:
     """Target's columns; where the post image holds the same raw value, reuse its normalized one."""
-    if post_raw is None or post is None:
+    if image is None or post is None:
         return normalize_entity(target)
-    image = _pairs(post_raw.get("Attributes"))
     values: dict[str, Value] = {}
     for name, raw in _pairs(target.get("Attributes")).items():
         values[name] = post[name] if name in image and image[name] == raw else normalize_value(raw)
@@ -291,15 +302,16 @@ def event_from_context(
         # Dataverse dropped InputParameters and the images to fit the message: re-read by id.
         return ChangeEvent(**base, notification_only=True)
 
-    before = _first_image(context.pre_images)
+    before = _images(context.pre_images)
     if operation is Operation.DELETE:
         return ChangeEvent(**base, before=before, version=_version(target, before))
 
     if not isinstance(target, dict):
         raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
-    post_raw = next((image for image in context.post_images.values() if isinstance(image, dict)), None)
-    post = normalize_entity(post_raw) if post_raw is not None else None
-    target_values = _normalize_target(target, post_raw, post) if _is_entity(target) else {}
+    post = _images(context.post_images)
+    target_values = (
+        _normalize_target(target, _raw_image_attributes(context.post_images), post) if _is_entity(target) else {}
+    )
     record = {**(post or {}), **target_values}
     changed = None
     if operation is Operation.UPDATE:

@@ -48,6 +48,9 @@ class StepPlan:
     message: str
     filtering_attributes: str | None
     image: tuple[int, str, str] | None  # (type, alias, message property)
+    # The image's columns: what the flows read, and versionnumber, the only version a real message
+    # carries (Target's and the images' RowVersion arrive null).
+    image_attributes: str | None = None
 
 
 @dataclass
@@ -91,7 +94,8 @@ def _plan(entity: str, operation: Operation, message: str, maps: list[TableMap])
     attributes = None
     if operation is Operation.UPDATE:
         attributes = ",".join(sorted({a for m in maps for a in m.update_filtering_attributes}))
-    return StepPlan(name, flows, entity, message, attributes, image)
+    columns = {c for m in maps for c in m.source_columns} | {"versionnumber"}
+    return StepPlan(name, flows, entity, message, attributes, image, ",".join(sorted(columns)))
 
 
 def _endpoint_body(config: EndpointConfig) -> dict[str, Any]:
@@ -201,6 +205,7 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
                 "entityalias": alias,
                 "imagetype": image_type,
                 "messagepropertyname": property_name,
+                "attributes": plan.image_attributes,
                 "sdkmessageprocessingstepid@odata.bind": f"/sdkmessageprocessingsteps({step_id})",
             },
         )
