@@ -36,6 +36,7 @@ from shared.outcomes import (
     NO_MAPPED_CHANGE,
     OPERATION_NOT_ALLOWED,
     REJECTED,
+    SOURCE_EXISTS,
     SOURCE_GONE,
     STALE,
     TOMBSTONE,
@@ -137,6 +138,9 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         return Outcome.skipped(NO_MAPPED_CHANGE)
 
     if operation is Operation.DELETE:
+        if table_map.source.system is System.FINANCE and await _source_still_has(engine, table_map, event):
+            # A delete that arrives after the row was created again is older than what Finance holds.
+            return Outcome.skipped(SOURCE_EXISTS, "Finance still has the row: the delete is older than it")
         return await _delete(engine, table_map, event, state)
 
     record = await _complete_record(engine, table_map, event)
@@ -167,6 +171,14 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     if not written:
         return Outcome.skipped(UNCHANGED)
     return Outcome.written(len(written), tuple(written))
+
+
+async def _source_still_has(engine: Engine, table_map: TableMap, event: ChangeEvent) -> bool:
+    known = {**(event.before or {}), **(event.record or {})}
+    try:
+        return await read_source_row(engine, table_map, event, known) is not None
+    except MappingError:
+        return False
 
 
 def _is_own_change(settings: Settings, table_map: TableMap, event: ChangeEvent) -> bool:
@@ -205,6 +217,12 @@ async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEve
         # Finance data events carry the changed fields in Target and the old row in PreImage.
         record.update(event.before)
     record.update(event.record or {})
+    if table_map.source.system is System.FINANCE:
+        # Finance data events carry no version a guard could trust (RowVersion is null, there is no
+        # modified-time field on most entities) and Finance sends them in no guaranteed order. Read
+        # under the flow's per-record session, the row as Finance holds it now is the newest state
+        # whatever order the events came in, so that is what is written.
+        return await read_source_row(engine, table_map, event, record)
     whole = not (event.notification_only or event.record is None or event.partial)
     if whole and event.operation is Operation.UPDATE and table_map.source.system is System.DATAVERSE:
         # A post image holds only the columns its step registered; if it lacks one this map reads,

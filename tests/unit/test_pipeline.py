@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles
+from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles, workers
 from shared.cache import TtlCache
 from shared.events import ChangeEvent, Initiator, Operation, Source
 from shared.outcomes import OutcomeKind
@@ -286,7 +287,22 @@ async def test_project_delete_uses_remembered_key_and_tombstones(engine: Engine,
     assert (await apply_event(engine, projects_v2.MAP, late)).reason == "tombstone"
 
 
-async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: FakeDataverse) -> None:
+async def test_write_back_updates_the_actual_by_id(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    # What Finance holds now: the flow reads it again rather than trusting the event's copy.
+    finance.add(
+        "ProjActualsImports",
+        {
+            "dataAreaId": "usmf",
+            "ActualsImportId": IMPORT_ID,
+            "ActualId": "a0000000-0000-4000-8000-000000000001",
+            "VoucherNumber": "PJ-1",
+            "AccountingAmount": Decimal("1125.00"),
+            "ExchangeRate": Decimal("1"),
+            "SalesTaxAmount": Decimal("0"),
+        },
+    )
     event = ChangeEvent(
         event_id="f1",
         source=Source.FINANCE,
@@ -353,3 +369,37 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
         body["msdyn_expensecategoryuid@odata.bind"]
         == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
     )
+
+
+def worker_event(event_id: str, name: str, operation: Operation = Operation.UPDATE) -> ChangeEvent:
+    """A Finance data event as it arrives: the row as it was when the event was raised."""
+    return ChangeEvent(
+        event_id=event_id,
+        source=Source.FINANCE,
+        entity="hcmworkerentity",
+        operation=operation,
+        key="000123",
+        record={"personnelnumber": "000123", "name": name},
+        initiated_by=Initiator(aad_object_id=PERSON),
+    )
+
+
+async def test_finance_events_out_of_order_land_the_newest_row(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    """Finance data events carry no version; the flow reads the row Finance holds now, so an event
+    delivered late cannot put an older value back."""
+    finance.key_fields["Workers"] = ("PersonnelNumber",)
+    finance.add("Workers", {"PersonnelNumber": "000123", "Name": "Third name"})
+    for event in (worker_event("w3", "Third name"), worker_event("w1", "First name")):
+        await apply_event(engine, workers.MAP, event)
+    names = [body.get("cdm_fullname") for entity_set, _, _, body in dataverse.writes if entity_set == "cdm_workers"]
+    assert names == ["Third name"]  # the late first event found nothing newer to write
+
+
+async def test_a_finance_delete_older_than_the_row_is_skipped(engine: Engine, finance: FakeFinance) -> None:
+    finance.key_fields["Workers"] = ("PersonnelNumber",)
+    finance.add("Workers", {"PersonnelNumber": "000123", "Name": "Created again"})
+    workers_that_delete = dataclasses.replace(workers.MAP, operations=frozenset(Operation))
+    outcome = await apply_event(engine, workers_that_delete, worker_event("d1", "x", Operation.DELETE))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "source-still-exists")
