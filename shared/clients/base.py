@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal, Protocol
-from uuid import UUID
 
+from shared.clients import addressing
 from shared.clients.batch import BatchRequest, BatchResponse
 
 Row = dict[str, Any]
@@ -29,44 +27,11 @@ class WriteResult:
     created: bool | None = None
 
 
-def odata_literal(value: Any) -> str:
-    """An OData URL literal: strings quoted (quotes doubled); Guids, numbers and dates bare."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | Decimal):
-        return str(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    text = str(value)
-    return "'" + text.replace("'", "''") + "'"
-
-
-def is_guid(value: Any) -> bool:
-    try:
-        UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
-def _is_lookup_column(name: str) -> bool:
-    return name.startswith("_") and name.endswith("_value")
-
-
-def key_segment(key: Key, *, guid_primary: bool = False) -> str:
-    """The `(...)` part of a keyed URL. A single GUID primary key is written bare: `(0000-...)`."""
-    if guid_primary and len(key) == 1:
-        ((name, value),) = key.items()
-        # A lookup column as the whole alternate key is still named: only the primary id goes bare.
-        if is_guid(value) and not _is_lookup_column(name):
-            return f"({value})"
-    parts = []
-    for name, value in key.items():
-        literal = str(value) if _is_lookup_column(name) else odata_literal(value)
-        parts.append(f"{name}={literal}")
-    return "(" + ",".join(parts) + ")"
+# One builder for every value that goes into a URL (shared.clients.addressing); named here too
+# because the engine and the tests reach the clients through this module.
+odata_literal = addressing.literal
+is_guid = addressing.is_guid
+key_segment = addressing.key_segment
 
 
 @dataclass(frozen=True)

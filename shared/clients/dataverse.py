@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, key_segment
+from shared.clients.addressing import entity_path, filter_for_key, unaddressable_character
+from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest
 from shared.clients.http import ODataClient, json_body
 from shared.errors import (
+    MappingError,
     NotFoundError,
     PermanentServiceError,
     PreconditionFailedError,
@@ -51,6 +53,25 @@ def _entity_id(response: httpx.Response) -> str | None:
     return inner.lower() if "=" not in inner else inner
 
 
+def _primary_id(entity_set: str, row: Row) -> str:
+    """The row's primary id: `<table>id`, the table being the entity set's singular."""
+    for singular in (entity_set[:-3] + "y", entity_set[:-2], entity_set[:-1]):
+        value = row.get(f"{singular}id")
+        if isinstance(value, str):
+            return value.lower()
+    raise ValueError(f"no primary id column in the {entity_set} row")
+
+
+def _bindable(key: Key) -> Row:
+    """Key columns as a create body can carry them; a lookup key part cannot be a plain column."""
+    if any(name.startswith("_") and name.endswith("_value") for name in key):
+        raise MappingError(
+            "the key holds a character Dataverse cannot address and a lookup part a create cannot set: "
+            + ", ".join(f"{k}={v!r}" for k, v in key.items())
+        )
+    return dict(key)
+
+
 class DataverseClient(ODataClient):
     system = "dataverse"
     api_path = "/api/data/v9.2/"
@@ -61,11 +82,13 @@ class DataverseClient(ODataClient):
         return settings.dataverse_url
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        if unaddressable_character(key):
+            return await self._find(entity_set, key, select)
         params = {"$select": ",".join(select)} if select else None
         try:
             response = await self.http.request(
                 "GET",
-                entity_set + key_segment(key, guid_primary=True),
+                entity_path(entity_set, key, guid_primary=True),
                 headers={**_HEADERS, "If-None-Match": "null"},
                 params=params,
             )
@@ -83,10 +106,35 @@ class DataverseClient(ODataClient):
         # Alternate-key columns are never sent in the body: on update they would be dropped, and
         # on create the URL's values must win (formats.md §4.2).
         payload = {name: value for name, value in body.items() if name not in key}
+        if unaddressable_character(key):
+            return await self._write_found(entity_set, key, payload, mode)
         response = await self.http.request(
-            "PATCH", entity_set + key_segment(key, guid_primary=True), headers=headers, json=payload
+            "PATCH", entity_path(entity_set, key, guid_primary=True), headers=headers, json=payload
         )
         return WriteResult(entity_id=_entity_id(response))
+
+    async def _find(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        """A row whose key Dataverse cannot address in a URL, found by $filter instead."""
+        async for page in self.pages(entity_set, select=select, filter=filter_for_key(key), page_size=2):
+            return page.rows[0] if page.rows else None
+        return None
+
+    async def _write_found(self, entity_set: str, key: Key, payload: Row, mode: WriteMode) -> WriteResult:
+        """Upsert by a key that cannot be in the URL: find the row by $filter, then write it by id,
+        or create it with the key columns in the body."""
+        found = await self._find(entity_set, key)
+        if found is None:
+            if mode == "update":
+                raise NotFoundError("dataverse", 404, f"no {entity_set} row where {filter_for_key(key)}")
+            return await self.create(entity_set, {**_bindable(key), **payload})
+        if mode == "create":
+            raise PreconditionFailedError("dataverse", 412, f"a {entity_set} row where {filter_for_key(key)} exists")
+        row_id = _primary_id(entity_set, found)
+        headers = {**_HEADERS, "If-Match": "*"}
+        await self.http.request(
+            "PATCH", entity_path(entity_set, {"id": row_id}, guid_primary=True), headers=headers, json=payload
+        )
+        return WriteResult(entity_id=row_id, created=False)
 
     async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
         """Upsert rows by their keys in atomic changesets; returns the number of changesets sent."""
@@ -95,7 +143,7 @@ class DataverseClient(ODataClient):
             requests = [
                 BatchRequest(
                     "PATCH",
-                    entity_set + key_segment(key, guid_primary=True),
+                    entity_path(entity_set, key, guid_primary=True),
                     {name: value for name, value in body.items() if name not in key},
                 )
                 for key, body in rows[start : start + changeset_size]
@@ -109,8 +157,13 @@ class DataverseClient(ODataClient):
         return WriteResult(entity_id=_entity_id(response), created=True)
 
     async def delete(self, entity_set: str, key: Key) -> bool:
+        if unaddressable_character(key):
+            found = await self._find(entity_set, key)
+            if found is None:
+                return False
+            key = {"id": _primary_id(entity_set, found)}
         try:
-            await self.http.request("DELETE", entity_set + key_segment(key, guid_primary=True), headers=dict(_HEADERS))
+            await self.http.request("DELETE", entity_path(entity_set, key, guid_primary=True), headers=dict(_HEADERS))
         except NotFoundError:
             return False
         return True

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from shared.clients.base import Key, Page, Row, WriteResult, key_segment
+from shared.clients.addressing import entity_path, filter_for_key, unaddressable_character
+from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.http import ODataClient, json_body
 from shared.errors import (
     NotFoundError,
@@ -54,11 +55,16 @@ class FinanceClient(ODataClient):
         return settings.finance_url
 
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
+        if unaddressable_character(key):
+            # Read by $filter: the key cannot be in the URL, the query string can carry anything.
+            async for page in self.pages(entity_set, select=select, filter=filter_for_key(key), page_size=2):
+                return page.rows[0] if page.rows else None
+            return None
         params = dict(_CROSS_COMPANY)
         if select:
             params["$select"] = ",".join(select)
         try:
-            response = await self.http.request("GET", entity_set + key_segment(key), headers=_HEADERS, params=params)
+            response = await self.http.request("GET", entity_path(entity_set, key), headers=_HEADERS, params=params)
         except NotFoundError:
             return None
         body = json_body(response)
@@ -70,12 +76,12 @@ class FinanceClient(ODataClient):
 
     async def update(self, entity_set: str, key: Key, body: Row) -> WriteResult:
         payload = {name: value for name, value in body.items() if name not in key}
-        await self.http.request("PATCH", entity_set + key_segment(key), headers=dict(_HEADERS), json=payload)
+        await self.http.request("PATCH", entity_path(entity_set, key), headers=dict(_HEADERS), json=payload)
         return WriteResult(created=False)
 
     async def delete(self, entity_set: str, key: Key) -> bool:
         try:
-            await self.http.request("DELETE", entity_set + key_segment(key), headers=dict(_HEADERS))
+            await self.http.request("DELETE", entity_path(entity_set, key), headers=dict(_HEADERS))
         except NotFoundError:
             return False
         return True
