@@ -353,7 +353,7 @@ async def _resolve_lookup(
         if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
             # A null bind is how the Web API disassociates: the reference emptied at the source is
             # cleared in Dataverse instead of left pointing at the old record.
-            return {f"{lookup.target}@odata.bind": None}
+            return {f"{lookup.bind_name}@odata.bind": None}
         return {lookup.target: None}
 
     if lookup.read_set:
@@ -383,12 +383,12 @@ async def _resolve_lookup(
         found = await _dataverse_id_by_key(engine, lookup.bind_set, key, lookup.resolve_id)
         if lookup.target.startswith("@") or lookup.target in table_map.target.key_fields:
             return {lookup.target: found}
-        return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({found})"}
+        return {f"{lookup.bind_name}@odata.bind": f"/{lookup.bind_set}({found})"}
     if lookup.resolve_id:
         found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, lookup.resolve_id)
         return {lookup.target: found}
     literal = str(natural).replace("'", "''")
-    return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({lookup.bind_key}='{literal}')"}
+    return {f"{lookup.bind_name}@odata.bind": f"/{lookup.bind_set}({lookup.bind_key}='{literal}')"}
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:
