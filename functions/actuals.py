@@ -5,8 +5,8 @@ staging turns them into integration journal lines. Documented: only actuals with
 use only) = false, the integration key msdyn_actualimportid + owning company, msdyn_transactiondate →
 DocumentDate, the bookable resource. Field pairs follow the PSA Data Integrator template into the
 same staging table. Amounts are Decimal end to end. The accounting write-back columns are not mapped
-here, so the write-back never comes back as a change to sync (see actuals_accounting): that is why the
-PSA-DI pair msdyn_externalreferenceid = EXTERNALREFERENCE is left out, its column holds the voucher.
+here, so the write-back never comes back as a change to sync (see actuals_accounting); the voucher
+lands in msdyn_vouchernumber, so msdyn_externalreferenceid stays the actual's own reference.
 """
 
 from collections.abc import Mapping

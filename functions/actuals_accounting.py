@@ -2,8 +2,9 @@
 
 Reference: maps/20-msdyn_actuals.md. After Import from staging and posting, Finance updates the
 staging row with the voucher number, accounting currency amount, exchange rate and sales tax, and the
-actuals map writes them onto the Dataverse actual (documented: which attributes; inferred: which
-columns). The trigger is Finance's data event on the staging entity. The write is update-only by the
+actuals map writes them onto the Dataverse actual (documented: which attributes; the columns are
+those Microsoft's own actuals map writes, in a November 2020 export of it). The trigger is Finance's
+data event on the staging entity. The write is update-only by the
 actual's id, so a write-back for an actual Dataverse does not have is retried, never a new actual; and
 it is done as the integration's identity, so the actuals flow sees its own change and does not echo it.
 """
@@ -54,13 +55,13 @@ MAP = TableMap(
         ),
         FieldMap(
             "VoucherNumber",
-            "msdyn_externalreferenceid",
+            "msdyn_vouchernumber",
             provenance=INF,
-            note="CDM: 'journal entry voucher number from an ERP system'",
+            note="Microsoft's actuals map: VOUCHERNUMBER > msdyn_vouchernumber",
         ),
         FieldMap("AccountingAmount", "msdyn_accountingamount", FieldType.DECIMAL, provenance=INF),
-        FieldMap("ExchangeRate", "msdyn_accountingexchangerate", FieldType.DECIMAL, provenance=INF),
-        FieldMap("SalesTaxAmount", "msdyn_salestaxamount", FieldType.DECIMAL, provenance=INF),
+        FieldMap("ExchangeRate", "msdyn_accountexchangerate", FieldType.DECIMAL, provenance=INF),
+        FieldMap("SalesTaxAmount", "msdyn_accountingtaxamount", FieldType.DECIMAL, provenance=INF),
     ),
     write_mode=WriteMode.UPDATE,
     operations=frozenset({Operation.UPDATE}),

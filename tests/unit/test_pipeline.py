@@ -162,7 +162,7 @@ async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) ->
 
 
 async def test_update_of_unmapped_column_is_skipped(engine: Engine) -> None:
-    event = actual_event().model_copy(update={"operation": Operation.UPDATE, "changed": ["msdyn_externalreferenceid"]})
+    event = actual_event().model_copy(update={"operation": Operation.UPDATE, "changed": ["msdyn_vouchernumber"]})
     outcome = await apply_event(engine, actuals.MAP, event)
     assert outcome.reason == "no-mapped-change"
 
@@ -230,7 +230,7 @@ async def test_project_delete_uses_remembered_key_and_tombstones(engine: Engine,
         "msdyn_customer": None,
         "msdyn_description": None,
         "msdyn_scheduledstart": None,
-        "msdyn_scheduledend": None,
+        "msdyn_finish": None,
         "msdyn_actualstart": datetime(2026, 11, 3, 8, tzinfo=UTC),
         "msdyn_actualend": None,
     }
@@ -281,10 +281,10 @@ async def test_write_back_updates_the_actual_by_id(engine: Engine, dataverse: Fa
     assert (entity_set, mode) == ("msdyn_actuals", "update")
     assert key == {"msdyn_actualid": "a0000000-0000-4000-8000-000000000001"}
     assert body == {
-        "msdyn_externalreferenceid": "PJ-1",
+        "msdyn_vouchernumber": "PJ-1",
         "msdyn_accountingamount": Decimal("1125.00"),
-        "msdyn_accountingexchangerate": Decimal("1"),
-        "msdyn_salestaxamount": Decimal("0"),
+        "msdyn_accountexchangerate": Decimal("1"),
+        "msdyn_accountingtaxamount": Decimal("0"),
     }
     own = event.model_copy(update={"initiated_by": Initiator(aad_object_id=INTEGRATION_OBJECT)})
     assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
