@@ -20,6 +20,8 @@ import pytest
 from sandbox.dataverse.schema import load_schema
 from sandbox.dataverse.server import DataverseSimulator
 from shared.jsonio import dumps
+from shared.maps import FieldMap, FieldType, Lookup, Registry, SourceSide, System, TableMap, TargetSide
+from shared.operations.check_maps import check_maps
 from shared.operations.metadata import parse_metadata
 
 USER = "5a0d0a55-0000-4000-8000-00000000b002"
@@ -132,6 +134,37 @@ async def test_metadata_publishes_the_navigation_property_names(dataverse: Any) 
     assert {"msdyn_actualimportid", "_msdyn_owningcompany_value"} in actual.key_sets()
     settings = metadata.entity_for_set("usersettingscollection")
     assert settings is not None and settings.key == ("systemuserid",)
+
+
+async def test_check_maps_finds_a_bind_named_by_the_column_in_the_simulators_metadata(dataverse: Any) -> None:
+    _, client = dataverse
+    metadata = parse_metadata((await client.get("$metadata")).text)
+
+    def bound_as(navigation: str | None) -> TableMap:
+        return TableMap(
+            name="time-entries",
+            title="time entries from elsewhere",
+            source=SourceSide(System.FINANCE, "TimeEntries", "TimeEntries", ("dataAreaId", "Id")),
+            target=TargetSide(System.DATAVERSE, "msdyn_timeentries", ("msdyn_timeentryid",)),
+            fields=(FieldMap("Id", "msdyn_timeentryid", FieldType.GUID),),
+            lookups=(
+                Lookup(
+                    "TaskId",
+                    "msdyn_projecttask",
+                    bind_set="msdyn_projecttasks",
+                    bind_key="msdyn_projecttaskid",
+                    navigation=navigation,
+                ),
+            ),
+        )
+
+    def problems(table_map: TableMap) -> list[tuple[str, str, str]]:
+        found = check_maps(Registry((table_map,)), metadata, metadata)
+        return [(p.what, p.name, p.detail) for p in found if p.system == "dataverse"]
+
+    [(what, name, detail)] = problems(bound_as(None))
+    assert (what, name) == ("bind navigation", "msdyn_projecttask") and "binds as msdyn_projectTask" in detail
+    assert problems(bound_as("msdyn_projectTask")) == []
 
 
 async def test_projects_and_tasks_have_the_project_operations_columns(dataverse: Any) -> None:
