@@ -45,7 +45,7 @@ MAP = TableMap(
         FieldMap("msdyn_billtoname", "InvoiceName", provenance=INF),
     ),
     lookups=(
-        contract_number("msdyn_contract", "ProjectContractID"),
+        contract_number("msdyn_projectcontractid", "ProjectContractID"),
         customer_account(
             "msdyn_customer", "CustomerOrOrganization", required=True, note="the customer must be in Finance first"
         ),

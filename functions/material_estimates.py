@@ -56,7 +56,7 @@ MAP = TableMap(
             "msdyn_product",
             "ItemId",
             read_set="products",
-            read_column="productnumber",
+            read_column="msdyn_productnumber",
             provenance=INF,
             note="the product's number is the released item id (Products map)",
         ),

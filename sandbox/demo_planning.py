@@ -76,7 +76,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
                 "msdyn_billingsplitpercent": Decimal("100"),
                 "msdyn_isprimary": True,
                 "msdyn_paymentterms": 2,
-                "msdyn_contract@odata.bind": f"/salesorders({ORDER_ID})",
+                "msdyn_projectcontractid@odata.bind": f"/salesorders({ORDER_ID})",
                 "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
                 "msdyn_owningcompany@odata.bind": COMPANY,
             },
@@ -90,7 +90,6 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
                 "msdyn_subject": "Design",
                 "msdyn_outlinelevel": 1,
                 "msdyn_displaysequence": Decimal("1"),
-                "msdyn_islinetask": False,
                 "msdyn_project@odata.bind": PROJECT,
             },
         )
@@ -103,7 +102,6 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
                 "msdyn_subject": "Solution blueprint",
                 "msdyn_outlinelevel": 2,
                 "msdyn_displaysequence": Decimal("2"),
-                "msdyn_islinetask": False,
                 "msdyn_project@odata.bind": PROJECT,
                 "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({TASK_ID})",
             },
@@ -119,7 +117,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
                 "msdyn_worker@odata.bind": f"/cdm_workers(cdm_workernumber='{WORKER_NUMBER}')",
             },
         )
-        await call(dv, "post", "products", {"productid": PRODUCT_ID, "productnumber": "D0001", "name": "Speaker"})
+        await call(dv, "post", "products", {"productid": PRODUCT_ID, "msdyn_productnumber": "D0001", "name": "Speaker"})
     await sandbox.wait_quiet()
 
     async with sandbox.person_dataverse() as dv:
@@ -130,11 +128,11 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
             {
                 "msdyn_resourceassignmentid": ASSIGNMENT_ID,
                 "msdyn_name": "Ana on design",
-                "msdyn_hours": Decimal("40"),
+                "msdyn_effort": Decimal("40"),
                 "msdyn_plannedcost": Decimal("4000.00"),
                 "msdyn_plannedsales": Decimal("6000.00"),
-                "msdyn_fromdate": "2026-12-01T08:00:00Z",
-                "msdyn_todate": "2026-12-05T17:00:00Z",
+                "msdyn_start": "2026-12-01T08:00:00Z",
+                "msdyn_finish": "2026-12-05T17:00:00Z",
                 "msdyn_projectid@odata.bind": PROJECT,
                 "msdyn_taskid@odata.bind": f"/msdyn_projecttasks({TASK_ID})",
                 "msdyn_bookableresourceid@odata.bind": f"/bookableresources({RESOURCE_ID})",

@@ -1,9 +1,11 @@
 """Generate the simulators' schemas from the reference column and field lists.
 
-Run once when the reference changes: `python -m sandbox.gen_schema <reference/maps folder>`. It
-writes sandbox/dataverse/tables.json and sandbox/finance/entities.json; the simulators read only
-those files. The schemas come from the published column lists, not from our maps, so a misspelt
-name in a map fails in the sandbox instead of passing silently.
+Run once when the reference changes: `python -m sandbox.gen_schema <reference/maps folder>
+[<reference/dataverse-metadata folder>]`. It writes sandbox/dataverse/live-tables.json (the tables a
+live Project Operations schema covers), sandbox/dataverse/tables.json (the published CDM column
+lists of the other tables) and sandbox/finance/entities.json; the simulators read only those files.
+The schemas come from the services' own metadata and published column lists, not from our maps, so
+a misspelt name in a map fails in the sandbox instead of passing silently.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -38,10 +41,12 @@ FO_TYPES = {
 }
 
 
-def dataverse_tables(folder: Path) -> dict[str, dict]:
+def dataverse_tables(folder: Path, skip: frozenset[str] = frozenset()) -> dict[str, dict]:
     tables: dict[str, dict] = {}
     for path in sorted((folder / "columns").glob("*.md")):
         logical = path.stem
+        if logical in skip:
+            continue
         columns: dict[str, dict] = {}
         for line in path.read_text().splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -61,6 +66,75 @@ def dataverse_tables(folder: Path) -> dict[str, dict]:
             columns[name] = column
         tables[logical] = {"columns": columns, "source": f"reference columns/{path.name} (CDM)"}
     return tables
+
+
+# What Dataverse derives and never takes in a payload: the name columns of lookups and choices
+# (attribute_of), virtual columns and the owner's type.
+LIVE_SKIPPED_TYPES = ("Virtual", "EntityName")
+
+
+def live_tables(metadata_folder: Path) -> dict[str, Any]:
+    """The sandbox's copy of the live Project Operations table definitions (reference tables.json).
+
+    Trimmed to what the simulator uses: entity set, primary id and name, ownership, and per column
+    its Dataverse type, length, date format, option values and, for a lookup, the navigation
+    property `@odata.bind` must name for each table it can point at.
+    """
+    reference = json.loads((metadata_folder / "tables.json").read_text())
+    tables: dict[str, Any] = {}
+    for logical, table in sorted(reference["tables"].items()):
+        options = {name.lower(): spec for name, spec in table["option_sets"].items()}
+        navigation: dict[str, dict[str, str]] = {}
+        for relationship in table["many_to_one"]:
+            navigation.setdefault(relationship["column"], {})[relationship["target"]] = relationship[
+                "navigation_property"
+            ]
+        columns: dict[str, dict[str, Any]] = {}
+        for column in table["columns"]:
+            if column.get("attribute_of") or column["type"] in LIVE_SKIPPED_TYPES:
+                continue
+            name = column["name"]
+            spec: dict[str, Any] = {"type": column["type"]}
+            for source, copied in (("max_length", "max"), ("format", "format"), ("date_time_behavior", "behavior")):
+                if column.get(source) is not None and (source != "format" or column["type"] == "DateTime"):
+                    spec[copied] = column[source]
+            if column.get("targets"):
+                spec["targets"] = column["targets"]
+            if column["type"] in ("Lookup", "Owner", "Customer") and name in navigation:
+                spec["navigation"] = navigation[name]
+            option_set = options.get(name.lower())
+            if option_set is not None:
+                spec["values"] = [option[0] for option in option_set["options"]]
+            columns[name] = spec
+        tables[logical] = {
+            "entity_set": table["entity_set_name"],
+            "primary_id": table["primary_id"],
+            "primary_name": table["primary_name"],
+            "ownership": table["ownership"],
+            "columns": columns,
+        }
+    source = reference["source"]
+    return {
+        "source": {
+            "repository": source["repository"],
+            "commit": source["commit"],
+            "path": source["path"],
+            "note": (
+                "Dataverse Web API EntityDefinitions that Power Apps captured from a live Project Operations "
+                "environment (core, without the Finance-integration solutions; January 2022), as extracted to "
+                "the team's reference dataverse-metadata/tables.json and trimmed by sandbox/gen_schema.py. "
+                "Columns the Finance integration adds are declared in sandbox/dataverse/schema.py with their source."
+            ),
+        },
+        "tables": tables,
+    }
+
+
+def write_dataverse(maps_folder: Path, metadata_folder: Path) -> None:
+    live = live_tables(metadata_folder)
+    (HERE / "dataverse" / "live-tables.json").write_text(json.dumps(live, indent=1, sort_keys=True) + "\n")
+    cdm = dataverse_tables(maps_folder, skip=frozenset(live["tables"]))
+    (HERE / "dataverse" / "tables.json").write_text(json.dumps(cdm, indent=1, sort_keys=True) + "\n")
 
 
 def finance_entities(folder: Path) -> dict[str, dict]:
@@ -108,9 +182,7 @@ def _guess(name: str) -> str:
 
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else Path("reference/maps")
-    (HERE / "dataverse" / "tables.json").write_text(
-        json.dumps(dataverse_tables(folder), indent=1, sort_keys=True) + "\n"
-    )
+    write_dataverse(folder, Path(argv[1]) if len(argv) > 1 else folder.parent / "dataverse-metadata")
     (HERE / "finance" / "entities.json").write_text(
         json.dumps(finance_entities(folder), indent=1, sort_keys=True) + "\n"
     )

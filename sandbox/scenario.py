@@ -217,7 +217,7 @@ async def create_project_setup(sandbox: Sandbox) -> None:
                     "msdyn_subject": "ERP rollout",
                     "msdyn_scheduledstart": "2026-11-02T08:00:00Z",
                     "msdyn_actualstart": "2026-11-03T08:00:00Z",
-                    "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+                    "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
                     "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
                     "msdyn_salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
                 },
@@ -374,7 +374,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async def write_back() -> str | None:
         row = dv_sim.get_row("msdyn_actual", TIME_ACTUAL_ID)
-        if not row or not row.get("msdyn_externalreferenceid"):
+        if not row or not row.get("msdyn_vouchernumber"):
             return "msdyn_actual ACT-0001 has no voucher number"
         if row.get("msdyn_accountingamount") != Decimal("1125.00"):
             return f"msdyn_actual ACT-0001 accounting amount {row.get('msdyn_accountingamount')}"

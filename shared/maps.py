@@ -107,7 +107,7 @@ class Lookup:
     before its header is retried instead of failing validation.
 
     Finance → Dataverse: `source` holds a natural key value; it is bound with
-    `<target>@odata.bind: /<bind_set>(<bind_key>='<value>')`. When `resolve_id` is set the engine
+    `<navigation>@odata.bind: /<bind_set>(<bind_key>='<value>')`. When `resolve_id` is set the engine
     reads the GUID instead (needed where the lookup is part of an alternate key).
     """
 
@@ -141,6 +141,14 @@ class Lookup:
     # paths such as msdyn_project.msdyn_owningcompany.cdm_companycode).
     via_set: str | None = None
     via_column: str | None = None
+    # The target's single-valued navigation property for this lookup, the only name `@odata.bind`
+    # takes (case-sensitive); it often differs from the column (msdyn_owningcompany → msdyn_OwningCompany).
+    # Unset, the lookup column's logical name stands in for it.
+    navigation: str | None = None
+
+    @property
+    def bind_name(self) -> str:
+        return self.navigation or self.target
 
 
 class CompanyRuleKind(StrEnum):
@@ -386,6 +394,7 @@ class TableMap:
                     "source": lk.source,
                     "target": lk.target,
                     "via": _lookup_via(lk),
+                    "navigation": lk.navigation,
                     "provenance": lk.provenance.value,
                     "note": lk.note,
                 }
@@ -424,10 +433,12 @@ def _lookup_via(lookup: Lookup) -> str:
         if lookup.company_column:
             parts.append(f"{lookup.company_column} = the record's company")
         parts += [f"{column} = {name}" for column, name in lookup.with_key]
-        return f"{lookup.bind_set}({', '.join(parts)}) → {lookup.resolve_id}"
+        bound_as = f" (@odata.bind as {lookup.navigation})" if lookup.navigation else ""
+        return f"{lookup.bind_set}({', '.join(parts)}) → {lookup.resolve_id}{bound_as}"
     if lookup.resolve_id:
         return f"{lookup.bind_set}({lookup.bind_key}) → {lookup.resolve_id}"
-    return f"@odata.bind {lookup.bind_set}({lookup.bind_key})"
+    bound_as = f" as {lookup.navigation}" if lookup.navigation and lookup.navigation != lookup.target else ""
+    return f"@odata.bind{bound_as} {lookup.bind_set}({lookup.bind_key})"
 
 
 def guard_no_duplicate_names(maps: list[TableMap]) -> None:

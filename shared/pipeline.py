@@ -10,6 +10,7 @@ from datetime import datetime, time
 from typing import Any
 
 from shared.cache import TtlCache
+from shared.clients.addressing import bind_reference, unaddressable_character
 from shared.clients.base import DataverseApi, FinanceApi
 from shared.errors import (
     AuthError,
@@ -380,7 +381,7 @@ async def _resolve_lookup(
         if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
             # A null bind is how the Web API disassociates: the reference emptied at the source is
             # cleared in Dataverse instead of left pointing at the old record.
-            return {f"{lookup.target}@odata.bind": None}
+            return {f"{lookup.bind_name}@odata.bind": None}
         return {lookup.target: None}
 
     if lookup.read_set:
@@ -415,12 +416,24 @@ async def _resolve_lookup(
         found = await _dataverse_id_by_key(engine, lookup.bind_set, key, lookup.resolve_id)
         if lookup.target.startswith("@") or lookup.target in table_map.target.key_fields:
             return {lookup.target: found}
-        return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({found})"}
+        return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {"id": found})}
     if lookup.resolve_id:
         found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, lookup.resolve_id)
         return {lookup.target: found}
-    literal = str(natural).replace("'", "''")
-    return {f"{lookup.target}@odata.bind": f"/{lookup.bind_set}({lookup.bind_key}='{literal}')"}
+    if unaddressable_character({lookup.bind_key: natural}):
+        # A bind names the row in a URL: a value Dataverse cannot address is bound by its id instead.
+        found = await _dataverse_id_by_key(
+            engine, lookup.bind_set, {lookup.bind_key: natural}, _primary_id_column(lookup.bind_set)
+        )
+        return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {"id": found})}
+    return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {lookup.bind_key: str(natural)})}
+
+
+def _primary_id_column(entity_set: str) -> str:
+    """`<table>id` of an entity set whose table is its plain singular (cdm_companies → cdm_companyid)."""
+    if entity_set.endswith("ies"):
+        return entity_set[:-3] + "yid"
+    return entity_set[:-1] + "id"
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:

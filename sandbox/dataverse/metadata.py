@@ -33,8 +33,14 @@ def csdl(schema: dict[str, Table]) -> str:
         for name, column in table.columns.items():
             if column.type == "lookup":
                 lines.append(f'<Property Name="_{name}_value" Type="Edm.Guid"/>')
-                target = column.target or "crmbaseentity"
-                lines.append(f'<NavigationProperty Name="{name}" Type="mscrm.{target}"/>')
+                for target, navigation in column.navigation.items():
+                    referenced = schema.get(target)
+                    referenced_key = f' ReferencedProperty="{referenced.primary}"' if referenced else ""
+                    # As Dataverse writes it: the constraint ties the navigation property to its lookup column.
+                    lines.append(
+                        f'<NavigationProperty Name={quoteattr(navigation)} Type="mscrm.{target or "crmbaseentity"}">'
+                        f'<ReferentialConstraint Property="_{name}_value"{referenced_key}/></NavigationProperty>'
+                    )
             else:
                 lines.append(f'<Property Name="{name}" Type="{EDM.get(column.type, "Edm.String")}"/>')
         if table.alternate_keys:

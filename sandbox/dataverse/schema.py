@@ -1,10 +1,16 @@
-"""The Dataverse simulator's schema: the generated CDM column lists plus what Project Operations added.
+"""The Dataverse simulator's schema: a live Project Operations schema where one is known, else the
+published CDM column lists, plus what the Finance integration adds.
 
-`tables.json` is generated from the reference column lists (PSA-era CDM). Project Operations added
-columns and tables that those lists do not have; they are declared below, each with where the name
-comes from. Lookups are written with `<column>@odata.bind`: the simulator uses the lookup column's
-logical name as its navigation property name (real Dataverse sometimes differs, e.g. polymorphic
-customer lookups; check-maps against a live `$metadata` catches those).
+`live-tables.json` is the sandbox's copy of table definitions captured from a live Project
+Operations environment (core, January 2022): for its 11 tables the columns, types, option values,
+entity set, primary id and the navigation property of every lookup are Dataverse's own.
+`tables.json` holds the PSA-era CDM column lists of the other tables. Both are written by
+sandbox/gen_schema.py. Neither has what the Finance-integration solutions add, so those columns and
+tables are declared below, each with its source; a name no source proves is marked `inferred`.
+
+A lookup is written with `<navigation property>@odata.bind`, and the simulator refuses any other
+name, exact case, as the Web API does. Where no source gives the navigation property of a lookup,
+it is the column's logical name (inferred); check-maps against a live `$metadata` settles it.
 """
 
 from __future__ import annotations
@@ -89,7 +95,12 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     "msdyn_chartofaccounts": {"msdyn_name": {"type": "string"}},
     "msdyn_fiscalcalendar": {"msdyn_calendar": {"type": "string"}},
     "msdyn_exchangeratetype": {"msdyn_name": {"type": "string"}},
-    "product": {"productnumber": {"type": "string"}, "name": {"type": "string"}},
+    # Products: M4 keys them by msdyn_productnumber (productnumber is company + that number), as M3 reads them.
+    "product": {
+        "productnumber": {"type": "string"},
+        "msdyn_productnumber": {"type": "string"},
+        "name": {"type": "string"},
+    },
     # Customer groups (msdyn_customergroups), per company, as the Customers V3 template references them.
     "msdyn_customergroup": {
         "msdyn_groupid": {"type": "string"},
@@ -142,11 +153,14 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company"},
     },
-    # Project contract customer (map 14): display names documented, logical names inferred.
+    # Project contract customer (map 14). M3 names the contract lookup and the funding source number
+    # (msdyn_projectcontractsplitbillingrule.msdyn_projectcontractid.msdyn_salesordernumber, ...rulenumber),
+    # D1 msdyn_paymentterms; the other logical names are inferred from documented display names.
     "msdyn_projectcontractsplitbillingrule": {
         "msdyn_name": {"type": "string"},
         "msdyn_paymentterms": {"type": "picklist", "values": [1, 2, 3, 4, 192350001]},
-        "msdyn_contract": {"type": "lookup", "target": "salesorder"},
+        "msdyn_projectcontractid": {"type": "lookup", "target": "salesorder"},
+        "msdyn_projectcontractsplitbillingrulenumber": {"type": "string"},
         "msdyn_customer": {"type": "lookup", "target": "account"},
         "msdyn_billingsplitpercent": {"type": "decimal"},
         "msdyn_isprimary": {"type": "bool"},
@@ -193,55 +207,142 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Project Operations columns on tables the CDM lists cover, with their source.
+# Sources of the names below (see the team's reference maps/DATAVERSE-GROUND-TRUTH.md):
+#   M3  Microsoft's "Project Operations integration actuals (msdyn_actuals)" dual-write map (Nov 2020),
+#       as exported in finopsfuntimes/ProjectOpsEmpFinDims (reference dataverse-metadata/dualwrite-maps.json)
+#   M2  Microsoft's generated table reference (msdyn_actual, salesorder, invoice)
+#   M4  Microsoft's dual-write map docs (Products: "Integration key for products")
+#   I1  screenshots of the real dual-write UI (vendor invoice maps)
+#   D1  Project Operations docs (PSA-to-Project-Operations field changes, fixes)
+#   F1  Microsoft FastTrack's Project Operations data migration and Schedule API scripts
+# M3 and I1 name columns but not their types: a type given here is inferred from the name.
+
+# Columns the Finance-integration solutions add (absent from live-tables.json, whose environment lacks
+# them, and from the PSA-era lists), each with its source; for a lookup the published list has without
+# its target, the target. A "navigation" entry is the lookup's navigation property where a source shows it.
 PO_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
     "msdyn_project": {
-        "msdyn_projectnumber": {"type": "string", "note": "inferred PO project number"},
-        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "documented (IMG)"},
-    },
-    "msdyn_actual": {
-        "msdyn_actualimportid": {"type": "string", "note": "documented integration key (IMG)"},
+        "msdyn_projectnumber": {"type": "string", "note": "M3: PROJECTID < msdyn_project.msdyn_projectnumber"},
         "msdyn_owningcompany": {
             "type": "lookup",
             "target": "cdm_company",
-            "note": "documented key part (IMG)",
+            "navigation": "msdyn_OwningCompany",
+            "note": "M3: PROJECTDATAAREAID < msdyn_project.msdyn_owningcompany.cdm_companycode; "
+            "F1 binds msdyn_OwningCompany@odata.bind",
         },
-        "msdyn_transactiondate": {"type": "date", "note": "documented (fix 3445803)"},
-        "msdyn_skipsync": {"type": "bool", "note": "display name documented; logical name inferred"},
+    },
+    "msdyn_projecttask": {
+        "msdyn_activitynumber": {"type": "string", "note": "M3: TASKNUMBER < msdyn_task.msdyn_activitynumber"},
+    },
+    "msdyn_transactioncategory": {
+        "msdyn_transactioncategorynumber": {
+            "type": "string",
+            "note": "M3: TRANSACTIONCATEGORYID < msdyn_transactioncategory.msdyn_transactioncategorynumber",
+        }
+    },
+    "bookableresourcecategory": {
+        "msdyn_resourcecategorynumber": {
+            "type": "string",
+            "note": "I1: ROLEID > msdyn_resourcecategory.msdyn_resourcecategorynumber",
+        }
+    },
+    "bookableresource": {
+        "msdyn_worker": {
+            "type": "lookup",
+            "target": "cdm_worker",
+            "note": "inferred: the worker-resources flow needs the resource's worker; no source names the column",
+        }
+    },
+    "msdyn_actual": {
+        "msdyn_actualimportid": {"type": "string", "note": "M3: ACTUALSIMPORTID, both directions"},
+        "msdyn_owningcompany": {
+            "type": "lookup",
+            "target": "cdm_company",
+            "note": "inferred: kept as the actuals' key part; M3 takes the company from the project",
+        },
+        "msdyn_transactiondate": {"type": "date", "note": "D1: fix 3445803 sends it to DOCUMENTDATE"},
+        "msdyn_skipsync": {
+            "type": "bool",
+            "note": "inferred: D1 documents the display name Skip Sync (internal use only), not the logical name",
+        },
         "msdyn_bookableresource": {
             "type": "lookup",
             "target": "bookableresource",
-            "note": "documented (DIPV1025)",
+            "navigation": "msdyn_bookableresource",
+            "note": "M2",
         },
-        "msdyn_accountingamount": {"type": "money", "note": "inferred write-back column"},
-        "msdyn_accountingexchangerate": {"type": "decimal", "note": "inferred write-back column"},
-        "msdyn_salestaxamount": {"type": "money", "note": "inferred write-back column"},
+        "msdyn_accountcustomer": {
+            "type": "lookup",
+            "target": "account",
+            "navigation": "msdyn_AccountCustomer",
+            "note": "M2",
+        },
+        "msdyn_vouchernumber": {"type": "string", "note": "M3: VOUCHERNUMBER > msdyn_vouchernumber"},
+        "msdyn_accountexchangerate": {"type": "decimal", "note": "M3: EXCHANGERATE > msdyn_accountexchangerate"},
+        "msdyn_accountingtaxamount": {"type": "money", "note": "M3: SALESTAXAMOUNT = msdyn_accountingtaxamount"},
+        "msdyn_accountingamount": {"type": "money", "note": "M3: ACCOUNTINGAMOUNT > msdyn_accountingamount"},
+        "msdyn_valueofsalescontractline": {"type": "string", "note": "M3: CONTRACTLINEID < this column"},
+        "msdyn_externaloriginreference": {"type": "string", "note": "M3: EXTERNALORIGINREFERENCE < this column"},
+        "msdyn_nameofbookableresource": {"type": "string", "note": "M3: BOOKABLERESOURCENAME < this column"},
+        "msdyn_istransition": {"type": "bool", "note": "M3: the map's filter reads msdyn_istransition ne true"},
+        "msdyn_projectcontractsplitbillingrule": {
+            "type": "lookup",
+            "target": "msdyn_projectcontractsplitbillingrule",
+            "note": "M3: FUNDINGSOURCE and CONTRACTID are read through it",
+        },
+        "msdyn_invoice": {"type": "lookup", "target": "invoice", "note": "M3: INVOICEPROPOSALID via invoices"},
+        "msdyn_product": {"type": "lookup", "target": "product", "note": "M3: PRODUCTNUMBER via products"},
+        "msdyn_unit": {"type": "lookup", "target": "uom", "note": "M3: UNITOFMEASURE via uoms"},
+        "msdyn_task": {
+            "type": "lookup",
+            "target": "msdyn_projecttask",
+            "note": "M3: TASKNUMBER via msdyn_projecttasks",
+        },
     },
-    "bookableresourcecategory": {"msdyn_resourcecategorynumber": {"type": "string", "note": "documented (IMG)"}},
+    "msdyn_resourceassignment": {
+        "msdyn_effort": {"type": "decimal", "note": "D1 replaced msdyn_hours; F1 writes it (Decimal)"},
+        "msdyn_start": {"type": "datetime", "note": "D1 replaced msdyn_fromdate; F1 writes it"},
+        "msdyn_finish": {"type": "datetime", "note": "D1 replaced msdyn_todate; F1 writes it"},
+    },
+    "salesorder": {
+        "msdyn_salesordernumber": {
+            "type": "string",
+            "note": "M3: CONTRACTID < ...msdyn_projectcontractid.msdyn_salesordernumber",
+        },
+        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"},
+    },
+    "invoice": {
+        "msdyn_invoicenumber": {"type": "string", "note": "M3: INVOICEPROPOSALID < msdyn_invoice.msdyn_invoicenumber"},
+        "msdyn_invoicedate": {"type": "date", "note": "M4: the sales invoice map writes it"},
+    },
     "msdyn_expensecategory": {
         "msdyn_owningcompany": {
             "type": "lookup",
             "target": "cdm_company",
-            "note": "LE-specific records (DOC)",
+            "note": "inferred: D1 documents legal-entity-specific categories, not the column",
         }
     },
-    "msdyn_transactioncategory": {"msdyn_transactioncategorynumber": {"type": "string", "note": "documented (IMG)"}},
     "msdyn_expense": {
         "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"},
         "msdyn_externalexpenseline": {"type": "string", "note": "inferred key: Finance's project transaction id"},
     },
-    "salesorder": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
     "salesorderdetail": {
-        "msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "fix 3853801 defaults it (DOC)"}
+        "msdyn_owningcompany": {
+            "type": "lookup",
+            "target": "cdm_company",
+            "note": "inferred (D1: fix 3853801 defaults it)",
+        }
     },
     "msdyn_estimateline": {"msdyn_owningcompany": {"type": "lookup", "target": "cdm_company", "note": "inferred"}},
-    "msdyn_projecttask": {
-        "msdyn_outlinelevel": {"type": "int", "note": "documented PO WBS column"},
-        "msdyn_displaysequence": {"type": "decimal", "note": "documented PO WBS column"},
-    },
-    "invoice": {"msdyn_invoicedate": {"type": "date", "note": "inferred proforma invoice date"}},
-    "bookableresource": {
-        "msdyn_worker": {"type": "lookup", "target": "cdm_worker", "note": "worker link (name inferred)"}
+}
+
+# PSA-era columns Project Operations replaced (D1, the replaced-fields table): left out, so a map still
+# naming one fails in the sandbox as it would against Project Operations.
+REPLACED: dict[str, dict[str, str]] = {
+    "msdyn_resourceassignment": {
+        "msdyn_hours": "msdyn_effort",
+        "msdyn_fromdate": "msdyn_start",
+        "msdyn_todate": "msdyn_finish",
     },
 }
 
@@ -262,7 +363,7 @@ ALTERNATE_KEYS: dict[str, list[tuple[str, ...]]] = {
     "msdyn_chartofaccounts": [("msdyn_name",)],
     "msdyn_fiscalcalendar": [("msdyn_calendar",)],
     "msdyn_exchangeratetype": [("msdyn_name",)],
-    "product": [("productnumber",)],
+    "product": [("msdyn_productnumber",)],
     "uom": [("msdyn_symbol",)],
     "msdyn_customergroup": [("msdyn_groupid", "msdyn_company")],
     "cdm_worker": [("cdm_workernumber",)],
@@ -285,6 +386,26 @@ PRIMARY_NAME_CANDIDATES = (
 )
 
 
+# Dataverse attribute types (live-tables.json) as the simulator's types.
+LIVE_TYPES = {
+    "String": "string",
+    "Memo": "string",
+    "Integer": "int",
+    "BigInt": "bigint",
+    "Decimal": "decimal",
+    "Double": "decimal",
+    "Money": "money",
+    "Boolean": "bool",
+    "Picklist": "picklist",
+    "State": "picklist",
+    "Status": "picklist",
+    "Lookup": "lookup",
+    "Owner": "lookup",
+    "Customer": "lookup",
+    "Uniqueidentifier": "guid",
+}
+
+
 @dataclass
 class Column:
     name: str
@@ -292,6 +413,11 @@ class Column:
     values: tuple[int, ...] = ()
     target: str | None = None
     max: int | None = None
+    # A lookup's single-valued navigation properties, by the table each points at: the only names
+    # `@odata.bind` takes (a polymorphic lookup has one per table).
+    navigation: dict[str, str] = field(default_factory=dict)
+    # True where no source gives the navigation property and the logical name stands in for it.
+    navigation_inferred: bool = False
 
 
 @dataclass
@@ -301,10 +427,21 @@ class Table:
     primary: str
     columns: dict[str, Column] = field(default_factory=dict)
     alternate_keys: list[tuple[str, ...]] = field(default_factory=list)
+    name_column: str | None = None
+    live: bool = False
 
     @property
     def primary_name(self) -> str | None:
+        if self.name_column is not None:
+            return self.name_column
         return next((c for c in PRIMARY_NAME_CANDIDATES if c in self.columns), None)
+
+    def lookup_for_navigation(self, navigation: str) -> Column | None:
+        """The lookup column a bind names, matched exactly: the Web API is case-sensitive here."""
+        for column in self.columns.values():
+            if column.type == "lookup" and navigation in column.navigation.values():
+                return column
+        return None
 
 
 def entity_set_name(logical: str) -> str:
@@ -321,25 +458,72 @@ def _column(name: str, spec: dict[str, Any]) -> Column:
         kind = "money"
     if kind == "datetime" and name.endswith("date") and not name.endswith("datetime") and "transactiondate" in name:
         kind = "date"
-    return Column(name, kind, tuple(spec.get("values", ())), spec.get("target"), spec.get("max"))
+    column = Column(name, kind, tuple(spec.get("values", ())), spec.get("target"), spec.get("max"))
+    if kind == "lookup":
+        navigation = spec.get("navigation")
+        column.navigation = {column.target or "": navigation or name}
+        column.navigation_inferred = navigation is None
+    return column
+
+
+def _live_column(name: str, spec: dict[str, Any]) -> Column:
+    kind = LIVE_TYPES.get(spec["type"], "string")
+    if spec["type"] == "DateTime":
+        # Only the DateOnly behaviour is an Edm.Date; a date-only format shown in user local time is not.
+        kind = "date" if spec.get("behavior") == "DateOnly" else "datetime"
+    targets = spec.get("targets") or []
+    column = Column(
+        name,
+        kind,
+        tuple(spec.get("values", ())) if kind == "picklist" else (),
+        targets[0] if targets else None,
+        spec.get("max") if kind == "string" else None,
+    )
+    if kind == "lookup":
+        known = spec.get("navigation") or {}
+        column.navigation = dict(known) or {column.target or "": name}
+        column.navigation_inferred = not known
+    return column
+
+
+def _live_table(logical: str, spec: dict[str, Any]) -> Table:
+    table = Table(logical, spec["entity_set"], spec["primary_id"], name_column=spec["primary_name"], live=True)
+    for name, column in spec["columns"].items():
+        table.columns[name] = Column(name, "guid") if name == table.primary else _live_column(name, column)
+    return table
+
+
+def _generated_table(logical: str, columns: dict[str, dict[str, Any]]) -> Table:
+    primary = f"{logical}id"
+    table = Table(logical, entity_set_name(logical), primary)
+    table.columns[primary] = Column(primary, "guid")
+    for name, spec in {**COMMON, **columns}.items():
+        if name != primary:
+            table.columns[name] = _column(name, spec)
+    return table
 
 
 def load_schema() -> dict[str, Table]:
+    live = json.loads((HERE / "live-tables.json").read_text())["tables"]
     generated = json.loads((HERE / "tables.json").read_text())
     specs: dict[str, dict[str, dict[str, Any]]] = {name: dict(t["columns"]) for name, t in generated.items()}
     for name, columns in EXTRA_TABLES.items():
         specs.setdefault(name, {}).update(columns)
+    tables: dict[str, Table] = {name: _live_table(name, spec) for name, spec in live.items()}
+    for name, columns in specs.items():
+        if name in tables:
+            raise ValueError(f"{name} has a live definition; its CDM or hand-written columns would shadow it")
+        tables[name] = _generated_table(name, columns)
+    for name, replaced in REPLACED.items():
+        for column in replaced:
+            del tables[name].columns[column]
     for name, columns in PO_COLUMNS.items():
-        specs.setdefault(name, {}).update(columns)
-    tables: dict[str, Table] = {}
-    for logical, columns in specs.items():
-        primary = f"{logical}id"
-        table = Table(logical, entity_set_name(logical), primary)
-        table.columns[primary] = Column(primary, "guid")
-        for name, spec in {**COMMON, **columns}.items():
-            if name == primary:
-                continue
-            table.columns[name] = _column(name, spec)
-        table.alternate_keys = ALTERNATE_KEYS.get(logical, [])
-        tables[logical] = table
+        table = tables[name]
+        for column, spec in columns.items():
+            if table.live and column in table.columns:
+                # A regenerated live copy that has the column makes the hand-written one stale.
+                raise ValueError(f"{name}.{column} is in live-tables.json; drop it from PO_COLUMNS")
+            table.columns[column] = _column(column, spec)
+    for name, keys in ALTERNATE_KEYS.items():
+        tables[name].alternate_keys = keys
     return tables

@@ -402,15 +402,16 @@ class DataverseSimulator(Simulator):
                 continue
             if name.endswith("@odata.bind"):
                 nav = name[: -len("@odata.bind")]
-                column = table.columns.get(nav)
-                if column is None or column.type != "lookup":
+                column = table.lookup_for_navigation(nav)
+                if column is None:
                     raise error(
                         400,
                         f"An undeclared property '{nav}' which only has property annotations in the payload but no "
-                        "property value was found in the payload.",
+                        "property value was found in the payload. In OData, only declared navigation properties and "
+                        "declared named streams can be represented as properties without values.",
                         "0x80060888",
                     )
-                row[nav] = None if raw is None else self._resolve_bind(str(raw))
+                row[column.name] = None if raw is None else self._resolve_bind(str(raw))
                 continue
             column = table.columns.get(name)
             if column is None or (isinstance(raw, LookupValue) and column.type != "lookup"):
@@ -447,9 +448,10 @@ class DataverseSimulator(Simulator):
             )
 
         if kind == "lookup":
+            navigation = next(iter(column.navigation.values()), name)
             raise error(
                 400,
-                f"Does not support untyped value in non-open type: set '{name}' with '{name}@odata.bind'.",
+                f"Does not support untyped value in non-open type: set '{name}' with '{navigation}@odata.bind'.",
                 "0x80060888",
             )
         if kind in ("string",):
@@ -512,15 +514,26 @@ class DataverseSimulator(Simulator):
     def _stamp(self, table: Table, row: dict[str, Any], user: str, *, creating: bool) -> None:
         now = datetime.now(UTC)
         self._version += 1
-        row["versionnumber"] = self._version
-        row["modifiedon"] = now
-        row["modifiedby"] = LookupValue("systemuser", user)
+        stamps: dict[str, Any] = {
+            "versionnumber": self._version,
+            "modifiedon": now,
+            "modifiedby": LookupValue("systemuser", user),
+        }
         if creating:
-            row.setdefault("createdon", now)
-            row["createdby"] = LookupValue("systemuser", user)
-            row.setdefault("ownerid", LookupValue("systemuser", user))
-            row.setdefault("statecode", 0)
-            row.setdefault("statuscode", 1)
+            stamps["createdby"] = LookupValue("systemuser", user)
+        defaults: dict[str, Any] = (
+            {"createdon": now, "ownerid": LookupValue("systemuser", user), "statecode": 0, "statuscode": 1}
+            if creating
+            else {}
+        )
+        # Only what the table has: an organization-owned table has no owner, some system tables no state.
+        for name, value in stamps.items():
+            if name in table.columns:
+                row[name] = value
+        for name, value in defaults.items():
+            if name in table.columns:
+                row.setdefault(name, value)
+        if creating:
             for column in table.columns.values():
                 if column.type == "bool" and column.name not in row:
                     row[column.name] = False

@@ -7,7 +7,7 @@ properties used in binds, and enum symbols in value maps.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from shared.extensions import WHAT_TO_ADD
@@ -46,6 +46,22 @@ def _field_ok(system: System, entity: EntityType, name: str) -> bool:
     if system is System.DATAVERSE:
         return _lookup_column_ok(entity, name)
     return entity.has_field(name)
+
+
+def _check_bind_name(
+    entity: EntityType, bind_name: str, column: str, entity_set: str, problem: Callable[[System, str, str, str], None]
+) -> None:
+    """`X@odata.bind` is taken only where X is a navigation property, exact case (the Web API's OData reader)."""
+    if bind_name in entity.navigation:
+        return
+    declared = entity.navigation_for(column) or sorted(n for n in entity.navigation if n.lower() == bind_name.lower())
+    hint = f"; the lookup {column} binds as {', '.join(declared)}" if declared else ""
+    problem(
+        System.DATAVERSE,
+        "bind navigation",
+        bind_name,
+        f"not a navigation property of {entity_set} (names are case-sensitive){hint}",
+    )
 
 
 def _finance_type_problem(metadata: Metadata, entity: EntityType, name: str, field_type: FieldType) -> str | None:
@@ -135,7 +151,9 @@ def check_map(
             if target.system is System.DATAVERSE and name.startswith("_") and name.endswith("_value"):
                 ok = name in target_entity.properties or name[1:-6] in target_entity.navigation
             elif target.system is System.DATAVERSE and lookup.bind_set:
-                ok = name in target_entity.navigation
+                ok = f"_{name}_value" in target_entity.properties or name in target_entity.navigation
+                if ok:
+                    _check_bind_name(target_entity, lookup.bind_name, name, target.entity_set, problem)
             else:
                 ok = target_entity.has_field(name)
             if not ok:

@@ -16,9 +16,22 @@ class EntityType:
     navigation: dict[str, str] = field(default_factory=dict)  # name → target type
     key: tuple[str, ...] = ()
     alternate_keys: list[tuple[str, ...]] = field(default_factory=list)
+    # Single-valued navigation property → the `_x_value` property its referential constraint names.
+    constraints: dict[str, str] = field(default_factory=dict)
 
     def has_field(self, name: str) -> bool:
         return name in self.properties or name in self.navigation
+
+    def lookup_column(self, navigation: str) -> str | None:
+        """The lookup column (logical name) behind a navigation property, when $metadata says."""
+        value = self.constraints.get(navigation)
+        if value is None or not (value.startswith("_") and value.endswith("_value")):
+            return None
+        return value[1:-6]
+
+    def navigation_for(self, column: str) -> list[str]:
+        """The navigation properties that bind the lookup column `column` (one per target table)."""
+        return [nav for nav, value in self.constraints.items() if value == f"_{column}_value"]
 
     def all_keys(self) -> list[tuple[str, ...]]:
         return [self.key, *self.alternate_keys]
@@ -28,7 +41,10 @@ class EntityType:
         spelled = []
         for key in self.all_keys():
             spelled.append(set(key))
-            spelled.append({f"_{k}_value" if k in self.navigation else k for k in key})
+            # A lookup's navigation property need not share its column's name, so look for the column.
+            spelled.append(
+                {f"_{k}_value" if k in self.navigation or f"_{k}_value" in self.properties else k for k in key}
+            )
         return spelled
 
 
@@ -86,6 +102,9 @@ def parse_metadata(xml_text: str | bytes) -> Metadata:
                 entity.properties[prop.get("Name", "")] = prop.get("Type", "")
             for nav in element.findall(f"{EDM}NavigationProperty"):
                 entity.navigation[nav.get("Name", "")] = nav.get("Type", "")
+                constraint = nav.find(f"{EDM}ReferentialConstraint")
+                if constraint is not None and constraint.get("Property"):
+                    entity.constraints[nav.get("Name", "")] = constraint.get("Property", "")
             entity.alternate_keys = _alternate_keys(element)
             for prefix in filter(None, (namespace, alias)):
                 metadata.entity_types[f"{prefix}.{entity.name}"] = entity

@@ -25,9 +25,9 @@ def project_body(number: str = "PRJ-2001", **extra: object) -> dict[str, object]
         "msdyn_subject": "Warehouse automation",
         "msdyn_description": "Phase one",
         "msdyn_scheduledstart": "2026-12-01T08:00:00Z",
-        "msdyn_scheduledend": "2027-03-31T17:00:00Z",
+        "msdyn_finish": "2027-03-31T17:00:00Z",
         "msdyn_actualstart": "2026-12-02T08:00:00Z",
-        "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
         "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
         **extra,
     }
@@ -42,6 +42,7 @@ async def test_projects_v2_create_update_complete_delete(sandbox: Sandbox) -> No
         assert row["ProjectName"] == "Warehouse automation"
         assert row["Description"] == "Phase one"
         assert str(row["ProjectedStartDate"]) == "2026-12-01"
+        assert str(row["ProjectedEndDate"]) == "2027-03-31"  # from msdyn_finish
         assert str(row["ActualStartDate"]) == "2026-12-02"
         assert row["CustomerAccountNumber"] == "US-001"
         assert row["ProjectStage"] == "InProcess"
@@ -136,10 +137,10 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
 
     actual = sandbox.dataverse.get_row("msdyn_actual", actual_id)
     assert actual is not None
-    assert actual["msdyn_externalreferenceid"] == "PJ-000001"
-    assert actual["msdyn_accountingexchangerate"] == Decimal("0.9215")
+    assert actual["msdyn_vouchernumber"] == "PJ-000001"
+    assert actual["msdyn_accountexchangerate"] == Decimal("0.9215")
     assert actual["msdyn_accountingamount"] == Decimal("925.19")  # 1004.00 * 0.9215, rounded half up
-    assert actual["msdyn_salestaxamount"] == Decimal("0.00")
+    assert actual["msdyn_accountingtaxamount"] == Decimal("0.00")
     # One staging write, one write-back, and nothing echoing back and forth.
     assert finance_writes(sandbox, "ProjCDSActualsImports") == [("POST", "/data/ProjCDSActualsImports")]
     write_backs = [

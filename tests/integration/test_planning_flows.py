@@ -55,7 +55,7 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
             "msdyn_projectcontractsplitbillingruleid": rule,
             "msdyn_billingsplitpercent": Decimal("60"),
             "msdyn_paymentterms": 1,
-            "msdyn_contract@odata.bind": f"/salesorders({ORDER_ID})",
+            "msdyn_projectcontractid@odata.bind": f"/salesorders({ORDER_ID})",
             "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
             "msdyn_owningcompany@odata.bind": COMPANY,
         },
@@ -79,12 +79,13 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
     assert methods(project, "ProjectFundingSources") == ["POST", "PATCH", "DELETE"]
 
 
-async def test_tasks_keep_their_hierarchy_and_line_tasks_stay_out(project: Sandbox) -> None:
-    child, line_task = "c0a1e000-0000-4000-8000-0000000b1002", "c0a1e000-0000-4000-8000-0000000b1003"
+async def test_tasks_keep_their_hierarchy_and_every_task_syncs(project: Sandbox) -> None:
+    # Project Operations has no resource line tasks (nor msdyn_islinetask): a leaf task is an ordinary task.
+    child, leaf = "c0a1e000-0000-4000-8000-0000000b1002", "c0a1e000-0000-4000-8000-0000000b1003"
     for task_id, subject, extra in (
         (TASK, "Build", {"msdyn_outlinelevel": 1}),
         (child, "Configure", {"msdyn_outlinelevel": 2, "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({TASK})"}),
-        (line_task, "Ana's line", {"msdyn_islinetask": True}),
+        (leaf, "Ana's work", {"msdyn_outlinelevel": 3, "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({child})"}),
     ):
         body = {"msdyn_projecttaskid": task_id, "msdyn_subject": subject, "msdyn_project@odata.bind": PROJECT, **extra}
         await dataverse(project, "POST", "msdyn_projecttasks", body)
@@ -92,13 +93,14 @@ async def test_tasks_keep_their_hierarchy_and_line_tasks_stay_out(project: Sandb
     assert row is not None
     assert (row["TaskName"], row["ParentTaskElementId"], row["TaskOutlineLevel"]) == ("Configure", TASK, 2)
     assert (row["ProjectId"], row["TaskOwningCompany"]) == ("PRJ-1001", "usmf")
-    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=line_task) is None
+    leaf_row = project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=leaf)
+    assert leaf_row is not None and (leaf_row["ParentTaskElementId"], leaf_row["TaskOutlineLevel"]) == (child, 3)
 
     await dataverse(project, "PATCH", f"msdyn_projecttasks({child})", {"msdyn_subject": "Configure and test"})
     assert landed(project, "ProjectTasks", dataAreaId="usmf", TaskId=child)["TaskName"] == "Configure and test"
     await dataverse(project, "DELETE", f"msdyn_projecttasks({child})")
     assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child) is None
-    assert methods(project, "ProjectTasks") == ["POST", "POST", "PATCH", "DELETE"]
+    assert methods(project, "ProjectTasks") == ["POST", "POST", "POST", "PATCH", "DELETE"]
 
 
 MILESTONE = "c0a1e000-0000-4000-8000-0000000c1e01"
@@ -172,10 +174,11 @@ async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandb
         {
             "msdyn_resourceassignmentid": assignment,
             "msdyn_name": "Generic architect",
-            "msdyn_hours": Decimal("37.5"),
+            "msdyn_effort": Decimal("37.5"),
             "msdyn_plannedcost": Decimal("3375.00"),
             "msdyn_plannedsales": Decimal("5625.01"),
-            "msdyn_fromdate": "2026-12-07T08:00:00Z",
+            "msdyn_start": "2026-12-07T08:00:00Z",
+            "msdyn_finish": "2026-12-11T17:00:00Z",
             "msdyn_projectid@odata.bind": PROJECT,
             "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
         },
@@ -189,7 +192,8 @@ async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandb
         Decimal("5625.01"),
     )
     assert (row["ProjectId"], row["CurrencyId"], str(row["StartDate"])) == ("PRJ-1001", "USD", "2026-12-07")
-    await dataverse(project, "PATCH", f"msdyn_resourceassignments({assignment})", {"msdyn_hours": Decimal("40")})
+    assert str(row["EndDate"]) == "2026-12-11"
+    await dataverse(project, "PATCH", f"msdyn_resourceassignments({assignment})", {"msdyn_effort": Decimal("40")})
     assert landed(project, "ProjectHourEstimates", **key)["Duration"] == Decimal("40")
     await dataverse(project, "DELETE", f"msdyn_resourceassignments({assignment})")
     assert project.finance.get("ProjectHourEstimates", **key) is None
@@ -198,12 +202,12 @@ async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandb
 async def test_estimate_lines_split_by_class_with_their_value_maps(project: Sandbox) -> None:
     cost, sales, material, time_line = (f"c0a1e000-0000-4000-8000-0000000e100{n}" for n in range(1, 5))
     category = {"msdyn_transactioncategory@odata.bind": f"/msdyn_transactioncategories({CATEGORY_ID})"}
-    await dataverse(project, "POST", "products", {"productnumber": "D0002", "name": "Cable"})
+    await dataverse(project, "POST", "products", {"msdyn_productnumber": "D0002", "name": "Cable"})
     for body in (
         estimate_line(cost, 192350001, 192350000, **category),
         estimate_line(sales, 192350001, 192350005, msdyn_billingtype=192350002, **category),
         estimate_line(
-            material, 192350002, 192350000, **{"msdyn_product@odata.bind": "/products(productnumber='D0002')"}
+            material, 192350002, 192350000, **{"msdyn_product@odata.bind": "/products(msdyn_productnumber='D0002')"}
         ),
         estimate_line(time_line, 192350000, 192350000),
     ):

@@ -64,7 +64,7 @@ async def test_dataverse_refuses_a_misspelt_field(dataverse: Any) -> None:
 async def test_dataverse_missing_alternate_key_bind_and_unknown_key(dataverse: Any) -> None:
     _, client, _ = dataverse
     missing = await client.post(
-        "msdyn_projects", content=dumps({"msdyn_owningcompany@odata.bind": "/cdm_companies(cdm_companycode='NOPE')"})
+        "msdyn_projects", content=dumps({"msdyn_OwningCompany@odata.bind": "/cdm_companies(cdm_companycode='NOPE')"})
     )
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "0x80060891"

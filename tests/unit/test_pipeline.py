@@ -264,7 +264,7 @@ async def test_project_delete_uses_remembered_key_and_tombstones(engine: Engine,
         "msdyn_customer": None,
         "msdyn_description": None,
         "msdyn_scheduledstart": None,
-        "msdyn_scheduledend": None,
+        "msdyn_finish": None,
         "msdyn_actualstart": datetime(2026, 11, 3, 8, tzinfo=UTC),
         "msdyn_actualend": None,
     }
