@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
 import uvicorn
 from starlette.applications import Starlette
@@ -49,6 +50,16 @@ def json_object(body: bytes, fail: Callable[[str], ODataError]) -> dict[str, Any
     if not isinstance(data, dict):
         raise fail("The request body must be a JSON object.")
     return data
+
+
+def request_path(request: Request, prefix: str) -> str:
+    """The resource path after `prefix`, percent-decoded exactly once, as a web server decodes it.
+
+    The ASGI `path` is already decoded; decoding it again would turn %2527 into a quote, which no
+    real service does, and would let the sandbox accept what production refuses."""
+    raw = request.scope.get("raw_path")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    return unquote(text.split("?", 1)[0][len(prefix) :])
 
 
 # --- keys -----------------------------------------------------------------------------------------

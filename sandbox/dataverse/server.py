@@ -36,6 +36,7 @@ from sandbox.odata import (
     json_response,
     parse_batch,
     parse_key,
+    request_path,
     split_resource,
 )
 from shared.values import parse_iso_datetime
@@ -46,6 +47,23 @@ MAX_PAGE = 5000
 
 def error(status: int, message: str, code: str = "") -> ODataError:
     return ODataError(status, {"error": {"code": code, "message": message}})
+
+
+# Documented: "If the data within a column that is used in an alternate key contains one of the
+# following characters /, #, <, >, *, %, &, :, \\, ?, + then GET or PATCH actions won't work"
+# (Define alternate keys using Power Apps). The exact answer is not documented; this one is ours.
+UNADDRESSABLE = frozenset("/#<>*%&:\\?+")
+
+
+def _refuse_unaddressable(key_segment: str) -> None:
+    found = sorted({c for c in key_segment if c in UNADDRESSABLE})
+    if found:
+        raise error(
+            400,
+            f"The key segment {key_segment} holds {', '.join(repr(c) for c in found)}, which cannot be used in a "
+            "key in the URL; query the row with $filter instead.",
+            "0x80060888",
+        )
 
 
 @dataclass
@@ -196,7 +214,7 @@ class DataverseSimulator(Simulator):
     async def _dispatch(self, request: Request) -> Response:
         try:
             user = self._caller(request)
-            path = unquote(request.url.path[len(API) + 1 :])
+            path = request_path(request, API + "/")
             body = await request.body()
             headers = {k.lower(): v for k, v in request.headers.items()}
             if path == "$metadata":
@@ -222,6 +240,8 @@ class DataverseSimulator(Simulator):
         table = self.by_set.get(entity_set)
         if table is None:
             raise error(404, f"Resource not found for the segment '{entity_set}'.", "0x80060888")
+        if key_segment is not None:
+            _refuse_unaddressable(key_segment)
         if rest:
             raise error(400, f"navigation '{rest}' is not supported by the sandbox")
         if method == "GET":

@@ -34,6 +34,7 @@ from sandbox.odata import (
     json_object,
     json_response,
     parse_batch,
+    request_path,
     split_resource,
     split_top,
 )
@@ -166,7 +167,15 @@ class FinanceSimulator(Simulator):
     async def _dispatch(self, request: Request) -> Response:
         try:
             user = self._caller(request)
-            path = unquote(request.url.path[len("/data/") :])
+            path = request_path(request, "/data/")
+            if "+" in path or "%" in path:
+                # Finance's web server refuses a URL whose decoded path still holds + or % (IIS request
+                # filtering, double escaping: 404.11) before OData sees it.
+                raise odata_error(
+                    404,
+                    "The request filtering module is configured to deny a request that contains a double "
+                    "escape sequence.",
+                )
             if path == "$metadata":
                 return Response(self._metadata(), media_type="application/xml")
             body = await request.body()

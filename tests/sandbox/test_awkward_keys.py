@@ -1,0 +1,165 @@
+"""Keys a person can type reach the row they name, or are refused with a reason; never another row.
+
+The clients talk to both simulators over real sockets. The two attacks are the ones that worked
+against the first wave: a record number that climbs the path to another entity set, and one that
+closes the key early and turns the rest of the URL into a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from sandbox.dataverse.server import DataverseSimulator
+from sandbox.finance.server import FinanceSimulator
+from shared.auth import StaticToken
+from shared.clients.addressing import UnaddressableKeyError, entity_path, filter_for_key, key_segment
+from shared.clients.dataverse import DataverseClient
+from shared.clients.finance import FinanceClient
+from shared.errors import NotFoundError, ServiceError
+from shared.settings import Settings
+
+TOKEN = "awkward"
+CLIMB = "x/../CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')?"
+CLOSE_EARLY = "VICTIM')?"
+AWKWARD = [
+    "O'Brien & Co",
+    "A/B",
+    "why?",
+    "#1",
+    "100%",
+    "R&D",
+    "C++",
+    "Müller–Ærø 東京",
+    "0123456789abcdef0123456789abcdef",
+]
+
+
+@pytest.fixture
+async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
+    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"})
+    await sim.start()
+    settings = Settings.model_validate(
+        {
+            "dataverse_url": "http://127.0.0.1:1",
+            "finance_url": sim.url,
+            "auth_mode": "none",
+            "state_backend": "sqlite",
+            "bus_backend": "local",
+            "http_max_retries": 0,
+        }
+    )
+    client = FinanceClient(settings, StaticToken(TOKEN))
+    try:
+        yield sim, client
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+@pytest.fixture
+async def dataverse() -> AsyncIterator[tuple[DataverseSimulator, DataverseClient]]:
+    sim = DataverseSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000002"})
+    await sim.start()
+    settings = Settings.model_validate(
+        {
+            "dataverse_url": sim.url,
+            "finance_url": "http://127.0.0.1:1",
+            "auth_mode": "none",
+            "state_backend": "sqlite",
+            "bus_backend": "local",
+            "http_max_retries": 0,
+        }
+    )
+    client = DataverseClient(settings, StaticToken(TOKEN))
+    try:
+        yield sim, client
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+def test_the_builder_encodes_every_value_and_checks_what_it_built() -> None:
+    assert entity_path("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "O'Brien (UK), Ltd=1"}) == (
+        "CustomersV3(dataAreaId='usmf',CustomerAccount='O''Brien%20%28UK%29%2C%20Ltd%3D1')"
+    )
+    guid = UUID("3f2b8c1e-0000-4000-8000-000000000a01")
+    assert entity_path("ProjActualsImports", {"dataAreaId": "usmf", "ActualsImportId": guid}) == (
+        f"ProjActualsImports(dataAreaId='usmf',ActualsImportId={guid})"
+    )
+    # 32 hex digits are text, not a Guid: they stay quoted, so they cannot address another row by id.
+    assert key_segment({"accountnumber": "0123456789abcdef0123456789abcdef"}, guid_primary=True) == (
+        "(accountnumber='0123456789abcdef0123456789abcdef')"
+    )
+    for attack in (CLIMB, CLOSE_EARLY):
+        with pytest.raises(UnaddressableKeyError, match="cannot address"):
+            entity_path("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": attack})
+        assert filter_for_key({"CustomerAccount": attack}) == "CustomerAccount eq '" + attack.replace("'", "''") + "'"
+
+
+async def test_finance_attacks_leave_the_victim_untouched(finance: Any) -> None:
+    sim, client = finance
+    sim.seed("CustomerGroups", {"dataAreaId": "usmf", "CustomerGroupId": "10"})
+    victim = {"dataAreaId": "usmf", "CustomerAccount": "US-001", "CustomerGroupId": "10", "OrganizationName": "Victim"}
+    sim.seed("CustomersV3", victim)
+    for attack in (CLIMB, CLOSE_EARLY, "VICTIM')"):
+        key = {"dataAreaId": "usmf", "CustomerAccount": attack}
+        assert await client.get("CustomersV3", key) is None  # read by $filter or by an encoded key: no row
+        with pytest.raises((UnaddressableKeyError, NotFoundError)):
+            await client.update("CustomersV3", key, {"OrganizationName": "Hijacked"})
+        try:
+            deleted = await client.delete("CustomersV3", key)
+        except UnaddressableKeyError:
+            deleted = False
+        assert deleted is False
+    row = sim.get("CustomersV3", dataAreaId="usmf", CustomerAccount="US-001")
+    assert row is not None and row["OrganizationName"] == "Victim"
+    assert not any(r.method in ("PATCH", "DELETE") and "US-001" in r.path for r in sim.requests)
+
+
+@pytest.mark.parametrize("account", AWKWARD)
+async def test_finance_awkward_keys_round_trip_or_are_refused(finance: Any, account: str) -> None:
+    sim, client = finance
+    sim.seed("CustomerGroups", {"dataAreaId": "usmf", "CustomerGroupId": "10"})
+    await client.create(
+        "CustomersV3",
+        {"dataAreaId": "usmf", "CustomerAccount": account, "CustomerGroupId": "10", "OrganizationName": "a"},
+    )
+    key = {"dataAreaId": "usmf", "CustomerAccount": account}
+    found = await client.get("CustomersV3", key)
+    assert found is not None and found["CustomerAccount"] == account
+    try:
+        await client.update("CustomersV3", key, {"OrganizationName": "b"})
+    except UnaddressableKeyError as exc:
+        assert "which the service cannot address" in str(exc)
+        return
+    assert sim.get("CustomersV3", **key)["OrganizationName"] == "b"
+
+
+@pytest.mark.parametrize("number", AWKWARD)
+async def test_dataverse_awkward_alternate_keys_round_trip(dataverse: Any, number: str) -> None:
+    sim, client = dataverse
+    key = {"msdyn_projectnumber": number}
+    await client.write("msdyn_projects", key, {"msdyn_subject": "first"})
+    await client.write("msdyn_projects", key, {"msdyn_subject": "second"})
+    rows = [r for r in sim.rows("msdyn_project") if r.get("msdyn_projectnumber") == number]
+    assert [r["msdyn_subject"] for r in rows] == ["second"]
+    found = await client.get("msdyn_projects", key, select=["msdyn_subject"])
+    assert found is not None and found["msdyn_subject"] == "second"
+    assert await client.delete("msdyn_projects", key) is True
+    assert [r for r in sim.rows("msdyn_project") if r.get("msdyn_projectnumber") == number] == []
+
+
+async def test_dataverse_refuses_a_key_it_cannot_address_as_documented(dataverse: Any) -> None:
+    """Define alternate keys using Power Apps: with / # < > * % & : \\ ? + in the key's data, "GET or
+    PATCH actions won't work" — so the simulator refuses them too, and the client goes by $filter."""
+    _, client = dataverse
+    response = await client.http._client.get(
+        "msdyn_projects(msdyn_projectnumber='A%2BB')", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert response.status_code == 400 and "cannot be used in a key" in response.json()["error"]["message"]
+    with pytest.raises(ServiceError):
+        await client.http.request("GET", "msdyn_projects(msdyn_projectnumber='A%2FB')")
