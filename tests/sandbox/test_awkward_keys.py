@@ -33,7 +33,7 @@ AWKWARD = [
     "100%",
     "R&D",
     "C++",
-    "Müller–Ærø 東京",
+    "Müller Ærø 東京",
     "0123456789abcdef0123456789abcdef",
 ]
 
