@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -186,36 +185,42 @@ def test_an_event_without_its_document_member_cannot_be_keyed() -> None:
         source_key(vendor_invoice_lines.MAP, event)
 
 
-def expense_event(number: str, project: str = "PRJ-1", **changes: Any) -> ChangeEvent:
-    """A Created data event of ProjExpensesExport, with the lower-cased names Finance's virtual entity has."""
-    record: dict[str, Any] = {
-        "exptransnumber": number,
-        "referencedataareaid": "usmf",
-        "projtransid": f"USMF-{number[-3:]}",
-        "projid": project,
-        "costtype": "Travel",
-        "transdate": datetime(2026, 11, 20, 12, tzinfo=UTC),
-        "quantity": Decimal("1"),
-        "amount": Decimal("120.00"),
-        "taxamount": Decimal("9.60"),
-        "exchangecode": "USD",
-        "additionalinformation": "Taxi to the client",
+def expense_row(number: str, project: str = "PRJ-1", **changes: Any) -> dict[str, Any]:
+    """A posted line as ProjExpensesExport holds it."""
+    return {
+        "ExpTransNumber": number,
+        "ReferenceDataAreaId": "usmf",
+        "ProjTransId": f"USMF-{number[-3:]}",
+        "ProjId": project,
+        "CostType": "Travel",
+        "TransDate": "2026-11-20T12:00:00Z",
+        "Quantity": Decimal("1"),
+        "Amount": Decimal("120.00"),
+        "TaxAmount": Decimal("9.60"),
+        "ExchangeCode": "USD",
+        "AdditionalInformation": "Taxi to the client",
         **changes,
     }
+
+
+def expense_event(row: dict[str, Any]) -> ChangeEvent:
+    """The line's Created data event, with the lower-cased names Finance's virtual entity has."""
     return ChangeEvent(
-        event_id=f"x-{number}",
+        event_id=f"x-{row['ExpTransNumber']}",
         source=Source.FINANCE,
         entity="projexpenseexportentity",
         operation=Operation.CREATE,
         key="",
-        record=record,
+        record={name.lower(): value for name, value in row.items()},
     )
 
 
 async def test_an_expense_line_is_synced_alone_keyed_as_finance_keys_it(engine: Engine) -> None:
-    dataverse = engine.dataverse
-    assert isinstance(dataverse, FakeDataverse)
-    event = expense_event("EXP-001")
+    dataverse, finance = engine.dataverse, engine.finance
+    assert isinstance(dataverse, FakeDataverse) and isinstance(finance, FakeFinance)
+    finance.add("ProjExpensesExport", expense_row("EXP-001"))
+    # The event's copy is older than the row Finance holds now: the row is what lands.
+    event = expense_event(expense_row("EXP-001", AdditionalInformation="Taxi", Amount=Decimal("100.00")))
     # No dataAreaId and no report: the line's own key, its company upper-cased like every company.
     key = source_key(expenses.MAP, event)
     assert key == "EXP-001|USMF"
@@ -237,12 +242,17 @@ async def test_an_expense_line_is_synced_alone_keyed_as_finance_keys_it(engine: 
         "transactioncurrencyid@odata.bind": "/transactioncurrencies(isocurrencycode='USD')",
     }
 
+    # The line is read by its own key: the company part in lower case, as Finance writes it.
+    assert ("GET", "ProjExpensesExport", {"ExpTransNumber": "EXP-001", "ReferenceDataAreaId": "usmf"}) in finance.calls
+
     again = await apply_event(engine, expenses.MAP, event.for_flow("expenses", key))
     assert (again.kind, again.reason) == (OutcomeKind.SKIPPED, UNCHANGED) and len(dataverse.writes) == 1
 
 
 async def test_an_expense_line_without_a_project_stays_in_finance(engine: Engine) -> None:
-    event = expense_event("EXP-002", project="")
+    assert isinstance(engine.finance, FakeFinance)
+    engine.finance.add("ProjExpensesExport", expense_row("EXP-002", project=""))
+    event = expense_event(expense_row("EXP-002", project=""))
     outcome = await apply_event(engine, expenses.MAP, event.for_flow("expenses", source_key(expenses.MAP, event)))
     assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, FILTERED)
     assert isinstance(engine.dataverse, FakeDataverse) and engine.dataverse.writes == []

@@ -341,7 +341,26 @@ async def test_write_back_updates_the_actual_by_id(
     assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
 
 
-async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: FakeDataverse) -> None:
+def expense_category_row(finance: FakeFinance, category: str, expense_type: str, inactive: str) -> None:
+    """The category as ProjExpenseCategoriesExport holds it now (the flow reads it again)."""
+    finance.key_fields["ProjExpenseCategoriesExport"] = ("dataAreaId", "CostType")
+    finance.add(
+        "ProjExpenseCategoriesExport",
+        {
+            "dataAreaId": "usmf",
+            "CostType": category,
+            "CostTxt": f"{category} expenses",
+            "ExpType": expense_type,
+            "IsInactive": inactive,
+            "TransactionCategoryId": "TCN-1",
+        },
+    )
+
+
+async def test_expense_category_keyed_by_company_id(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    expense_category_row(finance, "Travel", "Airline", "No")
     # A data event of ProjExpenseCategoriesExport: lower-cased names, as Finance's virtual entity has them.
     event = ChangeEvent(
         event_id="c1",
@@ -377,8 +396,9 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
     [("Meals", 192350002), ("Expense", 192350007), ("Transport", 192350008), ("Allowance", 192350009), ("Empty", None)],
 )
 async def test_expense_types_dataverse_names_otherwise(
-    engine: Engine, dataverse: FakeDataverse, finance_type: str, dataverse_option: int | None
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance, finance_type: str, dataverse_option: int | None
 ) -> None:
+    expense_category_row(finance, "Per diem", finance_type, "Yes")
     event = ChangeEvent(
         event_id=f"c-{finance_type}",
         source=Source.FINANCE,
