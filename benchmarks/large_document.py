@@ -24,7 +24,7 @@ from shared.documents import apply_document
 from shared.events import ChangeEvent, Source
 from shared.outcomes import OutcomeKind
 
-EVENT = "VendorInvoicePostedBusinessEvent"
+EVENT = vendor_invoices.INVOICE_POSTED
 
 
 @dataclass

@@ -6,13 +6,20 @@ from typing import Any
 from shared.maps import DOC, Filter, Provenance
 
 
-def has_project(provenance: Provenance = DOC) -> Filter:
-    """Finance document lines: only those with a project ID reach Dataverse (documented for both)."""
-    return Filter("lines with a project", ("ProjectId",), _has_project, odata="ProjectId ne ''", provenance=provenance)
+def has_project(column: str, provenance: Provenance = DOC) -> Filter:
+    """Finance posted lines: only those with a project ID reach Dataverse (documented for vendor
+    invoice lines). The export entities call the project field ProjId."""
+    return Filter(
+        "lines with a project", (column,), _has_project(column), odata=f"{column} ne ''", provenance=provenance
+    )
 
 
-def _has_project(row: Mapping[str, Any]) -> bool:
-    return bool(row["ProjectId"])
+def _has_project(column: str) -> Callable[[Mapping[str, Any]], bool]:
+    def predicate(row: Mapping[str, Any]) -> bool:
+        return bool(row[column])
+
+    predicate.__name__ = f"{column}_is_set"
+    return predicate
 
 
 def organizations_only(party_type_column: str, provenance: Provenance) -> Filter:

@@ -2,16 +2,20 @@
 
 Reference: maps/27-msdyn_projectvendorinvoices.md. Documented: PROJVENDINVOICESTATUS ◀ statuscode
 (a Dataverse → Finance transform in the V2 map); with Block vendor payments till PM confirmation,
-the confirmation releases the payment in Finance. The status reason values and Finance's symbols
-are not visible (inferred). Update only: the invoice itself is Finance's, written by vendor-invoices.
+the confirmation releases the payment in Finance. The status reason values are not visible
+(inferred); Finance's symbols are the ProjVendInvoiceStatus members of the live $metadata (None,
+Draft, InReview, Confirmed). Update only: the invoice itself is Finance's, written by vendor-invoices.
 """
 
 from functions.flow_blueprint import flow_blueprint
+from functions.vendor_invoices import INVOICE_KEY, INVOICES_SET
 from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
+    MET,
     FieldMap,
+    FieldType,
     Lookup,
     SourceSide,
     System,
@@ -22,9 +26,12 @@ from shared.maps import (
     company_from_lookup,
 )
 
+# Pending confirmation is Finance's InReview. Finance has no rejected status: a rejected invoice goes
+# back to InReview, so its payment stays blocked until the project manager confirms it (the purpose
+# of the hold), instead of keeping a confirmation the manager withdrew or being dropped unseen.
 STATUS = ValueMap(
     "statuscode → ProjVendInvoiceStatus",
-    {1: "Draft", 192350000: "PendingConfirmation", 192350001: "Confirmed", 192350002: "Rejected"},
+    {1: "Draft", 192350000: "InReview", 192350001: "Confirmed", 192350002: "InReview"},
     provenance=INF,
 )
 
@@ -35,13 +42,18 @@ MAP = TableMap(
     source=SourceSide(
         System.DATAVERSE, "msdyn_projectvendorinvoice", "msdyn_projectvendorinvoices", ("msdyn_projectvendorinvoiceid",)
     ),
-    target=TargetSide(
-        System.FINANCE, "ProjVendInvoiceExportsV2", ("dataAreaId", "VendorInvoiceNum", "InvoiceAccount"), INF
-    ),
+    target=TargetSide(System.FINANCE, INVOICES_SET, INVOICE_KEY, MET),
     company=company_from_lookup("msdyn_owningcompany", "dataAreaId"),
     fields=(
         FieldMap("msdyn_vendorinvoicenumber", "VendorInvoiceNum", provenance=DOC, note="= pair (key)"),
-        FieldMap("statuscode", "ProjVendInvoiceStatus", value_map=STATUS, provenance=DOC, note="◀ transform"),
+        FieldMap(
+            "statuscode",
+            "ProjVendInvoiceStatus",
+            FieldType.ENUM,
+            value_map=STATUS,
+            provenance=DOC,
+            note="◀ transform; pair documented, values inferred",
+        ),
     ),
     lookups=(
         Lookup(
@@ -56,6 +68,10 @@ MAP = TableMap(
     ),
     write_mode=WriteMode.UPDATE,
     operations=frozenset({Operation.UPDATE}),
+    notes=(
+        "Rejected (192350002) has no ProjVendInvoiceStatus member: it is sent as InReview, which keeps the "
+        "payment blocked; Finance's accounts payable must follow a rejection up there."
+    ),
 )
 
 bp = flow_blueprint(MAP)

@@ -5,6 +5,11 @@ Finance → Dataverse when a vendor invoice is posted, only invoices with at lea
 the vendor is a Dataverse account in the invoice's company; the = pairs (invoice number, invoice
 account) are the key; the status flows back to Finance (see vendor_invoice_status). The
 subcontract transform and the external-origin default are not visible (inferred).
+
+The entity is VendInvoiceExportsV2 in the live $metadata (AOT ProjVendInvoiceExportEntityV2, the
+name the V2 map lists), keyed dataAreaId, InvoiceAccount, VendorInvoiceNum; every field the
+screenshot shows is on it under the screenshot's name. The document is named by the documented
+Vendor invoice posted business event (members InvoiceAccount, InvoiceId, LegalEntity).
 """
 
 from functions.flow_blueprint import flow_blueprint
@@ -13,6 +18,7 @@ from shared.events import Operation
 from shared.maps import (
     DOC,
     INF,
+    MET,
     Document,
     FieldMap,
     FieldType,
@@ -24,7 +30,14 @@ from shared.maps import (
 )
 from shared.values import Value
 
+# The documented business event, and its members that name the invoice's rows in both export entities.
+INVOICE_POSTED = "VendorInvoicePostedBusinessEvent"
 INVOICE_MEMBERS = (("InvoiceId", "VendorInvoiceNum"), ("InvoiceAccount", "InvoiceAccount"))
+INVOICES_SET = "VendInvoiceExportsV2"
+INVOICE_KEY = ("dataAreaId", "InvoiceAccount", "VendorInvoiceNum")
+LINES_SET = "ProjVendInvoiceLinesExportEntity"
+# The line entity is keyed by the project's company (ProjDataAreaId); the invoice's company is DAreaId.
+LINES_COMPANY = "DAreaId"
 
 
 def _automatic_confirmation(subcontract: Value) -> bool:
@@ -39,19 +52,20 @@ MAP = TableMap(
     source=SourceSide(
         System.FINANCE,
         "ProjVendInvoiceExportEntityV2",
-        "ProjVendInvoiceExportsV2",
-        ("dataAreaId", "VendorInvoiceNum", "InvoiceAccount"),
-        events=("VendorInvoicePostedBusinessEvent",),
+        INVOICES_SET,
+        INVOICE_KEY,
+        events=(INVOICE_POSTED,),
     ),
     target=TargetSide(
         System.DATAVERSE, "msdyn_projectvendorinvoices", ("msdyn_vendorinvoicenumber", "_msdyn_vendor_value"), INF
     ),
     company=company_from_field("dataAreaId"),
     document=Document(
-        "ProjVendInvoiceExportsV2",
+        INVOICES_SET,
         INVOICE_MEMBERS,
-        only_if_any=("ProjVendInvoiceLineExports", "ProjectId ne ''"),
+        only_if_any=(LINES_SET, "ProjId ne ''"),
         only_if_description="the invoice has at least one line with a project (documented)",
+        only_if_company_field=LINES_COMPANY,
     ),
     fields=(
         FieldMap("VendorInvoiceNum", "msdyn_vendorinvoicenumber", provenance=DOC, note="= pair (key)"),
@@ -70,10 +84,14 @@ MAP = TableMap(
     ),
     lookups=(
         vendor_account("_msdyn_vendor_value", DOC),
-        company_bind(),
+        company_bind(provenance=MET),
         currency_bind("CurrencyCode", "transactioncurrencyid", DOC),
     ),
     operations=frozenset({Operation.UPSERT}),
+    notes=(
+        "Not carried, for want of a Dataverse column in the map: DocumentDate, PurchId, OrderAccount. The "
+        "owning company (dataAreaId) is not in the screenshot; its pairing is ours."
+    ),
 )
 
 bp = flow_blueprint(MAP)

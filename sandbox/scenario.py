@@ -30,7 +30,7 @@ from sandbox.demo_data import (
     ok,
     send,
 )
-from sandbox.demo_documents import create_vendor, document_expectations, post_documents
+from sandbox.demo_documents import create_vendor, document_expectations, expense_category, post_documents
 from sandbox.demo_planning import plan_and_bill, planning_expectations
 from sandbox.environment import Sandbox
 
@@ -318,21 +318,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     await sandbox.finance.post_actuals()
     # expense-categories: a Finance user creates a category in USMF.
     async with sandbox.person_finance() as fo:
-        await ok(
-            await send(
-                fo,
-                "post",
-                "ProjectExpenseCategories",
-                {
-                    "dataAreaId": "usmf",
-                    "CategoryId": "Travel",
-                    "CategoryName": "Travel",
-                    "ExpenseType": "Airline",
-                    "ReceiptRequired": "Yes",
-                    "TransactionCategoryId": "TCN-0000001000",
-                },
-            )
-        )
+        await ok(await send(fo, "post", "ProjExpenseCategoriesExport", expense_category("usmf")))
     await sandbox.wait_quiet()
 
     await plan_and_bill(sandbox)
@@ -384,9 +370,14 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         rows = [r for r in dv_sim.rows("msdyn_expensecategory") if r.get("msdyn_name") == "Travel"]
         if len(rows) != 1:
             return f"{len(rows)} Dataverse expense categories named Travel"
-        if rows[0].get("msdyn_expensetype") != 192350003 or rows[0].get("msdyn_expensecategoryuid") != CATEGORY_ID:
-            row = rows[0]
-            return f"Travel has type {row.get('msdyn_expensetype')}, category {row.get('msdyn_expensecategoryuid')}"
+        row = rows[0]
+        if (
+            row.get("msdyn_expensetype") != 192350003
+            or row.get("msdyn_expensecategoryuid") != CATEGORY_ID
+            or row.get("msdyn_owningcompany") != USMF_ID
+            or row.get("statecode") != 0
+        ):
+            return f"Travel is {row}"
         return None
 
     async def companies() -> str | None:

@@ -76,14 +76,16 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
             doc = d["document"]
             selected = ", ".join(f"{member} → {row}" for member, row in doc["selected_by"].items())
             lines.append(
-                f"- Document: the event's rows of `{doc['rows']}` ({selected}, dataAreaId), written in "
-                f"$batch changesets of {doc['changeset_size']}"
+                f"- Document: the event's rows of `{doc['rows']}` ({selected}, company {doc['company_field']}), "
+                f"written in $batch changesets of {doc['changeset_size']}"
             )
             if doc["only_if"]:
                 lines.append(f"- Only if: {doc['only_if']}")
         if d["update_filtering_attributes"] and d["source"]["system"] == "dataverse":
             lines.append(f"- Update step filtering attributes: {', '.join(d['update_filtering_attributes'])}")
         lines.append(f"- Reference: `{d['reference']}`")
+        if d["notes"]:
+            lines.append(f"- Notes: {d['notes']}")
         lines += [
             "",
             "| source | target | type | value map / transform | provenance | note |",

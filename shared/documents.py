@@ -1,9 +1,11 @@
-"""Posted Finance documents (expense reports, vendor invoices) synced whole: every row at once.
+"""Posted Finance documents (vendor invoices) synced whole: every row at once.
 
 A business event names the document; its rows are read from the export entity Finance filled at
 posting and upserted into Dataverse in atomic `$batch` changesets. The document is tracked as one
 record: a repeated event with the same rows writes nothing, and a failed changeset is re-sent whole
-(upserts by key, so a retry never duplicates a line).
+(upserts by key, so a retry never duplicates a line). A posted expense report is not a document:
+Finance raises no event for it and its export entity has no report id, so its lines sync one by
+one on their data events.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
     selector = document.rows_filter(company, members)
     if document.only_if_any is not None:
         other_set, condition = document.only_if_any
-        if not await _any_row(engine, other_set, f"{selector} and {condition}"):
+        other = document.rows_filter(company, members, document.only_if_company_field)
+        if not await _any_row(engine, other_set, f"{other} and {condition}"):
             return Outcome.skipped(FILTERED, document.only_if_description or condition)
 
     rows: list[dict[str, Value]] = []

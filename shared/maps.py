@@ -244,9 +244,10 @@ class Document:
     """A Finance business event names a posted document; the map syncs its rows, read from `rows_set`.
 
     `match` pairs each event member with the row field that selects the document's rows (the event's
-    InvoiceId → the rows' VendorInvoiceNumber); the event's legal entity selects dataAreaId. All rows
-    of one document are written together in atomic `$batch` changesets of `changeset_size`, so a
-    document of thousands of lines costs a handful of calls (dual-write stops at 1,000 lines).
+    InvoiceId → the rows' VendorInvoiceNum); the event's legal entity selects the rows' company
+    field. All rows of one document are written together in atomic `$batch` changesets of
+    `changeset_size`, so a document of thousands of lines costs a handful of calls (dual-write stops
+    at 1,000 lines).
     """
 
     rows_set: str
@@ -255,11 +256,16 @@ class Document:
     only_if_any: tuple[str, str] | None = None
     only_if_description: str = ""
     changeset_size: int = 500
-    # The rows' company field: export entities that are not company-specific name it otherwise.
+    # The rows' company field: export entities that are not company-specific name it otherwise
+    # (the vendor invoice lines' DAreaId).
     company_field: str = "dataAreaId"
+    # The company field of the `only_if_any` set, which need not be the rows' own.
+    only_if_company_field: str = "dataAreaId"
 
-    def rows_filter(self, company: str, members: Mapping[str, Any]) -> str:
-        clauses = [f"{self.company_field} eq '{company.lower()}'"]
+    def rows_filter(self, company: str, members: Mapping[str, Any], company_field: str | None = None) -> str:
+        """The OData condition selecting the document's rows (of `rows_set`, or of a set whose
+        company field is `company_field`)."""
+        clauses = [f"{company_field or self.company_field} eq '{company.lower()}'"]
         for member, row_field in self.match:
             literal = str(members[member]).replace("'", "''")
             clauses.append(f"{row_field} eq '{literal}'")
@@ -404,6 +410,7 @@ class TableMap:
                 {
                     "rows": self.document.rows_set,
                     "selected_by": {member: row for member, row in self.document.match},
+                    "company_field": self.document.company_field,
                     "only_if": self.document.only_if_description or None,
                     "changeset_size": self.document.changeset_size,
                 }

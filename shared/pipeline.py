@@ -249,15 +249,26 @@ async def read_source_row(
     return None if row is None else normalize_finance_row(row)
 
 
+def _company_columns(table_map: TableMap) -> set[str]:
+    """The source key parts that hold a company: dataAreaId, or the field the company rule reads
+    (export entities that are not company-specific key on e.g. ReferenceDataAreaId)."""
+    columns = {"dataareaid"}
+    if table_map.company.kind is CompanyRuleKind.FIELD and table_map.company.source:
+        columns.add(table_map.company.source.lower())
+    return columns
+
+
 def finance_source_key_fields(table_map: TableMap, event: ChangeEvent, record: dict[str, Value]) -> dict[str, Any]:
     key: dict[str, Any] = {}
+    companies = _company_columns(table_map)
     for column in table_map.source.key_columns:
         value = field_value(record, column)
-        if value is None and column.lower() == "dataareaid":
+        is_company = column.lower() in companies
+        if value is None and is_company:
             value = event.company
         if value is None:
             raise MappingError(f"the {table_map.source.entity} event has no key field {column}")
-        key[column] = value.lower() if column.lower() == "dataareaid" and isinstance(value, str) else value
+        key[column] = value.lower() if is_company and isinstance(value, str) else value
     return key
 
 
@@ -271,11 +282,12 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
         return document_key(table_map, event)
     record = {**(event.before or {}), **(event.record or {})}
     fields = finance_source_key_fields(table_map, event, record)
-    return "|".join(_key_text(k, v) for k, v in fields.items())
+    companies = _company_columns(table_map)
+    return "|".join(_key_text(v, k.lower() in companies) for k, v in fields.items())
 
 
-def _key_text(name: str, value: Any) -> str:
-    if name.lower() == "dataareaid":
+def _key_text(value: Any, is_company: bool) -> str:
+    if is_company:
         return str(value).upper()
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time(0) else value.isoformat()

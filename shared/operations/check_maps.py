@@ -7,6 +7,7 @@ properties used in binds, and enum symbols in value maps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -80,6 +81,13 @@ def _finance_type_problem(metadata: Metadata, entity: EntityType, name: str, fie
     if edm not in allowed:
         return f"is {edm}; the map treats it as {field_type.value}"
     return None
+
+
+def _filter_names(condition: str) -> list[str]:
+    """The property names of a simple OData condition (`ProjId ne ''`, `A eq 'x' and B gt 0`)."""
+    words = re.findall(r"'(?:[^']|'')*'|[A-Za-z_][A-Za-z0-9_]*", condition)
+    keywords = {"and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "null", "true", "false"}
+    return [w for w in words if not w.startswith("'") and w not in keywords]
 
 
 def check_map(
@@ -242,11 +250,20 @@ def check_map(
     if table_map.document is not None:
         document = table_map.document
         rows = entity(System.FINANCE, document.rows_set, "document rows")
-        missing = [row_field for _, row_field in document.match if rows is not None and not rows.has_field(row_field)]
+        selecting = [row_field for _, row_field in document.match] + [document.company_field]
+        missing = [row_field for row_field in selecting if rows is not None and not rows.has_field(row_field)]
         for row_field in missing:
             problem(System.FINANCE, "document field", f"{document.rows_set}.{row_field}", "does not exist")
         if document.only_if_any is not None:
-            entity(System.FINANCE, document.only_if_any[0], "document condition")
+            other_set, condition = document.only_if_any
+            other = entity(System.FINANCE, other_set, "document condition")
+            # The condition is an OData filter on the other set: every name in it must be one of its
+            # properties, or Finance refuses the read and the document can never sync.
+            named = [row_field for _, row_field in document.match] + [document.only_if_company_field]
+            named += _filter_names(condition)
+            for name in named:
+                if other is not None and not other.has_field(name):
+                    problem(System.FINANCE, "document field", f"{other_set}.{name}", "does not exist")
     if table_map.company.read_set:
         company = entity(System.DATAVERSE, table_map.company.read_set, "company")
         if (

@@ -1,4 +1,4 @@
-"""Posted Finance documents through the sandbox: expense reports and vendor invoices reaching Dataverse."""
+"""Posted Finance documents through the sandbox: expense lines and vendor invoices reaching Dataverse."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from functions.catalog import CATALOG
-from sandbox.demo_documents import create_vendor, expense_line, vendor_account_id, vendor_invoice, vendor_line
+from sandbox.dataverse.steps import CLAIMS
+from sandbox.demo_data import USD_ID, USMF_ID, USPI_ID
+from sandbox.demo_documents import (
+    create_vendor,
+    expense_category,
+    expense_line,
+    vendor_account_id,
+    vendor_invoice,
+    vendor_line,
+)
 from sandbox.environment import Sandbox
 from sandbox.scenario import create_project_setup
 from shared.operations.parked import replay, select_parked
@@ -20,19 +29,30 @@ def batches(sandbox: Sandbox) -> list[Any]:
     return [r for r in sandbox.dataverse.requests if r.method == "POST" and r.path.endswith("$batch")]
 
 
+def dataverse_writes(sandbox: Sandbox, entity_set: str) -> list[Any]:
+    return [r for r in sandbox.dataverse.requests if r.method in ("PATCH", "POST") and entity_set in r.path]
+
+
 @pytest.fixture
 async def posted_setup(sandbox: Sandbox) -> Sandbox:
     """Project PRJ-1001 and role ARCHITECT in both systems; Travel categories for USMF and USPI in Dataverse."""
     await create_project_setup(sandbox)
     async with sandbox.person_finance() as fo:
         for company in ("usmf", "uspi"):
-            category = {"dataAreaId": company, "CategoryId": "Travel", "ExpenseType": "Airline"}
-            await send(fo, "POST", "ProjectExpenseCategories", {**category, "TransactionCategoryId": "TCN-0000001000"})
+            await send(fo, "POST", "ProjExpenseCategoriesExport", expense_category(company))
     await sandbox.wait_quiet()
     return sandbox
 
 
-async def test_posted_expense_report_lines_with_a_project_reach_dataverse_once(posted_setup: Sandbox) -> None:
+def travel_category(sandbox: Sandbox, company_id: str) -> str:
+    return next(
+        r["msdyn_expensecategoryid"]
+        for r in sandbox.dataverse.rows("msdyn_expensecategory")
+        if r["msdyn_name"] == "Travel" and r["msdyn_owningcompany"] == company_id
+    )
+
+
+async def test_posted_expense_lines_with_a_project_reach_dataverse_once_each(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
     sink = sandbox.finance.sink
     assert sink is not None
@@ -43,30 +63,56 @@ async def test_posted_expense_report_lines_with_a_project_reach_dataverse_once(p
         await sink(queue, body, properties, content_type)
 
     sandbox.finance.sink = keep_a_copy
-    await sandbox.finance.post_expense_report(
+    numbers = await sandbox.finance.post_expense_report(
         "usmf",
         "EXP-0100",
-        [expense_line("Hotel, two nights", "318.46"), expense_line("Taxi", "42.10"), expense_line("Pens", "3.99", "")],
+        [
+            expense_line("Hotel, two nights", "318.46", tax="26.54"),
+            expense_line("Taxi", "42.10"),
+            expense_line("Pens", "3.99", ""),
+        ],
     )
     await sandbox.wait_quiet()
+    # Posting raised one data event per line of the export entity; there is no report-level event.
+    assert len(sent) == 3
+    assert {props[CLAIMS + "EntityLogicalName"] for _, _, props, _ in sent} == {"mserp_projexpenseexportentity"}
+    posted = [sandbox.finance.get("ProjExpensesExport", ExpTransNumber=n, ReferenceDataAreaId="usmf") for n in numbers]
+    assert all(line is not None for line in posted)
+    project_transactions = {line["ProjTransId"] for line in posted if line and line["ProjId"]}
+
     rows = sorted(sandbox.dataverse.rows("msdyn_expense"), key=lambda r: r["msdyn_amount"])
-    assert [r["msdyn_amount"] for r in rows] == [Decimal("42.10"), Decimal("318.46")]
-    usmf_travel = next(
-        r["msdyn_expensecategoryid"]
-        for r in sandbox.dataverse.rows("msdyn_expensecategory")
-        if r["msdyn_name"] == "Travel" and r["msdyn_owningcompany"] == "c0a1e000-0000-4000-8000-000000000001"
-    )
+    assert [(r["msdyn_amount"], r["msdyn_salestaxamount"]) for r in rows] == [
+        (Decimal("42.10"), Decimal("0.00")),
+        (Decimal("318.46"), Decimal("26.54")),
+    ]
     hotel = rows[1]
-    assert hotel["msdyn_expensecategory"] == usmf_travel  # the category of the report's company, not USPI's
+    # The category of the line's company (ReferenceDataAreaId), not USPI's category of the same id.
+    assert hotel["msdyn_expensecategory"] == travel_category(sandbox, USMF_ID)
+    assert hotel["msdyn_owningcompany"] == USMF_ID and hotel["transactioncurrencyid"] == USD_ID
     assert hotel["msdyn_project"] and hotel["msdyn_expensestatus"] == 192350004
     assert str(hotel["msdyn_transactiondate"]) == "2026-11-20" and hotel["msdyn_name"] == "Hotel, two nights"
-    assert {r["msdyn_externalexpenseline"] for r in rows} == {"USMF-00000001", "USMF-00000002"}
+    assert hotel["msdyn_externaldescription"] == "Hotel, two nights" and hotel["msdyn_quantity"] == Decimal("1")
+    assert {r["msdyn_externalexpenseline"] for r in rows} == project_transactions and len(project_transactions) == 2
+    assert len(dataverse_writes(sandbox, "msdyn_expenses")) == 2
 
-    # Finance delivers business events at least once: the same event again writes nothing.
-    [event] = sent
-    await sink(*event)
+    # Finance delivers data events at least once: the same events again write nothing.
+    for event in sent:
+        await sink(*event)
     await sandbox.wait_quiet()
-    assert len(batches(sandbox)) == 1 and len(sandbox.dataverse.rows("msdyn_expense")) == 2
+    assert len(dataverse_writes(sandbox, "msdyn_expenses")) == 2 and len(sandbox.dataverse.rows("msdyn_expense")) == 2
+    assert await parked(sandbox) == []
+
+
+async def test_an_expense_line_of_another_company_takes_that_company_s_category(posted_setup: Sandbox) -> None:
+    sandbox = posted_setup
+    [number] = await sandbox.finance.post_expense_report("uspi", "EXP-0200", [expense_line("Train", "88.00")])
+    await sandbox.wait_quiet()
+    [row] = sandbox.dataverse.rows("msdyn_expense")
+    line = sandbox.finance.get("ProjExpensesExport", ExpTransNumber=number, ReferenceDataAreaId="uspi")
+    assert line is not None and row["msdyn_externalexpenseline"] == line["ProjTransId"]
+    assert row["msdyn_expensecategory"] == travel_category(sandbox, USPI_ID)
+    assert row["msdyn_owningcompany"] == USPI_ID and row["msdyn_amount"] == Decimal("88.00")
+    assert await parked(sandbox) == []
 
 
 async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setup: Sandbox) -> None:
@@ -82,7 +128,7 @@ async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setu
 async def test_a_line_without_a_role_clears_the_role_like_a_single_write_does(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
     await create_vendor(sandbox)
-    line = {**vendor_line(1), "CategoryType": "Expense", "RoleId": ""}
+    line = {**vendor_line(1), "CategoryType": "Cost", "RoleId": ""}
     await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0004"), [line])
     await sandbox.wait_quiet()
     [row] = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
@@ -119,21 +165,36 @@ async def test_lines_wait_for_their_invoice_and_the_confirmation_flows_back(post
     assert line["msdyn_vendorinvoice"] == header["msdyn_projectvendorinvoiceid"]
     assert (line["msdyn_billingtype"], line["msdyn_transactionclassification"]) == (192350001, 192350000)
     assert line["msdyn_resourcecategory"] and line["msdyn_transactioncategory"] and line["msdyn_project"]
+    assert line["msdyn_owningcompany"] == USMF_ID and line["transactioncurrencyid"] == USD_ID
+    assert header["msdyn_owningcompany"] == USMF_ID and header["transactioncurrencyid"] == USD_ID
+    assert line["msdyn_name"] == "Design day 2" and line["msdyn_verificationstatus"] == 192350000
     [hour] = [r for r in sandbox.dataverse.rows("uom") if r["msdyn_symbol"] == "h"]
     assert line["msdyn_unit"] == hour["uomid"] and line["msdyn_quantity"] == Decimal("8")
     assert await parked(sandbox) == []
 
     # Nothing went back to Finance for the integration's own write; the manager's confirmation does.
-    assert finance_writes(sandbox, "ProjVendInvoiceExportsV2") == []
+    assert finance_writes(sandbox, "VendInvoiceExportsV2") == []
+
+    def status_in_finance() -> str | None:
+        row = sandbox.finance.get(
+            "VendInvoiceExportsV2", dataAreaId="usmf", InvoiceAccount="V-100", VendorInvoiceNum="VI-0002"
+        )
+        return None if row is None else str(row["ProjVendInvoiceStatus"])
+
+    assert status_in_finance() == "InReview"
     async with sandbox.person_dataverse() as dv:
         invoice_url = f"msdyn_projectvendorinvoices({header['msdyn_projectvendorinvoiceid']})"
         await send(dv, "PATCH", invoice_url, {"statuscode": 192350001})
-    await sandbox.wait_quiet()
-    posted = sandbox.finance.get(
-        "ProjVendInvoiceExportsV2", dataAreaId="usmf", VendorInvoiceNum="VI-0002", InvoiceAccount="V-100"
-    )
-    assert posted is not None and posted["ProjVendInvoiceStatus"] == "Confirmed"
-    assert [m for m, _ in finance_writes(sandbox, "ProjVendInvoiceExportsV2")] == ["PATCH"]
+        await sandbox.wait_quiet()
+        assert status_in_finance() == "Confirmed"
+        # Finance has no rejected status: a rejection puts the invoice back in review, its payment held.
+        await send(dv, "PATCH", invoice_url, {"statuscode": 192350002})
+        await sandbox.wait_quiet()
+    assert status_in_finance() == "InReview"
+    writes = finance_writes(sandbox, "VendInvoiceExportsV2")
+    assert [m for m, _ in writes] == ["PATCH", "PATCH"]
+    assert all("InvoiceAccount='V-100'" in path and "VendorInvoiceNum='VI-0002'" in path for _, path in writes)
+    assert await parked(sandbox) == []
 
 
 async def test_a_bad_line_parks_the_document_naming_it_and_replay_lands_it_whole(posted_setup: Sandbox) -> None:
@@ -162,6 +223,23 @@ async def test_a_bad_line_parks_the_document_naming_it_and_replay_lands_it_whole
     assert len(report.replayed) == 1
     await sandbox.wait_quiet()
     assert len(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")) == 20
+    assert await parked(sandbox) == []
+
+
+async def test_an_intercompany_line_is_the_invoice_company_s_and_keyed_by_the_project_s(
+    posted_setup: Sandbox,
+) -> None:
+    sandbox = posted_setup
+    await create_vendor(sandbox)
+    # The project's company (ProjDataAreaId, the key) differs from the invoice's (DAreaId).
+    line = {**vendor_line(1), "ProjDataAreaId": "uspi"}
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0005"), [line, vendor_line(2)])
+    await sandbox.wait_quiet()
+    lines = sandbox.finance.rows("ProjVendInvoiceLinesExportEntity")
+    assert sorted(r["ProjDataAreaId"] for r in lines) == ["usmf", "uspi"]
+    rows = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    assert {r["msdyn_externalinvoiceline"] for r in rows} == {r["ProjTransId"] for r in lines}
+    assert {r["msdyn_owningcompany"] for r in rows} == {USMF_ID}
     assert await parked(sandbox) == []
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from sandbox.demo_documents import expense_category
 from sandbox.environment import Sandbox
 from sandbox.scenario import (
     CATEGORY_ID,
     CUSTOMER_ID,
     USMF_ID,
+    USPI_ID,
     actual_body,
 )
 from shared.telemetry import FIGURES
@@ -178,39 +180,30 @@ async def test_resource_role_fans_out_to_every_company_and_is_never_deleted(sand
 
 
 async def test_expense_categories_one_record_per_legal_entity(sandbox: Sandbox) -> None:
+    uspi_hotel = "ProjExpenseCategoriesExport(dataAreaId='uspi',CostType='Hotel')"
     async with sandbox.person_finance() as fo:
         for company in ("usmf", "uspi"):
-            await send(
-                fo,
-                "POST",
-                "ProjectExpenseCategories",
-                {
-                    "dataAreaId": company,
-                    "CategoryId": "Hotel",
-                    "ExpenseType": "Hotel",
-                    "ReceiptRequired": "Yes",
-                    "TransactionCategoryId": "TCN-0000001000",
-                },
-            )
+            await send(fo, "POST", "ProjExpenseCategoriesExport", expense_category(company, "Hotel", "Hotel"))
         await sandbox.wait_quiet()
-        await send(
-            fo, "PATCH", "ProjectExpenseCategories(dataAreaId='uspi',CategoryId='Hotel')", {"ReceiptRequired": "No"}
-        )
+        # Finance's per diem type is Allowance; a category set inactive stays in Dataverse, inactive.
+        await send(fo, "PATCH", uspi_hotel, {"ExpType": "Allowance", "IsInactive": "Yes"})
         await sandbox.wait_quiet()
     rows = [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"]
     by_company = {r["msdyn_owningcompany"]: r for r in rows}
     assert len(rows) == 2 and len(by_company) == 2
-    usmf = by_company["c0a1e000-0000-4000-8000-000000000001"]
-    uspi = by_company["c0a1e000-0000-4000-8000-000000000002"]
-    assert usmf["msdyn_expensetype"] == 192350000 and usmf["msdyn_receiptrequired"] == 192350001
-    assert uspi["msdyn_receiptrequired"] == 192350000
+    usmf = by_company[USMF_ID]
+    uspi = by_company[USPI_ID]
+    assert (usmf["msdyn_expensetype"], usmf["statecode"]) == (192350000, 0)
+    assert (uspi["msdyn_expensetype"], uspi["statecode"]) == (192350009, 1)
     assert usmf["msdyn_expensecategoryuid"] == CATEGORY_ID
+    # ReceiptRequired is not on Finance's entity: the map leaves Dataverse's column alone.
+    assert usmf.get("msdyn_receiptrequired") is None
 
     async with sandbox.person_finance() as fo:
-        await send(fo, "DELETE", "ProjectExpenseCategories(dataAreaId='uspi',CategoryId='Hotel')")
+        await send(fo, "DELETE", uspi_hotel)
     await sandbox.wait_quiet()
     remaining = [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"]
-    assert [r["msdyn_owningcompany"] for r in remaining] == ["c0a1e000-0000-4000-8000-000000000001"]
+    assert [r["msdyn_owningcompany"] for r in remaining] == [USMF_ID]
 
 
 async def test_transaction_category_gets_its_shared_categories_in_finance(sandbox: Sandbox) -> None:

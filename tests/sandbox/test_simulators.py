@@ -295,8 +295,22 @@ async def test_finance_posting_raises_business_events_after_the_activation_test(
     assert first["BusinessEventId"] == "VendorInvoicePostedBusinessEvent" and first["InvoiceId"] == "VI-1"
     assert first["InitiatingUserAADObjectId"].startswith("{") and len(first["EventTimeIso8601"].split(".")[1]) == 8
     assert second["ControlNumber"] > first["ControlNumber"]
-    line = sim.get("ProjVendInvoiceLinesExportEntity", ProjDataAreaId="usmf", ProjTransId="PT-1")
-    assert line is not None and line["LineAmount"] == Decimal("250.00") and line["DAreaId"] == "usmf"
+    line = sim.get("ProjVendInvoiceLinesExportEntity", ProjTransId="PT-1", ProjDataAreaId="usmf")
+    assert (line["LineAmount"], line["DAreaId"], line["VendorInvoiceNum"]) == (Decimal("250.00"), "usmf", "VI-1")
+
+
+async def test_posting_an_expense_report_raises_each_line_s_data_event(finance: Any) -> None:
+    sim, _, emitted = finance
+    sim.subscribe_data_event("ProjExpensesExport", {"Created"})
+    line = {"ProjId": "P-1", "CostType": "Travel", "Amount": Decimal("42.10"), "TransDate": "2026-11-20T12:00:00Z"}
+    numbers = await sim.post_expense_report("USMF", "EXP-1", [line, {**line, "Amount": Decimal("7.00")}])
+    assert len(numbers) == len(set(numbers)) == 2 and sim.expense_reports[("usmf", "EXP-1")] == numbers
+    events = [json.loads(e[1], parse_float=Decimal) for e in emitted]
+    assert [e["MessageName"] for e in events] == ["OnExternalCreated", "OnExternalCreated"]
+    assert {e["PrimaryEntityName"] for e in events} == {"mserp_projexpenseexportentity"}
+    first = {a["key"]: a["value"] for a in events[0]["InputParameters"][0]["value"]["Attributes"]}
+    assert (first["mserp_exptransnumber"], first["mserp_referencedataareaid"]) == (numbers[0], "usmf")
+    assert first["mserp_amount"] == Decimal("42.10") and first["mserp_projtransid"]
 
 
 async def test_finance_batch_changeset_is_atomic(finance: Any) -> None:

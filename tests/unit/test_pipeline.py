@@ -341,7 +341,27 @@ async def test_write_back_updates_the_actual_by_id(
     assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
 
 
-async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: FakeDataverse) -> None:
+def expense_category_row(finance: FakeFinance, category: str, expense_type: str, inactive: str) -> None:
+    """The category as ProjExpenseCategoriesExport holds it now (the flow reads it again)."""
+    finance.key_fields["ProjExpenseCategoriesExport"] = ("dataAreaId", "CostType")
+    finance.add(
+        "ProjExpenseCategoriesExport",
+        {
+            "dataAreaId": "usmf",
+            "CostType": category,
+            "CostTxt": f"{category} expenses",
+            "ExpType": expense_type,
+            "IsInactive": inactive,
+            "TransactionCategoryId": "TCN-1",
+        },
+    )
+
+
+async def test_expense_category_keyed_by_company_id(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    expense_category_row(finance, "Travel", "Airline", "No")
+    # A data event of ProjExpenseCategoriesExport: lower-cased names, as Finance's virtual entity has them.
     event = ChangeEvent(
         event_id="c1",
         source=Source.FINANCE,
@@ -351,24 +371,47 @@ async def test_expense_category_keyed_by_company_id(engine: Engine, dataverse: F
         company="USMF",
         record={
             "dataareaid": "usmf",
-            "categoryid": "Travel",
-            "categoryname": "Travel",
-            "expensetype": "Airline",
-            "receiptrequired": "Yes",
+            "costtype": "Travel",
+            "costtxt": "Travel expenses",
+            "exptype": "Airline",
+            "isinactive": "No",
             "transactioncategoryid": "TCN-1",
         },
     )
+    assert source_key(expense_categories.MAP, event) == "USMF|Travel"
     outcome = await apply_event(engine, expense_categories.MAP, event.for_flow("expense-categories", "USMF|Travel"))
     assert outcome.kind is OutcomeKind.WRITTEN
     entity_set, mode, key, body = dataverse.writes[-1]
     assert (entity_set, mode) == ("msdyn_expensecategories", "upsert")
     assert key == {"msdyn_name": "Travel", "_msdyn_owningcompany_value": USMF}
-    assert body["msdyn_expensetype"] == 192350003
-    assert body["msdyn_receiptrequired"] == 192350001
-    assert (
-        body["msdyn_expensecategoryuid@odata.bind"]
-        == "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')"
+    assert body == {
+        "msdyn_expensetype": 192350003,
+        "statecode": 0,
+        "msdyn_expensecategoryuid@odata.bind": "/msdyn_transactioncategories(msdyn_transactioncategorynumber='TCN-1')",
+    }
+
+
+@pytest.mark.parametrize(
+    ("finance_type", "dataverse_option"),
+    [("Meals", 192350002), ("Expense", 192350007), ("Transport", 192350008), ("Allowance", 192350009), ("Empty", None)],
+)
+async def test_expense_types_dataverse_names_otherwise(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance, finance_type: str, dataverse_option: int | None
+) -> None:
+    expense_category_row(finance, "Per diem", finance_type, "Yes")
+    event = ChangeEvent(
+        event_id=f"c-{finance_type}",
+        source=Source.FINANCE,
+        entity="projexpensecategoryexportentity",
+        operation=Operation.CREATE,
+        key="USMF|Per diem",
+        company="USMF",
+        record={"dataareaid": "usmf", "costtype": "Per diem", "exptype": finance_type, "isinactive": "Yes"},
     )
+    outcome = await apply_event(engine, expense_categories.MAP, event.for_flow("expense-categories"))
+    assert outcome.kind is OutcomeKind.WRITTEN
+    body = dataverse.writes[-1][3]
+    assert (body["msdyn_expensetype"], body["statecode"]) == (dataverse_option, 1)
 
 
 def worker_event(event_id: str, name: str, operation: Operation = Operation.UPDATE) -> ChangeEvent:
