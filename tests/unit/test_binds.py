@@ -77,7 +77,10 @@ async def _written(**record: str | None) -> dict[str, object]:
     dataverse.add(
         "accounts", CUSTOMER, {"accountid": CUSTOMER, "accountnumber": "US-001", "_msdyn_company_value": USMF}
     )
-    engine = Engine(make_settings(), dataverse, FakeFinance(key_fields={}), MemoryState(), TtlCache(60))
+    # The flow reads the row Finance holds now: the fake holds the event's row.
+    finance = FakeFinance(key_fields={"TestEntities": ("dataAreaId", "Number")})
+    finance.add("TestEntities", {"dataAreaId": "usmf", "Number": "P-1", **record})
+    engine = Engine(make_settings(), dataverse, finance, MemoryState(), TtlCache(60))
     outcome = await apply_event(engine, MAP, event(**record))
     assert outcome.kind is OutcomeKind.WRITTEN, outcome
     _, _, _, body = dataverse.writes[-1]
