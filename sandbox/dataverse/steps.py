@@ -35,6 +35,8 @@ class Step:
     post_image: bool
     destination: str
     id: str = ""
+    # The columns the images hold, as registered on the step image; None: every column.
+    image_attributes: set[str] | None = None
 
 
 class StepRegistry:
@@ -100,13 +102,20 @@ def _value(simulator: DataverseSimulator, kind: str, value: Any) -> Any:
 
 
 def _attributes(
-    simulator: DataverseSimulator, effect: WriteEffect, row: dict[str, Any], names: set[str] | None
+    simulator: DataverseSimulator,
+    effect: WriteEffect,
+    row: dict[str, Any],
+    names: set[str] | None,
+    *,
+    with_nulls: bool = False,
 ) -> list[dict[str, Any]]:
+    """Images leave empty columns out; Target keeps a cleared column as its key with a null value
+    (Microsoft's webhook sample), which is how a flow learns a column was emptied."""
     table = effect.table
     return [
         {"key": name, "value": _value(simulator, table.columns[name].type, value)}
         for name, value in row.items()
-        if (names is None or name in names) and name in table.columns and value is not None
+        if (names is None or name in names) and name in table.columns and (value is not None or with_nulls)
     ]
 
 
@@ -122,14 +131,16 @@ def _entity(
         entity["__type"] = f"Entity:{CONTRACTS}"
     entity.update(
         {
-            "Attributes": _attributes(simulator, effect, row, names),
+            "Attributes": _attributes(simulator, effect, row, names, with_nulls=typed and names is not None),
             "EntityState": None,
             "FormattedValues": [],
             "Id": effect.record_id,
             "KeyAttributes": [],
             "LogicalName": effect.table.logical,
             "RelatedEntities": [],
-            "RowVersion": str(row.get("versionnumber")) if row.get("versionnumber") is not None else None,
+            # Real messages carry RowVersion null on Target and images alike: the version is the
+            # versionnumber column, present only where a step's image registered it.
+            "RowVersion": None,
         }
     )
     return entity
@@ -158,15 +169,20 @@ def remote_execution_context(
         target = _entity(simulator, effect, effect.after, names, True)
 
     pre = (
-        [{"key": "PreImage", "value": _entity(simulator, effect, effect.before, None, False)}]
+        [{"key": "PreImage", "value": _entity(simulator, effect, effect.before, step.image_attributes, False)}]
         if step.pre_image and effect.before
         else []
     )
     post = (
-        [{"key": "PostImage", "value": _entity(simulator, effect, effect.after, None, False)}]
+        [{"key": "PostImage", "value": _entity(simulator, effect, effect.after, step.image_attributes, False)}]
         if step.post_image and effect.after
         else []
     )
+    if effect.after is not None and effect.table.primary_name:
+        # Dataverse adds this image to every asynchronous step: the primary name column alone.
+        names = {effect.table.primary_name}
+        primary_name = _entity(simulator, effect, effect.after, names, False)
+        post.insert(0, {"key": "AsynchronousStepPrimaryName", "value": primary_name})
     context: dict[str, Any] = {
         "BusinessUnitId": DEFAULT_BUSINESS_UNIT,
         "CorrelationId": str(uuid.uuid4()),
