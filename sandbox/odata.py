@@ -378,6 +378,9 @@ class Faults:
     retry_after_seconds: int = 1
     error_share: float = 0.0
     drop_share: float = 0.0
+    # The request is applied, then the connection drops before the answer arrives: the caller must
+    # treat the outcome as unknown and its retry must not apply the change twice.
+    drop_after_share: float = 0.0
     seed: int | None = None
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -462,6 +465,16 @@ class FaultsAndLog:
             if faults.roll(faults.error_share):
                 await self.failed()(scope, replay_receive, logging_send)
                 return
+            if faults.roll(faults.drop_after_share):
+                entry.status = -2
+
+                async def swallow(message: Message) -> None:
+                    return None
+
+                await self.app(scope, replay_receive, swallow)
+                await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+                await send({"type": "http.response.body", "body": b"{", "more_body": True})
+                raise ConnectionAbortedError("sandbox fault: dropped the connection after applying the request")
         await self.app(scope, replay_receive, logging_send)
 
 
