@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup sandbox test lint typecheck check-maps unit bench maps-doc clean
+.PHONY: setup sandbox test lint typecheck check-maps unit bench faults maps-doc clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ test: setup lint typecheck check-maps unit
 
 bench: setup
 	$(PY) -m benchmarks $(ARGS)
+
+# 10,000 changes through 429s, 5xx, dropped connections, duplicates, reordering and a host crash.
+faults: setup
+	$(PY) -m tests.faults $(ARGS)
 
 maps-doc: $(STAMP)
 	$(VENV)/bin/projops-sync maps --markdown > docs/maps.md
