@@ -115,6 +115,15 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
     async with sandbox.person_finance() as fo:
         for code, name in (("USMF", "Contoso Entertainment USA"), ("USPI", "Contoso Consulting USA (Finance)")):
             await ok(await send(fo, "post", "LegalEntities", {"LegalEntityId": code, "Name": name}))
+        # Finance refuses a customer whose group it does not have.
+        await ok(
+            await send(
+                fo,
+                "post",
+                "CustomerGroups",
+                {"dataAreaId": "usmf", "CustomerGroupId": "30", "Description": "Wholesale customers"},
+            )
+        )
         await ok(
             await send(
                 fo,

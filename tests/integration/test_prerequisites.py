@@ -81,7 +81,7 @@ async def test_worker_reaches_dataverse(sandbox: Sandbox) -> None:
                 "FirstName": "Julia",
                 "LastName": "Funderburk",
                 "Name": "Julia Funderburk",
-                "BirthDate": "1985-04-12",
+                "BirthDate": "1985-04-12T12:00:00Z",
                 "PrimaryContactEmail": "julia@contoso.com",
             },
         )
