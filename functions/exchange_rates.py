@@ -3,6 +3,8 @@
 Reference: maps/02-prereq-msdyn_currencyexchangerates.md (field map documented in the 2020
 dual-write template). Import from staging refuses an actual whose rate is missing, so rates are
 synced before actuals. Rates are shared across legal entities: no company. Rates are Decimal.
+The entity set ExchangeRatesCDSEntity and its four-part key are the live $metadata's (the plain
+ExchangeRates set names its fields RateTypeName/FromCurrency/StartDate instead).
 """
 
 from functions.flow_blueprint import flow_blueprint
@@ -15,10 +17,12 @@ MAP = TableMap(
     reference="maps/02-prereq-msdyn_currencyexchangerates.md",
     source=SourceSide(
         System.FINANCE,
-        "CDSExchangeRateEntity",
-        "CDSExchangeRates",
+        "ExchangeRateCDSEntity",
+        "ExchangeRatesCDSEntity",
         ("ExchangeRateTypeName", "FromCurrencyCode", "ToCurrencyCode", "ValidFrom"),
-        events=("cdsexchangerateentity",),
+        events=("exchangeratecdsentity",),
+        # ValidFrom is an Edm.DateTimeOffset key part: reading a rate again writes it bare in the URL.
+        key_types=(("ValidFrom", FieldType.DATE),),
     ),
     target=TargetSide(
         System.DATAVERSE,
@@ -35,7 +39,10 @@ MAP = TableMap(
         FieldMap("ValidTo", "msdyn_validto", FieldType.DATE, provenance=DOC),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
-    notes="Finance entity and collection names are inferred; the Dataverse alternate key is inferred.",
+    notes=(
+        "The entity set, key and field types are in the live $metadata; the AOT entity name (the data "
+        "event's) and the Dataverse alternate key are inferred."
+    ),
 )
 
 bp = flow_blueprint(MAP)

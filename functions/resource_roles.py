@@ -1,28 +1,20 @@
 """Project resource roles for all companies (bookableresourcecategories): Dataverse → Finance.
 
-Reference: maps/10-bookableresourcecategories.md. Roles are not company-specific in Dataverse, so
-one resource role is written per legal entity in scope (documented fan-out). Documented key:
-msdyn_resourcecategorynumber (Finance RoleId). Roles are reference data: never deleted from Finance.
+Reference: maps/10-bookableresourcecategories.md. Roles are not company-specific in Dataverse, and
+the map writes them to Finance's cross-company entity (ResourceCategoriesShared, keyed by RoleId
+alone); Finance then creates the company-specific role in every legal entity itself (documented:
+"the system automatically creates respective company-specific resource roles records ... for all
+legal entities"). Dual-write refuses to map a cross-company table to a company-specific entity
+(DIPV1002), which also points at the shared entity. Documented key: msdyn_resourcecategorynumber
+(Finance RoleId). Roles are reference data: never deleted from Finance.
 """
 
 from functions.flow_blueprint import flow_blueprint
 from shared.events import Operation
-from shared.maps import (
-    DOC,
-    INF,
-    FieldMap,
-    FieldType,
-    SourceSide,
-    System,
-    TableMap,
-    TargetSide,
-    each_company_in_scope,
-)
+from shared.maps import DOC, INF, MET, FieldMap, FieldType, SourceSide, System, TableMap, TargetSide, ValueMap
 
-
-def is_inactive(statecode: object) -> bool:
-    return statecode == 1
-
+# IsCategoryDisabled is Finance's FalseTrue enum, not NoYes: "Yes"/"No" would be refused.
+ROLE_DISABLED = ValueMap("statecode → IsCategoryDisabled", {0: "False", 1: "True"}, provenance=INF)
 
 MAP = TableMap(
     name="resource-roles",
@@ -34,14 +26,24 @@ MAP = TableMap(
         "bookableresourcecategories",
         ("bookableresourcecategoryid",),
     ),
-    target=TargetSide(System.FINANCE, "ProjectResourceRoles", ("dataAreaId", "RoleId"), INF),
-    company=each_company_in_scope("dataAreaId"),
+    target=TargetSide(System.FINANCE, "ResourceCategoriesShared", ("RoleId",), MET),
     fields=(
         FieldMap("msdyn_resourcecategorynumber", "RoleId", provenance=DOC, note="integration key (IMG)"),
-        FieldMap("name", "Description", provenance=INF),
-        FieldMap("statecode", "IsCategoryDisabled", FieldType.NOYES, transform=is_inactive, provenance=INF),
+        FieldMap("name", "Description", provenance=MET),
+        FieldMap(
+            "statecode",
+            "IsCategoryDisabled",
+            FieldType.ENUM,
+            value_map=ROLE_DISABLED,
+            provenance=MET,
+            note="an inactive role is disabled",
+        ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    notes=(
+        "One row per role: the per-company ResourceCategories rows are Finance's to create from it, so "
+        "the map neither fans out per legal entity nor writes them."
+    ),
 )
 
 bp = flow_blueprint(MAP)

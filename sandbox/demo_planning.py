@@ -274,7 +274,7 @@ def planning_expectations(sandbox: Sandbox) -> list[Expectation]:
         return None if ok and row and row["TermsOfPayment"] == "Net30" else f"invoice proposal PINV-0001: {row}"
 
     async def worker() -> str | None:
-        row = fo.get("ProjectWorkerResources", ResourceId=RESOURCE_ID)
+        row = fo.get("WorkerResourceImports", ProjCDSResourceId=RESOURCE_ID)
         return None if row and row["PersonnelNumber"] == WORKER_NUMBER else f"worker resource: {row}"
 
     return [

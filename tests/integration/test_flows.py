@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from decimal import Decimal
 
 from sandbox.demo_documents import expense_category
@@ -15,7 +16,7 @@ from sandbox.scenario import (
     actual_body,
 )
 from shared.telemetry import FIGURES
-from tests.integration.conftest import finance_writes, send
+from tests.integration.conftest import finance_write_requests, finance_writes, send
 
 PROJECT = "c0a1e000-0000-4000-8000-00000000aa01"
 
@@ -154,7 +155,7 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
     assert write_backs[0].headers.get("if-match") == "*"
 
 
-async def test_resource_role_fans_out_to_every_company_and_is_never_deleted(sandbox: Sandbox) -> None:
+async def test_resource_role_is_one_role_for_all_companies_and_is_never_deleted(sandbox: Sandbox) -> None:
     role = "c0a1e000-0000-4000-8000-0000000c0001"
     async with sandbox.person_dataverse() as dv:
         await send(
@@ -173,10 +174,26 @@ async def test_resource_role_fans_out_to_every_company_and_is_never_deleted(sand
         await sandbox.wait_quiet()
         await send(dv, "DELETE", f"bookableresourcecategories({role})")
         await sandbox.wait_quiet()
-    roles = {r["dataAreaId"]: r for r in sandbox.finance.rows("ProjectResourceRoles")}
-    assert set(roles) == {"usmf", "uspi"}
-    assert all(r["Description"] == "Senior developer" and r["IsCategoryDisabled"] == "Yes" for r in roles.values())
-    assert [m for m, _ in finance_writes(sandbox, "ProjectResourceRoles")] == ["POST", "POST", "PATCH", "PATCH"]
+    [shared] = sandbox.finance.rows("ResourceCategoriesShared")
+    # IsCategoryDisabled is Finance's FalseTrue enum: an inactive role is "True", not "Yes".
+    assert (shared["RoleId"], shared["Description"], shared["IsCategoryDisabled"]) == (
+        "DEV",
+        "Senior developer",
+        "True",
+    )
+    assert finance_writes(sandbox, "ResourceCategoriesShared") == [
+        ("POST", "/data/ResourceCategoriesShared"),
+        ("PATCH", "/data/ResourceCategoriesShared(RoleId='DEV')"),
+    ]
+    assert [json.loads(r.body) for r in finance_write_requests(sandbox, "ResourceCategoriesShared")] == [
+        {"RoleId": "DEV", "Description": "Developer", "IsCategoryDisabled": "False"},
+        {"Description": "Senior developer", "IsCategoryDisabled": "True"},
+    ]
+    # Finance makes the company-specific role in each legal entity itself; the flow writes none.
+    per_company = {r["dataAreaId"]: r for r in sandbox.finance.rows("ResourceCategories")}
+    assert set(per_company) == {"usmf", "uspi"}
+    assert all(r["RoleId"] == "DEV" and r["IsCategoryDisabled"] == "True" for r in per_company.values())
+    assert [r for r in sandbox.finance.requests if r.path.split("(")[0] == "/data/ResourceCategories"] == []
 
 
 async def test_expense_categories_one_record_per_legal_entity(sandbox: Sandbox) -> None:
@@ -223,21 +240,28 @@ async def test_transaction_category_gets_its_shared_categories_in_finance(sandbo
         await sandbox.wait_quiet()
         await send(dv, "PATCH", f"msdyn_transactioncategories({category})", {"msdyn_name": "Travel and lodging"})
         await sandbox.wait_quiet()
-    row = sandbox.finance.get("ProjectTransactionCategories", TransactionCategoryId="TCN-0000002000")
-    assert row is not None and row["Name"] == "Travel and lodging" and row["BillingType"] == "Chargeable"
-    assert row["IntegrationId"] == category
+    row = sandbox.finance.get("ProjectTransactionCategories", CategoryId="TCN-0000002000")
+    assert row is not None and row["Name"] == "Travel and lodging"
+    # The entity has the category id and its name only: the billing type and Dataverse id stay behind.
+    mine = [
+        r
+        for r in finance_write_requests(sandbox, "ProjectTransactionCategories")
+        if "TCN-0000002000" in r.path + r.body
+    ]
+    assert [(r.method, r.path, json.loads(r.body)) for r in mine] == [
+        ("POST", "/data/ProjectTransactionCategories", {"CategoryId": "TCN-0000002000", "Name": "Travel"}),
+        (
+            "PATCH",
+            "/data/ProjectTransactionCategories(CategoryId='TCN-0000002000')",
+            {"Name": "Travel and lodging"},
+        ),
+    ]
     shared = sorted(
-        r["SharedCategoryId"]
+        r["CategoryId"]
         for r in sandbox.finance.rows("SharedCategories")
-        if r["TransactionCategoryId"] == "TCN-0000002000"
+        if r["CategoryId"].startswith("TCN-0000002000-")
     )
     assert shared == [f"TCN-0000002000-{n}" for n in range(1, 6)]
-    mine = [
-        r.method
-        for r in sandbox.finance.requests
-        if r.path.startswith("/data/ProjectTransactionCategories") and "TCN-0000002000" in r.path + r.body
-    ]
-    assert mine == ["POST", "PATCH"]
 
 
 async def test_contract_headers_project_based_only_and_deleted_with_dataverse(sandbox: Sandbox) -> None:

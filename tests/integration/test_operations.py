@@ -40,8 +40,10 @@ async def test_initial_sync_resumes_after_a_crash_without_double_writes(sandbox:
     done = await initial_sync(sandbox.runtime, table_map, page_size=10, resume=failed)
     assert done.status == "completed" and done.counts["fed"] == 25 and done.id == failed.id
     await sandbox.wait_quiet()
-    assert len(sandbox.finance.rows("ProjectResourceRoles")) == 50
-    assert len(finance_writes(sandbox, "ProjectResourceRoles")) == 50
+    # One role for all companies each, written once; Finance makes the 50 company-specific ones.
+    assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
+    assert len(finance_writes(sandbox, "ResourceCategoriesShared")) == 25
+    assert len(sandbox.finance.rows("ResourceCategories")) == 50
 
 
 async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sandbox) -> None:

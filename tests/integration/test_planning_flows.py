@@ -326,15 +326,17 @@ async def test_only_worker_linked_resources_reach_finance(project: Sandbox) -> N
     await dataverse(
         project, "POST", "bookableresources", {"bookableresourceid": crew, "name": "Crew", "resourcetype": 6}
     )
-    rows = project.finance.rows("ProjectWorkerResources")
-    assert [(r["ResourceId"], r["PersonnelNumber"], r["ResourceName"]) for r in rows] == [
-        (linked, "000777", "Kim Abercrombie")
-    ]
+    rows = project.finance.rows("WorkerResourceImports")
+    assert [(r["ProjCDSResourceId"], r["PersonnelNumber"]) for r in rows] == [(linked, "000777")]
+    assert json.loads(finance_write_requests(project, "WorkerResourceImports")[0].body) == {
+        "ProjCDSResourceId": linked,
+        "PersonnelNumber": "000777",
+    }
+    # Finance's worker resource has no name: renaming the resource is not Finance's business.
     await dataverse(project, "PATCH", f"bookableresources({linked})", {"name": "Kim A."})
-    assert landed(project, "ProjectWorkerResources", ResourceId=linked)["ResourceName"] == "Kim A."
     await dataverse(project, "DELETE", f"bookableresources({linked})")
-    assert landed(project, "ProjectWorkerResources", ResourceId=linked)  # Finance keeps its worker resource
-    assert methods(project, "ProjectWorkerResources") == ["POST", "PATCH"]
+    assert landed(project, "WorkerResourceImports", ProjCDSResourceId=linked)  # Finance keeps its worker resource
+    assert methods(project, "WorkerResourceImports") == ["POST"]
 
 
 async def test_contract_header_and_its_time_and_material_line_follow_changes(project: Sandbox) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from functions import exchange_rates
 from sandbox.environment import Sandbox
+from shared.events import ChangeEvent, Operation, Source
+from shared.outcomes import OutcomeKind
+from shared.pipeline import apply_event
 from shared.telemetry import FIGURES
 from tests.integration.conftest import parked, send, until
 
@@ -32,34 +36,25 @@ async def test_legal_entity_reaches_dataverse_and_is_never_deleted_there(sandbox
 
 
 async def test_exchange_rates_are_exact_and_unchanged_rates_are_not_rewritten(sandbox: Sandbox) -> None:
+    # ValidFrom is an Edm.DateTimeOffset key part: bare in the URL, with a time (Finance dates are at noon).
     key = (
-        "CDSExchangeRates(ExchangeRateTypeName='Default',FromCurrencyCode='GBP',ToCurrencyCode='USD',"
-        "ValidFrom='2026-12-01')"
+        "ExchangeRatesCDSEntity(ExchangeRateTypeName='Default',FromCurrencyCode='GBP',ToCurrencyCode='USD',"
+        "ValidFrom=2026-12-01T12:00:00Z)"
     )
     body = {
         "ExchangeRateTypeName": "Default",
         "FromCurrencyCode": "GBP",
         "ToCurrencyCode": "USD",
         "Rate": Decimal("1.2712345678"),
-        "ValidFrom": "2026-12-01",
-        "ValidTo": "2026-12-31",
+        "ValidFrom": "2026-12-01T12:00:00Z",
+        "ValidTo": "2026-12-31T12:00:00Z",
     }
     async with sandbox.person_finance() as fo:
-        await send(fo, "POST", "CDSExchangeRates", body)
+        await send(fo, "POST", "ExchangeRatesCDSEntity", body)
         await sandbox.wait_quiet()
-        assert (
-            sandbox.finance.get(
-                "CDSExchangeRates",
-                ExchangeRateTypeName="Default",
-                FromCurrencyCode="GBP",
-                ToCurrencyCode="USD",
-                ValidFrom="2026-12-01",
-            )
-            is not None
-        )
         await send(fo, "PATCH", key, {"Rate": Decimal("1.2700")})
         await sandbox.wait_quiet()
-        await send(fo, "PATCH", key, {"ValidTo": "2026-12-31"})
+        await send(fo, "PATCH", key, {"ValidTo": "2026-12-31T12:00:00Z"})
         await sandbox.wait_quiet()
     [rate] = [r for r in sandbox.dataverse.rows("msdyn_currencyexchangerate") if r["msdyn_fromcurrencycode"] == "GBP"]
     assert rate["msdyn_exchangerate"] == Decimal("1.2700")
@@ -68,6 +63,44 @@ async def test_exchange_rates_are_exact_and_unchanged_rates_are_not_rewritten(sa
         "PATCH",
         "PATCH",
     ]  # the same-value update wrote nothing
+
+
+async def test_an_exchange_rate_read_again_is_read_by_its_dated_key(sandbox: Sandbox) -> None:
+    """An event that carries no whole row (a replay of a partial one) makes the flow read the rate
+    from Finance by its key."""
+    sandbox.finance.seed(
+        "ExchangeRatesCDSEntity",
+        {
+            "ExchangeRateTypeName": "Default",
+            "FromCurrencyCode": "CAD",
+            "ToCurrencyCode": "USD",
+            "Rate": Decimal("0.7312"),
+            "ValidFrom": "2026-12-01T12:00:00Z",
+            "ValidTo": "2026-12-31T12:00:00Z",
+        },
+    )
+    record = {
+        "ExchangeRateTypeName": "Default",
+        "FromCurrencyCode": "CAD",
+        "ToCurrencyCode": "USD",
+        "ValidFrom": "2026-12-01T12:00:00Z",  # as a replayed event carries it: text
+    }
+    event = ChangeEvent(
+        event_id="rate-1",
+        source=Source.FINANCE,
+        entity="exchangeratecdsentity",
+        operation=Operation.UPDATE,
+        key="",
+        record=record,
+        partial=True,
+    )
+    assert sandbox.runtime is not None
+    outcome = await apply_event(sandbox.runtime.engine, exchange_rates.MAP, event.for_flow("exchange-rates", "k"))
+    assert outcome.kind is OutcomeKind.WRITTEN, outcome
+    [read] = [r for r in sandbox.finance.requests if r.method == "GET" and "ExchangeRatesCDSEntity(" in r.path]
+    assert read.path.endswith(",ValidFrom=2026-12-01T12:00:00Z)")
+    [rate] = [r for r in sandbox.dataverse.rows("msdyn_currencyexchangerate") if r["msdyn_fromcurrencycode"] == "CAD"]
+    assert rate["msdyn_exchangerate"] == Decimal("0.7312") and str(rate["msdyn_validto"]) == "2026-12-31"
 
 
 async def test_worker_reaches_dataverse(sandbox: Sandbox) -> None:

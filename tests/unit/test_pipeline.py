@@ -12,6 +12,7 @@ import pytest
 from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles, workers
 from shared.cache import TtlCache
 from shared.events import ChangeEvent, Initiator, Operation, Source
+from shared.maps import each_company_in_scope
 from shared.outcomes import OutcomeKind
 from shared.pipeline import Engine, apply_event, source_key
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
@@ -70,7 +71,8 @@ def finance() -> FakeFinance:
         key_fields={
             "ProjectsV2": ("dataAreaId", "ProjectId"),
             "ProjActualsImports": ("dataAreaId", "ActualsImportId"),
-            "ProjectResourceRoles": ("dataAreaId", "RoleId"),
+            "ResourceCategoriesShared": ("RoleId",),
+            "ResourceCategories": ("dataAreaId", "RoleId"),
             "CustomersV3": ("dataAreaId", "CustomerAccount"),
         }
     )
@@ -236,8 +238,8 @@ async def test_retry_budget_then_park(engine: Engine, finance: FakeFinance) -> N
     assert ChangeEvent.from_json(parked[0].event).key == event.key
 
 
-async def test_resource_role_fans_out_per_company(engine: Engine, finance: FakeFinance) -> None:
-    event = ChangeEvent(
+def role_event() -> ChangeEvent:
+    return ChangeEvent(
         event_id="r1",
         source=Source.DATAVERSE,
         entity="bookableresourcecategory",
@@ -245,12 +247,37 @@ async def test_resource_role_fans_out_per_company(engine: Engine, finance: FakeF
         key="b0000000-0000-4000-8000-000000000001",
         record={"name": "Architect", "msdyn_resourcecategorynumber": "ARCH", "statecode": 0},
     )
-    outcome = await apply_event(engine, resource_roles.MAP, event)
+
+
+async def test_resource_role_is_one_row_for_all_companies(engine: Engine, finance: FakeFinance) -> None:
+    outcome = await apply_event(engine, resource_roles.MAP, role_event())
+    assert outcome.writes == 1
+    assert finance.calls == [
+        (
+            "POST",
+            "ResourceCategoriesShared",
+            {"RoleId": "ARCH", "Description": "Architect", "IsCategoryDisabled": "False"},
+        )
+    ]
+    again = await apply_event(engine, resource_roles.MAP, role_event())
+    assert again.reason == "unchanged"
+
+
+async def test_a_company_rule_of_each_company_in_scope_fans_out(engine: Engine, finance: FakeFinance) -> None:
+    # The per-company entity, as a customer who maps it instead of the shared one would.
+    per_company = dataclasses.replace(
+        resource_roles.MAP,
+        target=dataclasses.replace(
+            resource_roles.MAP.target, entity_set="ResourceCategories", key_fields=("dataAreaId", "RoleId")
+        ),
+        company=each_company_in_scope("dataAreaId"),
+    )
+    outcome = await apply_event(engine, per_company, role_event())
     assert outcome.writes == 2
-    roles = finance.tables["ProjectResourceRoles"]
+    roles = finance.tables["ResourceCategories"]
     assert {dict(k)["dataAreaId"] for k in roles} == {"usmf", "uspi"}
-    assert all(r["IsCategoryDisabled"] == "No" and r["Description"] == "Architect" for r in roles.values())
-    again = await apply_event(engine, resource_roles.MAP, event)
+    assert all(r["IsCategoryDisabled"] == "False" and r["Description"] == "Architect" for r in roles.values())
+    again = await apply_event(engine, per_company, role_event())
     assert again.reason == "unchanged"
 
 
