@@ -4,7 +4,8 @@ Reference: maps/14-msdyn_projectcontractsplitbillingrules-funding-source.md. Doc
 project contract creates its contract customer rows, and the map syncs their additions, updates and
 deletions; split billing percentages are mastered in Dataverse only and never synced; terms of
 payment are synced (1.0.0.2). Field pairs and keys are not documented: the funding source id is the
-customer account (Finance's own default when a customer funds a contract), inferred.
+customer account (Finance's own default when a customer funds a contract), inferred. The entity set,
+its key (note ProjectContractID's upper-case ID) and every field's type are the live $metadata's.
 """
 
 from functions.flow_blueprint import flow_blueprint
@@ -13,7 +14,7 @@ from functions.value_maps import TERMS_OF_PAYMENT
 from shared.events import Operation
 from shared.maps import (
     DOC,
-    INF,
+    MET,
     FieldMap,
     FieldType,
     Lookup,
@@ -35,19 +36,30 @@ MAP = TableMap(
         ("msdyn_projectcontractsplitbillingruleid",),
     ),
     target=TargetSide(
-        System.FINANCE, "ProjectFundingSources", ("dataAreaId", "ProjectContractID", "FundingSourceId"), INF
+        System.FINANCE, "ProjectFundingSources", ("dataAreaId", "ProjectContractID", "FundingSourceId"), MET
     ),
     company=company_from_lookup("msdyn_owningcompany", "dataAreaId", DOC),
     fields=(
-        FieldMap(None, "FundingType", default="Customer", provenance=INF, note="contract customers fund as customers"),
+        FieldMap(
+            None,
+            "FundingType",
+            FieldType.ENUM,
+            default="Customer",
+            provenance=MET,
+            note="ProjFundingType: a contract customer is an account, so it funds as a Customer",
+        ),
         FieldMap("msdyn_paymentterms", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.2"),
-        FieldMap("msdyn_isprimary", "IsPrimaryFundingSource", FieldType.NOYES, default=False, provenance=INF),
-        FieldMap("msdyn_billtoname", "InvoiceName", provenance=INF),
+        FieldMap("msdyn_isprimary", "IsPrimaryFundingSource", FieldType.NOYES, default=False, provenance=MET),
+        FieldMap("msdyn_billtoname", "InvoiceName", provenance=MET),
     ),
     lookups=(
-        contract_number("msdyn_projectcontractid", "ProjectContractID"),
+        contract_number("msdyn_projectcontractid", "ProjectContractID", provenance=MET),
         customer_account(
-            "msdyn_customer", "CustomerOrOrganization", required=True, note="the customer must be in Finance first"
+            "msdyn_customer",
+            "CustomerOrOrganization",
+            required=True,
+            note="the customer must be in Finance first",
+            provenance=MET,
         ),
         Lookup(
             "msdyn_customer",
@@ -55,7 +67,7 @@ MAP = TableMap(
             read_set="accounts",
             read_column="accountnumber",
             required=True,
-            provenance=INF,
+            provenance=MET,
             note="Finance's default funding source id is the customer account",
         ),
     ),

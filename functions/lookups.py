@@ -64,7 +64,9 @@ def project_number(
     )
 
 
-def customer_account(source: str, target: str, *, required: bool, note: str = "") -> Lookup:
+def customer_account(
+    source: str, target: str, *, required: bool, note: str = "", provenance: Provenance = INF
+) -> Lookup:
     """Dataverse → Finance: an account reference as its customer account, which Finance must have."""
     return Lookup(
         source,
@@ -74,7 +76,7 @@ def customer_account(source: str, target: str, *, required: bool, note: str = ""
         require_set="CustomersV3",
         require_field="CustomerAccount",
         required=required,
-        provenance=INF,
+        provenance=provenance,
         note=note,
     )
 
@@ -125,6 +127,7 @@ def contract_number(
     *,
     required: bool = True,
     must_be_in_finance: bool = True,
+    provenance: Provenance = INF,
 ) -> Lookup:
     """Dataverse → Finance: a contract (salesorder) reference as its number (optionally checked in Finance)."""
     return Lookup(
@@ -135,7 +138,7 @@ def contract_number(
         require_set="ProjectContractHeaders" if must_be_in_finance else None,
         require_field="ProjectContractId" if must_be_in_finance else None,
         required=required,
-        provenance=INF,
+        provenance=provenance,
         note=note,
     )
 

@@ -258,10 +258,11 @@ def planning_expectations(sandbox: Sandbox) -> list[Expectation]:
         return None if ok else f"material estimates ({count}): {row}"
 
     async def milestone() -> str | None:
-        row = fo.get("ProjectContractLineMilestones", dataAreaId="usmf", TransactionId=MILESTONE_ID)
-        # Ready for invoicing in Dataverse; still to be invoiced in Finance (status 4 is for the cutover).
-        ok = row and row["Amount"] == Decimal("12000.00") and row.get("TransStatus") != 4
-        return None if ok and row and row["ContractLineRef"] == FIXED_PRICE_LINE_ID else f"milestone: {row}"
+        key = {"dataAreaId": "usmf", "ContractLineMilestoneIdentifier": MILESTONE_ID}
+        row = fo.get("ProjectContractLineMilestones", **key)
+        # Ready for invoicing in Dataverse; still to be invoiced in Finance (Invoiced is for the cutover).
+        ok = row and row["Amount"] == Decimal("12000.00") and row["TransStatus"] != "Invoiced"
+        return None if ok and row and row["ContractLineId"] == FIXED_PRICE_LINE_ID else f"milestone: {row}"
 
     async def connection() -> str | None:
         row = fo.get("ProjectTransactionRelationships", ConnectionId=CONNECTION_ID)

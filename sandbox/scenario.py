@@ -462,8 +462,12 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("resource-roles", "role ARCHITECT in USMF and USPI", roles)
 
     async def contract_line() -> str | None:
-        rule = fo_sim.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=ORDER_LINE_ID)
-        ok = rule and rule.get("LineType") == "TAndM" and rule.get("ProjectContractId") == "ORD-1001"
+        rule = fo_sim.get("ProjectContractLines", dataAreaId="usmf", ProjectContractId="ORD-1001", LineSequenceNumber=1)
+        ok = rule and (rule["ContractLineId"], rule["BillingMethod"], rule["LineType"]) == (
+            ORDER_LINE_ID,
+            "TimeMaterial",
+            "TAndM",
+        )
         return None if ok else f"contract line in Finance: {rule}"
 
     expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)

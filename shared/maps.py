@@ -104,7 +104,9 @@ class Lookup:
     Dataverse → Finance: `source` holds an EntityReference; the referenced Dataverse row is read
     (`read_set`, `read_column`) to get the natural key Finance knows (e.g. the project number), and
     when `require_set` is given the engine checks Finance has that record, so a line that arrives
-    before its header is retried instead of failing validation.
+    before its header is retried instead of failing validation. The check reads the record by its key
+    (dataAreaId and `require_field`), or with a `$filter` on `require_field` when that field is not
+    the set's key (`require_by_filter`, e.g. a contract line by its ContractLineId).
 
     Finance → Dataverse: `source` holds a natural key value; it is bound with
     `<navigation>@odata.bind: /<bind_set>(<bind_key>='<value>')`. When `resolve_id` is set the engine
@@ -117,6 +119,7 @@ class Lookup:
     read_column: str | None = None
     require_set: str | None = None
     require_field: str | None = None
+    require_by_filter: bool = False
     bind_set: str | None = None
     bind_key: str | None = None
     resolve_id: str | None = None

@@ -10,7 +10,7 @@ from datetime import datetime, time
 from typing import Any
 
 from shared.cache import TtlCache
-from shared.clients.addressing import bind_reference, unaddressable_character
+from shared.clients.addressing import bind_reference, filter_for_key, unaddressable_character
 from shared.clients.base import DataverseApi, FinanceApi
 from shared.errors import (
     AuthError,
@@ -472,7 +472,12 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
     cache_key = ("fo", lookup.require_set, tuple(key.items()))
     if engine.cache.get(cache_key):
         return
-    row = await engine.finance.get(lookup.require_set, key, select=[lookup.require_field])
+    if lookup.require_by_filter:
+        pages = engine.finance.query(lookup.require_set, select=[lookup.require_field], filter=filter_for_key(key))
+        found = [r async for page in pages for r in page]
+        row = found[0] if found else None
+    else:
+        row = await engine.finance.get(lookup.require_set, key, select=[lookup.require_field])
     if row is None:
         described = ",".join(f"{k}='{v}'" for k, v in key.items())
         raise MissingDependencyError(f"{lookup.require_set}({described}) does not exist in Finance")

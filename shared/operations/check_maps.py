@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from shared.extensions import WHAT_TO_ADD
-from shared.maps import FieldType, Registry, System, TableMap
+from shared.maps import CompanyRuleKind, FieldType, Registry, System, TableMap
 from shared.operations.metadata import EntityType, Metadata, parse_metadata
 from shared.runtime import Runtime
 
@@ -188,14 +188,20 @@ def check_map(
                 f"not a key of {target.entity_set} (keys: {known})",
             )
         for pair in table_map.fields:
-            if pair.value_map is None or pair.type is not FieldType.ENUM:
+            if pair.type is not FieldType.ENUM:
+                continue
+            # A constant (dual-write's Default transform) is a symbol as much as a value map's are.
+            symbols = [pair.default] if isinstance(pair.default, str) else []
+            if pair.value_map is not None:
+                symbols += list(pair.value_map.pairs.values())
+            if not symbols:
                 continue
             enum_type = target_entity.properties.get(pair.target, "")
             members = by_system[target.system].enum_members(enum_type) if enum_type else None
             if members is None:
                 problem(target.system, "enum", pair.target, f"type {enum_type or '?'} is not an enum type")
                 continue
-            for symbol in pair.value_map.pairs.values():
+            for symbol in symbols:
                 if symbol not in members:
                     problem(
                         target.system,
@@ -231,6 +237,18 @@ def check_map(
                     f"{lookup.require_set}.{lookup.require_field}",
                     "does not exist",
                 )
+            elif required is not None and lookup.require_field and not lookup.require_by_filter:
+                # The check reads the record by key: a field that is not the key is refused by Finance.
+                by_key = {lookup.require_field}
+                if table_map.company.kind is not CompanyRuleKind.NONE:
+                    by_key.add("dataAreaId")
+                if by_key not in required.key_sets():
+                    problem(
+                        System.FINANCE,
+                        "lookup key",
+                        f"{lookup.require_set}({','.join(sorted(by_key))})",
+                        f"not the key of {lookup.require_set} ({','.join(required.key)}): find it by filter",
+                    )
         if lookup.bind_set:
             bound = entity(System.DATAVERSE, lookup.bind_set, "bind")
             key = {lookup.bind_key, *([lookup.company_column] if lookup.company_column else [])}

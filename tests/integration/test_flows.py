@@ -347,8 +347,11 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
     assert FIGURES.flows["contract-lines"].retried >= 1
     await resume(sandbox.runtime.switch, contract_headers.MAP)
     await sandbox.wait_quiet()
-    rule = sandbox.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line)
-    assert rule is not None and rule["ProjectContractId"] == "ORD-2002"
-    assert rule["LineType"] == "LumpSum" and rule["LineAmount"] == Decimal("48000.00")
+    rule = sandbox.finance.get(
+        "ProjectContractLines", dataAreaId="usmf", ProjectContractId="ORD-2002", LineSequenceNumber=1
+    )
+    assert rule is not None and rule["ContractLineId"] == line
+    assert (rule["BillingMethod"], rule["LineType"]) == ("FixedPrice", "LumpSum")
+    assert rule["LineAmount"] == Decimal("48000.00")
     assert rule["AreHourTransactionsIncluded"] == "Yes" and rule["AreFeeTransactionsIncluded"] == "No"
     assert sandbox.runtime is not None and await sandbox.runtime.engine.state.list_parked() == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -13,7 +15,7 @@ from sandbox.demo_planning import estimate_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body, create_project_setup
 from shared.telemetry import FIGURES
-from tests.integration.conftest import finance_write_requests, finance_writes, parked, send
+from tests.integration.conftest import finance_write_requests, finance_writes, parked, send, until
 
 COMPANY = f"/cdm_companies({USMF_ID})"
 PROJECT = f"/msdyn_projects({PROJECT_ID})"
@@ -132,37 +134,86 @@ def milestone_writes(sandbox: Sandbox) -> list[dict[str, Any]]:
     ]
 
 
+MILESTONE_KEY = {"dataAreaId": "usmf", "ContractLineMilestoneIdentifier": MILESTONE}
+
+
 async def test_milestone_lands_with_its_amount_and_ready_for_invoicing_stays_to_be_invoiced(project: Sandbox) -> None:
     await create_milestone(project, 192350000)
-    key = {"dataAreaId": "usmf", "TransactionId": MILESTONE}
-    row = landed(project, "ProjectContractLineMilestones", **key)
-    assert (row["Amount"], row["CurrencyId"], row["Description"]) == (Decimal("25000.10"), "USD", "Go-live")
-    assert (row["ContractLineRef"], str(row["InvoiceDate"])) == (ORDER_LINE_ID, "2027-01-31")
+    row = landed(project, "ProjectContractLineMilestones", **MILESTONE_KEY)
+    assert (row["Amount"], row["CurrencyCode"], row["Description"]) == (Decimal("25000.10"), "USD", "Go-live")
+    assert (row["ContractLineId"], row["ProjectNumber"], row["ContractLineMilestoneGuid"]) == (
+        ORDER_LINE_ID,
+        "PRJ-1001",
+        MILESTONE,
+    )
+    assert row["TransactionDate"] == datetime(2027, 1, 31, 12, tzinfo=UTC)
 
     await dataverse(project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_amount": 26000})
     await dataverse(
         project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_invoicestatus": 192350001}
     )
-    assert landed(project, "ProjectContractLineMilestones", **key)["Amount"] == Decimal("26000")
-    # Outside the cutover the invoice status is not Finance's to receive: marking it invoiced (4) would
+    assert landed(project, "ProjectContractLineMilestones", **MILESTONE_KEY)["Amount"] == Decimal("26000")
+    # Outside the cutover the invoice status is not Finance's to receive: marking it invoiced would
     # mean the milestone is never billed there.
     assert all("TransStatus" not in body for body in milestone_writes(project))
     assert methods(project, "ProjectContractLineMilestones") == ["POST", "PATCH"]
 
     await dataverse(project, "DELETE", f"msdyn_contractlinescheduleofvalues({MILESTONE})")
-    assert project.finance.get("ProjectContractLineMilestones", **key) is None
+    assert project.finance.get("ProjectContractLineMilestones", **MILESTONE_KEY) is None
+    assert finance_writes(project, "ProjectContractLineMilestones")[-1] == (
+        "DELETE",
+        f"/data/ProjectContractLineMilestones(dataAreaId='usmf',ContractLineMilestoneIdentifier='{MILESTONE}')",
+    )
 
 
 @pytest.mark.parametrize("options", [SandboxOptions(extra_settings={"milestone_invoiced_cutover": True})])
 async def test_milestone_cutover_sends_the_invoice_status_value_map(project: Sandbox) -> None:
     await create_milestone(project, 192350000)
-    key = {"dataAreaId": "usmf", "TransactionId": MILESTONE}
-    assert landed(project, "ProjectContractLineMilestones", **key)["TransStatus"] == 0
+    assert landed(project, "ProjectContractLineMilestones", **MILESTONE_KEY)["TransStatus"] == "NoStatus"
     await dataverse(
         project, "PATCH", f"msdyn_contractlinescheduleofvalues({MILESTONE})", {"msdyn_invoicestatus": 192350001}
     )
-    assert landed(project, "ProjectContractLineMilestones", **key)["TransStatus"] == 4
-    assert [body.get("TransStatus") for body in milestone_writes(project)] == [0, 4]
+    assert landed(project, "ProjectContractLineMilestones", **MILESTONE_KEY)["TransStatus"] == "Invoiced"
+    # ProjTransStatus members by name, as OData takes them: 0 is NoStatus, 4 Invoiced.
+    assert [body.get("TransStatus") for body in milestone_writes(project)] == ["NoStatus", "Invoiced"]
+
+
+async def test_milestone_waits_for_its_contract_line_which_finance_finds_by_its_line_id(project: Sandbox) -> None:
+    from functions import contract_lines
+    from shared.operations.pause import pause, resume
+
+    assert project.runtime is not None and project.runtime.switch is not None
+    await pause(project.runtime.switch, contract_lines.MAP)  # the line is held back
+    line = "c0a1e000-0000-4000-8000-0000000c1d01"
+    fixed_price_line = {
+        "salesorderdetailid": line,
+        "productdescription": "Go-live, fixed price",
+        "sequencenumber": 2,
+        "msdyn_billingmethod": 192350001,
+        "salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
+        "msdyn_owningcompany@odata.bind": COMPANY,
+    }
+    milestone = {
+        "msdyn_contractlinescheduleofvalueid": MILESTONE,
+        "msdyn_name": "Go-live",
+        "msdyn_amount": Decimal("9000.00"),
+        "msdyn_contractlineid@odata.bind": f"/salesorderdetails({line})",
+        "msdyn_project@odata.bind": PROJECT,
+    }
+    async with project.person_dataverse() as dv:
+        await send(dv, "POST", "salesorderdetails", fixed_price_line)
+        await send(dv, "POST", "msdyn_contractlinescheduleofvalues", milestone)
+    await until(lambda: FIGURES.flows["contract-milestones"].retried >= 1)
+    assert project.finance.rows("ProjectContractLineMilestones") == []
+    # The check is a filter on ContractLineId: it is not the contract line's key in Finance.
+    checks = [r for r in project.finance.requests if r.method == "GET" and r.path == "/data/ProjectContractLines"]
+    assert checks and all(f"ContractLineId eq '{line}'" in parse_qs(r.query)["$filter"][0] for r in checks)
+
+    await resume(project.runtime.switch, contract_lines.MAP)
+    await project.wait_quiet()
+    row = landed(project, "ProjectContractLineMilestones", **MILESTONE_KEY)
+    assert (row["ContractLineId"], row["Amount"]) == (line, Decimal("9000.00"))
+    assert await parked(project) == []
 
 
 async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandbox) -> None:
@@ -341,9 +392,10 @@ async def test_only_worker_linked_resources_reach_finance(project: Sandbox) -> N
 
 async def test_contract_header_and_its_time_and_material_line_follow_changes(project: Sandbox) -> None:
     header_key = {"dataAreaId": "usmf", "ProjectContractId": "ORD-1001"}
-    line_key = {"dataAreaId": "usmf", "ContractLineId": ORDER_LINE_ID}
+    # Finance keys a contract line by its contract and line number; the Dataverse id is a plain field.
+    line_key = {"dataAreaId": "usmf", "ProjectContractId": "ORD-1001", "LineSequenceNumber": 1}
     line = landed(project, "ProjectContractLines", **line_key)
-    assert (line["LineType"], line["ProjectContractId"]) == ("TAndM", "ORD-1001")
+    assert (line["ContractLineId"], line["BillingMethod"], line["LineType"]) == (ORDER_LINE_ID, "TimeMaterial", "TAndM")
     assert (line["AreHourTransactionsIncluded"], line["AreExpenseTransactionsIncluded"]) == ("Yes", "Yes")
     assert line["AreItemTransactionsIncluded"] == "No"
 
@@ -364,7 +416,13 @@ async def test_contract_header_and_its_time_and_material_line_follow_changes(pro
 
     await dataverse(project, "DELETE", f"salesorderdetails({ORDER_LINE_ID})")
     assert project.finance.get("ProjectContractLines", **line_key) is None
-    assert methods(project, "ProjectContractLines") == ["POST", "PATCH", "DELETE"]
+    # LineSequenceNumber is an Edm.Int32 key part: bare in the URL.
+    url = "/data/ProjectContractLines(dataAreaId='usmf',ProjectContractId='ORD-1001',LineSequenceNumber=1)"
+    assert finance_writes(project, "ProjectContractLines") == [
+        ("POST", "/data/ProjectContractLines"),
+        ("PATCH", url),
+        ("DELETE", url),
+    ]
     assert methods(project, "ProjectContractHeaders") == ["POST", "PATCH"]
 
 
@@ -416,7 +474,7 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
             "msdyn_owningcompany@odata.bind": COMPANY,
         },
     )
-    assert project.finance.get("ProjectContractLines", dataAreaId="usmf", ContractLineId=line) is None
+    assert [r for r in project.finance.rows("ProjectContractLines") if r["ContractLineId"] == line] == []
     assert methods(project, "ProjectContractLines") == ["POST"]  # only the project's own line, at setup
     assert FIGURES.flows["contract-lines"].retried == retried_before
     assert await parked(project) == []

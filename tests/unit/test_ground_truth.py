@@ -77,3 +77,16 @@ def test_a_misspelt_field_a_wrong_key_and_a_bad_symbol_are_caught() -> None:
     assert ("target key", "dataAreaId,ActualId") in found
     assert ("enum symbol", "TransactionType=UnbilledSales") in found
     assert ("target type", "Amount") in found
+
+
+def test_a_wrong_constant_symbol_and_a_required_record_read_by_a_non_key_are_caught() -> None:
+    funding = CATALOG.by_name("funding-sources")
+    constant = next(f for f in funding.fields if f.target == "FundingType")
+    wrong_constant = replace(funding, fields=(replace(constant, default="Customers"), *funding.fields))
+    milestones = CATALOG.by_name("contract-milestones")
+    line = next(lk for lk in milestones.lookups if lk.require_set == "ProjectContractLines")
+    by_key = replace(milestones, lookups=(replace(line, require_by_filter=False),))
+    found = {(p.what, p.name) for p in finance_problems(Registry((wrong_constant, by_key)))}
+    assert ("enum symbol", "FundingType=Customers") in found
+    # ContractLineId is a field of ProjectContractLines, not its key: a keyed read would be refused.
+    assert ("lookup key", "ProjectContractLines(ContractLineId,dataAreaId)") in found
