@@ -155,3 +155,19 @@ def transaction_category_number(
         provenance=provenance,
         note=note,
     )
+
+
+def task_activity_number(
+    source: str, target: str, note: str = "the task's activity number", provenance: Provenance = INF
+) -> Lookup:
+    """Dataverse → Finance: a task reference as its activity number. Finance knows a project's tasks
+    by activity number (the actuals map sends TASKNUMBER from msdyn_task.msdyn_activitynumber, and
+    Finance's own errors name it), so every map that points at a task sends that number."""
+    return Lookup(
+        source,
+        target,
+        read_set="msdyn_projecttasks",
+        read_column="msdyn_activitynumber",
+        provenance=provenance,
+        note=note,
+    )

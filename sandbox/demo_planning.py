@@ -27,6 +27,8 @@ from sandbox.environment import Sandbox
 FUNDING_ID = "c0a1e000-0000-4000-8000-0000000f0001"
 TASK_ID = "c0a1e000-0000-4000-8000-0000000b0001"
 SUBTASK_ID = "c0a1e000-0000-4000-8000-0000000b0002"
+# Finance knows tasks by activity number: the estimates name their task by it.
+TASK_NUMBER, SUBTASK_NUMBER = "A-0001", "A-0002"
 ASSIGNMENT_ID = "c0a1e000-0000-4000-8000-0000000b0101"
 EXPENSE_ESTIMATE_ID = "c0a1e000-0000-4000-8000-0000000e0001"
 MATERIAL_ESTIMATE_ID = "c0a1e000-0000-4000-8000-0000000e0002"
@@ -87,6 +89,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
             "msdyn_projecttasks",
             {
                 "msdyn_projecttaskid": TASK_ID,
+                "msdyn_activitynumber": TASK_NUMBER,
                 "msdyn_subject": "Design",
                 "msdyn_outlinelevel": 1,
                 "msdyn_displaysequence": Decimal("1"),
@@ -99,6 +102,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
             "msdyn_projecttasks",
             {
                 "msdyn_projecttaskid": SUBTASK_ID,
+                "msdyn_activitynumber": SUBTASK_NUMBER,
                 "msdyn_subject": "Solution blueprint",
                 "msdyn_outlinelevel": 2,
                 "msdyn_displaysequence": Decimal("2"),
@@ -232,30 +236,32 @@ def planning_expectations(sandbox: Sandbox) -> list[Expectation]:
         return None if ok else f"funding source US-001 of ORD-1001: {row}"
 
     async def tasks() -> str | None:
-        row = fo.get("ProjectTasks", dataAreaId="usmf", TaskId=SUBTASK_ID)
-        ok = row and row["ParentTaskElementId"] == TASK_ID and row["ProjectId"] == "PRJ-1001"
-        return None if ok else f"task {SUBTASK_ID}: {row}"
+        row = fo.get("ProjectTasks", dataAreaId="usmf", ProjectId="PRJ-1001", TaskId=SUBTASK_NUMBER)
+        ok = row and row["ParentTaskElementId"] == TASK_ID and row["TaskElementId"] == SUBTASK_ID
+        return None if ok else f"task {SUBTASK_NUMBER} of PRJ-1001: {row}"
 
     async def hours() -> str | None:
-        row = fo.get("ProjectHourEstimates", dataAreaId="usmf", EstimateHoursImportId=ASSIGNMENT_ID)
+        row = fo.get("ProjEstimateHoursImport", dataAreaId="usmf", EstimateHoursImportId=ASSIGNMENT_ID)
         ok = row and row["Duration"] == Decimal("40") and row["PlannedSalesAmount"] == Decimal("6000.00")
-        return None if ok and row and row["ResourceId"] == RESOURCE_ID else f"hour estimate: {row}"
+        ok = ok and row and (row["ProjCDSResourceId"], row["ActivityNumber"]) == (RESOURCE_ID, TASK_NUMBER)
+        return None if ok else f"hour estimate: {row}"
 
     async def expenses() -> str | None:
-        row = fo.get("ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=EXPENSE_ESTIMATE_ID)
+        row = fo.get("ProjEstimateExpensesImports", dataAreaId="usmf", EstimateExpensesImportId=EXPENSE_ESTIMATE_ID)
         others = [
-            r["EstimateLineId"]
-            for r in fo.rows("ProjectExpenseEstimates")
-            if r["EstimateLineId"] != EXPENSE_ESTIMATE_ID
+            r["EstimateExpensesImportId"]
+            for r in fo.rows("ProjEstimateExpensesImports")
+            if r["EstimateExpensesImportId"] != EXPENSE_ESTIMATE_ID
         ]
         ok = row and (row["TransType"], row["BillingType"], row["Price"]) == ("Cost", "Chargeable", Decimal("350.00"))
+        ok = ok and row and row["ActivityNumber"] == TASK_NUMBER
         return None if ok and not others else f"expense estimates: {row}, others {others}"
 
     async def material() -> str | None:
-        row = fo.get("ProjectMaterialEstimates", dataAreaId="usmf", EstimateLineId=MATERIAL_ESTIMATE_ID)
-        count = len(fo.rows("ProjectMaterialEstimates"))
+        row = fo.get("ProjForecastSalesImport", dataAreaId="usmf", ImportId=MATERIAL_ESTIMATE_ID)
+        count = len(fo.rows("ProjForecastSalesImport"))
         ok = row and row["TransType"] == "Sales" and row["ItemId"] == "D0001" and count == 1
-        return None if ok else f"material estimates ({count}): {row}"
+        return None if ok and row and row["SalesQty"] == Decimal("2") else f"material estimates ({count}): {row}"
 
     async def milestone() -> str | None:
         key = {"dataAreaId": "usmf", "ContractLineMilestoneIdentifier": MILESTONE_ID}

@@ -81,28 +81,53 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
     assert methods(project, "ProjectFundingSources") == ["POST", "PATCH", "DELETE"]
 
 
+async def create_task(sandbox: Sandbox, task_id: str, number: str, subject: str, **extra: Any) -> None:
+    body = {
+        "msdyn_projecttaskid": task_id,
+        "msdyn_activitynumber": number,
+        "msdyn_subject": subject,
+        "msdyn_project@odata.bind": PROJECT,
+        **extra,
+    }
+    await dataverse(sandbox, "POST", "msdyn_projecttasks", body)
+
+
+def task_key(number: str) -> dict[str, str]:
+    return {"dataAreaId": "usmf", "ProjectId": "PRJ-1001", "TaskId": number}
+
+
 async def test_tasks_keep_their_hierarchy_and_every_task_syncs(project: Sandbox) -> None:
     # Project Operations has no resource line tasks (nor msdyn_islinetask): a leaf task is an ordinary task.
     child, leaf = "c0a1e000-0000-4000-8000-0000000b1002", "c0a1e000-0000-4000-8000-0000000b1003"
-    for task_id, subject, extra in (
-        (TASK, "Build", {"msdyn_outlinelevel": 1}),
-        (child, "Configure", {"msdyn_outlinelevel": 2, "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({TASK})"}),
-        (leaf, "Ana's work", {"msdyn_outlinelevel": 3, "msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({child})"}),
-    ):
-        body = {"msdyn_projecttaskid": task_id, "msdyn_subject": subject, "msdyn_project@odata.bind": PROJECT, **extra}
-        await dataverse(project, "POST", "msdyn_projecttasks", body)
-    row = project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child)
-    assert row is not None
-    assert (row["TaskName"], row["ParentTaskElementId"], row["TaskOutlineLevel"]) == ("Configure", TASK, 2)
-    assert (row["ProjectId"], row["TaskOwningCompany"]) == ("PRJ-1001", "usmf")
-    leaf_row = project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=leaf)
-    assert leaf_row is not None and (leaf_row["ParentTaskElementId"], leaf_row["TaskOutlineLevel"]) == (child, 3)
+    await create_task(project, TASK, "A-100", "Build", msdyn_outlinelevel=1)
+    parent = {"msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({TASK})"}
+    await create_task(project, child, "A-110", "Configure", msdyn_outlinelevel=2, **parent)
+    parent = {"msdyn_parenttask@odata.bind": f"/msdyn_projecttasks({child})"}
+    await create_task(project, leaf, "A-111", "Ana's work", msdyn_outlinelevel=3, **parent)
+    # Finance knows a task by its project and activity number; the hierarchy goes by element id.
+    row = landed(project, "ProjectTasks", **task_key("A-110"))
+    assert (row["TaskName"], row["TaskOutlineLevel"]) == ("Configure", 2)
+    assert (row["TaskElementId"], row["ParentTaskElementId"]) == (child, TASK)
+    assert landed(project, "ProjectTasks", **task_key("A-100"))["TaskElementId"] == TASK
+    leaf_row = landed(project, "ProjectTasks", **task_key("A-111"))
+    assert (leaf_row["TaskElementId"], leaf_row["ParentTaskElementId"], leaf_row["TaskOutlineLevel"]) == (
+        leaf,
+        child,
+        3,
+    )
 
     await dataverse(project, "PATCH", f"msdyn_projecttasks({child})", {"msdyn_subject": "Configure and test"})
-    assert landed(project, "ProjectTasks", dataAreaId="usmf", TaskId=child)["TaskName"] == "Configure and test"
+    assert landed(project, "ProjectTasks", **task_key("A-110"))["TaskName"] == "Configure and test"
     await dataverse(project, "DELETE", f"msdyn_projecttasks({child})")
-    assert project.finance.get("ProjectTasks", dataAreaId="usmf", TaskId=child) is None
-    assert methods(project, "ProjectTasks") == ["POST", "POST", "POST", "PATCH", "DELETE"]
+    assert project.finance.get("ProjectTasks", **task_key("A-110")) is None
+    url = "/data/ProjectTasks(dataAreaId='usmf',ProjectId='PRJ-1001',TaskId='A-110')"
+    assert finance_writes(project, "ProjectTasks") == [
+        ("POST", "/data/ProjectTasks"),
+        ("POST", "/data/ProjectTasks"),
+        ("POST", "/data/ProjectTasks"),
+        ("PATCH", url),
+        ("DELETE", url),
+    ]
 
 
 MILESTONE = "c0a1e000-0000-4000-8000-0000000c1e01"
@@ -217,7 +242,9 @@ async def test_milestone_waits_for_its_contract_line_which_finance_finds_by_its_
 
 
 async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandbox) -> None:
-    assignment = "c0a1e000-0000-4000-8000-0000000b1101"
+    assignment, resource = "c0a1e000-0000-4000-8000-0000000b1101", "c0a1e000-0000-4000-8000-0000000b1102"
+    await create_task(project, TASK, "A-100", "Build")
+    await dataverse(project, "POST", "bookableresources", {"bookableresourceid": resource, "name": "Architect"})
     await dataverse(
         project,
         "POST",
@@ -231,61 +258,94 @@ async def test_hour_estimate_amounts_are_exact_and_follow_changes(project: Sandb
             "msdyn_start": "2026-12-07T08:00:00Z",
             "msdyn_finish": "2026-12-11T17:00:00Z",
             "msdyn_projectid@odata.bind": PROJECT,
+            "msdyn_taskid@odata.bind": f"/msdyn_projecttasks({TASK})",
+            "msdyn_bookableresourceid@odata.bind": f"/bookableresources({resource})",
             "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
         },
     )
     key = {"dataAreaId": "usmf", "EstimateHoursImportId": assignment}
-    row = project.finance.get("ProjectHourEstimates", **key)
-    assert row is not None
+    row = landed(project, "ProjEstimateHoursImport", **key)
     assert (row["Duration"], row["PlannedCostAmount"], row["PlannedSalesAmount"]) == (
         Decimal("37.5"),
         Decimal("3375.00"),
         Decimal("5625.01"),
     )
-    assert (row["ProjectId"], row["CurrencyId"], str(row["StartDate"])) == ("PRJ-1001", "USD", "2026-12-07")
-    assert str(row["EndDate"]) == "2026-12-11"
+    assert (row["ProjectId"], row["ActivityNumber"], row["ProjCDSResourceId"]) == ("PRJ-1001", "A-100", resource)
+    assert row["StartDate"] == datetime(2026, 12, 7, 12, tzinfo=UTC)
+    # The staging entity has no end date, exchange rate or currency: none is sent.
+    [created] = [json.loads(r.body) for r in finance_write_requests(project, "ProjEstimateHoursImport")]
+    assert not {"EndDate", "ExchangeRate", "CurrencyId"} & set(created)
     await dataverse(project, "PATCH", f"msdyn_resourceassignments({assignment})", {"msdyn_effort": Decimal("40")})
-    assert landed(project, "ProjectHourEstimates", **key)["Duration"] == Decimal("40")
+    assert landed(project, "ProjEstimateHoursImport", **key)["Duration"] == Decimal("40")
     await dataverse(project, "DELETE", f"msdyn_resourceassignments({assignment})")
-    assert project.finance.get("ProjectHourEstimates", **key) is None
+    assert project.finance.get("ProjEstimateHoursImport", **key) is None
+    # The key is an Edm.Guid: bare in the URL.
+    url = f"/data/ProjEstimateHoursImport(dataAreaId='usmf',EstimateHoursImportId={assignment})"
+    assert finance_writes(project, "ProjEstimateHoursImport") == [
+        ("POST", "/data/ProjEstimateHoursImport"),
+        ("PATCH", url),
+        ("DELETE", url),
+    ]
 
 
 async def test_estimate_lines_split_by_class_with_their_value_maps(project: Sandbox) -> None:
     cost, sales, material, time_line = (f"c0a1e000-0000-4000-8000-0000000e100{n}" for n in range(1, 5))
     category = {"msdyn_transactioncategory@odata.bind": f"/msdyn_transactioncategories({CATEGORY_ID})"}
+    await create_task(project, TASK, "A-100", "Build")
     await dataverse(project, "POST", "products", {"msdyn_productnumber": "D0002", "name": "Cable"})
     for body in (
-        estimate_line(cost, 192350001, 192350000, **category),
+        estimate_line(cost, 192350001, 192350000, TASK, **category),
         estimate_line(sales, 192350001, 192350005, msdyn_billingtype=192350002, **category),
         estimate_line(
-            material, 192350002, 192350000, **{"msdyn_product@odata.bind": "/products(msdyn_productnumber='D0002')"}
+            material,
+            192350002,
+            192350000,
+            TASK,
+            **{"msdyn_product@odata.bind": "/products(msdyn_productnumber='D0002')"},
         ),
         estimate_line(time_line, 192350000, 192350000),
     ):
         await dataverse(project, "POST", "msdyn_estimatelines", body)
 
-    expenses = {r["EstimateLineId"]: r for r in project.finance.rows("ProjectExpenseEstimates")}
+    expenses = {r["EstimateExpensesImportId"]: r for r in project.finance.rows("ProjEstimateExpensesImports")}
     assert set(expenses) == {cost, sales}
+    assert all(r["EstimateLineId"] == line for line, r in expenses.items())
     assert (expenses[cost]["TransType"], expenses[cost]["BillingType"]) == ("Cost", "Chargeable")
     assert (expenses[sales]["TransType"], expenses[sales]["BillingType"]) == ("Sales", "Complimentary")
     assert expenses[cost]["TransactionCategoryId"] == "TCN-0000001000" and expenses[cost]["Price"] == Decimal("350.00")
-    materials = {r["EstimateLineId"]: r for r in project.finance.rows("ProjectMaterialEstimates")}
-    assert set(materials) == {material} and materials[material]["ItemId"] == "D0002"
+    assert (expenses[cost]["ActivityNumber"], expenses[cost]["ProjectId"], expenses[cost]["CurrencyId"]) == (
+        "A-100",
+        "PRJ-1001",
+        "USD",
+    )
+    assert expenses[sales]["ActivityNumber"] == ""  # no task
+    materials = {r["ImportId"]: r for r in project.finance.rows("ProjForecastSalesImport")}
+    assert set(materials) == {material}
+    item = materials[material]
+    assert (item["ItemId"], item["ForecastLineId"], item["ItemDescription"]) == ("D0002", material, "Estimate")
+    assert (item["SalesQty"], item["ProjId"], item["Currency"], item["ActivityNumber"]) == (
+        Decimal("2"),
+        "PRJ-1001",
+        "USD",
+        "A-100",
+    )
 
     await dataverse(project, "PATCH", f"msdyn_estimatelines({cost})", {"msdyn_quantity": Decimal("3.25")})
-    assert landed(project, "ProjectExpenseEstimates", dataAreaId="usmf", EstimateLineId=cost)["Quantity"] == Decimal(
-        "3.25"
-    )
+    expense_key = {"dataAreaId": "usmf", "EstimateExpensesImportId": cost}
+    assert landed(project, "ProjEstimateExpensesImports", **expense_key)["Quantity"] == Decimal("3.25")
     await dataverse(project, "PATCH", f"msdyn_estimatelines({material})", {"msdyn_price": Decimal("12.34")})
-    assert landed(project, "ProjectMaterialEstimates", dataAreaId="usmf", EstimateLineId=material)["Price"] == Decimal(
-        "12.34"
-    )
+    material_key = {"dataAreaId": "usmf", "ImportId": material}
+    assert landed(project, "ProjForecastSalesImport", **material_key)["Price"] == Decimal("12.34")
     for line in (material, sales):
         await dataverse(project, "DELETE", f"msdyn_estimatelines({line})")
-    assert project.finance.rows("ProjectMaterialEstimates") == []
-    assert [r["EstimateLineId"] for r in project.finance.rows("ProjectExpenseEstimates")] == [cost]
-    assert methods(project, "ProjectMaterialEstimates") == ["POST", "PATCH", "DELETE"]
-    assert methods(project, "ProjectExpenseEstimates") == ["POST", "POST", "PATCH", "DELETE"]
+    assert project.finance.rows("ProjForecastSalesImport") == []
+    assert [r["EstimateExpensesImportId"] for r in project.finance.rows("ProjEstimateExpensesImports")] == [cost]
+    assert methods(project, "ProjForecastSalesImport") == ["POST", "PATCH", "DELETE"]
+    assert methods(project, "ProjEstimateExpensesImports") == ["POST", "POST", "PATCH", "DELETE"]
+    assert finance_writes(project, "ProjForecastSalesImport")[-1] == (
+        "DELETE",
+        f"/data/ProjForecastSalesImport(dataAreaId='usmf',ImportId={material})",
+    )
 
 
 async def test_transaction_connection_lands_and_goes(project: Sandbox) -> None:
