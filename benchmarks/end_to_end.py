@@ -86,7 +86,7 @@ async def measure(records: int = 10_000, latency_ms: float = 20.0, sessions: int
             await sandbox.bus.send("dataverse-changes", message)
         await sandbox.wait_quiet(600)
         seconds = time.perf_counter() - started
-        staged = len(sandbox.finance.rows("ProjCDSActualsImports"))
+        staged = len(sandbox.finance.rows("ProjActualsImports"))
         if staged != records:
             raise RuntimeError(f"only {staged} of {records} actuals reached Finance")
         calls = len(dv.requests) + len(sandbox.finance.requests)

@@ -45,7 +45,12 @@ MAP = TableMap(
         provenance=DOC,
     ),
     fields=(
-        FieldMap("ordernumber", "ProjectContractId", provenance=INF, note="PSA-DI pair"),
+        FieldMap(
+            "msdyn_salesordernumber",
+            "ProjectContractId",
+            provenance=DOC,
+            note="Microsoft's actuals map reads Finance's contract id as the contract's msdyn_salesordernumber",
+        ),
         FieldMap("name", "Name", provenance=INF, note="PSA-DI pair"),
         FieldMap("paymenttermscode", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=INF),
         FieldMap(

@@ -120,7 +120,10 @@ MAP = TableMap(
         contract_number(
             "salesorderid",
             "ProjectContractId",
-            note="PSA-DI: salesorderid.ordernumber; the header must be in Finance first; key part",
+            note=(
+                "salesorderid.msdyn_salesordernumber (the contract id in Microsoft's map); "
+                "the header must be in Finance first; key part"
+            ),
             provenance=MET,
         ),
         project_number(

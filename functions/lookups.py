@@ -134,7 +134,8 @@ def contract_number(
         source,
         target,
         read_set="salesorders",
-        read_column="ordernumber",
+        # Microsoft's actuals map: CONTRACTID < ...msdyn_projectcontractid.msdyn_salesordernumber.
+        read_column="msdyn_salesordernumber",
         require_set="ProjectContractHeaders" if must_be_in_finance else None,
         require_field="ProjectContractId" if must_be_in_finance else None,
         required=required,

@@ -68,7 +68,7 @@ MAP = TableMap(
         contract_number(
             "msdyn_salesorderid",
             "ProjectContractId",
-            "PSA-DI: msdyn_salesorderid.ordernumber; empty for internal projects, else in Finance first",
+            "msdyn_salesorderid.msdyn_salesordernumber; empty for internal projects, else in Finance first",
             required=False,
         ),
     ),

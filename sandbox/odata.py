@@ -402,6 +402,9 @@ class LoggedRequest:
     at: float = field(default_factory=time.time)
 
 
+NO_FAULTS_HEADER = b"x-sandbox-no-faults"
+
+
 class FaultsAndLog:
     """ASGI middleware: record every request, and inject latency, 429s, 500s and dropped connections."""
 
@@ -435,6 +438,8 @@ class FaultsAndLog:
         sandbox_control = scope["path"].startswith("/sandbox")
         if not sandbox_control:
             self.log.append(entry)
+        # A person's own edits in a fault run are not what is under test: they may opt out of faults.
+        exempt = sandbox_control or any(name == NO_FAULTS_HEADER for name, _ in scope["headers"])
         replayed = False
 
         async def replay_receive() -> Message:
@@ -450,7 +455,7 @@ class FaultsAndLog:
             await send(message)
 
         faults = self.faults
-        if not sandbox_control:
+        if not exempt:
             if faults.latency_ms:
                 await asyncio.sleep(faults.latency_ms / 1000)
             if faults.roll(faults.drop_share):

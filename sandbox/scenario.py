@@ -7,6 +7,7 @@ system's data.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -140,22 +141,30 @@ async def seed_reference_data(sandbox: Sandbox) -> None:
         )
 
 
+def import_id(label: str) -> str:
+    """The integration key of an actual: a Guid in Finance (ProjActualsImports.ActualsImportId is an
+    Edm.Guid), made from a readable label so tests and the demo can name their actuals."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"projops-sync/actual/{label}"))
+
+
 def actual_body(
-    actual_id: str, import_id: str, *, classification: int, quantity: str, price: str, skip: bool = False
+    actual_id: str, label: str, *, classification: int, quantity: str, price: str, transition: bool = False
 ) -> dict[str, Any]:
+    """A cost actual; `transition` makes it the unbilled sales of a transition, which Microsoft's
+    actuals map leaves out."""
     amount = Decimal(quantity) * Decimal(price)
     return {
         "msdyn_actualid": actual_id,
-        "msdyn_actualimportid": import_id,
+        "msdyn_actualimportid": import_id(label),
         "msdyn_description": f"{'Time' if classification == 192350000 else 'Expense'} on the rollout",
         "msdyn_transactionclassification": classification,
-        "msdyn_transactiontypecode": 192350000,
+        "msdyn_transactiontypecode": 192350005 if transition else 192350000,
+        "msdyn_istransition": transition,
         "msdyn_billingtype": 192350001,
         "msdyn_quantity": Decimal(quantity),
         "msdyn_price": Decimal(price),
         "msdyn_amount": amount,
         "msdyn_transactiondate": "2026-11-02",
-        "msdyn_skipsync": skip,
         "msdyn_project@odata.bind": f"/msdyn_projects({PROJECT_ID})",
         "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
         "transactioncurrencyid@odata.bind": f"/transactioncurrencies({USD_ID})",
@@ -188,6 +197,7 @@ async def create_project_setup(sandbox: Sandbox) -> None:
                 {
                     "salesorderid": ORDER_ID,
                     "ordernumber": "ORD-1001",
+                    "msdyn_salesordernumber": "ORD-1001",
                     "name": "ERP rollout contract",
                     "msdyn_ordertype": 192350001,
                     "paymenttermscode": 1,
@@ -244,7 +254,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async with sandbox.person_dataverse() as dv:
         await ok(await send(dv, "patch", f"msdyn_projects({PROJECT_ID})", {"msdyn_subject": "ERP rollout, phase 1"}))
-        # actuals: time and expense rows sync; a Skip Sync row does not.
+        # actuals: time and expense rows sync; a transition's unbilled sales do not (Microsoft's filter).
         await ok(
             await send(
                 dv,
@@ -272,7 +282,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
                     classification=192350000,
                     quantity="2",
                     price="150.00",
-                    skip=True,
+                    transition=True,
                 ),
             )
         )
@@ -356,9 +366,9 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         return None
 
     async def actuals() -> str | None:
-        time_row = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0001")
-        expense_row = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0002")
-        skipped = fo_sim.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-0003")
+        time_row = fo_sim.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-0001"))
+        expense_row = fo_sim.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-0002"))
+        skipped = fo_sim.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-0003"))
         if time_row is None or expense_row is None:
             return "ACT-0001/ACT-0002 not staged"
         if time_row["Amount"] != Decimal("1125.00") or time_row["TransactionClassification"] != 192350000:
@@ -366,7 +376,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
         if expense_row["Amount"] != Decimal("42.75") or expense_row["ProjectId"] != "PRJ-1001":
             return f"ACT-0002 staged as {expense_row['Amount']} for {expense_row['ProjectId']}"
         if skipped is not None:
-            return "ACT-0003 has Skip Sync and must not be staged"
+            return "ACT-0003 is a transition's unbilled sales and must not be staged"
         return None
 
     async def write_back() -> str | None:

@@ -111,13 +111,16 @@ def to_wire(system: System, field_type: FieldType, value: Value, target: str) ->
 
 
 def finance_empty(field_type: FieldType) -> Any:
-    """What clears a Finance field: Finance has no null for dates and strings (1900-01-01 and '')."""
+    """What clears a Finance field: Finance has no null for dates, strings and Guids."""
     if field_type is FieldType.DATE:
         return "1900-01-01T12:00:00Z"
     if field_type is FieldType.DATETIME:
         return "1900-01-01T00:00:00Z"
-    if field_type in (FieldType.STRING, FieldType.GUID):
+    if field_type is FieldType.STRING:
         return ""
+    if field_type is FieldType.GUID:
+        # Edm.Guid has no empty string: Finance's empty Guid is all zeros.
+        return "00000000-0000-0000-0000-000000000000"
     if field_type is FieldType.DECIMAL:
         return Decimal(0)
     if field_type is FieldType.NOYES:

@@ -27,7 +27,7 @@ import httpx
 from sandbox.bus import sink_for
 from sandbox.environment import WEBHOOK_SECRET, Sandbox, SandboxOptions
 from sandbox.host import LocalHost
-from sandbox.odata import Sink
+from sandbox.odata import NO_FAULTS_HEADER, Sink
 from sandbox.scenario import seed_reference_data
 from shared.bus import DATAVERSE_TOPIC, FINANCE_QUEUE
 from tests.fuzz_corpus import corpus
@@ -151,6 +151,7 @@ async def _send_corpus(sandbox: Sandbox, report: Report, seed: int) -> None:
 
 async def _dataverse_changes(sandbox: Sandbox, count: int, rng: random.Random) -> None:
     async with sandbox.person_dataverse() as dv:
+        dv.headers[NO_FAULTS_HEADER.decode()] = "1"
         for n in range(count):
             number = f"TCN-F{n:06d}"
             body = {"msdyn_transactioncategorynumber": number, "msdyn_name": f"{number} {NAMES[0]}"}
@@ -170,6 +171,7 @@ async def _dataverse_changes(sandbox: Sandbox, count: int, rng: random.Random) -
 
 async def _finance_changes(sandbox: Sandbox, count: int, rng: random.Random) -> None:
     async with sandbox.person_finance() as fo:
+        fo.headers[NO_FAULTS_HEADER.decode()] = "1"
         for n in range(count):
             number = f"W{n:06d}"
             await _ok(await fo.post("Workers", json={"PersonnelNumber": number, "Name": f"{number} {NAMES[0]}"}))

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from sandbox.environment import Sandbox
+from sandbox.scenario import import_id
 from shared.clients.batch import BatchRequest
 from shared.errors import PermanentServiceError, RecordExistsError
 
@@ -18,32 +19,37 @@ async def test_finance_batch_writes_a_whole_document(sandbox: Sandbox) -> None:
     lines = [
         BatchRequest(
             "POST",
-            "ProjCDSActualsImports",
-            {"dataAreaId": "usmf", "ActualsImportId": f"L-{n:04d}", "ProjectId": "P-B", "Amount": Decimal("10.01")},
+            "ProjActualsImports",
+            {
+                "dataAreaId": "usmf",
+                "ActualsImportId": import_id(f"L-{n:04d}"),
+                "ProjectId": "P-B",
+                "Amount": Decimal("10.01"),
+            },
         )
         for n in range(200)
     ]
     parts = await finance.batch(lines)
     assert [p.status for p in parts] == [201] * 200
-    assert len(sandbox.finance.rows("ProjCDSActualsImports")) == 200
-    assert sum(r["Amount"] for r in sandbox.finance.rows("ProjCDSActualsImports")) == Decimal("2002.00")
+    assert len(sandbox.finance.rows("ProjActualsImports")) == 200
+    assert sum(r["Amount"] for r in sandbox.finance.rows("ProjActualsImports")) == Decimal("2002.00")
 
     with pytest.raises(RecordExistsError):
         await finance.batch(
             [
                 BatchRequest(
                     "POST",
-                    "ProjCDSActualsImports",
-                    {"dataAreaId": "usmf", "ActualsImportId": "L-NEW", "ProjectId": "P-B"},
+                    "ProjActualsImports",
+                    {"dataAreaId": "usmf", "ActualsImportId": import_id("L-NEW"), "ProjectId": "P-B"},
                 ),
                 BatchRequest(
                     "POST",
-                    "ProjCDSActualsImports",
-                    {"dataAreaId": "usmf", "ActualsImportId": "L-0000", "ProjectId": "P-B"},
+                    "ProjActualsImports",
+                    {"dataAreaId": "usmf", "ActualsImportId": import_id("L-0000"), "ProjectId": "P-B"},
                 ),
             ]
         )
-    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="L-NEW") is None
+    assert sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("L-NEW")) is None
 
 
 async def test_dataverse_batch_rolls_back_and_names_the_bad_field(sandbox: Sandbox) -> None:

@@ -14,6 +14,7 @@ from sandbox.scenario import (
     USMF_ID,
     USPI_ID,
     actual_body,
+    import_id,
 )
 from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_write_requests, finance_writes, send
@@ -44,9 +45,9 @@ async def test_projects_v2_create_update_complete_delete(sandbox: Sandbox) -> No
         assert row is not None
         assert row["ProjectName"] == "Warehouse automation"
         assert row["Description"] == "Phase one"
-        assert str(row["ProjectedStartDate"]) == "2026-12-01"
-        assert str(row["ProjectedEndDate"]) == "2027-03-31"  # from msdyn_finish
-        assert str(row["ActualStartDate"]) == "2026-12-02"
+        assert row["ProjectedStartDate"].isoformat() == "2026-12-01T12:00:00+00:00"
+        assert row["ProjectedEndDate"].isoformat() == "2027-03-31T12:00:00+00:00"  # from msdyn_finish
+        assert row["ActualStartDate"].isoformat() == "2026-12-02T12:00:00+00:00"
         assert row["CustomerAccountNumber"] == "US-001"
         assert row["ProjectStage"] == "InProcess"
 
@@ -86,7 +87,7 @@ async def create_project(sandbox: Sandbox) -> None:
     await sandbox.wait_quiet()
 
 
-async def test_actuals_stage_exact_amounts_and_skip_sync_rows_stay(sandbox: Sandbox) -> None:
+async def test_actuals_stage_exact_amounts_and_a_transitions_unbilled_sales_stay(sandbox: Sandbox) -> None:
     await create_project(sandbox)
     async with sandbox.person_dataverse() as dv:
         body = actual_body(
@@ -100,30 +101,29 @@ async def test_actuals_stage_exact_amounts_and_skip_sync_rows_stay(sandbox: Sand
             classification=192350000,
             quantity="1",
             price="1",
-            skip=True,
+            transition=True,
         )
         skipped["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
         await send(dv, "POST", "msdyn_actuals", skipped)
     await sandbox.wait_quiet()
-    row = sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-9001")
+    row = sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-9001"))
     assert row is not None
     assert row["Amount"] == Decimal("99.9999")
     assert row["UnitPrice"] == Decimal("33.3333")
     assert row["Quantity"] == Decimal("3")
     assert row["TransactionClassification"] == 192350001  # the option value: the staging column is int64
-    assert row["TransType"] == "Cost"
+    assert row["TransactionType"] == "Cost"
     assert row["BillingType"] == "Chargeable"
     assert row["ProjectId"] == "PRJ-1001"
     assert row["ProjectDataAreaId"] == "usmf"
     assert row["TransactionCurrencyId"] == "USD"
-    assert row["TransactionCategory"] == CATEGORY_ID
-    assert str(row["DocumentDate"]) == "2026-11-02"
+    assert row["TransactionCategoryId"] == "TCN-0000001000"
+    assert row["ActualsImportId"] == import_id("ACT-9001")
+    assert row["DocumentDate"].date().isoformat() == "2026-11-02"
     # The exact digits went over the wire, not a float's approximation.
-    posted = [
-        r.body for r in sandbox.finance.requests if r.method == "POST" and r.path == "/data/ProjCDSActualsImports"
-    ]
+    posted = [r.body for r in sandbox.finance.requests if r.method == "POST" and r.path == "/data/ProjActualsImports"]
     assert len(posted) == 1 and '"Amount":99.9999' in posted[0]
-    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-9002") is None
+    assert sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-9002")) is None
 
 
 async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sandbox) -> None:
@@ -135,7 +135,7 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
         await send(dv, "POST", "msdyn_actuals", body)
     await sandbox.wait_quiet()
     sandbox.finance.exchange_rates["USD"] = Decimal("0.9215")
-    assert await sandbox.finance.post_actuals() == ["ACT-9003"]
+    assert await sandbox.finance.post_actuals() == [import_id("ACT-9003")]
     await sandbox.wait_quiet()
 
     actual = sandbox.dataverse.get_row("msdyn_actual", actual_id)
@@ -145,7 +145,7 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
     assert actual["msdyn_accountingamount"] == Decimal("925.19")  # 1004.00 * 0.9215, rounded half up
     assert actual["msdyn_accountingtaxamount"] == Decimal("0.00")
     # One staging write, one write-back, and nothing echoing back and forth.
-    assert finance_writes(sandbox, "ProjCDSActualsImports") == [("POST", "/data/ProjCDSActualsImports")]
+    assert finance_writes(sandbox, "ProjActualsImports") == [("POST", "/data/ProjActualsImports")]
     write_backs = [
         r
         for r in sandbox.dataverse.requests
@@ -279,6 +279,7 @@ async def test_contract_headers_project_based_only_and_deleted_with_dataverse(sa
             {
                 "salesorderid": contract,
                 "ordernumber": "ORD-01022",
+                "msdyn_salesordernumber": "ORD-01022",
                 "name": "Warehouse automation contract",
                 "msdyn_ordertype": 192350001,
                 "paymenttermscode": 3,
@@ -289,7 +290,13 @@ async def test_contract_headers_project_based_only_and_deleted_with_dataverse(sa
             dv,
             "POST",
             "salesorders",
-            {"ordernumber": "SO-777", "name": "Spare parts", "msdyn_ordertype": 192350000, **common},
+            {
+                "ordernumber": "SO-777",
+                "msdyn_salesordernumber": "SO-777",
+                "name": "Spare parts",
+                "msdyn_ordertype": 192350000,
+                **common,
+            },
         )
         await sandbox.wait_quiet()
         header = sandbox.finance.get("ProjectContractHeaders", dataAreaId="usmf", ProjectContractId="ORD-01022")
@@ -317,6 +324,7 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
             {
                 "salesorderid": order,
                 "ordernumber": "ORD-2002",
+                "msdyn_salesordernumber": "ORD-2002",
                 "name": "Fixed-price rollout",
                 "msdyn_ordertype": 192350001,
                 "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",

@@ -68,12 +68,12 @@ async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sa
         await asyncio.sleep(0.01)
     [status] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "actuals"]
     assert status.paused is True and status.backlog is not None and status.backlog.active == 2
-    assert sandbox.finance.rows("ProjCDSActualsImports") == []
+    assert sandbox.finance.rows("ProjActualsImports") == []
     await resume(sandbox.runtime.switch, actuals.MAP)
     await sandbox.wait_quiet()
-    [row] = sandbox.finance.rows("ProjCDSActualsImports")
+    [row] = sandbox.finance.rows("ProjActualsImports")
     assert row["Quantity"] == 2 and row["Amount"] == 20  # the update, applied after the create
-    assert [m for m, _ in finance_writes(sandbox, "ProjCDSActualsImports")] == ["POST", "PATCH"]
+    assert [m for m, _ in finance_writes(sandbox, "ProjActualsImports")] == ["POST", "PATCH"]
     [after] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "actuals"]
     assert after.paused is False and after.written == 2 and after.backlog is not None and after.backlog.active == 0
     assert "actuals" in status_table([after]) and "running" in status_table([after])
@@ -140,6 +140,6 @@ async def test_admin_functions_need_the_function_key(sandbox: Sandbox) -> None:
         assert {s["flow"] for s in status} == {m.name for m in CATALOG.maps}
         events = (await client.get("/api/admin/finance-events", headers=keyed)).json()
         assert {e["flow"] for e in events} == {m.name for m in CATALOG.maps if m.source.system.value == "finance"}
-        assert {e["name"] for e in events} >= {"ProjCDSActualsImportEntity", "OMLegalEntity"}
+        assert {e["name"] for e in events} >= {"ProjActualsImportEntity", "OMLegalEntity"}
         replay = await client.post("/api/admin/replay", headers=keyed, json={})
         assert replay.status_code == 400

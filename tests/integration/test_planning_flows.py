@@ -13,7 +13,7 @@ import pytest
 from sandbox.demo_data import CATEGORY_ID, CUSTOMER_ID, ORDER_ID, ORDER_LINE_ID, PROJECT_ID, USD_ID, USMF_ID
 from sandbox.demo_planning import estimate_line
 from sandbox.environment import Sandbox, SandboxOptions
-from sandbox.scenario import actual_body, create_project_setup
+from sandbox.scenario import actual_body, create_project_setup, import_id
 from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_write_requests, finance_writes, parked, send, until
 
@@ -401,10 +401,10 @@ async def test_invoice_proposal_only_once_confirmed_and_never_deleted_from_datav
     row = project.finance.get("ProjectInvoiceProposalsV2", dataAreaId="usmf", InvoiceProposalId="PINV-0100")
     assert row is not None
     assert (row["ProjectContractId"], row["FundingSourceId"], row["SalesCurrency"]) == ("ORD-1001", "US-001", "USD")
-    assert (row["TermsOfPayment"], row["InvoiceHeaderText"], str(row["InvoiceDate"])) == (
+    assert (row["TermsOfPayment"], row["InvoiceHeaderText"], row["InvoiceDate"].isoformat()) == (
         "Net60",
         "December",
-        "2026-12-31",
+        "2026-12-31T12:00:00+00:00",
     )
 
     # A confirmed proforma's header text corrected in Dataverse is corrected on the proposal.
@@ -486,17 +486,35 @@ async def test_contract_header_and_its_time_and_material_line_follow_changes(pro
     assert methods(project, "ProjectContractHeaders") == ["POST", "PATCH"]
 
 
-async def test_actual_carries_its_contract_number_and_its_class_as_the_option_value(project: Sandbox) -> None:
+async def test_actual_carries_its_contract_and_funding_source_as_microsofts_map_reads_them(project: Sandbox) -> None:
+    """Microsoft's stored actuals map reads both through the actual's funding source: CONTRACTID <
+    msdyn_projectcontractsplitbillingrule.msdyn_projectcontractid.msdyn_salesordernumber, and
+    FUNDINGSOURCE < msdyn_projectcontractsplitbillingrule.msdyn_projectcontractsplitbillingrulenumber."""
+    rule = "c0a1e000-0000-4000-8000-0000000f1002"
+    await dataverse(
+        project,
+        "POST",
+        "msdyn_projectcontractsplitbillingrules",
+        {
+            "msdyn_projectcontractsplitbillingruleid": rule,
+            "msdyn_projectcontractsplitbillingrulenumber": "FS-0042",
+            "msdyn_billingsplitpercent": Decimal("100"),
+            "msdyn_projectcontractid@odata.bind": f"/salesorders({ORDER_ID})",
+            "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
+            "msdyn_owningcompany@odata.bind": COMPANY,
+        },
+    )
     body = actual_body(
         "c0a1e000-0000-4000-8000-0000000b3001", "ACT-7001", classification=192350000, quantity="2", price="187.50"
     )
     body["msdyn_transactiontypecode"] = 192350005  # unbilled sales
-    body["msdyn_salescontract@odata.bind"] = f"/salesorders({ORDER_ID})"
+    body["msdyn_projectcontractsplitbillingrule@odata.bind"] = f"/msdyn_projectcontractsplitbillingrules({rule})"
     await dataverse(project, "POST", "msdyn_actuals", body)
-    row = landed(project, "ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-7001")
-    assert (row["ContractId"], row["TransType"], row["TransactionClassification"]) == (
+    row = landed(project, "ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-7001"))
+    assert (row["ContractId"], row["FundingSource"], row["TransactionType"], row["TransactionClassification"]) == (
         "ORD-1001",
-        "UnbilledSales",
+        "FS-0042",
+        "Sales",
         192350000,
     )
     assert row["Amount"] == Decimal("375.00")
@@ -515,6 +533,7 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
         {
             "salesorderid": order,
             "ordernumber": "SO-3001",
+            "msdyn_salesordernumber": "SO-3001",
             "name": "Spare parts",
             "msdyn_ordertype": 192350000,
             "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",

@@ -11,10 +11,15 @@ import pytest
 
 from sandbox.bus import LocalMessage
 from sandbox.environment import WEBHOOK_SECRET, Sandbox, SandboxOptions
-from sandbox.scenario import actual_body
+from sandbox.scenario import USMF_ID, actual_body, import_id
 from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_writes, parked, send, until
 from tests.integration.test_flows import PROJECT, create_project, project_body
+
+
+def staged(sandbox: Sandbox, label: str) -> dict[str, object] | None:
+    return sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id(label))
+
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
@@ -117,7 +122,13 @@ async def test_finance_validation_error_is_parked_with_the_infolog(sandbox: Sand
 async def test_line_before_its_header_is_retried_and_lands(sandbox: Sandbox) -> None:
     # The project exists in Dataverse only (seeded without its step): the actual must wait for it.
     sandbox.dataverse.seed(
-        "msdyn_project", {"msdyn_projectid": PROJECT, "msdyn_projectnumber": "PRJ-1001", "msdyn_subject": "Late"}
+        "msdyn_project",
+        {
+            "msdyn_projectid": PROJECT,
+            "msdyn_projectnumber": "PRJ-1001",
+            "msdyn_subject": "Late",
+            "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        },
     )
     async with sandbox.person_dataverse() as dv:
         body = actual_body(
@@ -129,14 +140,22 @@ async def test_line_before_its_header_is_retried_and_lands(sandbox: Sandbox) -> 
     async with sandbox.person_finance() as fo:
         await send(fo, "POST", "ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-1001", "ProjectName": "Late"})
     await sandbox.wait_quiet()
-    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-7002") is not None
+    assert (
+        sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-7002")) is not None
+    )
     assert await parked(sandbox) == []
     assert FIGURES.flows["actuals"].retried >= 1
 
 
 async def test_missing_header_is_parked_naming_it_and_replay_lands(sandbox: Sandbox) -> None:
     sandbox.dataverse.seed(
-        "msdyn_project", {"msdyn_projectid": PROJECT, "msdyn_projectnumber": "PRJ-404", "msdyn_subject": "Never synced"}
+        "msdyn_project",
+        {
+            "msdyn_projectid": PROJECT,
+            "msdyn_projectnumber": "PRJ-404",
+            "msdyn_subject": "Never synced",
+            "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
+        },
     )
     async with sandbox.person_dataverse() as dv:
         body = actual_body(
@@ -166,7 +185,9 @@ async def test_missing_header_is_parked_naming_it_and_replay_lands(sandbox: Sand
     report = await replay(sandbox.runtime, CATALOG, await select_parked(sandbox.runtime, flow="actuals"), by="tester")
     assert len(report.replayed) == 1
     await sandbox.wait_quiet()
-    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-7003") is not None
+    assert (
+        sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-7003")) is not None
+    )
     assert await parked(sandbox) == []
     closed = await sandbox.runtime.engine.state.list_parked(status="replayed")
     assert [c.closed_by for c in closed] == ["tester", "tester"]
@@ -195,8 +216,8 @@ async def test_throttling_errors_and_dropped_connections_lose_nothing(sandbox: S
             await send(dv, "POST", "msdyn_actuals", body)
         sandbox.dataverse.set_faults(throttle_share=0.2, error_share=0.05)
     await sandbox.wait_quiet(120)
-    staged = {r["ActualsImportId"]: r["Amount"] for r in sandbox.finance.rows("ProjCDSActualsImports")}
-    assert staged == {f"ACT-8{n:03d}": Decimal(n + 1) * Decimal("12.34") for n in range(20)}
+    staged = {r["ActualsImportId"]: r["Amount"] for r in sandbox.finance.rows("ProjActualsImports")}
+    assert staged == {import_id(f"ACT-8{n:03d}"): Decimal(n + 1) * Decimal("12.34") for n in range(20)}
     statuses = [r.status for r in sandbox.finance.requests]
     assert 429 in statuses and 503 in statuses and -1 in statuses  # the faults really happened
     assert await parked(sandbox) == []
@@ -218,7 +239,9 @@ async def test_timeouts_become_retries_then_land(sandbox: Sandbox) -> None:
     http._client.timeout = httpx.Timeout(30)
     sandbox.finance.set_faults(latency_ms=0)
     await sandbox.wait_quiet()
-    assert sandbox.finance.get("ProjCDSActualsImports", dataAreaId="usmf", ActualsImportId="ACT-6001") is not None
+    assert (
+        sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-6001")) is not None
+    )
 
 
 async def test_duplicates_and_reordering_leave_the_newest_state_with_one_write_each(sandbox: Sandbox) -> None:
