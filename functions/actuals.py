@@ -25,7 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from functions.flow_blueprint import flow_blueprint
-from functions.lookups import currency_code, dataarea_id, project_number, transaction_category_number
+from functions.lookups import (
+    currency_code,
+    dataarea_id,
+    project_number,
+    task_activity_number,
+    transaction_category_number,
+)
 from functions.value_maps import BILLING_TYPE
 from shared.events import Operation
 from shared.maps import (
@@ -239,16 +245,18 @@ MAP = TableMap(
             provenance=DOC,
             note="msdyn_unit.msdyn_symbol",
         ),
-        Lookup(
-            "msdyn_task",
-            "TaskNumber",
-            read_set="msdyn_projecttasks",
-            read_column="msdyn_activitynumber",
-            provenance=DOC,
-            note="msdyn_task.msdyn_activitynumber",
-        ),
+        task_activity_number("msdyn_task", "TaskNumber", "msdyn_task.msdyn_activitynumber", DOC),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    notes=(
+        "Follows Microsoft's stored actuals map (November 2020) row by row. Differs: DocumentDate from "
+        "msdyn_transactiondate (fix 3445803; the stored map reads msdyn_documentdate); the stored filter is kept "
+        "on real columns (later versions call it Skip Sync, whose column no source names); ResourceId, "
+        "UnitPriceMST, ExchangeRateDate, ContractingUnit and ResourceOperationUnitId are carried although the "
+        "2020 map lacks them (the entity publishes them, later versions add rows); exchangerate is not sent "
+        "(the stored map sends the rate the other way, see actuals-accounting) and msdyn_amount_base has no "
+        "Finance field (AmountMST is not on ProjActualsImports)."
+    ),
 )
 
 bp = flow_blueprint(MAP)

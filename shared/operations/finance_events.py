@@ -15,6 +15,8 @@ class Activation:
     name: str
     messages: tuple[str, ...]
     endpoint: str
+    # Only entities published over OData raise data events: the public collection this one is.
+    collection: str | None = None
 
 
 def activations(registry: Registry) -> list[Activation]:
@@ -30,7 +32,11 @@ def activations(registry: Registry) -> list[Activation]:
                     for op, m in (("create", "Created"), ("update", "Updated"), ("delete", "Deleted"))
                     if any(o.value == op for o in table_map.operations)
                 )
-                found.append(Activation(table_map.name, "data event", entity, messages, FINANCE_QUEUE))
+                found.append(
+                    Activation(
+                        table_map.name, "data event", entity, messages, FINANCE_QUEUE, table_map.source.entity_set
+                    )
+                )
             else:
                 found.append(Activation(table_map.name, "business event", event, (), FINANCE_QUEUE))
     return found
@@ -45,5 +51,7 @@ def activation_text(registry: Registry) -> str:
     ]
     for a in activations(registry):
         what = f"{a.kind} {a.name}" + (f" ({', '.join(a.messages)})" if a.messages else "")
+        if a.collection:
+            what += f" of the public entity {a.collection}"
         lines.append(f"{a.flow:<22} activate {what} → {a.endpoint}, all legal entities in scope")
     return "\n".join(lines)
