@@ -38,21 +38,16 @@ AWKWARD = [
 ]
 
 
+def _settings(*, dataverse_url: str = "http://127.0.0.1:1", finance_url: str = "http://127.0.0.1:1") -> Settings:
+    values = {"auth_mode": "none", "state_backend": "sqlite", "bus_backend": "local", "http_max_retries": 0}
+    return Settings.model_validate({"dataverse_url": dataverse_url, "finance_url": finance_url, **values})
+
+
 @pytest.fixture
 async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
     sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"})
     await sim.start()
-    settings = Settings.model_validate(
-        {
-            "dataverse_url": "http://127.0.0.1:1",
-            "finance_url": sim.url,
-            "auth_mode": "none",
-            "state_backend": "sqlite",
-            "bus_backend": "local",
-            "http_max_retries": 0,
-        }
-    )
-    client = FinanceClient(settings, StaticToken(TOKEN))
+    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
     try:
         yield sim, client
     finally:
@@ -64,17 +59,7 @@ async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
 async def dataverse() -> AsyncIterator[tuple[DataverseSimulator, DataverseClient]]:
     sim = DataverseSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000002"})
     await sim.start()
-    settings = Settings.model_validate(
-        {
-            "dataverse_url": sim.url,
-            "finance_url": "http://127.0.0.1:1",
-            "auth_mode": "none",
-            "state_backend": "sqlite",
-            "bus_backend": "local",
-            "http_max_retries": 0,
-        }
-    )
-    client = DataverseClient(settings, StaticToken(TOKEN))
+    client = DataverseClient(_settings(dataverse_url=sim.url), StaticToken(TOKEN))
     try:
         yield sim, client
     finally:
