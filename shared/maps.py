@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from shared.clients.addressing import filter_for_key
 from shared.errors import MappingError
 from shared.events import Operation
 from shared.values import Value
@@ -268,11 +269,9 @@ class Document:
     def rows_filter(self, company: str, members: Mapping[str, Any], company_field: str | None = None) -> str:
         """The OData condition selecting the document's rows (of `rows_set`, or of a set whose
         company field is `company_field`)."""
-        clauses = [f"{company_field or self.company_field} eq '{company.lower()}'"]
-        for member, row_field in self.match:
-            literal = str(members[member]).replace("'", "''")
-            clauses.append(f"{row_field} eq '{literal}'")
-        return " and ".join(clauses)
+        selector = {company_field or self.company_field: company.lower()}
+        selector.update({row_field: str(members[member]) for member, row_field in self.match})
+        return filter_for_key(selector)
 
 
 @dataclass(frozen=True)

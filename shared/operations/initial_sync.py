@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from shared.clients.addressing import filter_for_key, literal
 from shared.clients.base import Page
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import System, TableMap
@@ -29,9 +30,8 @@ def _since_filter(table_map: TableMap, since: datetime | None) -> str | None:
     if table_map.filter is not None and table_map.filter.odata:
         clauses.append(f"({table_map.filter.odata})")
     if since is not None:
-        stamp = since.isoformat().replace("+00:00", "Z")
         column = "modifiedon" if table_map.source.system is System.DATAVERSE else "ModifiedDateTime"
-        clauses.append(f"{column} ge {stamp}")
+        clauses.append(f"{column} ge {literal(since)}")
     return " and ".join(clauses) or None
 
 
@@ -45,7 +45,7 @@ def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) 
         )
     companies = run.options.get("companies") or []
     if companies:
-        company_filter = " or ".join(f"dataAreaId eq '{c.lower()}'" for c in companies)
+        company_filter = " or ".join(filter_for_key({"dataAreaId": c.lower()}) for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
     return runtime.engine.finance.pages(source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.bus import DATAVERSE_TOPIC
+from shared.clients.addressing import bind_reference, filter_for_key
 from shared.clients.base import DataverseApi
 from shared.events import Operation
 from shared.maps import Registry, System, TableMap
@@ -131,7 +132,7 @@ async def register_steps(
     body = _endpoint_body(config)
     compared = [k for k in body if k != "saskey"]
     existing = await _first(
-        dataverse, "serviceendpoints", f"name eq '{ENDPOINT_NAME}'", ["serviceendpointid", *compared]
+        dataverse, "serviceendpoints", filter_for_key({"name": ENDPOINT_NAME}), ["serviceendpointid", *compared]
     )
     if existing is None:
         report.endpoint = "create"
@@ -163,7 +164,7 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
     existing = await _first(
         dataverse,
         "sdkmessageprocessingsteps",
-        f"name eq '{plan.name}'",
+        filter_for_key({"name": plan.name}),
         ["sdkmessageprocessingstepid", *wanted],
     )
     if existing is not None and all(existing.get(k) == v for k, v in wanted.items()):
@@ -178,22 +179,24 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
             "update",
         )
         return "update"
-    message = await _first(dataverse, "sdkmessages", f"name eq '{plan.message}'", ["sdkmessageid"])
+    message = await _first(dataverse, "sdkmessages", filter_for_key({"name": plan.message}), ["sdkmessageid"])
     if message is None:
         raise LookupError(f"Dataverse has no sdkmessage {plan.message}")
     message_filter = await _first(
         dataverse,
         "sdkmessagefilters",
-        f"primaryobjecttypecode eq '{plan.entity}' and _sdkmessageid_value eq {message['sdkmessageid']}",
+        filter_for_key({"primaryobjecttypecode": plan.entity, "_sdkmessageid_value": message["sdkmessageid"]}),
         ["sdkmessagefilterid"],
     )
     if message_filter is None:
         raise LookupError(f"Dataverse has no {plan.message} message filter for {plan.entity}")
     body = {
         **wanted,
-        "sdkmessageid@odata.bind": f"/sdkmessages({message['sdkmessageid']})",
-        "sdkmessagefilterid@odata.bind": f"/sdkmessagefilters({message_filter['sdkmessagefilterid']})",
-        "eventhandler_serviceendpoint@odata.bind": f"/serviceendpoints({endpoint_id})",
+        "sdkmessageid@odata.bind": bind_reference("sdkmessages", {"id": message["sdkmessageid"]}),
+        "sdkmessagefilterid@odata.bind": bind_reference(
+            "sdkmessagefilters", {"id": message_filter["sdkmessagefilterid"]}
+        ),
+        "eventhandler_serviceendpoint@odata.bind": bind_reference("serviceendpoints", {"id": endpoint_id}),
     }
     step_id = (await dataverse.create("sdkmessageprocessingsteps", body)).entity_id
     if plan.image is not None:
@@ -206,7 +209,7 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
                 "imagetype": image_type,
                 "messagepropertyname": property_name,
                 "attributes": plan.image_attributes,
-                "sdkmessageprocessingstepid@odata.bind": f"/sdkmessageprocessingsteps({step_id})",
+                "sdkmessageprocessingstepid@odata.bind": bind_reference("sdkmessageprocessingsteps", {"id": step_id}),
             },
         )
     return "create"
