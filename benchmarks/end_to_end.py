@@ -47,7 +47,12 @@ async def measure(records: int = 10_000, latency_ms: float = 20.0, sessions: int
         dv = sandbox.dataverse
         dv.seed(
             "msdyn_project",
-            {"msdyn_projectid": PROJECT_ID, "msdyn_projectnumber": "PRJ-BENCH", "msdyn_subject": "Bench"},
+            {
+                "msdyn_projectid": PROJECT_ID,
+                "msdyn_projectnumber": "PRJ-BENCH",
+                "msdyn_subject": "Bench",
+                "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
+            },
         )
         sandbox.finance.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-BENCH"})
         table = dv.schema["msdyn_actual"]
@@ -57,14 +62,13 @@ async def measure(records: int = 10_000, latency_ms: float = 20.0, sessions: int
             record_id = f"be000000-0000-4000-8000-{n:012d}"
             row = {
                 "msdyn_actualid": record_id,
-                "msdyn_actualimportid": f"B-{n:06d}",
+                "msdyn_actualimportid": f"be000000-0000-4000-8000-{n:012d}",
                 "msdyn_transactionclassification": 192350000,
                 "msdyn_transactiontypecode": 192350000,
                 "msdyn_billingtype": 192350001,
                 "msdyn_quantity": Decimal("1.5"),
                 "msdyn_price": Decimal("100.00"),
                 "msdyn_amount": Decimal("150.00"),
-                "msdyn_skipsync": False,
                 "msdyn_project": LookupValue("msdyn_project", PROJECT_ID),
                 "msdyn_owningcompany": LookupValue("cdm_company", USMF_ID),
                 "transactioncurrencyid": LookupValue("transactioncurrency", USD_ID),
