@@ -53,7 +53,12 @@ def _engine() -> Engine:
     )
     dataverse = FakeDataverse()
     dataverse.add("cdm_companies", "c0a1e000-0000-4000-8000-000000000001", {"cdm_companycode": "USMF"})
-    dataverse.add("msdyn_projects", "c0a1e000-0000-4000-8000-000000000f01", {"msdyn_projectnumber": "PRJ-1001"})
+    dataverse.add(
+        "msdyn_projects",
+        "c0a1e000-0000-4000-8000-000000000f01",
+        {"msdyn_projectnumber": "PRJ-1001", "_msdyn_owningcompany_value": "c0a1e000-0000-4000-8000-000000000001"},
+    )
+    dataverse.add("msdyn_projecttasks", "c0a1e000-0000-4000-8000-000000000f11", {"msdyn_activitynumber": "A-100"})
     dataverse.add("transactioncurrencies", "c0a1e000-0000-4000-8000-0000000000d1", {"isocurrencycode": "USD"})
     dataverse.add(
         "msdyn_transactioncategories",
