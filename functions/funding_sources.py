@@ -3,8 +3,10 @@
 Reference: maps/14-msdyn_projectcontractsplitbillingrules-funding-source.md. Documented: saving a
 project contract creates its contract customer rows, and the map syncs their additions, updates and
 deletions; split billing percentages are mastered in Dataverse only and never synced; terms of
-payment are synced (1.0.0.2). Field pairs and keys are not documented: the funding source id is the
-customer account (Finance's own default when a customer funds a contract), inferred. The entity set,
+payment are synced (1.0.0.2). Field pairs and keys are not documented; the funding source id is the
+funding source's own number, because Microsoft's actuals map sends an actual's FUNDINGSOURCE from
+msdyn_projectcontractsplitbillingrule.msdyn_projectcontractsplitbillingrulenumber: a staged actual can
+only name its funding source in Finance if the funding source was keyed by that number. The entity set,
 its key (note ProjectContractID's upper-case ID) and every field's type are the live $metadata's.
 """
 
@@ -17,7 +19,6 @@ from shared.maps import (
     MET,
     FieldMap,
     FieldType,
-    Lookup,
     SourceSide,
     System,
     TableMap,
@@ -51,6 +52,12 @@ MAP = TableMap(
         FieldMap("msdyn_paymentterms", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.2"),
         FieldMap("msdyn_isprimary", "IsPrimaryFundingSource", FieldType.NOYES, default=False, provenance=MET),
         FieldMap("msdyn_billtoname", "InvoiceName", provenance=MET),
+        FieldMap(
+            "msdyn_projectcontractsplitbillingrulenumber",
+            "FundingSourceId",
+            provenance=MET,
+            note="the number Microsoft's actuals map sends as an actual's FUNDINGSOURCE; key part",
+        ),
     ),
     lookups=(
         contract_number("msdyn_projectcontractid", "ProjectContractID", provenance=MET),
@@ -60,15 +67,6 @@ MAP = TableMap(
             required=True,
             note="the customer must be in Finance first",
             provenance=MET,
-        ),
-        Lookup(
-            "msdyn_customer",
-            "FundingSourceId",
-            read_set="accounts",
-            read_column="accountnumber",
-            required=True,
-            provenance=MET,
-            note="Finance's default funding source id is the customer account",
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),

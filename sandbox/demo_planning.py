@@ -74,6 +74,7 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
             "msdyn_projectcontractsplitbillingrules",
             {
                 "msdyn_projectcontractsplitbillingruleid": FUNDING_ID,
+                "msdyn_projectcontractsplitbillingrulenumber": "FS-1001",
                 "msdyn_name": "Forest Wholesales",
                 "msdyn_billingsplitpercent": Decimal("100"),
                 "msdyn_isprimary": True,
@@ -231,9 +232,11 @@ def planning_expectations(sandbox: Sandbox) -> list[Expectation]:
     fo = sandbox.finance
 
     async def funding() -> str | None:
-        row = fo.get("ProjectFundingSources", dataAreaId="usmf", ProjectContractID="ORD-1001", FundingSourceId="US-001")
+        row = fo.get(
+            "ProjectFundingSources", dataAreaId="usmf", ProjectContractID="ORD-1001", FundingSourceId="FS-1001"
+        )
         ok = row and row["TermsOfPayment"] == "2%10Net30" and row["IsPrimaryFundingSource"] == "Yes"
-        return None if ok else f"funding source US-001 of ORD-1001: {row}"
+        return None if ok else f"funding source FS-1001 of ORD-1001: {row}"
 
     async def tasks() -> str | None:
         row = fo.get("ProjectTasks", dataAreaId="usmf", ProjectId="PRJ-1001", TaskId=SUBTASK_NUMBER)
@@ -285,7 +288,7 @@ def planning_expectations(sandbox: Sandbox) -> list[Expectation]:
         return None if row and row["PersonnelNumber"] == WORKER_NUMBER else f"worker resource: {row}"
 
     return [
-        Expectation("funding-sources", "customer US-001 funds ORD-1001 with its terms of payment", funding),
+        Expectation("funding-sources", "funding source FS-1001 of US-001 funds ORD-1001, with terms", funding),
         Expectation("project-tasks", "the design task and its subtask in Finance, parent kept", tasks),
         Expectation("hour-estimates", "40 hours, 6,000.00 planned sales for Ana on design", hours),
         Expectation("expense-estimates", "the expense cost estimate, and no other class", expenses),

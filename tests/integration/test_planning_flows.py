@@ -55,6 +55,7 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
         "msdyn_projectcontractsplitbillingrules",
         {
             "msdyn_projectcontractsplitbillingruleid": rule,
+            "msdyn_projectcontractsplitbillingrulenumber": "FS-0060",
             "msdyn_billingsplitpercent": Decimal("60"),
             "msdyn_paymentterms": 1,
             "msdyn_projectcontractid@odata.bind": f"/salesorders({ORDER_ID})",
@@ -62,7 +63,7 @@ async def test_funding_source_terms_sync_but_split_percentages_never_do(project:
             "msdyn_owningcompany@odata.bind": COMPANY,
         },
     )
-    key = {"dataAreaId": "usmf", "ProjectContractID": "ORD-1001", "FundingSourceId": "US-001"}
+    key = {"dataAreaId": "usmf", "ProjectContractID": "ORD-1001", "FundingSourceId": "FS-0060"}
     row = project.finance.get("ProjectFundingSources", **key)
     assert row is not None
     assert (row["CustomerOrOrganization"], row["TermsOfPayment"], row["FundingType"]) == ("US-001", "Net30", "Customer")
