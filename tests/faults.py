@@ -233,7 +233,7 @@ async def _ok(response: httpx.Response) -> None:
 async def run(changes: int, seed: int) -> Report:
     report = Report()
     rng = random.Random(seed)
-    per_side = max(1, changes // (2 * len(NAMES)))
+    per_side = max(1, -(-changes // (2 * len(NAMES))))  # at least as many changes as asked for
     report.changes = per_side * len(NAMES) * 2
     started = time.perf_counter()
     sandbox = Sandbox(SandboxOptions(retry_max_attempts=30, retry_max_delay_seconds=1.0, http_max_retries=6))
