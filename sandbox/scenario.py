@@ -483,7 +483,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
     expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)
     expect("contract-lines", "its time-and-material line as a time-and-material billing rule", contract_line)
     expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
-    expect("actuals", "time and expense actuals staged with exact amounts; a transition's unbilled sales not staged", actuals)
+    expect("actuals", "time and expense actuals staged exactly; a transition's unbilled sales left out", actuals)
     expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
     expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)
 
