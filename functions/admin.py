@@ -13,7 +13,6 @@ from typing import Any
 
 import azure.functions as func
 
-from functions.catalog import CATALOG
 from shared.operations.check_maps import check_maps, waiting_for_extensions
 from shared.operations.finance_events import activations
 from shared.operations.initial_sync import initial_sync, latest_unfinished
@@ -63,7 +62,8 @@ def _bad_request(message: str) -> func.HttpResponse:
 @bp.function_name("admin_status")
 @bp.route(route="admin/status", methods=["GET"], auth_level=ADMIN)
 async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(await flow_statuses(await get_runtime(), CATALOG))
+    runtime = await get_runtime()
+    return _json(await flow_statuses(runtime, runtime.maps()))
 
 
 @bp.function_name("admin_parked")
@@ -100,7 +100,7 @@ async def admin_replay(req: func.HttpRequest) -> func.HttpResponse:
     items = await select_parked(
         runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
     )
-    return _json(await replay(runtime, CATALOG, items, by=_who(req)))
+    return _json(await replay(runtime, runtime.maps(), items, by=_who(req)))
 
 
 @bp.function_name("admin_dismiss")
@@ -128,7 +128,7 @@ async def _switch(req: func.HttpRequest, paused: bool) -> func.HttpResponse:
     if runtime.switch is None:
         return _json({"error": "set PROJOPS_FUNCTION_APP_RESOURCE_ID"}, 501)
     try:
-        table_map = CATALOG.by_name(req.route_params["flow"])
+        table_map = runtime.maps().by_name(req.route_params["flow"])
     except KeyError as exc:
         return _json({"error": str(exc)}, 404)
     await (pause if paused else resume)(runtime.switch, table_map)
@@ -152,7 +152,7 @@ async def admin_resume(req: func.HttpRequest) -> func.HttpResponse:
 async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
     runtime = await get_runtime()
     try:
-        table_map = CATALOG.by_name(req.route_params["flow"])
+        table_map = runtime.maps().by_name(req.route_params["flow"])
     except KeyError as exc:
         return _json({"error": str(exc)}, 404)
     body = _body(req)
@@ -172,12 +172,12 @@ async def admin_check_maps(req: func.HttpRequest) -> func.HttpResponse:
     dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
     finance = parse_metadata(await runtime.engine.finance.metadata())
     extensions = runtime.settings.finance_extensions
-    problems = check_maps(CATALOG, dataverse, finance, extensions)
-    waiting = waiting_for_extensions(CATALOG, extensions)
+    problems = check_maps(runtime.maps(), dataverse, finance, extensions)
+    waiting = waiting_for_extensions(runtime.maps(), extensions)
     return _json({"problems": problems, "waiting_for_extensions": waiting}, 200 if not problems else 409)
 
 
 @bp.function_name("admin_finance_events")
 @bp.route(route="admin/finance-events", methods=["GET"], auth_level=ADMIN)
 async def admin_finance_events(req: func.HttpRequest) -> func.HttpResponse:
-    return _json(activations(CATALOG))
+    return _json(activations((await get_runtime()).maps()))

@@ -1,5 +1,8 @@
 """Every flow's table map and function, in dual-write run order (prerequisites first)."""
 
+from functools import cache
+from pathlib import Path
+
 import azure.functions as func
 
 from functions import (
@@ -79,3 +82,14 @@ BLUEPRINTS: tuple[func.Blueprint, ...] = tuple(
 )
 
 CATALOG = Registry(MAPS)
+
+
+@cache
+def catalog(extensions_path: str | None = None) -> Registry:
+    """The maps a deployment runs: ours, with the customer's map extension file merged in (read
+    once; a wrong file raises MapExtensionError naming its line, which stops the app at start-up)."""
+    if not extensions_path:
+        return CATALOG
+    from functions.map_extensions import read_extensions
+
+    return read_extensions(Path(extensions_path), CATALOG)

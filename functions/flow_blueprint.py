@@ -20,7 +20,8 @@ def flow_blueprint(table_map: TableMap) -> func.Blueprint:
 
     async def handle(msg: func.ServiceBusMessage) -> None:
         runtime = await get_runtime()
-        await run_flow_message(runtime, table_map, msg.get_body(), msg.message_id)
+        # The map as this deployment runs it: with the customer's extensions, if any.
+        await run_flow_message(runtime, runtime.maps().by_name(table_map.name), msg.get_body(), msg.message_id)
 
     handle.__name__ = table_map.function_name
     handle.__qualname__ = table_map.function_name

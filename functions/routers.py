@@ -7,7 +7,6 @@ import logging
 
 import azure.functions as func
 
-from functions.catalog import CATALOG
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.decoding.dataverse import IncomingMessage
 from shared.routing import route_dataverse, route_finance
@@ -43,13 +42,15 @@ def _incoming(msg: func.ServiceBusMessage) -> IncomingMessage:
     connection="ServiceBus",
 )
 async def route_dataverse_changes(msg: func.ServiceBusMessage) -> None:
-    await route_dataverse(await get_runtime(), CATALOG, _incoming(msg))
+    runtime = await get_runtime()
+    await route_dataverse(runtime, runtime.maps(), _incoming(msg))
 
 
 @bp.function_name("route_finance_events")
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=FINANCE_QUEUE, connection="ServiceBus")
 async def route_finance_events(msg: func.ServiceBusMessage) -> None:
-    await route_finance(await get_runtime(), CATALOG, _incoming(msg))
+    runtime = await get_runtime()
+    await route_finance(runtime, runtime.maps(), _incoming(msg))
 
 
 @bp.function_name("route_dataverse_webhook")

@@ -12,8 +12,7 @@ import logging
 import sys
 import time
 
-from functions.catalog import CATALOG
-from sandbox.environment import Sandbox, SandboxOptions
+from sandbox.environment import Sandbox, demo_options
 from sandbox.scenario import ScenarioResult, run_scenario
 from shared.operations.check_maps import check_live
 from shared.telemetry import FIGURES
@@ -54,7 +53,7 @@ async def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
 
     started = time.perf_counter()
-    sandbox = Sandbox(SandboxOptions())
+    sandbox = Sandbox(demo_options())
     await sandbox.start()
     try:
         print(f"Dataverse simulator  {sandbox.dataverse.api_url}")
@@ -62,7 +61,7 @@ async def main(argv: list[str]) -> int:
         print(f"Functions host       {sandbox.host.http_url if sandbox.host else '-'}/api")
         if args.check_maps:
             assert sandbox.runtime is not None
-            problems, report = await check_live(sandbox.runtime, CATALOG)
+            problems, report = await check_live(sandbox.runtime, sandbox.runtime.maps())
             print(report)
             return 1 if problems else 0
         result = await run_scenario(sandbox)

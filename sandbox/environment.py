@@ -53,6 +53,23 @@ class SandboxOptions:
     # Finance extensions the demo switches on: the simulator then serves the entities they publish
     # (labelled "(extension)"), which no standard Finance $metadata has, and the maps needing them run.
     finance_extensions: tuple[str, ...] = (EXTENSION_TRANSACTION_RELATIONSHIPS, EXTENSION_INVOICE_PROPOSALS)
+    # A customer's map extension file, and the columns of their own that its Dataverse needs for it
+    # ({table: {column: {"type": ...}}}): added only when an extension asks, as a customer's solution would.
+    map_extensions: str | None = None
+    custom_columns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+DEMO_MAP_EXTENSIONS = Path(__file__).resolve().parent / "map-extensions.yaml"
+# The columns Contoso's own solution adds, which DEMO_MAP_EXTENSIONS maps.
+DEMO_CUSTOM_COLUMNS: dict[str, dict[str, dict[str, Any]]] = {
+    "msdyn_project": {"cnt_costcenter": {"type": "string", "max": 40}},
+    "cdm_worker": {"cnt_knownas": {"type": "string", "max": 100}},
+}
+
+
+def demo_options() -> SandboxOptions:
+    """The demo's sandbox: with a customer's map extensions, as `make sandbox` runs it."""
+    return SandboxOptions(map_extensions=str(DEMO_MAP_EXTENSIONS), custom_columns=DEMO_CUSTOM_COLUMNS)
 
 
 class Sandbox:
@@ -81,13 +98,17 @@ class Sandbox:
 
     async def start(self) -> Sandbox:
         import function_app
-        from functions.catalog import CATALOG
+        from functions.catalog import catalog
 
-        self.registry = CATALOG
+        registry = catalog(self.options.map_extensions)
+        self.registry = registry
+        for table, columns in self.options.custom_columns.items():
+            for name, spec in columns.items():
+                self.dataverse.add_custom_column(table, name, spec)
         self.bus.create_topic(DATAVERSE_TOPIC)
         self.bus.create_subscription(DATAVERSE_TOPIC, DATAVERSE_SUBSCRIPTION)
         self.bus.create_queue(FINANCE_QUEUE)
-        for table_map in CATALOG.maps:
+        for table_map in registry.maps:
             self.bus.create_queue(table_map.flow_queue, sessions=True, duplicate_detection=True)
         await self.dataverse.start()
         await self.finance.start()
@@ -108,7 +129,7 @@ class Sandbox:
         await self.host.start()
         self.runtime.switch = LocalSwitch(self.host)
         self.runtime.backlog = LocalBacklog(self.bus)
-        await self.register_sources(CATALOG)
+        await self.register_sources(registry)
         return self
 
     def settings(self) -> Settings:
@@ -134,6 +155,7 @@ class Sandbox:
             "http_max_retry_wait_seconds": 1.0,
             "webhook_secret": WEBHOOK_SECRET,
             "finance_extensions": list(self.options.finance_extensions),
+            "map_extensions_path": self.options.map_extensions,
             **self.options.extra_settings,
         }
         os.environ.setdefault("PROJOPS_SANDBOX_TOKEN", INTEGRATION_TOKEN)

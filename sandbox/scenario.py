@@ -239,10 +239,16 @@ async def create_project_setup(sandbox: Sandbox) -> None:
                     "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
                     "msdyn_customer@odata.bind": f"/accounts({CUSTOMER_ID})",
                     "msdyn_salesorderid@odata.bind": f"/salesorders({ORDER_ID})",
+                    **({"cnt_costcenter": "cc-4100"} if extended(sandbox) else {}),
                 },
             )
         )
     await sandbox.wait_quiet()
+
+
+def extended(sandbox: Sandbox) -> bool:
+    """Whether the demo runs with the customer's map extensions (`make sandbox` does)."""
+    return sandbox.options.map_extensions is not None
 
 
 async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
@@ -297,7 +303,13 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
                 fo,
                 "post",
                 "Workers",
-                {"PersonnelNumber": "000042", "FirstName": "Ana", "LastName": "Bowman", "Name": "Ana Bowman"},
+                {
+                    "PersonnelNumber": "000042",
+                    "FirstName": "Ana",
+                    "LastName": "Bowman",
+                    "Name": "Ana Bowman",
+                    **({"KnownAs": "Annie"} if extended(sandbox) else {}),
+                },
             )
         )
     async with sandbox.person_dataverse() as dv:
@@ -363,6 +375,8 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
             return f"ProjectsV2 PRJ-1001 is on contract {row.get('ProjectContractId')!r}, not ORD-1001"
         if row.get("ProjectName") != "ERP rollout, phase 1" or row.get("CustomerAccountNumber") != "US-001":
             return f"ProjectsV2 PRJ-1001 has {row.get('ProjectName')!r}, customer {row.get('CustomerAccountNumber')!r}"
+        if extended(sandbox) and row.get("DimensionDisplayValue") != "CC-4100":
+            return f"the map extension's cost centre reached Finance as {row.get('DimensionDisplayValue')!r}"
         return None
 
     async def actuals() -> str | None:
@@ -416,7 +430,11 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     async def workers() -> str | None:
         found = [r for r in dv_sim.rows("cdm_worker") if r.get("cdm_workernumber") == "000042"]
-        return None if found and found[0].get("cdm_fullname") == "Ana Bowman" else "worker 000042 not in Dataverse"
+        if not found or found[0].get("cdm_fullname") != "Ana Bowman":
+            return "worker 000042 not in Dataverse"
+        if extended(sandbox) and found[0].get("cnt_knownas") != "Annie":
+            return f"the map extension's known-as name reached Dataverse as {found[0].get('cnt_knownas')!r}"
+        return None
 
     async def customers() -> str | None:
         account = next((r for r in dv_sim.rows("account") if r.get("accountnumber") == "US-001"), None)
@@ -447,7 +465,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     expect("vendors", "vendor V-100 of USMF in Dataverse", vendors)
     expect("vendor-accounts", "vendor V-100 as a Vendor account of USMF, for vendor invoices to find", vendor_accounts)
-    expect("workers", "worker 000042 from Finance in Dataverse", workers)
+    expect("workers", "worker 000042 from Finance in Dataverse, with the extension's known-as name", workers)
     expect("customers", "Finance customer US-001 on its Dataverse customer account", customers)
     expect(
         "accounts-to-customers",
@@ -482,7 +500,7 @@ async def run_scenario(sandbox: Sandbox) -> ScenarioResult:
 
     expect("contract-headers", "project contract ORD-1001 in usmf with its terms of payment", contract)
     expect("contract-lines", "its time-and-material line as a time-and-material billing rule", contract_line)
-    expect("projects-v2", "project PRJ-1001 in usmf with its new name and customer", project)
+    expect("projects-v2", "project PRJ-1001 in usmf: new name, customer, the extension's cost centre", project)
     expect("actuals", "time and expense actuals staged exactly; a transition's unbilled sales left out", actuals)
     expect("actuals-accounting", "voucher and accounting amount written back onto the time actual", write_back)
     expect("expense-categories", "Finance category Travel in Dataverse for USMF", categories)

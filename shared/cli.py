@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shared.errors import DecodeError
+from shared.settings import MAP_EXTENSIONS_SETTING
 from shared.values import parse_since
 
 
 def _registry():  # type: ignore[no-untyped-def]
-    # The catalog lives in the functions layer; import late so `decode` works without it.
-    from functions.catalog import CATALOG
+    # The catalog lives in the functions layer; import late so `decode` works without it. The maps
+    # are the ones the deployment runs: with the customer's map extensions, if it has any.
+    from functions.catalog import catalog
 
-    return CATALOG
+    return catalog(os.environ.get(MAP_EXTENSIONS_SETTING))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -98,14 +101,13 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
             note = f["note"]
             if f["only_with"]:
                 note = f"only while PROJOPS_{f['only_with'].upper()} is on; {note}".rstrip("; ")
+            provenance = f"**{f['origin']}**" if f.get("origin") else f["provenance"]
             lines.append(
-                f"| {f['source'] or '(default)'} | {f['target']} | {f['type']} | {mapping} | "
-                f"{f['provenance']} | {note} |"
+                f"| {f['source'] or '(default)'} | {f['target']} | {f['type']} | {mapping} | {provenance} | {note} |"
             )
         for lk in d["lookups"]:
-            lines.append(
-                f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | {lk['provenance']} | {lk['note']} |"
-            )
+            provenance = f"**{lk['origin']}**" if lk.get("origin") else lk["provenance"]
+            lines.append(f"| {lk['source']} | {lk['target']} | lookup | {lk['via']} | {provenance} | {lk['note']} |")
     return "\n".join(lines) + "\n"
 
 

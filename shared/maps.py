@@ -96,6 +96,8 @@ class FieldMap:
     # The name of a boolean setting that must be on for this pair to be written (a cutover-only
     # pair, such as the milestone invoice status used once to migrate invoiced milestones).
     only_with: str | None = None
+    # Where a pair not in the map we ship comes from (a customer's map extension file).
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,8 @@ class Lookup:
     # paths such as msdyn_project.msdyn_owningcompany.cdm_companycode).
     via_set: str | None = None
     via_column: str | None = None
+    # Where a lookup not in the map we ship comes from (a customer's map extension file).
+    origin: str = ""
     # The target's single-valued navigation property for this lookup, the only name `@odata.bind`
     # takes (case-sensitive); it often differs from the column (msdyn_owningcompany → msdyn_OwningCompany).
     # Unset, the lookup column's logical name stands in for it.
@@ -394,6 +398,7 @@ class TableMap:
                     "provenance": f.provenance.value,
                     "note": f.note,
                     "only_with": f.only_with,
+                    "origin": f.origin or None,
                 }
                 for f in self.fields
             ],
@@ -405,6 +410,7 @@ class TableMap:
                     "navigation": lk.navigation,
                     "provenance": lk.provenance.value,
                     "note": lk.note,
+                    "origin": lk.origin or None,
                 }
                 for lk in self.lookups
             ],

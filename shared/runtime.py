@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from shared.bus import BacklogReader, MessageSender
 from shared.cache import TtlCache
+from shared.maps import Registry
 from shared.operations.pause import FunctionSwitch
 from shared.pipeline import Engine
 from shared.settings import BusBackend, Settings, get_settings
@@ -25,6 +26,15 @@ class Runtime:
     # Operations: flipping a function's Disabled setting, and reading queue backlogs.
     switch: FunctionSwitch | None = None
     backlog: BacklogReader | None = None
+    # The maps this deployment runs: ours with the customer's map extensions merged in.
+    registry: Registry | None = None
+
+    def maps(self) -> Registry:
+        if self.registry is None:
+            from functions.catalog import CATALOG
+
+            return CATALOG
+        return self.registry
 
     @property
     def settings(self) -> Settings:
@@ -91,4 +101,9 @@ def build_runtime(settings: Settings, sender: MessageSender | None = None) -> Ru
         from shared.servicebus_sender import ServiceBusBacklog
 
         backlog = ServiceBusBacklog(settings)
-    return Runtime(engine=engine, sender=sender, switch=switch, backlog=backlog)
+    # The functions layer holds the maps; the runtime only merges the customer's extensions in, and
+    # a wrong extension file stops the app here, at start-up, naming its line.
+    from functions.catalog import catalog
+
+    registry = catalog(settings.map_extensions_path)
+    return Runtime(engine=engine, sender=sender, switch=switch, backlog=backlog, registry=registry)

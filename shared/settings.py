@@ -43,6 +43,10 @@ def _split_list(value: object) -> object:
 CsvList = Annotated[list[str], NoDecode]
 
 
+# The setting naming the map extension file; read by the CLI before any other setting is needed.
+MAP_EXTENSIONS_SETTING = "PROJOPS_MAP_EXTENSIONS"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROJOPS_", extra="ignore", populate_by_name=True)
 
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
     milestone_invoiced_cutover: bool = Field(
         default=False,
         description="cutover only: send milestone invoice status so milestones invoiced before go-live arrive invoiced",
+    )
+    map_extensions_path: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(MAP_EXTENSIONS_SETTING, "map_extensions_path"),
+        description="a map extension file (YAML) adding the customer's own fields to the maps",
     )
     finance_extensions: CsvList = Field(
         default_factory=list,

@@ -503,6 +503,11 @@ def _generated_table(logical: str, columns: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def custom_column(name: str, spec: dict[str, Any]) -> Column:
+    """A customer's own column (a solution adds it): declared by the extension demo that needs it."""
+    return _column(name, spec)
+
+
 def load_schema() -> dict[str, Table]:
     live = json.loads((HERE / "live-tables.json").read_text())["tables"]
     generated = json.loads((HERE / "tables.json").read_text())

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.dataverse.metadata import EDM, csdl
-from sandbox.dataverse.schema import Column, Table, load_schema
+from sandbox.dataverse.schema import Column, Table, custom_column, load_schema
 from sandbox.dataverse.steps import Step, StepRegistry, remote_execution_context
 from sandbox.odata import (
     BatchPart,
@@ -177,6 +177,10 @@ class DataverseSimulator(Simulator):
     @staticmethod
     def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
         return {k: (v.id if isinstance(v, LookupValue) else v) for k, v in row.items()}
+
+    def add_custom_column(self, table: str, name: str, spec: dict[str, Any]) -> None:
+        """A column a customer's solution adds (publisher prefix and all), as an extension needs it."""
+        self.schema[table].columns[name] = custom_column(name, spec)
 
     def seed(self, table: str, values: dict[str, Any], *, user: str | None = None) -> str:
         """Insert a row without running steps (reference data that exists before the integration)."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from functions.catalog import CATALOG
-from sandbox.environment import Sandbox, SandboxOptions
+from sandbox.environment import Sandbox, demo_options
 from sandbox.scenario import run_scenario
 from shared.telemetry import FIGURES
 
 
 async def test_the_demo_drives_every_flow_and_parks_nothing() -> None:
     FIGURES.reset()
-    sandbox = Sandbox(SandboxOptions())
+    sandbox = Sandbox(demo_options())
     await sandbox.start()
     try:
         result = await run_scenario(sandbox)
