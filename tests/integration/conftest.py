@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -22,16 +23,23 @@ def options() -> SandboxOptions:
     return SandboxOptions()
 
 
-@pytest.fixture
-async def sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
-    FIGURES.reset()
+@contextlib.asynccontextmanager
+async def started(options: SandboxOptions) -> AsyncIterator[Sandbox]:
+    """A running sandbox with the reference data both sides share, stopped afterwards."""
     environment = Sandbox(options)
     await environment.start()
-    await seed_reference_data(environment)
     try:
+        await seed_reference_data(environment)
         yield environment
     finally:
         await environment.stop()
+
+
+@pytest.fixture
+async def sandbox(options: SandboxOptions) -> AsyncIterator[Sandbox]:
+    FIGURES.reset()
+    async with started(options) as environment:
+        yield environment
 
 
 async def send(client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any] | None = None) -> httpx.Response:

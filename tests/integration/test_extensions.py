@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from functions.catalog import CATALOG
@@ -17,18 +15,12 @@ from tests.integration.conftest import parked
 
 
 @pytest.fixture
-async def standard_finance() -> AsyncIterator[Sandbox]:
+def options() -> SandboxOptions:
     """A Finance without either extension: only the standard published entities."""
-    environment = Sandbox(SandboxOptions(finance_extensions=()))
-    await environment.start()
-    try:
-        yield environment
-    finally:
-        await environment.stop()
+    return SandboxOptions(finance_extensions=())
 
 
-async def test_without_its_extension_a_map_is_off_and_says_what_to_add(standard_finance: Sandbox) -> None:
-    sandbox = standard_finance
+async def test_without_its_extension_a_map_is_off_and_says_what_to_add(sandbox: Sandbox) -> None:
     assert sandbox.runtime is not None
     assert "ProjectTransactionRelationships" not in sandbox.finance.schema
     problems, report = await check_live(sandbox.runtime, CATALOG)

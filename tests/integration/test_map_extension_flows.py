@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.environment import DEMO_CUSTOM_COLUMNS, DEMO_MAP_EXTENSIONS, Sandbox, SandboxOptions
-from sandbox.scenario import seed_reference_data
 from shared.operations.check_maps import check_live
-from tests.integration.conftest import send
+from tests.integration.conftest import send, started
 from tests.integration.test_flows import project_body
 
 
-async def _started(options: SandboxOptions) -> Sandbox:
-    environment = Sandbox(options)
-    await environment.start()
-    await seed_reference_data(environment)
-    return environment
-
-
 @pytest.fixture
-async def extended() -> AsyncIterator[Sandbox]:
-    environment = await _started(
-        SandboxOptions(map_extensions=str(DEMO_MAP_EXTENSIONS), custom_columns=DEMO_CUSTOM_COLUMNS)
-    )
-    try:
-        yield environment
-    finally:
-        await environment.stop()
+def options() -> SandboxOptions:
+    return SandboxOptions(map_extensions=str(DEMO_MAP_EXTENSIONS), custom_columns=DEMO_CUSTOM_COLUMNS)
 
 
-async def test_extension_fields_land_in_both_directions(extended: Sandbox) -> None:
-    sandbox = extended
+async def test_extension_fields_land_in_both_directions(sandbox: Sandbox) -> None:
     async with sandbox.person_dataverse() as dv:
         await send(dv, "POST", "msdyn_projects", project_body("PRJ-3001", cnt_costcenter="cc-7"))
     async with sandbox.person_finance() as fo:
@@ -57,11 +41,8 @@ async def test_check_maps_reports_a_misspelt_extension_field(tmp_path: Path) -> 
     path.write_text(
         "flows:\n  projects-v2:\n    fields:\n      - {source: cnt_costcenter, target: DimensionDisplayValu}\n"
     )
-    sandbox = await _started(SandboxOptions(map_extensions=str(path), custom_columns=DEMO_CUSTOM_COLUMNS))
-    try:
+    async with started(SandboxOptions(map_extensions=str(path), custom_columns=DEMO_CUSTOM_COLUMNS)) as sandbox:
         assert sandbox.runtime is not None
         problems, report = await check_live(sandbox.runtime, sandbox.runtime.maps())
-    finally:
-        await sandbox.stop()
     assert [(p.flow, p.what, p.name) for p in problems] == [("projects-v2", "target field", "DimensionDisplayValu")]
     assert "DimensionDisplayValu" in report

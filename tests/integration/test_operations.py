@@ -13,7 +13,7 @@ import pytest
 from functions import actuals
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
-from sandbox.scenario import actual_body, seed_reference_data
+from sandbox.scenario import actual_body
 from shared.maps import FieldMap, FieldType, Registry, ValueMap
 from shared.operations.check_maps import check_maps
 from shared.operations.initial_sync import initial_sync, latest_unfinished
@@ -21,7 +21,7 @@ from shared.operations.metadata import parse_metadata
 from shared.operations.pause import pause, resume
 from shared.operations.register_steps import EndpointConfig, register_steps
 from shared.operations.status import flow_statuses, status_table
-from tests.integration.conftest import finance_writes, send
+from tests.integration.conftest import finance_writes, send, started
 from tests.integration.test_flows import PROJECT, create_project, project_body
 
 
@@ -101,13 +101,8 @@ async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sand
 @pytest.fixture
 async def unregistered() -> AsyncIterator[Sandbox]:
     """A sandbox whose Dataverse has no steps yet, as a new environment before register-steps."""
-    environment = Sandbox(SandboxOptions(register_steps=False))
-    await environment.start()
-    await seed_reference_data(environment)
-    try:
+    async with started(SandboxOptions(register_steps=False)) as environment:
         yield environment
-    finally:
-        await environment.stop()
 
 
 async def test_register_steps_is_idempotent_and_its_steps_deliver(unregistered: Sandbox) -> None:
