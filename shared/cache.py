@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 
@@ -13,8 +14,10 @@ class TtlCache:
         self.max_entries = max_entries
         self._clock = clock
         self._items: dict[Hashable, tuple[float, Any]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
+        self.fetches = 0
 
     def get(self, key: Hashable) -> Any | None:
         item = self._items.get(key)
@@ -36,3 +39,32 @@ class TtlCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+    async def get_or_fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value, or the one `fetch` returns, fetched once however many callers miss the
+        same key at the same moment (many sessions starting together would otherwise each ask)."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        self.fetches += 1
+        try:
+            value = await fetch()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            # Retrieved here so an error no other caller waited for is not reported as unhandled.
+            future.exception()
+            raise
+        else:
+            future.set_result(value)
+            self.put(key, value)
+            return value
+        finally:
+            del self._inflight[key]

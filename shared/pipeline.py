@@ -449,18 +449,16 @@ def _primary_id_column(entity_set: str) -> str:
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:
-    cache_key = ("dv", entity_set, record_id, column)
-    cached = engine.cache.get(cache_key)
-    if cached is not None:
-        return cached
-    row = await engine.dataverse.get(entity_set, {"id": record_id}, select=[column])
-    if row is None:
-        raise MissingDependencyError(f"{entity_set}({record_id}) does not exist in Dataverse")
-    value = row.get(column)
-    if value in (None, ""):
-        raise MappingError(f"{entity_set}({record_id}) has no {column}")
-    engine.cache.put(cache_key, value)
-    return value
+    async def fetch() -> Value:
+        row = await engine.dataverse.get(entity_set, {"id": record_id}, select=[column])
+        if row is None:
+            raise MissingDependencyError(f"{entity_set}({record_id}) does not exist in Dataverse")
+        value = row.get(column)
+        if value in (None, ""):
+            raise MappingError(f"{entity_set}({record_id}) has no {column}")
+        return value
+
+    return await engine.cache.get_or_fetch(("dv", entity_set, record_id, column), fetch)
 
 
 async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, company: str | None) -> None:
@@ -469,33 +467,32 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
     if company is not None:
         key["dataAreaId"] = company.lower()
     key[lookup.require_field] = natural
-    cache_key = ("fo", lookup.require_set, tuple(key.items()))
-    if engine.cache.get(cache_key):
-        return
-    if lookup.require_by_filter:
-        pages = engine.finance.query(lookup.require_set, select=[lookup.require_field], filter=filter_for_key(key))
-        found = [r async for page in pages for r in page]
-        row = found[0] if found else None
-    else:
-        row = await engine.finance.get(lookup.require_set, key, select=[lookup.require_field])
-    if row is None:
-        described = ",".join(f"{k}='{v}'" for k, v in key.items())
-        raise MissingDependencyError(f"{lookup.require_set}({described}) does not exist in Finance")
-    engine.cache.put(cache_key, True)
+    require_set, require_field = lookup.require_set, lookup.require_field
+
+    async def fetch() -> bool:
+        if lookup.require_by_filter:
+            pages = engine.finance.query(require_set, select=[require_field], filter=filter_for_key(key))
+            found = [r async for page in pages for r in page]
+            row = found[0] if found else None
+        else:
+            row = await engine.finance.get(require_set, key, select=[require_field])
+        if row is None:
+            described = ",".join(f"{k}='{v}'" for k, v in key.items())
+            raise MissingDependencyError(f"{require_set}({described}) does not exist in Finance")
+        return True
+
+    await engine.cache.get_or_fetch(("fo", require_set, tuple(key.items())), fetch)
 
 
 async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str) -> str:
-    cache_key = ("dvid", entity_set, tuple(key.items()))
-    cached = engine.cache.get(cache_key)
-    if cached is not None:
-        return str(cached)
-    row = await engine.dataverse.get(entity_set, key, select=[id_column])
-    if row is None:
-        described = ",".join(f"{k}='{v}'" for k, v in key.items())
-        raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse")
-    found = str(row[id_column]).lower()
-    engine.cache.put(cache_key, found)
-    return found
+    async def fetch() -> str:
+        row = await engine.dataverse.get(entity_set, key, select=[id_column])
+        if row is None:
+            described = ",".join(f"{k}='{v}'" for k, v in key.items())
+            raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse")
+        return str(row[id_column]).lower()
+
+    return str(await engine.cache.get_or_fetch(("dvid", entity_set, tuple(key.items())), fetch))
 
 
 # --- writing ------------------------------------------------------------------------------------
