@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -620,7 +620,9 @@ class Simulator:
             results.extend(group_results)
             effects.extend(group_effects)
             if failure is not None:
-                results.append(failure)
+                # The failing part answers outside any changeset, as Dataverse does: the changeset it came
+                # from was rolled back whole, so nothing of it is left to report.
+                results.append((replace(failure[0], changeset=None), *failure[1:]))
                 if not continue_on_error:
                     break
         return results, effects

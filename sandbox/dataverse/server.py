@@ -643,7 +643,14 @@ class DataverseSimulator(Simulator):
         results, effects = self.run_batch(parts, handle, continue_on_error=continue_on_error)
         await self._run_steps(effects)
         content, content_type = build_batch_response(results)
-        return Response(content, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})
+        # Without continue-on-error the batch stops at its first failure and answers 400 Bad Request with
+        # the failing part inside (Execute batch operations using the Web API, Handling errors).
+        failed = not continue_on_error and bool(results) and results[-1][1] >= 400
+        return Response(
+            content,
+            status_code=400 if failed else 200,
+            headers={"Content-Type": content_type, "OData-Version": "4.0"},
+        )
 
     # --- steps ---------------------------------------------------------------------------------
 
