@@ -250,6 +250,7 @@ class DataverseSimulator(Simulator):
             record_id = self._find(table, key_segment)
             if record_id is None:
                 raise self._missing(table, key_segment)
+            self._check_select(table, query.get("$select"))
             return 200, {}, self._render(table, self.data[table.logical][record_id], query.get("$select")), []
         if method == "POST" and key_segment is None:
             values = self._body(body)
@@ -346,6 +347,7 @@ class DataverseSimulator(Simulator):
     def _query(self, table: Table, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         if "$skip" in query:
             raise error(400, "The query parameter $skip is not supported", "0x80060888")
+        self._check_select(table, query.get("$select"))
         rows = list(self.data[table.logical].values())
         if "$filter" in query:
             try:
@@ -354,11 +356,7 @@ class DataverseSimulator(Simulator):
                 raise error(400, f"Invalid $filter: {exc}", "0x80060888") from None
             for name in _filter_names(row_filter.tree):
                 if self._column_of(table, name) is None:
-                    raise error(
-                        400,
-                        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
-                        "0x80060888",
-                    )
+                    raise _no_property(table, name)
             rows = [
                 row
                 for row in rows
@@ -384,6 +382,12 @@ class DataverseSimulator(Simulator):
                 f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={start + page_size}"
             )
         return result
+
+    def _check_select(self, table: Table, select: str | None) -> None:
+        # A misspelt column is refused, even when no row would show it, rather than read as absent.
+        for name in (s.strip() for s in (select or "").split(",")):
+            if name and self._column_of(table, name) is None:
+                raise _no_property(table, name)
 
     def _column_of(self, table: Table, name: str) -> str | None:
         if name in table.columns:
@@ -748,6 +752,14 @@ def _same(value: Any, wanted: Any) -> bool:
 
 def _edm(kind: str) -> str:
     return EDM.get(kind, "Edm.String")
+
+
+def _no_property(table: Table, name: str) -> ODataError:
+    return error(
+        400,
+        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
+        "0x80060888",
+    )
 
 
 def _filter_names(node: Any) -> list[str]:

@@ -120,7 +120,8 @@ async def test_dataverse_batch_changeset_rolls_back(dataverse: Any) -> None:
         "--changeset_1--\r\n--batch_1--\r\n"
     )
     response = await client.post("$batch", content=body, headers={"Content-Type": "multipart/mixed; boundary=batch_1"})
-    assert response.status_code == 200
+    # A failed changeset answers 400 Bad Request (Execute batch operations using the Web API, Handling errors).
+    assert response.status_code == 400
     assert "HTTP/1.1 400" in response.text and "cdm_nope" in response.text
     assert [r for r in sim.rows("cdm_company") if r["cdm_companycode"] == "B1"] == []
 
