@@ -9,6 +9,7 @@ sends to Service Bus.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -251,7 +252,8 @@ class DataverseSimulator(Simulator):
             if record_id is None:
                 raise self._missing(table, key_segment)
             self._check_select(table, query.get("$select"))
-            return 200, {}, self._render(table, self.data[table.logical][record_id], query.get("$select")), []
+            row = self.data[table.logical][record_id]
+            return 200, {}, self._render(table, row, query.get("$select"), _lookup_annotations(headers)), []
         if method == "POST" and key_segment is None:
             values = self._body(body)
             effect = self._create(table, values, user)
@@ -260,7 +262,7 @@ class DataverseSimulator(Simulator):
                 return (
                     201,
                     {},
-                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    self._render(table, self.data[table.logical][effect.record_id], None, _lookup_annotations(headers)),
                     [effect],
                 )
             return 204, {"OData-EntityId": location, "Location": location}, None, [effect]
@@ -271,7 +273,7 @@ class DataverseSimulator(Simulator):
                 return (
                     201 if created else 200,
                     {},
-                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    self._render(table, self.data[table.logical][effect.record_id], None, _lookup_annotations(headers)),
                     [effect],
                 )
             return 204, {"OData-EntityId": location}, None, [effect]
@@ -373,7 +375,7 @@ class DataverseSimulator(Simulator):
         page = rows[start : start + page_size]
         result: dict[str, Any] = {
             "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}",
-            "value": [self._render(table, row, query.get("$select")) for row in page],
+            "value": [self._render(table, row, query.get("$select"), _lookup_annotations(headers)) for row in page],
         }
         if start + page_size < len(rows):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
@@ -396,7 +398,7 @@ class DataverseSimulator(Simulator):
             return name[1:-6]
         return None
 
-    def _render(self, table: Table, row: dict[str, Any], select: str | None) -> dict[str, Any]:
+    def _render(self, table: Table, row: dict[str, Any], select: str | None, annotate: bool = False) -> dict[str, Any]:
         wanted = None if not select else {s.strip() for s in select.split(",")}
         out: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber", 0)}"'}
         for name, column in table.columns.items():
@@ -408,7 +410,8 @@ class DataverseSimulator(Simulator):
             value = row.get(name)
             if isinstance(value, LookupValue):
                 out[shown] = value.id
-                out[f"{shown}@Microsoft.Dynamics.CRM.lookuplogicalname"] = value.table
+                if annotate:
+                    out[f"{shown}@{LOOKUP_LOGICAL_NAME}"] = value.table
             elif isinstance(value, datetime):
                 out[shown] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(value, date):
@@ -437,6 +440,14 @@ class DataverseSimulator(Simulator):
                     )
                 row[column.name] = None if raw is None else self._resolve_bind(str(raw))
                 continue
+            if self._column_of(table, name) not in (None, name):
+                # `_x_value` is the read-only shadow of a lookup; only its navigation property writes it.
+                raise error(
+                    400,
+                    "CRM do not support direct update of Entity Reference properties, Use Navigation properties "
+                    "instead.",
+                    "0x80060888",
+                )
             column = table.columns.get(name)
             if column is None or (isinstance(raw, LookupValue) and column.type != "lookup"):
                 raise error(
@@ -752,6 +763,30 @@ def _same(value: Any, wanted: Any) -> bool:
 
 def _edm(kind: str) -> str:
     return EDM.get(kind, "Edm.String")
+
+
+LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+
+
+def _lookup_annotations(headers: dict[str, str]) -> bool:
+    """Whether the request's Prefer asks for the lookup's table annotation: Dataverse sends
+    annotations only when asked, by name, by namespace (`NS.*`) or all (`*`); `-name` excludes."""
+    match = re.search(r'odata\.include-annotations\s*=\s*"?([^";]*)"?', headers.get("prefer", ""))
+    if match is None:
+        return False
+    wanted = False
+    for pattern in (p.strip() for p in match.group(1).split(",")):
+        excluded = pattern.startswith("-")
+        term = pattern.lstrip("-")
+        if (
+            term == "*"
+            or term == LOOKUP_LOGICAL_NAME
+            or (term.endswith(".*") and LOOKUP_LOGICAL_NAME.startswith(term[:-1]))
+        ):
+            if excluded:
+                return False
+            wanted = True
+    return wanted
 
 
 def _no_property(table: Table, name: str) -> ODataError:

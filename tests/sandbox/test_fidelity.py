@@ -3,6 +3,7 @@ each test cites the page it holds the simulator to."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,3 +64,109 @@ async def test_dataverse_refuses_unknown_select_and_filter_columns(dataverse: An
     one = await client.get(entity_id, params={"$select": "cdm_nmae"})
     assert one.status_code == 400
     assert one.json() == no_property("cdm_nmae", "cdm_company")
+
+
+LOGICAL = "_msdyn_owningcompany_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+
+
+@pytest.mark.parametrize(
+    ("prefer", "annotated"),
+    [
+        (None, False),
+        ("odata.maxpagesize=10", False),
+        ('odata.include-annotations="OData.Community.Display.V1.FormattedValue"', False),
+        ('odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"', True),
+        ('odata.include-annotations="Microsoft.Dynamics.CRM.*"', True),
+        ('odata.maxpagesize=10,odata.include-annotations="*"', True),
+        ('odata.include-annotations="*,-Microsoft.Dynamics.CRM.lookuplogicalname"', False),
+    ],
+)
+async def test_dataverse_annotates_lookups_only_when_asked(dataverse: Any, prefer: str | None, annotated: bool) -> None:
+    """A lookup's `@Microsoft.Dynamics.CRM.lookuplogicalname` comes only with a Prefer
+    odata.include-annotations that names it, its namespace or `*`.
+
+    Query data using the Web API, "Formatted values" / "Lookup property data":
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/query-data-web-api
+    Use Prefer: odata.include-annotations:
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/compose-http-requests-handle-errors#prefer-headers
+    """
+    sim, client = dataverse
+    company = sim.seed("cdm_company", {"cdm_companycode": "USMF", "cdm_name": "Contoso"})
+    project = sim.seed(
+        "msdyn_project",
+        {
+            "msdyn_projectnumber": "P-1",
+            "msdyn_subject": "x",
+            "msdyn_OwningCompany@odata.bind": f"/cdm_companies({company})",
+        },
+    )
+    headers = {"Prefer": prefer} if prefer else {}
+    listed = (await client.get("msdyn_projects", headers=headers)).json()["value"][0]
+    one = (await client.get(f"msdyn_projects({project})", headers=headers)).json()
+    for row in (listed, one):
+        assert row["_msdyn_owningcompany_value"] == company
+        assert (LOGICAL in row) is annotated
+        if annotated:
+            assert row[LOGICAL] == "cdm_company"
+
+
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+async def test_dataverse_metadata_has_the_shape_csdl_readers_rely_on(dataverse: Any) -> None:
+    """Entity types derive from the declared abstract `mscrm.crmbaseentity`, every navigation property's
+    type is declared, a lookup's navigation carries `ReferentialConstraint Property="_x_value"` with the
+    target's key, and key properties are `Nullable="false"`.
+
+    Use the Web API with Dataverse metadata (CSDL $metadata document):
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/web-api-service-documents
+    """
+    _, client = dataverse
+    root = ET.fromstring((await client.get("$metadata")).text)
+    types = {t.get("Name"): t for t in root.iter(f"{EDM}EntityType")}
+    base = types["crmbaseentity"]
+    assert base.get("Abstract") == "true" and base.find(f"{EDM}Key") is None
+    for name, entity in types.items():
+        if name == "crmbaseentity":
+            continue
+        assert entity.get("BaseType") == "mscrm.crmbaseentity", name
+        properties = {p.get("Name"): p for p in entity.iter(f"{EDM}Property")}
+        for ref in entity.iter(f"{EDM}PropertyRef"):
+            assert properties[ref.get("Name")].get("Nullable") == "false", (name, ref.get("Name"))
+        for navigation in entity.iter(f"{EDM}NavigationProperty"):
+            target = navigation.get("Type", "").removeprefix("mscrm.")
+            assert target in types, (name, navigation.get("Name"))
+            constraint = navigation.find(f"{EDM}ReferentialConstraint")
+            assert constraint is not None, (name, navigation.get("Name"))
+            assert constraint.get("Property") in properties
+    project = types["msdyn_project"]
+    owning = next(n for n in project.iter(f"{EDM}NavigationProperty") if n.get("Name") == "msdyn_OwningCompany")
+    constraint = owning.find(f"{EDM}ReferentialConstraint")
+    assert constraint is not None
+    assert (owning.get("Type"), constraint.get("Property"), constraint.get("ReferencedProperty")) == (
+        "mscrm.cdm_company",
+        "_msdyn_owningcompany_value",
+        "cdm_companyid",
+    )
+
+
+async def test_dataverse_refuses_a_lookup_value_property_in_a_body(dataverse: Any) -> None:
+    """`_x_value` is read-only; writing it answers Dataverse's own text, which names the way out.
+
+    Create a table row using the Web API, "Associate table rows on create" (set lookups with @odata.bind):
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/create-entity-web-api
+    """
+    sim, client = dataverse
+    company = sim.seed("cdm_company", {"cdm_companycode": "USMF", "cdm_name": "Contoso"})
+    response = await client.post(
+        "msdyn_projects", content=dumps({"msdyn_subject": "x", "_msdyn_owningcompany_value": company})
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {
+            "code": "0x80060888",
+            "message": "CRM do not support direct update of Entity Reference properties, "
+            "Use Navigation properties instead.",
+        }
+    }
+    assert [r for r in sim.rows("msdyn_project") if r.get("msdyn_subject") == "x"] == []
