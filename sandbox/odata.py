@@ -157,7 +157,9 @@ Getter = Callable[[dict[str, Any], str], Any]
 class Filter:
     """$filter with eq ne gt ge lt le, and or not, parentheses, startswith/contains/endswith."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, wildcard: bool = False) -> None:
+        # Finance reads `*` in a string compared with eq or ne as "any characters", not as itself.
+        self.wildcard = wildcard
         self.tokens = _tokens(text)
         self.position = 0
         self.tree = self._or()
@@ -253,6 +255,11 @@ class Filter:
                 needle
             )
         operator, name, literal = node
+        if self.wildcard and operator in ("eq", "ne") and isinstance(literal, str) and "*" in literal:
+            value = get(row, name)
+            pattern = ".*".join(re.escape(part) for part in literal.split("*"))
+            found = value is not None and re.fullmatch(pattern, str(value), re.IGNORECASE) is not None
+            return found if operator == "eq" else not found
         return compare(operator, get(row, name), literal)
 
 

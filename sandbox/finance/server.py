@@ -418,7 +418,7 @@ class FinanceSimulator(Simulator):
             rows = [r for r in rows if r.get("dataAreaId") == self.default_company]
         if "$filter" in query:
             try:
-                row_filter = Filter(query["$filter"])
+                row_filter = Filter(query["$filter"], wildcard=True)
             except ValueError as exc:
                 raise odata_error(400, f"Invalid $filter: {exc}") from None
             self._known_properties(spec, row_filter.fields())
