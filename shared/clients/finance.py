@@ -32,7 +32,8 @@ def classify(response: httpx.Response) -> ServiceError:
     status = response.status_code
     code = str(error.get("code") or "")
     method, url = response.request.method, str(response.request.url)
-    # Finance answers a failed validateWrite with 500 and the Infolog: a permanent error, not an outage.
+    # A refused write carries the Infolog: a permanent error, not an outage, whatever the status (400 in
+    # published responses, 500 in some captured batches), so it is told by content.
     validation = "AxODataWriteException" in kind or "Infolog" in message
     if validation and "already exists" in message:
         return RecordExistsError("finance", status, message, code=code, method=method, url=url)

@@ -3,6 +3,7 @@ each test cites the page it holds the simulator to."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
+from shared.clients.finance import classify
+from shared.errors import PermanentServiceError, RecordExistsError, TransientServiceError
 from shared.jsonio import dumps
 
 USER = "5a0d0a55-0000-4000-8000-00000000b002"
@@ -170,3 +173,40 @@ async def test_dataverse_refuses_a_lookup_value_property_in_a_body(dataverse: An
         }
     }
     assert [r for r in sim.rows("msdyn_project") if r.get("msdyn_subject") == "x"] == []
+
+
+async def test_finance_validation_answers_400_with_the_infolog_joined(finance: Any) -> None:
+    """A write Finance's validation refuses answers 400 Bad Request with an AxODataWriteException
+    whose message is "Write failed for table row of type '<Entity>'. Infolog: " and the Infolog's
+    entries, each led by its level, joined by "; ", ending with validateWrite's own entry naming
+    the data source (published responses, e.g. "... Infolog: Warning: Item 'X' is blocked for
+    'Purchase order'.; Warning: validateWrite failed on data source 'PurchLine (PurchLine)'.").
+    The client classifies it by content, as a permanent refusal, not an outage.
+
+    Open Data Protocol (OData), "Validation on writes" (errors surface as Infolog text):
+    https://learn.microsoft.com/en-us/dynamics365/fin-ops-core/dev-itpro/data-entities/odata
+    """
+    sim, client = finance
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-V"})
+    row = {
+        "dataAreaId": "usmf",
+        "ActualsImportId": "3f2b8c1e-0000-4000-8000-000000000a77",
+        "ProjectId": "P-V",
+        "BillingType": "NotAvailable",
+    }
+    refused = await client.post("ProjActualsImports", content=dumps(row))
+    assert refused.status_code == 400
+    inner = refused.json()["error"]["innererror"]
+    assert inner["type"] == "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
+    prefix, _, infolog = inner["message"].partition(" Infolog: ")
+    assert prefix.startswith("Write failed for table row of type '") and prefix.endswith("'.")
+    entries = infolog.split("; ")
+    assert entries[0] == "Warning: Line property NotAvailable doesn't exist."
+    assert re.fullmatch(r"Warning: validateWrite failed on data source '(\w+) \(\1\)'\.", entries[-1])
+    assert "\n" not in infolog
+
+    error = classify(refused)
+    assert isinstance(error, PermanentServiceError) and not isinstance(error, TransientServiceError)
+    assert "Line property NotAvailable doesn't exist" in error.service_message
+    duplicate = await client.post("ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-V"}))
+    assert duplicate.status_code == 400 and isinstance(classify(duplicate), RecordExistsError)

@@ -200,7 +200,7 @@ async def test_finance_refuses_misspelt_field_wrong_enum_and_duplicate_key(finan
         await client.post("ProjectsV2", content=dumps({"dataAreaId": "USMF", "ProjectId": "P-1"}))
     ).status_code == 201
     again = await client.post("ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-1"}))
-    assert again.status_code == 500
+    assert again.status_code == 400  # a refused write is a Bad Request; the Infolog says why
     inner = again.json()["error"]["innererror"]
     assert "The record already exists" in inner["message"] and inner["type"].endswith("AxODataWriteException")
     assert (
