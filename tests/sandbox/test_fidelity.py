@@ -3,6 +3,7 @@ each test cites the page it holds the simulator to."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import pytest
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from shared.clients.finance import classify
+from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.errors import PermanentServiceError, RecordExistsError, TransientServiceError
 from shared.jsonio import dumps
 
@@ -210,3 +212,51 @@ async def test_finance_validation_answers_400_with_the_infolog_joined(finance: A
     assert "Line property NotAvailable doesn't exist" in error.service_message
     duplicate = await client.post("ProjectsV2", content=dumps({"dataAreaId": "usmf", "ProjectId": "P-V"}))
     assert duplicate.status_code == 400 and isinstance(classify(duplicate), RecordExistsError)
+
+
+async def test_dataverse_step_message_carries_what_dataverse_sends() -> None:
+    """An Update step's message keeps a cleared column in Target as its key with a null value,
+    carries RowVersion null on Target and images, has versionnumber only in the images the step
+    registered, and adds the AsynchronousStepPrimaryName image (the primary name alone).
+
+    Use Webhooks to create external handlers for server events (the sample RemoteExecutionContext):
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/use-webhooks
+    """
+    emitted: list[bytes] = []
+
+    async def sink(destination: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
+        emitted.append(body)
+
+    sim = DataverseSimulator(users={"t": USER}, sink=sink)
+    sim.register_step("msdyn_project", "Update", post_image=True)
+    await sim.start()
+    try:
+        async with httpx.AsyncClient(base_url=sim.api_url + "/", headers={"Authorization": "Bearer t"}) as client:
+            created = await client.post(
+                "msdyn_projects", content=dumps({"msdyn_subject": "P", "msdyn_description": "d"})
+            )
+            project = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+            cleared = await client.patch(
+                f"msdyn_projects({project})", content=dumps({"msdyn_description": None, "msdyn_subject": "Q"})
+            )
+            assert cleared.status_code == 204
+    finally:
+        await sim.stop()
+
+    (body,) = emitted
+    context = json.loads(body)
+    target = context["InputParameters"][0]["value"]
+    attributes = {a["key"]: a["value"] for a in target["Attributes"]}
+    assert "msdyn_description" in attributes and attributes["msdyn_description"] is None
+    assert attributes["msdyn_subject"] == "Q"
+    assert "versionnumber" not in attributes
+    images = {i["key"]: i["value"] for i in context["PostEntityImages"]}
+    assert set(images) == {"AsynchronousStepPrimaryName", "PostImage"}
+    assert [a["key"] for a in images["AsynchronousStepPrimaryName"]["Attributes"]] == ["msdyn_subject"]
+    assert any(a["key"] == "versionnumber" for a in images["PostImage"]["Attributes"])
+    assert target["RowVersion"] is None and all(image["RowVersion"] is None for image in images.values())
+
+    event = decode_dataverse(IncomingMessage(body, "application/json", {}, "m-1"))
+    assert event.changed is not None and "msdyn_description" in event.changed
+    assert event.record is not None and event.record["msdyn_description"] is None
+    assert event.version == next(a["value"] for a in images["PostImage"]["Attributes"] if a["key"] == "versionnumber")
