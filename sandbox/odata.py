@@ -11,7 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -157,7 +157,9 @@ Getter = Callable[[dict[str, Any], str], Any]
 class Filter:
     """$filter with eq ne gt ge lt le, and or not, parentheses, startswith/contains/endswith."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, wildcard: bool = False) -> None:
+        # Finance reads `*` in a string compared with eq or ne as "any characters", not as itself.
+        self.wildcard = wildcard
         self.tokens = _tokens(text)
         self.position = 0
         self.tree = self._or()
@@ -253,6 +255,11 @@ class Filter:
                 needle
             )
         operator, name, literal = node
+        if self.wildcard and operator in ("eq", "ne") and isinstance(literal, str) and "*" in literal:
+            value = get(row, name)
+            pattern = ".*".join(re.escape(part) for part in literal.split("*"))
+            found = value is not None and re.fullmatch(pattern, str(value), re.IGNORECASE) is not None
+            return found if operator == "eq" else not found
         return compare(operator, get(row, name), literal)
 
 
@@ -620,7 +627,9 @@ class Simulator:
             results.extend(group_results)
             effects.extend(group_effects)
             if failure is not None:
-                results.append(failure)
+                # The failing part answers outside any changeset, as Dataverse does: the changeset it came
+                # from was rolled back whole, so nothing of it is left to report.
+                results.append((replace(failure[0], changeset=None), *failure[1:]))
                 if not continue_on_error:
                     break
         return results, effects

@@ -45,7 +45,7 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
     if document.only_if_any is not None:
         other_set, condition = document.only_if_any
         other = document.rows_filter(company, members, document.only_if_company_field)
-        if not await _any_row(engine, other_set, f"{other} and {condition}"):
+        if not await _any_row(engine, other_set, other.and_(condition)):
             return Outcome.skipped(FILTERED, document.only_if_description or condition)
 
     rows: list[dict[str, Value]] = []

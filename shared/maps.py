@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from shared.clients.addressing import filter_for_key
+from shared.clients.addressing import KeyFilter, filter_for_key
 from shared.errors import MappingError
 from shared.events import Operation
 from shared.values import Value
@@ -270,7 +270,7 @@ class Document:
     # The company field of the `only_if_any` set, which need not be the rows' own.
     only_if_company_field: str = "dataAreaId"
 
-    def rows_filter(self, company: str, members: Mapping[str, Any], company_field: str | None = None) -> str:
+    def rows_filter(self, company: str, members: Mapping[str, Any], company_field: str | None = None) -> KeyFilter:
         """The OData condition selecting the document's rows (of `rows_set`, or of a set whose
         company field is `company_field`)."""
         selector = {company_field or self.company_field: company.lower()}

@@ -9,6 +9,7 @@ sends to Service Bus.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -254,7 +255,9 @@ class DataverseSimulator(Simulator):
             record_id = self._find(table, key_segment)
             if record_id is None:
                 raise self._missing(table, key_segment)
-            return 200, {}, self._render(table, self.data[table.logical][record_id], query.get("$select")), []
+            self._check_select(table, query.get("$select"))
+            row = self.data[table.logical][record_id]
+            return 200, {}, self._render(table, row, query.get("$select"), _lookup_annotations(headers)), []
         if method == "POST" and key_segment is None:
             values = self._body(body)
             effect = self._create(table, values, user)
@@ -263,7 +266,7 @@ class DataverseSimulator(Simulator):
                 return (
                     201,
                     {},
-                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    self._render(table, self.data[table.logical][effect.record_id], None, _lookup_annotations(headers)),
                     [effect],
                 )
             return 204, {"OData-EntityId": location, "Location": location}, None, [effect]
@@ -274,7 +277,7 @@ class DataverseSimulator(Simulator):
                 return (
                     201 if created else 200,
                     {},
-                    self._render(table, self.data[table.logical][effect.record_id], None),
+                    self._render(table, self.data[table.logical][effect.record_id], None, _lookup_annotations(headers)),
                     [effect],
                 )
             return 204, {"OData-EntityId": location}, None, [effect]
@@ -350,6 +353,7 @@ class DataverseSimulator(Simulator):
     def _query(self, table: Table, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
         if "$skip" in query:
             raise error(400, "The query parameter $skip is not supported", "0x80060888")
+        self._check_select(table, query.get("$select"))
         rows = list(self.data[table.logical].values())
         if "$filter" in query:
             try:
@@ -358,11 +362,7 @@ class DataverseSimulator(Simulator):
                 raise error(400, f"Invalid $filter: {exc}", "0x80060888") from None
             for name in _filter_names(row_filter.tree):
                 if self._column_of(table, name) is None:
-                    raise error(
-                        400,
-                        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
-                        "0x80060888",
-                    )
+                    raise _no_property(table, name)
             rows = [
                 row
                 for row in rows
@@ -379,7 +379,7 @@ class DataverseSimulator(Simulator):
         page = rows[start : start + page_size]
         result: dict[str, Any] = {
             "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}",
-            "value": [self._render(table, row, query.get("$select")) for row in page],
+            "value": [self._render(table, row, query.get("$select"), _lookup_annotations(headers)) for row in page],
         }
         if start + page_size < len(rows):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
@@ -389,6 +389,12 @@ class DataverseSimulator(Simulator):
             )
         return result
 
+    def _check_select(self, table: Table, select: str | None) -> None:
+        # A misspelt column is refused, even when no row would show it, rather than read as absent.
+        for name in (s.strip() for s in (select or "").split(",")):
+            if name and self._column_of(table, name) is None:
+                raise _no_property(table, name)
+
     def _column_of(self, table: Table, name: str) -> str | None:
         if name in table.columns:
             return name
@@ -396,7 +402,7 @@ class DataverseSimulator(Simulator):
             return name[1:-6]
         return None
 
-    def _render(self, table: Table, row: dict[str, Any], select: str | None) -> dict[str, Any]:
+    def _render(self, table: Table, row: dict[str, Any], select: str | None, annotate: bool = False) -> dict[str, Any]:
         wanted = None if not select else {s.strip() for s in select.split(",")}
         out: dict[str, Any] = {"@odata.etag": f'W/"{row.get("versionnumber", 0)}"'}
         for name, column in table.columns.items():
@@ -408,7 +414,8 @@ class DataverseSimulator(Simulator):
             value = row.get(name)
             if isinstance(value, LookupValue):
                 out[shown] = value.id
-                out[f"{shown}@Microsoft.Dynamics.CRM.lookuplogicalname"] = value.table
+                if annotate:
+                    out[f"{shown}@{LOOKUP_LOGICAL_NAME}"] = value.table
             elif isinstance(value, datetime):
                 out[shown] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
             elif isinstance(value, date):
@@ -437,6 +444,14 @@ class DataverseSimulator(Simulator):
                     )
                 row[column.name] = None if raw is None else self._resolve_bind(str(raw))
                 continue
+            if self._column_of(table, name) not in (None, name):
+                # `_x_value` is the read-only shadow of a lookup; only its navigation property writes it.
+                raise error(
+                    400,
+                    "CRM do not support direct update of Entity Reference properties, Use Navigation properties "
+                    "instead.",
+                    "0x80060888",
+                )
             column = table.columns.get(name)
             if column is None or (isinstance(raw, LookupValue) and column.type != "lookup"):
                 raise error(
@@ -647,7 +662,14 @@ class DataverseSimulator(Simulator):
         results, effects = self.run_batch(parts, handle, continue_on_error=continue_on_error)
         await self._run_steps(effects)
         content, content_type = build_batch_response(results)
-        return Response(content, status_code=200, headers={"Content-Type": content_type, "OData-Version": "4.0"})
+        # Without continue-on-error the batch stops at its first failure and answers 400 Bad Request with
+        # the failing part inside (Execute batch operations using the Web API, Handling errors).
+        failed = not continue_on_error and bool(results) and results[-1][1] >= 400
+        return Response(
+            content,
+            status_code=400 if failed else 200,
+            headers={"Content-Type": content_type, "OData-Version": "4.0"},
+        )
 
     # --- steps ---------------------------------------------------------------------------------
 
@@ -745,6 +767,38 @@ def _same(value: Any, wanted: Any) -> bool:
 
 def _edm(kind: str) -> str:
     return EDM.get(kind, "Edm.String")
+
+
+LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+
+
+def _lookup_annotations(headers: dict[str, str]) -> bool:
+    """Whether the request's Prefer asks for the lookup's table annotation: Dataverse sends
+    annotations only when asked, by name, by namespace (`NS.*`) or all (`*`); `-name` excludes."""
+    match = re.search(r'odata\.include-annotations\s*=\s*"?([^";]*)"?', headers.get("prefer", ""))
+    if match is None:
+        return False
+    wanted = False
+    for pattern in (p.strip() for p in match.group(1).split(",")):
+        excluded = pattern.startswith("-")
+        term = pattern.lstrip("-")
+        if (
+            term == "*"
+            or term == LOOKUP_LOGICAL_NAME
+            or (term.endswith(".*") and LOOKUP_LOGICAL_NAME.startswith(term[:-1]))
+        ):
+            if excluded:
+                return False
+            wanted = True
+    return wanted
+
+
+def _no_property(table: Table, name: str) -> ODataError:
+    return error(
+        400,
+        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{table.logical}'.",
+        "0x80060888",
+    )
 
 
 def _filter_names(node: Any) -> list[str]:

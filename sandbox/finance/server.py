@@ -58,10 +58,21 @@ def odata_error(status: int, message: str, inner: str | None = None, kind: str |
     return ODataError(status, body)
 
 
-def infolog_error(entity: EntitySpec, text: str) -> ODataError:
+def infolog_error(entity: EntitySpec, *entries: str) -> ODataError:
+    """A write refused by the entity's validation, as Finance answers it: 400 Bad Request, with the
+    Infolog's entries, each led by its level, joined by "; " after the entity's name (published
+    responses: "Infolog: Warning: Item 'X' is blocked for 'Purchase order'.; Warning: validateWrite
+    failed on data source 'PurchLine (PurchLine)'.")."""
     return odata_error(
-        500, "An error has occurred.", f"Write failed for table row of type '{entity.aot}'. Infolog: {text}"
+        400,
+        "An error has occurred.",
+        f"Write failed for table row of type '{entity.aot}'. Infolog: {'; '.join(entries)}",
     )
+
+
+def _data_source(entity: EntitySpec) -> str:
+    table = entity.aot.removesuffix("Entity")
+    return f"{table} ({table})"
 
 
 class FinanceSimulator(Simulator):
@@ -204,8 +215,9 @@ class FinanceSimulator(Simulator):
                 described = ", ".join(str(values[k]) for k in spec.key)
                 raise infolog_error(
                     spec,
-                    f"Info: Cannot create a record in {spec.label or spec.aot} ({spec.aot}). {described}."
-                    "\nThe record already exists..",
+                    f"Error: Cannot create a record in {spec.label or spec.aot} ({spec.aot}). {described}. "
+                    "The record already exists.",
+                    "Error: Insert has been canceled.",
                 )
             self._check_mandatory(spec, values)
             self._check_references(spec, values)
@@ -245,7 +257,11 @@ class FinanceSimulator(Simulator):
     def _key_tuple(self, spec: EntitySpec, values: dict[str, Any]) -> tuple[Any, ...]:
         missing = [k for k in spec.key if values.get(k) in (None, "", EMPTY_GUID, EMPTY_DATETIME)]
         if missing:
-            raise infolog_error(spec, f"Field '{missing[0]}' must be filled in.")
+            raise infolog_error(
+                spec,
+                f"Warning: Field '{missing[0]}' must be filled in.",
+                f"Warning: validateWrite failed on data source '{_data_source(spec)}'.",
+            )
         return tuple(_key_text(values[k]) for k in spec.key)
 
     def _parse_key(self, spec: EntitySpec, key_segment: str) -> tuple[Any, ...]:
@@ -348,7 +364,8 @@ class FinanceSimulator(Simulator):
             if not row.get(field_name):
                 raise infolog_error(
                     spec,
-                    f"Error: Field '{label}' must be filled in.\nvalidateWrite failed on data source '{spec.aot}'.",
+                    f"Warning: Field '{label}' must be filled in.",
+                    f"Warning: validateWrite failed on data source '{_data_source(spec)}'.",
                 )
 
     def _check_references(self, spec: EntitySpec, row: dict[str, Any]) -> None:
@@ -358,8 +375,8 @@ class FinanceSimulator(Simulator):
         if spec.collection == "ProjActualsImports" and specified and billing not in self.line_properties:
             raise infolog_error(
                 spec,
-                f"Error: Line property {billing} doesn't exist.\n"
-                f"validateWrite failed on data source '{spec.aot[:-6]} ({spec.aot[:-6]})'",
+                f"Warning: Line property {billing} doesn't exist.",
+                f"Warning: validateWrite failed on data source '{_data_source(spec)}'.",
             )
         company = row.get(spec.company) if spec.company else None
         for field_name, collection, target_field in spec.references:
@@ -371,7 +388,8 @@ class FinanceSimulator(Simulator):
             if self.data[collection].get(tuple(str(wanted.get(k, "")).lower() for k in target.key)) is None:
                 raise infolog_error(
                     spec,
-                    f"Error: {field_name} '{value}' does not exist.\nvalidateWrite failed on data source '{spec.aot}'.",
+                    f"Warning: {field_name} '{value}' does not exist.",
+                    f"Warning: validateWrite failed on data source '{_data_source(spec)}'.",
                 )
 
     def _validated(self, spec: EntitySpec, values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -418,7 +436,7 @@ class FinanceSimulator(Simulator):
             rows = [r for r in rows if r.get("dataAreaId") == self.default_company]
         if "$filter" in query:
             try:
-                row_filter = Filter(query["$filter"])
+                row_filter = Filter(query["$filter"], wildcard=True)
             except ValueError as exc:
                 raise odata_error(400, f"Invalid $filter: {exc}") from None
             self._known_properties(spec, row_filter.fields())

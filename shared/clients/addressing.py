@@ -128,9 +128,43 @@ def bind_reference(entity_set: str, key: Mapping[str, Any]) -> str:
     return "/" + entity_path(entity_set, key, guid_primary=True)
 
 
-def filter_for_key(key: Mapping[str, Any]) -> str:
+# Finance reads `*` in a string compared with eq as a wildcard (Open Data Protocol (OData), Filter
+# details: "eq 'retail*'") and documents no escape for it, so a value holding one is matched by Finance
+# as a pattern, a superset of the value itself, and the exact match is made here, on the rows it answers.
+FINANCE_WILDCARD = "*"
+
+
+class KeyFilter(str):
+    """The $filter text of a key, which still knows the key: a client whose service reads part of the
+    text more broadly than meant keeps only the rows the key names (`matches`)."""
+
+    key: dict[str, Any]
+
+    def __new__(cls, text: str, key: Mapping[str, Any]) -> KeyFilter:
+        built = super().__new__(cls, text)
+        built.key = dict(key)
+        return built
+
+    def and_(self, condition: str) -> KeyFilter:
+        return KeyFilter(f"{self} and {condition}", self.key)
+
+    def wildcard_fields(self) -> list[str]:
+        """Key parts Finance would read as patterns."""
+        return [n for n, v in self.key.items() if isinstance(v, str) and FINANCE_WILDCARD in v and not is_guid(v)]
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        """Whether a row Finance answered is one the key names; strings compare without case, as
+        Finance's eq does."""
+        for name in self.wildcard_fields():
+            value = row.get(name)
+            if value is None or str(value).casefold() != str(self.key[name]).casefold():
+                return False
+        return True
+
+
+def filter_for_key(key: Mapping[str, Any]) -> KeyFilter:
     """`a eq 'x' and b eq 2`: the $filter that finds the row a key names (httpx encodes the query)."""
-    return " and ".join(f"{_name(name)} eq {key_literal(name, value)}" for name, value in key.items())
+    return KeyFilter(" and ".join(f"{_name(name)} eq {key_literal(name, value)}" for name, value in key.items()), key)
 
 
 def _verify(path: str, entity_set: str, key: Mapping[str, Any], guid_primary: bool) -> None:

@@ -23,6 +23,10 @@ from shared.settings import Settings
 
 KEY_NOT_FOUND = "0x80060891"
 _HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+# Dataverse annotates a row only when asked. Reads ask for the table a lookup points at, which a Ref
+# needs (shared/records.py); formatted values are left out, so a re-read row's Refs carry no display
+# name, as a plug-in message's usually do not, and every other column's text stays off the wire.
+_ANNOTATIONS = 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicalname"'
 
 
 def classify(response: httpx.Response) -> ServiceError:
@@ -89,7 +93,7 @@ class DataverseClient(ODataClient):
             response = await self.http.request(
                 "GET",
                 entity_path(entity_set, key, guid_primary=True),
-                headers={**_HEADERS, "If-None-Match": "null"},
+                headers={**_HEADERS, "If-None-Match": "null", "Prefer": _ANNOTATIONS},
                 params=params,
             )
         except (NotFoundError, RecordNotFoundByKeyError):
@@ -178,7 +182,7 @@ class DataverseClient(ODataClient):
         start_url: str | None = None,
     ) -> AsyncIterator[Page]:
         """Pages of a query, each with the nextLink that resumes after it (kept by initial sync)."""
-        headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size}", "If-None-Match": "null"}
+        headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size},{_ANNOTATIONS}", "If-None-Match": "null"}
         url: str | None = start_url or entity_set
         params: dict[str, str] | None = None
         if start_url is None:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import httpx
 
-from shared.clients.addressing import entity_path, filter_for_key, unaddressable_character
+from shared.clients.addressing import KeyFilter, entity_path, filter_for_key, unaddressable_character
 from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.http import ODataClient, json_body
 from shared.errors import (
@@ -32,7 +32,8 @@ def classify(response: httpx.Response) -> ServiceError:
     status = response.status_code
     code = str(error.get("code") or "")
     method, url = response.request.method, str(response.request.url)
-    # Finance answers a failed validateWrite with 500 and the Infolog: a permanent error, not an outage.
+    # A refused write carries the Infolog: a permanent error, not an outage, whatever the status (400 in
+    # published responses, 500 in some captured batches), so it is told by content.
     validation = "AxODataWriteException" in kind or "Infolog" in message
     if validation and "already exists" in message:
         return RecordExistsError("finance", status, message, code=code, method=method, url=url)
@@ -98,10 +99,13 @@ class FinanceClient(ODataClient):
     ) -> AsyncIterator[Page]:
         url: str | None = start_url or entity_set
         params: dict[str, str] | None = None
+        # A key value holding Finance's wildcard is answered as a pattern: keep only the exact rows.
+        exact = filter if isinstance(filter, KeyFilter) and filter.wildcard_fields() else None
         if start_url is None:
             params = dict(_CROSS_COMPANY) if cross_company else {}
             if select:
-                params["$select"] = ",".join(select)
+                wanted = [*select, *(n for n in exact.wildcard_fields() if n not in select)] if exact else select
+                params["$select"] = ",".join(wanted)
             if filter:
                 params["$filter"] = filter
         while url is not None:
@@ -110,7 +114,8 @@ class FinanceClient(ODataClient):
             body = json_body(response) or {}
             url = body.get("@odata.nextLink")
             params = None
-            yield Page(list(body.get("value") or []), url)
+            rows = list(body.get("value") or [])
+            yield Page([r for r in rows if exact.matches(r)] if exact else rows, url)
 
     async def query(
         self,

@@ -87,8 +87,12 @@ class HttpEngine:
         json: Any = None,
         content: bytes | None = None,
         correlation_id: str | None = None,
+        multipart_errors: bool = False,
     ) -> httpx.Response:
-        """Send one request; retries transient failures in-call, raises typed errors otherwise."""
+        """Send one request; retries transient failures in-call, raises typed errors otherwise.
+
+        With `multipart_errors` a failed answer whose body is multipart is returned, not raised: a failed
+        $batch answers 400 with the failing part inside, and only that part says what went wrong."""
         request_headers = dict(headers or {})
         request_headers["x-ms-client-request-id"] = correlation_id or str(uuid.uuid4())
         if json is not None:
@@ -111,6 +115,8 @@ class HttpEngine:
                 await self._sleep(self._backoff(attempt))
                 continue
             if response.status_code < 400:
+                return response
+            if multipart_errors and response.headers.get("Content-Type", "").startswith("multipart/"):
                 return response
             error = self._classify(response)
             if not isinstance(error, TransientServiceError):
@@ -172,7 +178,11 @@ class ODataClient:
         """Send the requests as one atomic changeset; raises the failing part's error, typed."""
         body, content_type = build_changeset(requests, self.api_path)
         response = await self.http.request(
-            "POST", "$batch", headers={"Content-Type": content_type, "Accept": "application/json"}, content=body
+            "POST",
+            "$batch",
+            headers={"Content-Type": content_type, "Accept": "application/json"},
+            content=body,
+            multipart_errors=True,
         )
         parts = parse_batch_response(response.content, response.headers.get("Content-Type", ""))
         for number, part in enumerate(parts):
@@ -185,6 +195,8 @@ class ODataClient:
                 error.method, error.url = failed.method, failed.url
                 error.service_message = f"{failed.method} {failed.url}: {error.service_message}"
                 raise error
+        if response.status_code >= 400:
+            raise self.http.classify_part(response.status_code, None)
         return parts
 
     async def metadata(self) -> str:

@@ -298,8 +298,10 @@ def event_from_context(
         "correlation_id": correlation_id or context.correlation_id,
         "message": message,
     }
-    if size_exceeded or params is None:
-        # Dataverse dropped InputParameters and the images to fit the message: re-read by id.
+    if size_exceeded or not params:
+        # Dataverse dropped InputParameters and the images to fit the message: re-read by id. The
+        # property saying so does not survive a message saved to a file, and the parameters may come
+        # back as an empty collection rather than absent, so their absence alone is enough.
         return ChangeEvent(**base, notification_only=True)
 
     before = _images(context.pre_images)

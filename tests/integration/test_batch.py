@@ -9,7 +9,7 @@ import pytest
 from sandbox.environment import Sandbox
 from sandbox.scenario import import_id
 from shared.clients.batch import BatchRequest
-from shared.errors import PermanentServiceError, RecordExistsError
+from shared.errors import PermanentServiceError, RecordExistsError, RecordNotFoundByKeyError
 
 
 async def test_finance_batch_writes_a_whole_document(sandbox: Sandbox) -> None:
@@ -67,3 +67,38 @@ async def test_dataverse_batch_rolls_back_and_names_the_bad_field(sandbox: Sandb
             ]
         )
     assert [r for r in sandbox.dataverse.rows("msdyn_transactioncategory") if r.get("msdyn_name") == "A"] == []
+
+
+async def test_dataverse_failed_changeset_answers_400_and_the_missing_reference_is_typed(sandbox: Sandbox) -> None:
+    """A failed changeset answers 400 Bad Request with the failing part inside, and the client raises
+    that part's own error: a bind to a missing alternate key is a missing dependency to retry, named by
+    its line, not a rejected document.
+
+    Execute batch operations using the Web API, "Handling errors":
+    https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api#handling-errors
+    """
+    assert sandbox.runtime is not None
+    dataverse = sandbox.runtime.engine.dataverse
+    missing = "msdyn_projects(msdyn_projectnumber='PRJ-NOT-THERE')"
+    with pytest.raises(RecordNotFoundByKeyError) as caught:
+        await dataverse.batch(
+            [
+                BatchRequest(
+                    "POST",
+                    "msdyn_transactioncategories",
+                    {"msdyn_name": "kept only if all succeed", "msdyn_transactioncategorynumber": "TCN-K"},
+                ),
+                BatchRequest(
+                    "POST", "msdyn_projecttasks", {"msdyn_subject": "T2", "msdyn_project@odata.bind": missing}
+                ),
+            ]
+        )
+    assert caught.value.code == "0x80060891"
+    assert caught.value.status == 404
+    # The second request is the one named, so a person can find the line.
+    assert caught.value.service_message.startswith("POST msdyn_projecttasks: ")
+    batch = [r for r in sandbox.dataverse.requests if r.path.endswith("/$batch")][-1]
+    assert batch.status == 400
+    categories = sandbox.dataverse.rows("msdyn_transactioncategory")
+    kept = [r for r in categories if r.get("msdyn_name") == "kept only if all succeed"]
+    assert kept == []

@@ -81,7 +81,7 @@ def test_size_exceeded_becomes_notification_only() -> None:
         (b'{"Foo": 1}', "application/json", "no MessageName"),
         (
             b'{"MessageName": "Update", "PrimaryEntityId": "6d81597f-0f9f-e711-8122-000d3aa2331c", '
-            b'"InputParameters": []}',
+            b'"InputParameters": [{"key": "SuppressDuplicateDetection", "value": false}]}',
             "application/json",
             "no Target",
         ),
