@@ -27,8 +27,10 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
   properties: {
     minimumTlsVersion: '1.2'
-    // Dataverse's service endpoint authenticates with a SAS key (the topic's Send rule below), so
-    // local auth stays on; the function app itself uses its managed identity.
+    // Dataverse's service endpoint and Finance's business-event endpoint can only authenticate with
+    // a SAS key, so local auth stays on for the namespace. The keys they get are send-only rules on
+    // their own entity (below); the namespace's RootManageSharedAccessKey, which Azure creates, is
+    // never read or handed out. The function app itself uses its managed identity.
     disableLocalAuth: false
   }
 }

@@ -1,0 +1,216 @@
+"""Issue #16: the function app's hardening, its identity's roles and their order, Service Bus keys,
+the webhook key in every mode. Each check is also shown failing on a snippet that breaks it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra.bicep import (
+    INFRA,
+    broad_role_problems,
+    call_arguments,
+    declaration,
+    literal,
+    lookup,
+    modules,
+    parse,
+    resources,
+    sas_problems,
+    site_hardening_problems,
+    text,
+)
+
+BICEP = sorted(INFRA.rglob("*.bicep"))
+MAIN = parse((INFRA / "main.bicep").read_bytes())
+FUNCTION_APP = parse((INFRA / "modules" / "functionapp.bicep").read_bytes())
+
+HARDENED_SITE = b"""
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: 'func'
+  properties: {
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+  }
+}
+resource ftp 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+"""
+
+
+def test_the_function_app_is_hardened() -> None:
+    assert [r.symbol for r in resources(FUNCTION_APP) if r.type == "Microsoft.Web/sites"] == ["app"]
+    assert site_hardening_problems(FUNCTION_APP) == []
+
+
+def test_the_hardening_check_accepts_a_hardened_site() -> None:
+    assert site_hardening_problems(parse(HARDENED_SITE)) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        (b"ftpsState: 'Disabled'", b"ftpsState: 'FtpsOnly'", "ftpsState"),
+        (b"scmMinTlsVersion: '1.2'", b"scmMinTlsVersion: '1.0'", "scmMinTlsVersion"),
+        (b"      minTlsVersion: '1.2'\n", b"", "siteConfig.minTlsVersion"),
+        (b"httpsOnly: true", b"httpsOnly: false", "httpsOnly"),
+        (b"name: 'scm'\n  properties: {\n    allow: false", b"name: 'scm'\n  properties: {\n    allow: true", "scm"),
+        (b"name: 'ftp'", b"name: 'ftp2'", "ftp"),
+    ],
+)
+def test_the_hardening_check_finds_each_weakening(old: bytes, new: bytes, problem: str) -> None:
+    assert old in HARDENED_SITE
+    problems = site_hardening_problems(parse(HARDENED_SITE.replace(old, new, 1)))
+    assert any(problem in p for p in problems), problems
+
+
+def test_no_broad_role_and_the_custom_role_only_touches_app_settings() -> None:
+    for path in BICEP:
+        assert broad_role_problems(parse(path.read_bytes())) == [], path
+    roles = parse((INFRA / "modules" / "roles.bicep").read_bytes())
+    assert [r.symbol for r in resources(roles) if r.type == "Microsoft.Authorization/roleDefinitions"] == [
+        "settingsSwitch"
+    ]
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        b"var roles = {\n  websiteContributor: 'de139f84-1756-47ae-9be6-808fbbe84772'\n}\n",
+        b"resource d 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {\n  name: 'x'\n  properties: {\n"
+        b"    permissions: [\n      {\n        actions: [\n          'Microsoft.Web/sites/*'\n        ]\n      }\n"
+        b"    ]\n  }\n}\n",
+        b"resource d 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {\n  name: 'x'\n  properties: {\n"
+        b"    permissions: [\n      {\n        actions: [\n          'Microsoft.Web/sites/publishxml/action'\n"
+        b"        ]\n      }\n    ]\n  }\n}\n",
+    ],
+    ids=["website-contributor", "wildcard", "publishing-profile"],
+)
+def test_the_role_check_rejects_broad_rights(snippet: bytes) -> None:
+    assert broad_role_problems(parse(snippet))
+
+
+def test_service_bus_keys_are_send_only_rules_on_entities() -> None:
+    servicebus = parse((INFRA / "modules" / "servicebus.bicep").read_bytes())
+    rules = [r.symbol for r in resources(servicebus) if r.type.endswith("/authorizationRules")]
+    assert sorted(rules) == ["dataverseSend", "financeSend"]
+    for path in BICEP:
+        assert sas_problems(parse(path.read_bytes())) == [], path
+    deploy = (INFRA.parent / "docs" / "deploy.md").read_text()
+    assert "RootManageSharedAccessKey" not in deploy.replace("never `RootManageSharedAccessKey`", "")
+    assert "authorization-rule keys renew" in deploy  # rotation is documented
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        b"resource r 'Microsoft.ServiceBus/namespaces/authorizationRules@2022-10-01-preview' = {\n"
+        b"  name: 'all'\n  properties: {\n    rights: [\n      'Send'\n    ]\n  }\n}\n",
+        b"resource r 'Microsoft.ServiceBus/namespaces/topics/authorizationRules@2022-10-01-preview' = {\n"
+        b"  name: 'x'\n  properties: {\n    rights: [\n      'Send'\n      'Listen'\n    ]\n  }\n}\n",
+        b"var c = listKeys(resourceId('Microsoft.ServiceBus/namespaces/authorizationRules', 'ns',"
+        b" 'RootManageSharedAccessKey'), '2022-10-01-preview').primaryConnectionString\n",
+    ],
+    ids=["namespace-rule", "listen-right", "root-key"],
+)
+def test_the_sas_check_rejects_wide_keys(snippet: bytes) -> None:
+    assert sas_problems(parse(snippet))
+
+
+def app_problems(main: bytes, function_app: bytes) -> list[str]:
+    """The app's identity exists and holds its roles before the app: a user-assigned identity from
+    its own module, the roles module given that identity, and the app module waiting for the roles."""
+    by_path = {m.path: m for m in modules(parse(main))}
+    identity, roles, app = (by_path.get(f"modules/{n}.bicep") for n in ("identity", "roles", "functionapp"))
+    if identity is None or roles is None or app is None:
+        return ["identity, roles or functionapp module missing"]
+    problems = []
+    principal = text(lookup(roles.properties["params"], "principalId") or roles.body)
+    if not principal.startswith(f"{identity.symbol}.outputs."):
+        problems.append(f"roles are given {principal}, not the identity module's principal")
+    depends = app.properties.get("dependsOn")
+    if depends is None or roles.symbol not in [text(c) for c in depends.children]:
+        problems.append("the app module does not wait for the roles module")
+    site = next(r for r in resources(parse(function_app)) if r.type == "Microsoft.Web/sites")
+    if literal(lookup(site.body, "identity", "type")) != "UserAssigned":
+        problems.append("the app's identity is not user-assigned")
+    return problems
+
+
+def test_the_identity_and_its_roles_come_before_the_app() -> None:
+    main = (INFRA / "main.bicep").read_bytes()
+    function_app = (INFRA / "modules" / "functionapp.bicep").read_bytes()
+    assert app_problems(main, function_app) == []
+    # and each way of getting the order wrong is caught
+    assert app_problems(
+        main.replace(b"principalId: identity.outputs.principalId", b"principalId: app.outputs.x"), function_app
+    )
+    assert app_problems(main.replace(b"  dependsOn: [\n    access\n  ]\n", b""), function_app)
+    assert app_problems(main, function_app.replace(b"type: 'UserAssigned'", b"type: 'SystemAssigned'"))
+
+
+def test_integration_ids_are_optional_parameters() -> None:
+    for name in ("integrationUserIds", "integrationObjectIds"):
+        assert literal(declaration(MAIN, "parameter", name)) == ""
+    with pytest.raises(KeyError):
+        declaration(parse(b"param integrationUserIds string\n"), "parameter", "integrationUserIds")
+
+
+def webhook_problems(main: bytes, keyvault: bytes) -> list[str]:
+    tree = parse(main)
+    problems = []
+    default = declaration(tree, "parameter", "webhookSecret")
+    if "newGuid()" not in text(default):
+        problems.append("webhookSecret has no generated default")
+    vault = parse(keyvault)
+    secrets = [r for r in resources(vault) if r.type == "Microsoft.KeyVault/vaults/secrets"]
+    if [literal(s.properties.get("name")) for s in secrets] != ["projops-webhook-secret"]:
+        problems.append("the vault holds no projops-webhook-secret")
+    elif text(lookup(secrets[0].body, "properties", "value") or secrets[0].body) != "webhookSecret":
+        problems.append("the secret's value is not the webhookSecret parameter")
+    setting = next(
+        (m for m in text(tree.root_node).splitlines() if m.strip().startswith("PROJOPS_WEBHOOK_SECRET:")), ""
+    )
+    value = setting.split(":", 1)[-1].strip()
+    if not (value.startswith("'@Microsoft.KeyVault(") and "SecretName=projops-webhook-secret" in value):
+        problems.append(f"PROJOPS_WEBHOOK_SECRET is {value!r}, not a Key Vault reference in every mode")
+    vault_module = next(m for m in modules(tree) if m.path == "modules/keyvault.bicep")
+    if vault_module.body.parent is not None and vault_module.body.parent.type == "if_statement":
+        problems.append("the vault is conditional, so some mode has no webhook key")
+    return problems
+
+
+def test_the_webhook_key_is_generated_in_key_vault_in_every_mode() -> None:
+    main = (INFRA / "main.bicep").read_bytes()
+    keyvault = (INFRA / "modules" / "keyvault.bicep").read_bytes()
+    assert webhook_problems(main, keyvault) == []
+    reference = b"'@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)'"
+    assert webhook_problems(main.replace(reference, b"useKeyVault ? " + reference + b" : ''", 1), keyvault)
+    assert webhook_problems(main.replace(b"= newGuid()", b"= ''"), keyvault)
+    assert webhook_problems(main, keyvault.replace(b"value: webhookSecret", b"value: ''"))
+    assert webhook_problems(
+        main.replace(
+            b"module vault 'modules/keyvault.bicep' = {", b"module vault 'modules/keyvault.bicep' = if (useKeyVault) {"
+        ),
+        keyvault,
+    )
+
+
+def test_call_arguments_reads_a_union() -> None:
+    tree = parse(b"var s = union(a, b, { x: 1 })\n")
+    assert call_arguments(declaration(tree, "variable", "s"), "union") == ["a", "b", "{ x: 1 }"]
