@@ -121,9 +121,15 @@ async def test_register_steps_is_idempotent_and_its_steps_deliver(unregistered: 
     steps = sandbox.dataverse.rows("sdkmessageprocessingstep")
     update = next(s for s in steps if s["name"] == "projops-sync: projects-v2 Update of msdyn_project")
     assert "msdyn_subject" in update["filteringattributes"] and update["stage"] == 40 and update["mode"] == 1
+    assert all(s["asyncautodelete"] is True for s in steps)
     second = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, config)
     assert not second.changed
     assert len(sandbox.dataverse.rows("sdkmessageprocessingstep")) == len(steps)
+    # A key rotated in Service Bus reaches the endpoint on the next run, though nothing else changed.
+    rotated = EndpointConfig(config.namespace, config.sas_key_name, "the-rotated-key")
+    third = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, rotated)
+    assert not third.changed and third.key_set
+    assert [e["saskey"] for e in sandbox.dataverse.rows("serviceendpoint")] == ["the-rotated-key"]
 
     async with sandbox.person_dataverse() as dv:
         await send(dv, "POST", "msdyn_projects", project_body())
