@@ -3,6 +3,8 @@ the webhook key in every mode. Each check is also shown failing on a snippet tha
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.infra.bicep import (
@@ -112,8 +114,24 @@ def test_service_bus_keys_are_send_only_rules_on_entities() -> None:
     for path in BICEP:
         assert sas_problems(parse(path.read_bytes())) == [], path
     deploy = (INFRA.parent / "docs" / "deploy.md").read_text()
-    assert "RootManageSharedAccessKey" not in deploy.replace("never `RootManageSharedAccessKey`", "")
+    assert doc_key_problems(deploy) == []
     assert "authorization-rule keys renew" in deploy  # rotation is documented
+
+
+def doc_key_problems(markdown: str) -> list[str]:
+    """Commands in the guide that read or renew a Service Bus key other than the two send-only rules."""
+    commands = " ".join(markdown.split("```")[1::2]).replace("\\\n", " ")
+    problems = [c for c in re.findall(r"az servicebus [^\n]*", commands) if "RootManageSharedAccessKey" in c]
+    for command in re.findall(r"az servicebus (?:namespace |topic |queue )?authorization-rule keys [^\n]*", commands):
+        if not re.search(r" -n (dataverse-send|finance-send)\b", command):
+            problems.append(command)
+    return problems
+
+
+def test_the_doc_key_check_rejects_the_root_key() -> None:
+    command = "az servicebus namespace authorization-rule keys list -g rg --namespace-name ns"
+    assert doc_key_problems(f"```sh\n{command} -n RootManageSharedAccessKey\n```")
+    assert doc_key_problems(f"```sh\n{command} \\\n  -n RootManageSharedAccessKey\n```")
 
 
 @pytest.mark.parametrize(

@@ -109,3 +109,12 @@ def test_main_passes_the_current_settings_to_the_app() -> None:
     app = next(m for m in modules(main) if m.path == "modules/functionapp.bicep")
     assert text(lookup(app.properties["params"], "existingAppSettings") or app.body) == "existingAppSettings"
     assert "@secure()" in text(main.root_node).split("param existingAppSettings", 1)[0].rsplit("\n\n", 1)[-1]
+
+
+def test_the_guide_redeploys_with_the_current_settings_and_webhook_key() -> None:
+    deploy = (INFRA.parent / "docs" / "deploy.md").read_text()
+    redeploy = deploy.split("## 2. Redeploy", 1)[1].split("\n## ", 1)[0]
+    commands = " ".join(redeploy.split("```")[1::2])
+    assert "/config/appsettings/list" in commands
+    assert "existingAppSettings=@existing-settings.json" in commands
+    assert "webhookSecret=" in commands
