@@ -96,6 +96,9 @@ param backlogAgeThresholdSeconds int = 900
 
 param retryMaxAttempts int = 8
 
+@description('Production choice: VNet integration, private endpoints for Storage, Key Vault and (Premium) Service Bus, public access off for Storage and Key Vault. Default off (public endpoints, identity-only auth).')
+param privateNetworking bool = false
+
 var useKeyVault = authMode != 'managed-identity'
 // Set only when given, so a redeploy without them keeps the values the app already has.
 var integrationUserSetting = empty(integrationUserIds) ? {} : {
@@ -128,6 +131,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     accountName: toLower('st${name}${take(suffix, 8)}')
     location: location
+    publicNetworkAccess: !privateNetworking
   }
 }
 
@@ -148,6 +152,19 @@ module vault 'modules/keyvault.bicep' = {
     vaultName: 'kv-${name}-${take(suffix, 6)}'
     location: location
     webhookSecret: webhookSecret
+    publicNetworkAccess: !privateNetworking
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  params: {
+    name: name
+    location: location
+    storageAccountName: storage.outputs.accountName
+    keyVaultName: vault.outputs.vaultName
+    serviceBusNamespaceName: messaging.outputs.namespaceName
+    serviceBusPrivate: serviceBusSku == 'Premium'
   }
 }
 
@@ -185,6 +202,7 @@ module app 'modules/functionapp.bicep' = {
     identityPrincipalId: identity.outputs.principalId
     settingsSwitchRoleId: access.outputs.settingsSwitchRoleId
     existingAppSettings: existingAppSettings
+    subnetId: privateNetworking ? network.outputs.appSubnetId : ''
     settings: union(integrationIds, {
       PROJOPS_DATAVERSE_URL: dataverseUrl
       PROJOPS_FINANCE_URL: financeUrl

@@ -21,6 +21,8 @@ param settings object
 @secure()
 @description('The app settings the app has now (empty on a first deployment), kept under the template\'s own.')
 param existingAppSettings object = {}
+@description('Subnet (delegated to Microsoft.App/environments) the app joins; empty: no VNet integration.')
+param subnetId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'asp-${name}'
@@ -76,6 +78,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references resolve with the user-assigned identity, which holds Key Vault Secrets User.
     keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'

@@ -7,6 +7,8 @@ param location string
 @secure()
 @description('Value of the x-projops-webhook-key header (main.bicep generates one).')
 param webhookSecret string
+@description('false with private networking: only the private endpoint reaches the secrets.')
+param publicNetworkAccess bool = true
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: vaultName
@@ -20,6 +22,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     enablePurgeProtection: true
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
   }
 }
 

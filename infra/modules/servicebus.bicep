@@ -32,6 +32,9 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
     // their own entity (below); the namespace's RootManageSharedAccessKey, which Azure creates, is
     // never read or handed out. The function app itself uses its managed identity.
     disableLocalAuth: false
+    // Public even with private networking: Dataverse and Finance send from their own networks. The
+    // app reaches a Premium namespace through its private endpoint (network.bicep).
+    publicNetworkAccess: 'Enabled'
   }
 }
 

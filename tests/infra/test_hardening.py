@@ -232,3 +232,51 @@ def test_the_webhook_key_is_generated_in_key_vault_in_every_mode() -> None:
 def test_call_arguments_reads_a_union() -> None:
     tree = parse(b"var s = union(a, b, { x: 1 })\n")
     assert call_arguments(declaration(tree, "variable", "s"), "union") == ["a", "b", "{ x: 1 }"]
+
+
+def public_access_problems(bicep: bytes, resource_type: str) -> list[str]:
+    """The resource's public access must follow a parameter (off with private networking), not be fixed."""
+    found = [r for r in resources(parse(bicep)) if r.type == resource_type]
+    if not found:
+        return [f"no {resource_type}"]
+    problems = []
+    for resource in found:
+        value = lookup(resource.body, "properties", "publicNetworkAccess")
+        if value is None or value.type != "ternary_expression":
+            problems.append(f"{resource.symbol}: publicNetworkAccess is fixed")
+    return problems
+
+
+def test_private_networking_is_a_parameter_off_by_default() -> None:
+    assert literal(declaration(MAIN, "parameter", "privateNetworking")) == "false"
+    network = next(m for m in modules(MAIN) if m.path == "modules/network.bicep")
+    assert network.body.parent is not None and network.body.parent.type == "if_statement"
+    assert text(network.body.parent.children[1]) == "(privateNetworking)"
+    for module, resource_type in [
+        ("storage", "Microsoft.Storage/storageAccounts"),
+        ("keyvault", "Microsoft.KeyVault/vaults"),
+    ]:
+        assert public_access_problems((INFRA / "modules" / f"{module}.bicep").read_bytes(), resource_type) == []
+        declared = next(m for m in modules(MAIN) if m.path == f"modules/{module}.bicep")
+        assert (
+            text(lookup(declared.properties["params"], "publicNetworkAccess") or declared.body) == "!privateNetworking"
+        )
+    source = (INFRA / "modules" / "network.bicep").read_text()
+    for group in ("blob", "queue", "table", "vault", "namespace"):
+        assert f"groupId: '{group}'" in source
+    assert "serviceName: 'Microsoft.App/environments'" in source  # Flex Consumption's delegation
+    site = next(r for r in resources(FUNCTION_APP) if r.type == "Microsoft.Web/sites")
+    assert "subnetId" in text(lookup(site.body, "properties", "virtualNetworkSubnetId") or site.body)
+
+
+def test_the_public_access_check_rejects_a_fixed_value() -> None:
+    storage = (INFRA / "modules" / "storage.bicep").read_bytes()
+    fixed = storage.replace(
+        b"publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'", b"publicNetworkAccess: 'Enabled'"
+    )
+    assert fixed != storage
+    assert public_access_problems(fixed, "Microsoft.Storage/storageAccounts")
+    assert public_access_problems(
+        storage.replace(b"    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'\n", b""),
+        "Microsoft.Storage/storageAccounts",
+    )
