@@ -50,6 +50,9 @@ var platformSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   PROJOPS_STATE_TABLES_ACCOUNT_URL: tableEndpoint
   PROJOPS_MANAGED_IDENTITY_CLIENT_ID: identityClientId
+  // DefaultAzureCredential (the state tables, pause, backlog) picks the user-assigned identity by it:
+  // with no system-assigned identity, a credential without a client id gets no token.
+  AZURE_CLIENT_ID: identityClientId
   // pause/resume flips AzureWebJobs.<function>.Disabled through Resource Manager: the app needs its own id.
   PROJOPS_FUNCTION_APP_RESOURCE_ID: resourceId('Microsoft.Web/sites', appName)
 }

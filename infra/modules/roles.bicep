@@ -162,7 +162,8 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource settingsSwitch 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'projops-sync settings switch')
   properties: {
-    roleName: 'projops-sync settings switch (${resourceGroup().name})'
+    // Role names are unique in the tenant: one per resource group.
+    roleName: 'projops-sync settings switch ${uniqueString(resourceGroup().id)}'
     description: 'Read and write a function app\'s app settings (projops-sync pause/resume).'
     type: 'CustomRole'
     assignableScopes: [

@@ -51,6 +51,11 @@ def _object_properties(obj: ts.Node) -> dict[str, ts.Node]:
     return props
 
 
+def object_properties(obj: ts.Node) -> dict[str, ts.Node]:
+    """An object literal's properties by key (quotes stripped)."""
+    return _object_properties(obj)
+
+
 def resources(tree: ts.Tree) -> list[Resource]:
     found = []
     for node in tree.root_node.children:

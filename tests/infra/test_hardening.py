@@ -15,6 +15,7 @@ from tests.infra.bicep import (
     literal,
     lookup,
     modules,
+    object_properties,
     parse,
     resources,
     sas_problems,
@@ -279,4 +280,31 @@ def test_the_public_access_check_rejects_a_fixed_value() -> None:
     assert public_access_problems(
         storage.replace(b"    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'\n", b""),
         "Microsoft.Storage/storageAccounts",
+    )
+
+
+IDENTITY_SETTINGS = {
+    "AzureWebJobsStorage__clientId": "identityClientId",
+    "ServiceBus__clientId": "identityClientId",
+    "AZURE_CLIENT_ID": "identityClientId",
+    "PROJOPS_MANAGED_IDENTITY_CLIENT_ID": "identityClientId",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "'ClientId=${identityClientId};Authorization=AAD'",
+}
+
+
+def identity_setting_problems(function_app: bytes) -> list[str]:
+    """With only a user-assigned identity, every client (host storage, Service Bus trigger, SDK
+    credentials, the telemetry exporter) must be told its client id, or it asks for a token as a
+    system-assigned identity the app does not have."""
+    platform = declaration(parse(function_app), "variable", "platformSettings")
+    values = {key: text(value) for key, value in object_properties(platform).items()}
+    return [f"{key} is {values.get(key)!r}" for key, wanted in IDENTITY_SETTINGS.items() if values.get(key) != wanted]
+
+
+def test_every_client_is_given_the_identity_client_id() -> None:
+    source = (INFRA / "modules" / "functionapp.bicep").read_bytes()
+    assert identity_setting_problems(source) == []
+    assert identity_setting_problems(source.replace(b"  AZURE_CLIENT_ID: identityClientId\n", b""))
+    assert identity_setting_problems(
+        source.replace(b"'ClientId=${identityClientId};Authorization=AAD'", b"'Authorization=AAD'")
     )
