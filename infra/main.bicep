@@ -213,6 +213,7 @@ module app 'modules/functionapp.bicep' = {
       PROJOPS_RETRY_MAX_ATTEMPTS: string(retryMaxAttempts)
       PROJOPS_STATE_BACKEND: 'tables'
       PROJOPS_BUS_BACKEND: 'servicebus'
+      PROJOPS_SERVICEBUS_RESOURCE_ID: messaging.outputs.namespaceId
       // Key Vault references: the values never appear in app settings or in this template.
       PROJOPS_CLIENT_SECRET: useKeyVault ? '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-client-secret)' : ''
       PROJOPS_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)'

@@ -183,4 +183,36 @@ resource settingsSwitch 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
+// status reads each queue's message counts from Resource Manager: the data-plane runtime properties
+// would need the Manage right (which can also delete entities and change rules).
+resource queueCounts 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'projops-sync queue counts')
+  properties: {
+    roleName: 'projops-sync queue counts ${uniqueString(resourceGroup().id)}'
+    description: 'Read Service Bus queue resources and their message counts (projops-sync status).'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.ServiceBus/namespaces/queues/read'
+        ]
+        notActions: []
+      }
+    ]
+  }
+}
+
+resource readQueueCounts 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(namespace.id, principalId, queueCounts.id)
+  scope: namespace
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: queueCounts.id
+  }
+}
+
 output settingsSwitchRoleId string = settingsSwitch.id

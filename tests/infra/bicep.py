@@ -220,8 +220,15 @@ BROAD_ROLES = {
 }
 
 
+# What the custom roles may grant: the app's own settings (pause/resume), queue counts (status).
+NARROW_ACTIONS = (
+    r"Microsoft\.Web/sites/(read|config/(read|write|list/action))"
+    r"|Microsoft\.ServiceBus/namespaces/queues/read"
+)
+
+
 def broad_role_problems(tree: ts.Tree) -> list[str]:
-    """Broad built-in role ids anywhere, and custom roles with wildcards or actions beyond app settings."""
+    """Broad built-in role ids anywhere, and custom roles with wildcards or actions beyond NARROW_ACTIONS."""
     problems = [f"built-in role {s}" for s in string_literals(tree) if s.lower() in BROAD_ROLES]
     for resource in resources(tree):
         if resource.type != "Microsoft.Authorization/roleDefinitions":
@@ -229,9 +236,7 @@ def broad_role_problems(tree: ts.Tree) -> list[str]:
         permissions = lookup(resource.body, "properties", "permissions")
         actions = [s for s in string_literals_of(permissions) if "/" in s or "*" in s] if permissions else []
         for action in actions:
-            if "*" in action or not re.fullmatch(
-                r"Microsoft\.Web/sites/(read|config/(read|write|list/action))", action
-            ):
+            if "*" in action or not re.fullmatch(NARROW_ACTIONS, action):
                 problems.append(f"{resource.symbol}: action {action}")
     return problems
 

@@ -82,12 +82,13 @@ def test_the_hardening_check_finds_each_weakening(old: bytes, new: bytes, proble
     assert any(problem in p for p in problems), problems
 
 
-def test_no_broad_role_and_the_custom_role_only_touches_app_settings() -> None:
+def test_no_broad_role_and_the_custom_roles_are_narrow() -> None:
     for path in BICEP:
         assert broad_role_problems(parse(path.read_bytes())) == [], path
     roles = parse((INFRA / "modules" / "roles.bicep").read_bytes())
     assert [r.symbol for r in resources(roles) if r.type == "Microsoft.Authorization/roleDefinitions"] == [
-        "settingsSwitch"
+        "settingsSwitch",
+        "queueCounts",
     ]
 
 
@@ -101,8 +102,11 @@ def test_no_broad_role_and_the_custom_role_only_touches_app_settings() -> None:
         b"resource d 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {\n  name: 'x'\n  properties: {\n"
         b"    permissions: [\n      {\n        actions: [\n          'Microsoft.Web/sites/publishxml/action'\n"
         b"        ]\n      }\n    ]\n  }\n}\n",
+        b"resource d 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {\n  name: 'x'\n  properties: {\n"
+        b"    permissions: [\n      {\n        actions: [\n          'Microsoft.ServiceBus/namespaces/queues/write'\n"
+        b"        ]\n      }\n    ]\n  }\n}\n",
     ],
-    ids=["website-contributor", "wildcard", "publishing-profile"],
+    ids=["website-contributor", "wildcard", "publishing-profile", "queue-write"],
 )
 def test_the_role_check_rejects_broad_rights(snippet: bytes) -> None:
     assert broad_role_problems(parse(snippet))
