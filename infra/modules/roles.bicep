@@ -40,6 +40,11 @@ resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previe
   name: 'finance-events'
 }
 
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: namespace
+  name: 'admin-runs'
+}
+
 resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [for flow in flows: {
   parent: namespace
   name: 'flow-${flow}'
@@ -105,6 +110,27 @@ resource sendTopic 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource sendFinance 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(financeEvents.id, principalId, roles.serviceBusDataSender)
   scope: financeEvents
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
+
+// A slice of an admin initial sync sends the next one and receives it.
+resource receiveAdminRuns 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(adminRuns.id, principalId, roles.serviceBusDataReceiver)
+  scope: adminRuns
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+resource sendAdminRuns 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(adminRuns.id, principalId, roles.serviceBusDataSender)
+  scope: adminRuns
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'

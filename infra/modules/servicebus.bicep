@@ -94,6 +94,20 @@ resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@
   }
 }
 
+// An admin initial sync longer than one slice (about two minutes) goes on from here, one message
+// per slice: an HTTP call would be cut off after 230 s. No sessions and no duplicate detection: a
+// redelivered slice resumes from the run's saved cursor.
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'admin-runs'
+  properties: {
+    lockDuration: lock
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: ttl
+    deadLetteringOnMessageExpiration: true
+  }
+}
+
 resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for flow in flows: {
   parent: namespace
   name: 'flow-${flow}'
