@@ -13,9 +13,10 @@ from typing import Any
 
 import azure.functions as func
 
+from shared.bus import ADMIN_RUNS_QUEUE
 from shared.operations.check_maps import check_maps, waiting_for_extensions
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import initial_sync, latest_unfinished
+from shared.operations.initial_sync import continue_run, latest_unfinished, run_slice
 from shared.operations.metadata import parse_metadata
 from shared.operations.parked import dismiss, replay, select_parked
 from shared.operations.pause import pause, resume
@@ -161,8 +162,16 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
         since = parse_since(str(body["since"])) if body.get("since") else None
     except ValueError as exc:
         return _bad_request(str(exc))
-    run = await initial_sync(runtime, table_map, companies=body.get("companies"), since=since, resume=resume_run)
-    return _json(run)
+    # A run longer than one slice goes on from the admin-runs queue: 202, and `status` shows its counts.
+    run = await run_slice(runtime, table_map, companies=body.get("companies"), since=since, resume=resume_run)
+    return _json(run, 202 if run.status == "running" else 200)
+
+
+@bp.function_name("admin_initial_sync_continue")
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=ADMIN_RUNS_QUEUE, connection="ServiceBus")
+async def admin_initial_sync_continue(msg: func.ServiceBusMessage) -> None:
+    runtime = await get_runtime()
+    await continue_run(runtime, runtime.maps(), msg.get_body().decode())
 
 
 @bp.function_name("admin_check_maps")

@@ -29,11 +29,22 @@ param tenantId string = tenant().tenantId
 @description('Application (client) id of the app registration (secret and certificate modes).')
 param clientId string = ''
 
-@description('Dataverse systemuserid(s) of the integration\'s application user, comma-separated (echo detection).')
-param integrationUserIds string
+// In managed-identity mode these exist only after the first deployment (the application users are
+// made for the identity this template creates): docs/deploy.md, step 4, deploys again with them.
+// Left empty, a redeploy keeps what the app has (existingAppSettings).
+@description('Dataverse systemuserid(s) of the integration\'s application user, comma-separated (echo detection). Empty on the first deployment.')
+param integrationUserIds string = ''
 
-@description('Entra object id(s) the integration writes to Finance as, comma-separated (echo detection).')
-param integrationObjectIds string
+@description('Entra object id(s) the integration writes to Finance as, comma-separated (echo detection). Empty on the first deployment.')
+param integrationObjectIds string = ''
+
+@secure()
+@description('The function app\'s current app settings (docs/deploy.md fills this on a redeploy); the template\'s own settings override them, the rest (pause, cutover) is kept.')
+param existingAppSettings object = {}
+
+@secure()
+@description('Webhook key stored in Key Vault as projops-webhook-secret. Generated on a first deployment; pass the current value on a redeploy (docs/deploy.md) or it is rotated.')
+param webhookSecret string = newGuid()
 
 @description('Flows, one session-enabled queue flow-<flow> each. Keep in step with functions/catalog.py.')
 param flows array = [
@@ -85,8 +96,27 @@ param backlogAgeThresholdSeconds int = 900
 
 param retryMaxAttempts int = 8
 
+@description('Production choice: VNet integration, private endpoints for Storage, Key Vault and (Premium) Service Bus, public access off for Storage and Key Vault. Default off (public endpoints, identity-only auth).')
+param privateNetworking bool = false
+
 var useKeyVault = authMode != 'managed-identity'
+// Set only when given, so a redeploy without them keeps the values the app already has.
+var integrationUserSetting = empty(integrationUserIds) ? {} : {
+  PROJOPS_INTEGRATION_USER_IDS: integrationUserIds
+}
+var integrationObjectSetting = empty(integrationObjectIds) ? {} : {
+  PROJOPS_INTEGRATION_OBJECT_IDS: integrationObjectIds
+}
+var integrationIds = union(integrationUserSetting, integrationObjectSetting)
 var suffix = uniqueString(resourceGroup().id, name)
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: name
+    location: location
+  }
+}
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -101,6 +131,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     accountName: toLower('st${name}${take(suffix, 8)}')
     location: location
+    publicNetworkAccess: !privateNetworking
   }
 }
 
@@ -114,16 +145,48 @@ module messaging 'modules/servicebus.bicep' = {
   }
 }
 
-module vault 'modules/keyvault.bicep' = if (useKeyVault) {
+// Every mode has a vault: the webhook key lives there even when no client credential does.
+module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
     vaultName: 'kv-${name}-${take(suffix, 6)}'
     location: location
+    webhookSecret: webhookSecret
+    publicNetworkAccess: !privateNetworking
+  }
+}
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  name: 'network'
+  params: {
+    name: name
+    location: location
+    storageAccountName: storage.outputs.accountName
+    keyVaultName: vault.outputs.vaultName
+    serviceBusNamespaceName: messaging.outputs.namespaceName
+    serviceBusPrivate: serviceBusSku == 'Premium'
+  }
+}
+
+// The identity's roles first; the app (below) waits for them.
+module access 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.accountName
+    serviceBusNamespaceName: messaging.outputs.namespaceName
+    flows: flows
+    appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: vault.outputs.vaultName
   }
 }
 
 module app 'modules/functionapp.bicep' = {
   name: 'functionapp'
+  // Created once its identity can reach Storage, Service Bus and Key Vault.
+  dependsOn: [
+    access
+  ]
   params: {
     name: name
     location: location
@@ -134,35 +197,27 @@ module app 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
-    settings: {
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    settingsSwitchRoleId: access.outputs.settingsSwitchRoleId
+    existingAppSettings: existingAppSettings
+    subnetId: privateNetworking ? network.outputs.appSubnetId : ''
+    settings: union(integrationIds, {
       PROJOPS_DATAVERSE_URL: dataverseUrl
       PROJOPS_FINANCE_URL: financeUrl
       PROJOPS_AUTH_MODE: authMode
       PROJOPS_TENANT_ID: tenantId
       PROJOPS_CLIENT_ID: clientId
-      PROJOPS_INTEGRATION_USER_IDS: integrationUserIds
-      PROJOPS_INTEGRATION_OBJECT_IDS: integrationObjectIds
       PROJOPS_COMPANIES: companies
       PROJOPS_RETRY_MAX_ATTEMPTS: string(retryMaxAttempts)
       PROJOPS_STATE_BACKEND: 'tables'
       PROJOPS_BUS_BACKEND: 'servicebus'
+      PROJOPS_SERVICEBUS_RESOURCE_ID: messaging.outputs.namespaceId
       // Key Vault references: the values never appear in app settings or in this template.
       PROJOPS_CLIENT_SECRET: useKeyVault ? '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-client-secret)' : ''
-      PROJOPS_WEBHOOK_SECRET: useKeyVault ? '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)' : ''
-    }
-  }
-}
-
-module access 'modules/roles.bicep' = {
-  name: 'roles'
-  params: {
-    principalId: app.outputs.principalId
-    storageAccountName: storage.outputs.accountName
-    serviceBusNamespaceName: messaging.outputs.namespaceName
-    flows: flows
-    appInsightsName: monitoring.outputs.appInsightsName
-    keyVaultName: useKeyVault ? vault.outputs.vaultName : ''
-    functionAppName: app.outputs.appName
+      PROJOPS_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)'
+    })
   }
 }
 
@@ -182,4 +237,6 @@ output functionAppName string = app.outputs.appName
 output functionAppResourceId string = app.outputs.appId
 output serviceBusNamespace string = messaging.outputs.namespaceHost
 output dataverseSendRuleId string = messaging.outputs.dataverseSendRuleId
-output keyVaultName string = useKeyVault ? vault.outputs.vaultName : ''
+output keyVaultName string = vault.outputs.vaultName
+output identityPrincipalId string = identity.outputs.principalId
+output identityClientId string = identity.outputs.clientId

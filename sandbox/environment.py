@@ -19,7 +19,7 @@ from sandbox.bus import LocalBacklog, LocalBus, LocalBusSender, sink_for
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from sandbox.host import LocalHost, LocalSwitch
-from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.bus import ADMIN_RUNS_QUEUE, DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
 from shared.maps import Registry, System, TableMap
 from shared.runtime import Runtime, build_runtime, set_runtime
@@ -108,6 +108,7 @@ class Sandbox:
         self.bus.create_topic(DATAVERSE_TOPIC)
         self.bus.create_subscription(DATAVERSE_TOPIC, DATAVERSE_SUBSCRIPTION)
         self.bus.create_queue(FINANCE_QUEUE)
+        self.bus.create_queue(ADMIN_RUNS_QUEUE)
         for table_map in registry.maps:
             self.bus.create_queue(table_map.flow_queue, sessions=True, duplicate_detection=True)
         await self.dataverse.start()

@@ -12,6 +12,8 @@ FLOW_QUEUE_PREFIX = "flow-"
 DATAVERSE_TOPIC = "dataverse-changes"
 DATAVERSE_SUBSCRIPTION = "router"
 FINANCE_QUEUE = "finance-events"
+# An admin initial sync goes on in slices: each message names a run to continue.
+ADMIN_RUNS_QUEUE = "admin-runs"
 
 
 def flow_queue(flow: str) -> str:

@@ -96,8 +96,17 @@ def build_runtime(settings: Settings, sender: MessageSender | None = None) -> Ru
 
         credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
         switch = ArmFunctionSwitch(settings.function_app_resource_id, credential)
-    backlog = None
-    if settings.bus_backend is BusBackend.SERVICEBUS and settings.servicebus_namespace:
+    backlog: BacklogReader | None = None
+    if settings.bus_backend is BusBackend.SERVICEBUS and settings.servicebus_resource_id:
+        from azure.identity.aio import DefaultAzureCredential
+
+        from shared.servicebus_sender import ArmServiceBusBacklog
+
+        backlog = ArmServiceBusBacklog(
+            settings.servicebus_resource_id,
+            DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id),
+        )
+    elif settings.bus_backend is BusBackend.SERVICEBUS and settings.servicebus_namespace:
         from shared.servicebus_sender import ServiceBusBacklog
 
         backlog = ServiceBusBacklog(settings)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
+import httpx
 from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
@@ -15,9 +17,49 @@ from shared.events import ChangeEvent
 from shared.settings import Settings
 from shared.values import utc_now
 
+ARM = "https://management.azure.com"
+SERVICEBUS_API_VERSION = "2022-10-01-preview"
+
+
+class ArmServiceBusBacklog:
+    """Queue counts from Resource Manager (the queue resource's countDetails), for `status`.
+
+    The data-plane runtime properties (ServiceBusBacklog below) need the Manage right, which the app's
+    identity does not hold; reading the queue resource needs only Microsoft.ServiceBus/namespaces/
+    queues/read, the custom role infra/modules/roles.bicep grants on the namespace. Resource Manager
+    gives no oldest message, so its age is left unknown; the lag alert reads it from telemetry.
+    """
+
+    def __init__(self, namespace_resource_id: str, credential: Any, client: httpx.AsyncClient | None = None) -> None:
+        self.namespace_resource_id = namespace_resource_id.rstrip("/")
+        self._credential = credential
+        self._client = client or httpx.AsyncClient(base_url=ARM, timeout=60)
+
+    async def backlog(self, queue: str) -> Backlog:
+        token = await self._credential.get_token(f"{ARM}/.default")
+        response = await self._client.get(
+            f"{self.namespace_resource_id}/queues/{queue}",
+            params={"api-version": SERVICEBUS_API_VERSION},
+            headers={"Authorization": f"Bearer {token.token}"},
+        )
+        response.raise_for_status()
+        counts = (response.json().get("properties") or {}).get("countDetails") or {}
+        return Backlog(
+            int(counts.get("activeMessageCount") or 0),
+            int(counts.get("scheduledMessageCount") or 0),
+            int(counts.get("deadLetterMessageCount") or 0),
+            None,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        close = getattr(self._credential, "close", None)
+        if close is not None:
+            await close()
+
 
 class ServiceBusBacklog:
-    """Queue backlog from the Service Bus administration API (for `status`)."""
+    """Queue backlog from the Service Bus administration API (for `status`; needs the Manage right)."""
 
     def __init__(self, settings: Settings) -> None:
         from azure.servicebus.aio.management import ServiceBusAdministrationClient

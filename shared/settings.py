@@ -123,6 +123,15 @@ class Settings(BaseSettings):
         description="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Web/sites/<app>",
     )
 
+    # status reads queue counts through Resource Manager (the identity has no Manage right).
+    servicebus_resource_id: str | None = Field(
+        default=None,
+        description="/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.ServiceBus/namespaces/<ns>",
+    )
+
+    # Dismissed parked rows are deleted once dismissed this long ago (replayed and open ones stay).
+    parked_retention_days: int = Field(default=90, ge=1, description="days a dismissed parked row is kept for audit")
+
     # Dataverse webhook ingress.
     webhook_secret: SecretStr | None = Field(default=None, description="value of the x-projops-webhook-key header")
     webhook_max_bytes: int = Field(default=1_048_576, gt=0)

@@ -10,8 +10,19 @@ param serviceBusNamespaceHost string
 param appInsightsConnectionString string
 param instanceMemoryMB int
 param maximumInstanceCount int
+@description('Resource id of the user-assigned identity (identity.bicep), already holding its roles.')
+param identityId string
+param identityClientId string
+param identityPrincipalId string
+@description('Role definition id of the narrow settings switch (roles.bicep) that pause/resume needs.')
+param settingsSwitchRoleId string
 @description('PROJOPS_* settings from main.bicep.')
 param settings object
+@secure()
+@description('The app settings the app has now (empty on a first deployment), kept under the template\'s own.')
+param existingAppSettings object = {}
+@description('Subnet (delegated to Microsoft.App/environments) the app joins; empty: no VNet integration.')
+param subnetId string = ''
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: 'asp-${name}'
@@ -26,30 +37,56 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
+var appName = 'func-${name}'
+
 var platformSettings = {
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
   ServiceBus__fullyQualifiedNamespace: serviceBusNamespaceHost
+  ServiceBus__credential: 'managedidentity'
+  ServiceBus__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
-  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   PROJOPS_STATE_TABLES_ACCOUNT_URL: tableEndpoint
+  PROJOPS_MANAGED_IDENTITY_CLIENT_ID: identityClientId
+  // DefaultAzureCredential (the state tables, pause, backlog) picks the user-assigned identity by it:
+  // with no system-assigned identity, a credential without a client id gets no token.
+  AZURE_CLIENT_ID: identityClientId
+  // pause/resume flips AzureWebJobs.<function>.Disabled through Resource Manager: the app needs its own id.
+  PROJOPS_FUNCTION_APP_RESOURCE_ID: resourceId('Microsoft.Web/sites', appName)
 }
 
-var allSettings = union(platformSettings, settings)
+// A deployment replaces every app setting. What the app has now comes first, so the settings only an
+// operator sets (AzureWebJobs.<function>.Disabled from pause, PROJOPS_MILESTONE_INVOICED_CUTOVER)
+// survive a redeploy, and the template's own settings come last, so they win.
+var appSettings = union(existingAppSettings, platformSettings, settings)
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
-  name: 'func-${name}'
+  name: appName
   location: location
   kind: 'functionapp,linux'
+  tags: {
+    // azd finds the app to publish to by this tag (azure.yaml, service `api`).
+    'azd-service-name': 'api'
+  }
   identity: {
-    type: 'SystemAssigned'
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
   }
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references resolve with the user-assigned identity, which holds Key Vault Secrets User.
+    keyVaultReferenceIdentity: identityId
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: [for setting in items(allSettings): {
+      scmMinTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      appSettings: [for setting in items(appSettings): {
         name: setting.key
         value: setting.value
       }]
@@ -60,7 +97,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
           type: 'blobContainer'
           value: deploymentContainerUrl
           authentication: {
-            type: 'SystemAssignedIdentity'
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
           }
         }
       }
@@ -76,15 +114,33 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-// pause/resume flips AzureWebJobs.<function>.Disabled through Resource Manager: the app needs its own id.
-resource resourceIdSetting 'Microsoft.Web/sites/config@2024-04-01' = {
+// Publishing goes through Entra (az, func, azd); no user name and password for FTP or the SCM site.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: app
-  name: 'appsettings'
-  properties: union(allSettings, {
-    PROJOPS_FUNCTION_APP_RESOURCE_ID: app.id
-  })
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// pause/resume reads and writes this app's settings, nothing else (no code, no keys, no delete).
+resource settingsSwitch 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(app.id, identityPrincipalId, settingsSwitchRoleId)
+  scope: app
+  properties: {
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: settingsSwitchRoleId
+  }
 }
 
 output appName string = app.name
 output appId string = app.id
-output principalId string = app.identity.principalId

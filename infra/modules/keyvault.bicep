@@ -1,8 +1,14 @@
-// Key Vault for the app registration's credential and the webhook key (RBAC, no access policies).
-// Secrets are set by a person with `az keyvault secret set`, never by this template.
+// Key Vault (RBAC, no access policies): the webhook key, and the app registration's credential in
+// secret or certificate mode. The client secret is set by a person with `az keyvault secret set`;
+// the webhook key is generated here so no mode leaves the webhook with an empty key.
 
 param vaultName string
 param location string
+@secure()
+@description('Value of the x-projops-webhook-key header (main.bicep generates one).')
+param webhookSecret string
+@description('false with private networking: only the private endpoint reaches the secrets.')
+param publicNetworkAccess bool = true
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: vaultName
@@ -16,6 +22,17 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     enablePurgeProtection: true
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
+  }
+}
+
+// Written through the management plane (vaults/secrets/write), so the deployer needs no data-plane role.
+resource webhookKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'projops-webhook-secret'
+  properties: {
+    value: webhookSecret
+    contentType: 'text/plain'
   }
 }
 

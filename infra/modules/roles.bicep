@@ -1,4 +1,5 @@
-// Role assignments for the app's identity, each at the narrowest scope that works.
+// Role assignments for the app's user-assigned identity, each at the narrowest scope that works.
+// They are made before the function app exists (main.bicep), so its first start has them.
 
 param principalId string
 param storageAccountName string
@@ -6,7 +7,6 @@ param serviceBusNamespaceName string
 param flows array
 param appInsightsName string
 param keyVaultName string
-param functionAppName string
 
 var roles = {
   serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
@@ -15,7 +15,6 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
-  websiteContributor: 'de139f84-1756-47ae-9be6-808fbbe84772'
 }
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -41,6 +40,11 @@ resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previe
   name: 'finance-events'
 }
 
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+  parent: namespace
+  name: 'admin-runs'
+}
+
 resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [for flow in flows: {
   parent: namespace
   name: 'flow-${flow}'
@@ -48,10 +52,6 @@ resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' 
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
-}
-
-resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {
-  name: functionAppName
 }
 
 // Topic triggers need the receiver role on the subscription itself.
@@ -117,6 +117,27 @@ resource sendFinance 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// A slice of an admin initial sync sends the next one and receives it.
+resource receiveAdminRuns 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(adminRuns.id, principalId, roles.serviceBusDataReceiver)
+  scope: adminRuns
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+  }
+}
+
+resource sendAdminRuns 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(adminRuns.id, principalId, roles.serviceBusDataSender)
+  scope: adminRuns
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+  }
+}
+
 resource blobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageBlobDataOwner)
   scope: storage
@@ -147,23 +168,12 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// pause/resume edits this app's own settings, nothing else.
-resource selfContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(functionApp.id, principalId, roles.websiteContributor)
-  scope: functionApp
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.websiteContributor)
-  }
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = if (!empty(keyVaultName)) {
-  name: empty(keyVaultName) ? 'unused' : keyVaultName
-}
-
-resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(keyVaultName)) {
-  name: guid(resourceGroup().id, keyVaultName, principalId, roles.keyVaultSecretsUser)
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, roles.keyVaultSecretsUser)
   scope: vault
   properties: {
     principalId: principalId
@@ -171,3 +181,64 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
   }
 }
+
+// pause/resume flips AzureWebJobs.<function>.Disabled: reading and writing the app's settings is all it
+// needs. Website Contributor would also let the app publish its own code, read its publishing
+// credentials and delete itself. Assigned on the app alone (functionapp.bicep).
+resource settingsSwitch 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'projops-sync settings switch')
+  properties: {
+    // Role names are unique in the tenant: one per resource group.
+    roleName: 'projops-sync settings switch ${uniqueString(resourceGroup().id)}'
+    description: 'Read and write a function app\'s app settings (projops-sync pause/resume).'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.Web/sites/read'
+          'Microsoft.Web/sites/config/read'
+          'Microsoft.Web/sites/config/list/action'
+          'Microsoft.Web/sites/config/write'
+        ]
+        notActions: []
+      }
+    ]
+  }
+}
+
+// status reads each queue's message counts from Resource Manager: the data-plane runtime properties
+// would need the Manage right (which can also delete entities and change rules).
+resource queueCounts 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, 'projops-sync queue counts')
+  properties: {
+    roleName: 'projops-sync queue counts ${uniqueString(resourceGroup().id)}'
+    description: 'Read Service Bus queue resources and their message counts (projops-sync status).'
+    type: 'CustomRole'
+    assignableScopes: [
+      resourceGroup().id
+    ]
+    permissions: [
+      {
+        actions: [
+          'Microsoft.ServiceBus/namespaces/queues/read'
+        ]
+        notActions: []
+      }
+    ]
+  }
+}
+
+resource readQueueCounts 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(namespace.id, principalId, queueCounts.id)
+  scope: namespace
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: queueCounts.id
+  }
+}
+
+output settingsSwitchRoleId string = settingsSwitch.id

@@ -27,9 +27,14 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
   properties: {
     minimumTlsVersion: '1.2'
-    // Dataverse's service endpoint authenticates with a SAS key (the topic's Send rule below), so
-    // local auth stays on; the function app itself uses its managed identity.
+    // Dataverse's service endpoint and Finance's business-event endpoint can only authenticate with
+    // a SAS key, so local auth stays on for the namespace. The keys they get are send-only rules on
+    // their own entity (below); the namespace's RootManageSharedAccessKey, which Azure creates, is
+    // never read or handed out. The function app itself uses its managed identity.
     disableLocalAuth: false
+    // Public even with private networking: Dataverse and Finance send from their own networks. The
+    // app reaches a Premium namespace through its private endpoint (network.bicep).
+    publicNetworkAccess: 'Enabled'
   }
 }
 
@@ -86,6 +91,20 @@ resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@
     rights: [
       'Send'
     ]
+  }
+}
+
+// An admin initial sync longer than one slice (about two minutes) goes on from here, one message
+// per slice: an HTTP call would be cut off after 230 s. No sessions and no duplicate detection: a
+// redelivered slice resumes from the run's saved cursor.
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+  parent: namespace
+  name: 'admin-runs'
+  properties: {
+    lockDuration: lock
+    maxDeliveryCount: 10
+    defaultMessageTimeToLive: ttl
+    deadLetteringOnMessageExpiration: true
   }
 }
 

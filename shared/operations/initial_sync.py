@@ -3,19 +3,26 @@
 No row limit and no 24-hour timeout of our own. A run is a row in `syncruns` holding its cursor (the
 nextLink of the last page fed) and its counts; a run that dies is resumed from that cursor, and the
 rows it fed twice are harmless: the flow's unchanged-payload guard skips them.
+
+From the admin HTTP function a run goes in slices (run_slice): an HTTP call is cut off after 230 s
+whatever the function timeout, and a queue message's lock lasts 5 minutes, so each slice stops after
+SLICE_SECONDS at a page boundary and puts the run's id on the admin-runs queue, whose function
+continues it from the cursor.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
+from shared.bus import ADMIN_RUNS_QUEUE
 from shared.clients.addressing import filter_for_key, literal
 from shared.clients.base import Page
 from shared.events import ChangeEvent, Operation, Source, derive_id
-from shared.maps import System, TableMap
+from shared.maps import Registry, System, TableMap
 from shared.pipeline import source_key
 from shared.records import normalize_finance_row, normalize_webapi_row
 from shared.runtime import Runtime
@@ -23,6 +30,10 @@ from shared.state.base import SyncRun
 from shared.values import utc_now
 
 Progress = Callable[[SyncRun], None]
+
+# Well under the 230 s an HTTP call may last and the 5-minute message lock; a page takes seconds.
+SLICE_SECONDS = 120.0
+ADMIN_PAGE_SIZE = 5000
 
 
 def _since_filter(table_map: TableMap, since: datetime | None) -> str | None:
@@ -91,8 +102,13 @@ async def initial_sync(
     page_size: int = 5000,
     progress: Progress | None = None,
     stop_after_pages: int | None = None,
+    time_budget_seconds: float | None = None,
 ) -> SyncRun:
-    """Feed every source row to the flow queue; `stop_after_pages` exists to test resumption."""
+    """Feed every source row to the flow queue; `stop_after_pages` exists to test resumption.
+
+    With `time_budget_seconds`, return once that much time has passed, at a page boundary, with the
+    run still "running" and its cursor saved, for run_slice to continue."""
+    started = time.monotonic()
     state = runtime.engine.state
     run = resume or SyncRun(
         id=uuid.uuid4().hex,
@@ -118,6 +134,8 @@ async def initial_sync(
             pages += 1
             if stop_after_pages is not None and pages >= stop_after_pages and page.next_link:
                 raise InterruptedError(f"stopped after {pages} page(s) as asked")
+            if time_budget_seconds is not None and page.next_link and time.monotonic() - started >= time_budget_seconds:
+                return run
     except Exception as exc:
         run.status = "failed"
         run.errors.append(f"{type(exc).__name__}: {exc}")
@@ -129,3 +147,34 @@ async def initial_sync(
     run.updated_at = utc_now()
     await state.put_run(run)
     return run
+
+
+async def run_slice(
+    runtime: Runtime,
+    table_map: TableMap,
+    *,
+    companies: list[str] | None = None,
+    since: datetime | None = None,
+    resume: SyncRun | None = None,
+) -> SyncRun:
+    """One slice of a run; if rows are left, the run's id goes on the admin-runs queue to continue."""
+    run = await initial_sync(
+        runtime,
+        table_map,
+        companies=companies,
+        since=since,
+        resume=resume,
+        page_size=ADMIN_PAGE_SIZE,
+        time_budget_seconds=SLICE_SECONDS,
+    )
+    if run.status == "running":
+        await runtime.sender.send_raw(ADMIN_RUNS_QUEUE, run.id.encode(), {"flow": run.flow}, "text/plain")
+    return run
+
+
+async def continue_run(runtime: Runtime, registry: Registry, run_id: str) -> SyncRun | None:
+    """The admin-runs queue's work: the next slice of an unfinished run (a finished one is left alone)."""
+    run = await runtime.engine.state.get_run(run_id)
+    if run is None or run.status == "completed":
+        return run
+    return await run_slice(runtime, registry.by_name(run.flow), resume=run)

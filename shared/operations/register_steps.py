@@ -3,6 +3,10 @@
 One asynchronous post-operation step per Dataverse source table and message: Create and Update with a
 post image, Update filtered on the columns its flows read, Delete with a pre image. Idempotent: steps
 are found by name, compared, and only created or updated where they differ.
+
+The endpoint's SAS key cannot be compared (Dataverse does not return it), so every run sets it again:
+after a key is rotated in Service Bus, running register-steps with the new key is what puts it in
+Dataverse.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class StepPlan:
 class RegistrationReport:
     endpoint: str = "unchanged"
     steps: dict[str, str] = field(default_factory=dict)
+    # The key is written on every run (it cannot be read back to compare); not counted as a change.
+    key_set: bool = False
 
     @property
     def changed(self) -> bool:
@@ -145,6 +151,11 @@ async def register_steps(
             report.endpoint = "update"
             if not dry_run:
                 await dataverse.write("serviceendpoints", {"serviceendpointid": endpoint_id}, body, "update")
+        elif not dry_run:
+            await dataverse.write(
+                "serviceendpoints", {"serviceendpointid": endpoint_id}, {"saskey": config.sas_key}, "update"
+            )
+        report.key_set = not dry_run
 
     for plan in plan_steps(registry, extensions):
         report.steps[plan.name] = await _register_step(dataverse, plan, endpoint_id, dry_run=dry_run)
@@ -158,7 +169,8 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
         "mode": MODE_ASYNCHRONOUS,
         "rank": 1,
         "supporteddeployment": 0,
-        "asyncautodelete": False,
+        # Succeeded system jobs are deleted at once: one per change otherwise fills asyncoperation.
+        "asyncautodelete": True,
         "filteringattributes": plan.filtering_attributes,
     }
     existing = await _first(
@@ -217,7 +229,8 @@ async def _register_step(dataverse: DataverseApi, plan: StepPlan, endpoint_id: s
 
 def report_text(report: RegistrationReport, *, dry_run: bool) -> str:
     verb = "would" if dry_run else "did"
-    lines = [f"service endpoint {ENDPOINT_NAME}: {report.endpoint}"]
+    key = " (SAS key set again)" if report.key_set and report.endpoint == "unchanged" else ""
+    lines = [f"service endpoint {ENDPOINT_NAME}: {report.endpoint}{key}"]
     lines += [f"step {name}: {action}" for name, action in report.steps.items()]
     lines.append(
         f"{verb} change nothing: every step is already as the maps want it"

@@ -91,3 +91,8 @@ class StateStore(Protocol):
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]: ...
 
     async def close(self) -> None: ...
+
+
+# Purging is done by the stores when a row is dismissed, at most this often: no timer function is
+# needed, and dismissed rows older than the retention only exist after someone dismissed something.
+PURGE_INTERVAL_SECONDS = 3600

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from shared.state.base import ParkedEvent, SyncRun, SyncState
+from shared.state.base import PURGE_INTERVAL_SECONDS, ParkedEvent, SyncRun, SyncState
+from shared.values import utc_now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncstate (
@@ -37,7 +39,9 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class SqliteStateStore:
-    def __init__(self, path: str = ":memory:") -> None:
+    def __init__(self, path: str = ":memory:", *, parked_retention_days: int | None = None) -> None:
+        self._retention = parked_retention_days
+        self._last_purge: float | None = None
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -89,6 +93,24 @@ class SqliteStateStore:
                 _iso(parked.closed_at),
             ),
         )
+        if parked.status == "dismissed":
+            await self._purge_now_and_then()
+
+    async def _purge_now_and_then(self) -> None:
+        if self._retention is None:
+            return
+        if self._last_purge is not None and time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        await self.purge_dismissed(utc_now() - timedelta(days=self._retention))
+
+    async def purge_dismissed(self, before: datetime) -> int:
+        """Delete the rows dismissed before `before`; the number deleted."""
+        cursor = self._db.execute(
+            "DELETE FROM parked WHERE status='dismissed' AND closed_at IS NOT NULL AND closed_at < ?",
+            (before.isoformat(),),
+        )
+        return cursor.rowcount
 
     @staticmethod
     def _parked(row: tuple[object, ...]) -> ParkedEvent:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.base import ParkedEvent, SyncRun, SyncState
+from shared.state.base import PURGE_INTERVAL_SECONDS, ParkedEvent, SyncRun, SyncState
+from shared.values import utc_now
 
 CHUNK = 30_000
 MAX_KEY = 512
@@ -55,7 +57,10 @@ class TableStateStore:
         account_url: str | None = None,
         credential: Any = None,
         table_prefix: str = "",
+        parked_retention_days: int | None = None,
     ) -> None:
+        self._retention = parked_retention_days
+        self._last_purge: float | None = None
         if connection_string:
             self._service = TableServiceClient.from_connection_string(connection_string)
         elif account_url:
@@ -141,6 +146,32 @@ class TableStateStore:
         if parked.closed_at is not None:
             values["closed_at"] = parked.closed_at.isoformat()
         await self._put("parked", parked.flow, parked.id, values)
+        if parked.status == "dismissed":
+            await self._purge_now_and_then()
+
+    async def _purge_now_and_then(self) -> None:
+        if self._retention is None:
+            return
+        if self._last_purge is not None and time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        await self.purge_dismissed(utc_now() - timedelta(days=self._retention))
+
+    async def purge_dismissed(self, before: datetime) -> int:
+        """Delete the rows dismissed before `before`; the number deleted."""
+        client = await self._table("parked")
+        # closed_at is an ISO-8601 UTC string, so string order is time order.
+        query = "status eq @status and closed_at lt @before"
+        doomed = [
+            dict(entity)
+            async for entity in client.query_entities(
+                query, parameters={"status": "dismissed", "before": before.isoformat()}
+            )
+        ]
+        for entity in doomed:
+            with contextlib.suppress(ResourceNotFoundError):
+                await client.delete_entity(partition_key=entity["PartitionKey"], row_key=entity["RowKey"])
+        return len(doomed)
 
     @staticmethod
     def _parked(entity: dict[str, Any]) -> ParkedEvent:

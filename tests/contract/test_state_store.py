@@ -96,6 +96,54 @@ async def test_dismissed_are_kept_for_audit(store: StateStore) -> None:
     assert await store.get_parked(item.id) == item
 
 
+@pytest.fixture(params=["sqlite", "tables"])
+async def retaining(request: pytest.FixtureRequest) -> AsyncIterator[SqliteStateStore | TableStateStore]:
+    """A store that keeps dismissed rows 90 days, as PROJOPS_PARKED_RETENTION_DAYS defaults to."""
+    if request.param == "sqlite":
+        sqlite = SqliteStateStore(":memory:", parked_retention_days=90)
+        yield sqlite
+        await sqlite.close()
+        return
+    connection = request.getfixturevalue("azurite_connection_string")
+    tables = TableStateStore(
+        connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}", parked_retention_days=90
+    )
+    yield tables
+    await tables.close()
+
+
+async def test_dismissed_rows_are_purged_after_the_retention(retaining: SqliteStateStore | TableStateStore) -> None:
+    now = datetime.now(UTC)
+    rows = {}
+    for name, status, closed_days_ago in [
+        ("old-dismissed", "dismissed", 200),
+        ("old-replayed", "replayed", 200),
+        ("open", "parked", None),
+        ("recent-dismissed", "dismissed", 10),
+    ]:
+        item = parked("actuals", name, "rejected-by-target", 0)
+        item.status = status
+        if closed_days_ago is not None:
+            item.closed_by, item.closed_reason = "finance.admin", "checked"
+            item.closed_at = now - timedelta(days=closed_days_ago)
+        rows[name] = item
+        # a dismissal purges (at most hourly): old-dismissed goes as soon as it is written
+        await retaining.park(item)
+    left = {p.key for p in await retaining.list_parked(status=None)}
+    assert left == {"old-replayed", "open", "recent-dismissed"}
+    assert await retaining.purge_dismissed(now - timedelta(days=5)) == 1
+    assert {p.key for p in await retaining.list_parked(status=None)} == {"old-replayed", "open"}
+
+
+async def test_without_a_retention_nothing_is_purged(store: StateStore) -> None:
+    item = parked("actuals", "k", "rejected-by-target", 0)
+    item.status, item.closed_by, item.closed_reason = "dismissed", "finance.admin", "checked"
+    item.closed_at = datetime.now(UTC) - timedelta(days=3650)
+    await store.park(item)
+    await store.update_parked(item)
+    assert await store.list_parked(status=None) == [item]
+
+
 async def test_large_parked_event_round_trips(store: StateStore) -> None:
     body = '{"record": "' + ("€ lines " * 25_000) + '"}'
     assert len(body.encode()) > 200_000

@@ -51,6 +51,11 @@ def _object_properties(obj: ts.Node) -> dict[str, ts.Node]:
     return props
 
 
+def object_properties(obj: ts.Node) -> dict[str, ts.Node]:
+    """An object literal's properties by key (quotes stripped)."""
+    return _object_properties(obj)
+
+
 def resources(tree: ts.Tree) -> list[Resource]:
     found = []
     for node in tree.root_node.children:
@@ -116,3 +121,146 @@ def unscoped_role_assignments(tree: ts.Tree) -> list[str]:
         if scope is None or re.match(r"^(subscription|resourceGroup|tenant|managementGroup)\(", text(scope)):
             bad.append(resource.symbol)
     return bad
+
+
+@dataclass
+class Module:
+    symbol: str
+    path: str
+    body: ts.Node
+    properties: dict[str, ts.Node] = field(default_factory=dict)
+
+
+def modules(tree: ts.Tree) -> list[Module]:
+    found = []
+    for node in tree.root_node.children:
+        if node.type != "module_declaration":
+            continue
+        path = text(next(c for c in node.children if c.type == "string")).strip("'")
+        body = node.children[-1]
+        if body.type == "if_statement":
+            body = body.children[-1]
+        found.append(Module(text(node.children[1]), path, body, _object_properties(body)))
+    return found
+
+
+def lookup(node: ts.Node | None, *path: str) -> ts.Node | None:
+    """The value at `path` inside an object literal, or None."""
+    for key in path:
+        if node is None or node.type != "object":
+            return None
+        node = _object_properties(node).get(key)
+    return node
+
+
+def literal(node: ts.Node | None) -> str | None:
+    """A string, boolean or number literal's text (strings unquoted); None for anything else."""
+    if node is None or node.type not in ("string", "boolean", "number"):
+        return None
+    if node.type == "string" and any(c.type == "interpolation" for c in node.children):
+        return None
+    return text(node).strip("'")
+
+
+def declaration(tree: ts.Tree, kind: str, name: str) -> ts.Node:
+    """The value of `var name = ...` (kind "variable") or the default of `param name ... = ...` ("parameter")."""
+    for node in tree.root_node.children:
+        if node.type == f"{kind}_declaration" and text(node.children[1]) == name:
+            if "=" not in [c.type for c in node.children]:
+                raise KeyError(f"{kind} {name} has no value")
+            return node.children[-1]
+    raise KeyError(name)
+
+
+def call_arguments(node: ts.Node, function: str) -> list[str]:
+    """Arguments (as source text) of a call such as union(a, b, c); KeyError if it is another expression."""
+    if node.type != "call_expression" or text(node.children[0]) != function:
+        raise KeyError(f"not a {function}() call: {text(node)[:60]!r}")
+    arguments = next(c for c in node.children if c.type == "arguments")
+    return [text(c) for c in arguments.children if c.type not in ("(", ")", ",")]
+
+
+# The function app's hardening (issue #16): each property path on Microsoft.Web/sites and its value.
+SITE_HARDENING = {
+    ("properties", "httpsOnly"): "true",
+    ("properties", "siteConfig", "minTlsVersion"): "1.2",
+    ("properties", "siteConfig", "scmMinTlsVersion"): "1.2",
+    ("properties", "siteConfig", "ftpsState"): "Disabled",
+}
+
+
+def site_hardening_problems(tree: ts.Tree) -> list[str]:
+    problems = []
+    sites = [r for r in resources(tree) if r.type == "Microsoft.Web/sites"]
+    for site in sites:
+        for path, wanted in SITE_HARDENING.items():
+            found = literal(lookup(site.body, *path))
+            if found != wanted:
+                problems.append(f"{site.symbol}: {'.'.join(path)} is {found!r}, wanted {wanted!r}")
+        policies = {
+            literal(r.properties.get("name")): literal(lookup(r.body, "properties", "allow"))
+            for r in resources(tree)
+            if r.type == "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
+            and text(r.properties.get("parent", r.body)) == site.symbol
+        }
+        for policy in ("ftp", "scm"):
+            if policies.get(policy) != "false":
+                problems.append(f"{site.symbol}: basic publishing credentials for {policy} not off")
+    return problems
+
+
+# Built-in roles the app's identity must not hold: Owner, Contributor, Website Contributor, User
+# Access Administrator, Role Based Access Control Administrator.
+BROAD_ROLES = {
+    "8e3af657-a8ff-443b-a75c-2fe8c4bcb635",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c",
+    "de139f84-1756-47ae-9be6-808fbbe84772",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+}
+
+
+# What the custom roles may grant: the app's own settings (pause/resume), queue counts (status).
+NARROW_ACTIONS = (
+    r"Microsoft\.Web/sites/(read|config/(read|write|list/action))"
+    r"|Microsoft\.ServiceBus/namespaces/queues/read"
+)
+
+
+def broad_role_problems(tree: ts.Tree) -> list[str]:
+    """Broad built-in role ids anywhere, and custom roles with wildcards or actions beyond NARROW_ACTIONS."""
+    problems = [f"built-in role {s}" for s in string_literals(tree) if s.lower() in BROAD_ROLES]
+    for resource in resources(tree):
+        if resource.type != "Microsoft.Authorization/roleDefinitions":
+            continue
+        permissions = lookup(resource.body, "properties", "permissions")
+        actions = [s for s in string_literals_of(permissions) if "/" in s or "*" in s] if permissions else []
+        for action in actions:
+            if "*" in action or not re.fullmatch(NARROW_ACTIONS, action):
+                problems.append(f"{resource.symbol}: action {action}")
+    return problems
+
+
+def string_literals_of(node: ts.Node) -> list[str]:
+    found = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "string_content":
+            found.append(text(current))
+        stack.extend(current.children)
+    return found
+
+
+def sas_problems(tree: ts.Tree) -> list[str]:
+    """Shared access rules other than send-only ones on an entity, and any use of the namespace's root key."""
+    problems = [s for s in string_literals(tree) if "RootManageSharedAccessKey" in s]
+    for resource in resources(tree):
+        if not resource.type.endswith("/authorizationRules") or "ServiceBus" not in resource.type:
+            continue
+        if resource.type == "Microsoft.ServiceBus/namespaces/authorizationRules":
+            problems.append(f"{resource.symbol}: a namespace-wide rule")
+        rights = lookup(resource.body, "properties", "rights")
+        if rights is None or string_literals_of(rights) != ["Send"]:
+            problems.append(f"{resource.symbol}: rights other than Send only")
+    return problems

@@ -15,6 +15,7 @@ from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
 from shared.maps import FieldMap, FieldType, Registry, ValueMap
+from shared.operations import initial_sync as initial_sync_module
 from shared.operations.check_maps import check_maps
 from shared.operations.initial_sync import initial_sync, latest_unfinished
 from shared.operations.metadata import parse_metadata
@@ -44,6 +45,32 @@ async def test_initial_sync_resumes_after_a_crash_without_double_writes(sandbox:
     assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
     assert len(finance_writes(sandbox, "ResourceCategoriesShared")) == 25
     assert len(sandbox.finance.rows("ResourceCategories")) == 50
+
+
+async def test_a_long_admin_initial_sync_goes_on_from_the_queue(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTP call returns after one slice (202) and the admin-runs queue carries the rest."""
+    for n in range(25):
+        sandbox.dataverse.seed(
+            "bookableresourcecategory",
+            {"name": f"Role {n}", "msdyn_resourcecategorynumber": f"R{n:03d}"},
+        )
+    # A slice stops after its first page: three slices of ten rows, the first in the HTTP call.
+    monkeypatch.setattr(initial_sync_module, "SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(initial_sync_module, "ADMIN_PAGE_SIZE", 10)
+    assert sandbox.host is not None and sandbox.runtime is not None
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        started = await client.post("/api/admin/initial-sync/resource-roles", json={})
+    assert started.status_code == 202
+    run = started.json()
+    assert run["status"] == "running" and run["counts"]["fed"] == 10
+    await sandbox.wait_quiet()
+    done = await sandbox.runtime.engine.state.get_run(run["id"])
+    assert done is not None and done.status == "completed" and done.counts == {"fed": 25, "pages": 3}
+    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 2
+    assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
 
 
 async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sandbox) -> None:
@@ -116,9 +143,15 @@ async def test_register_steps_is_idempotent_and_its_steps_deliver(unregistered: 
     steps = sandbox.dataverse.rows("sdkmessageprocessingstep")
     update = next(s for s in steps if s["name"] == "projops-sync: projects-v2 Update of msdyn_project")
     assert "msdyn_subject" in update["filteringattributes"] and update["stage"] == 40 and update["mode"] == 1
+    assert all(s["asyncautodelete"] is True for s in steps)
     second = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, config)
     assert not second.changed
     assert len(sandbox.dataverse.rows("sdkmessageprocessingstep")) == len(steps)
+    # A key rotated in Service Bus reaches the endpoint on the next run, though nothing else changed.
+    rotated = EndpointConfig(config.namespace, config.sas_key_name, "the-rotated-key")
+    third = await register_steps(sandbox.runtime.engine.dataverse, CATALOG, rotated)
+    assert not third.changed and third.key_set
+    assert [e["saskey"] for e in sandbox.dataverse.rows("serviceendpoint")] == ["the-rotated-key"]
 
     async with sandbox.person_dataverse() as dv:
         await send(dv, "POST", "msdyn_projects", project_body())
