@@ -172,7 +172,7 @@ def _parse_json(body: bytes) -> Any:
 
 # What malformed values raise in the normalizers: a wrong type where a list, object, number or date
 # belongs. Raised inside a decoder they describe the input, not a bug, and become its DecodeError.
-MALFORMED = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, IndexError)
+MALFORMED = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, IndexError, RecursionError)
 
 
 def malformed(what: str, exc: BaseException) -> DecodeError:

@@ -42,8 +42,8 @@ def test_a_hostile_message_is_decoded_or_refused_with_a_reason(name: str, body: 
 @pytest.mark.parametrize(
     ("name", "reason"),
     [
-        ("deep-nesting", "nested deeper than 64 levels"),
-        ("long-number", "a number of 20000 digits"),
+        ("deep-nesting", "nested too deeply"),
+        ("long-number", "a number of more digits than any amount has"),
         ("option-set-1e999999", "out of range"),
         ("input-parameters-a-string", "wrong shape"),
         ("date-overflow", "wrong shape"),
