@@ -6,8 +6,9 @@ Two implementations stand behind it: Azure Table Storage (production, Azurite in
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.values import utc_now
@@ -96,3 +97,22 @@ class StateStore(Protocol):
 # Purging is done by the stores when a row is dismissed, at most this often: no timer function is
 # needed, and dismissed rows older than the retention only exist after someone dismissed something.
 PURGE_INTERVAL_SECONDS = 3600
+
+
+class RetentionClock:
+    """When dismissed parked rows are next due for purging: at most once per PURGE_INTERVAL_SECONDS,
+    so a dismissal costs a delete query now and then, not every time."""
+
+    def __init__(self, retention_days: int | None) -> None:
+        self.retention_days = retention_days
+        self._last: float | None = None
+
+    def cutoff_if_due(self) -> datetime | None:
+        """The dismissal time before which rows go, if a purge is due now; else None."""
+        if self.retention_days is None:
+            return None
+        now = time.monotonic()
+        if self._last is not None and now - self._last < PURGE_INTERVAL_SECONDS:
+            return None
+        self._last = now
+        return utc_now() - timedelta(days=self.retention_days)

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-from shared.state.base import PURGE_INTERVAL_SECONDS, ParkedEvent, SyncRun, SyncState
-from shared.values import utc_now
+from shared.state.base import ParkedEvent, RetentionClock, SyncRun, SyncState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncstate (
@@ -40,8 +38,7 @@ def _iso(value: datetime | None) -> str | None:
 
 class SqliteStateStore:
     def __init__(self, path: str = ":memory:", *, parked_retention_days: int | None = None) -> None:
-        self._retention = parked_retention_days
-        self._last_purge: float | None = None
+        self._retention = RetentionClock(parked_retention_days)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -97,12 +94,9 @@ class SqliteStateStore:
             await self._purge_now_and_then()
 
     async def _purge_now_and_then(self) -> None:
-        if self._retention is None:
-            return
-        if self._last_purge is not None and time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
-            return
-        self._last_purge = time.monotonic()
-        await self.purge_dismissed(utc_now() - timedelta(days=self._retention))
+        cutoff = self._retention.cutoff_if_due()
+        if cutoff is not None:
+            await self.purge_dismissed(cutoff)
 
     async def purge_dismissed(self, before: datetime) -> int:
         """Delete the rows dismissed before `before`; the number deleted."""

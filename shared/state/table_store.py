@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,8 +19,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.base import PURGE_INTERVAL_SECONDS, ParkedEvent, SyncRun, SyncState
-from shared.values import utc_now
+from shared.state.base import ParkedEvent, RetentionClock, SyncRun, SyncState
 
 CHUNK = 30_000
 MAX_KEY = 512
@@ -59,8 +57,7 @@ class TableStateStore:
         table_prefix: str = "",
         parked_retention_days: int | None = None,
     ) -> None:
-        self._retention = parked_retention_days
-        self._last_purge: float | None = None
+        self._retention = RetentionClock(parked_retention_days)
         if connection_string:
             self._service = TableServiceClient.from_connection_string(connection_string)
         elif account_url:
@@ -150,12 +147,9 @@ class TableStateStore:
             await self._purge_now_and_then()
 
     async def _purge_now_and_then(self) -> None:
-        if self._retention is None:
-            return
-        if self._last_purge is not None and time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
-            return
-        self._last_purge = time.monotonic()
-        await self.purge_dismissed(utc_now() - timedelta(days=self._retention))
+        cutoff = self._retention.cutoff_if_due()
+        if cutoff is not None:
+            await self.purge_dismissed(cutoff)
 
     async def purge_dismissed(self, before: datetime) -> int:
         """Delete the rows dismissed before `before`; the number deleted."""
