@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.cache import TtlCache
 from shared.clients.addressing import bind_reference, filter_for_key, unaddressable_character
-from shared.clients.base import DataverseApi, FinanceApi
+from shared.clients.base import DataverseApi, FinanceApi, primary_id
 from shared.errors import (
     AuthError,
     MappingError,
@@ -434,18 +434,9 @@ async def _resolve_lookup(
         return {lookup.target: found}
     if unaddressable_character({lookup.bind_key: natural}):
         # A bind names the row in a URL: a value Dataverse cannot address is bound by its id instead.
-        found = await _dataverse_id_by_key(
-            engine, lookup.bind_set, {lookup.bind_key: natural}, _primary_id_column(lookup.bind_set)
-        )
+        found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, None)
         return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {"id": found})}
     return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {lookup.bind_key: str(natural)})}
-
-
-def _primary_id_column(entity_set: str) -> str:
-    """`<table>id` of an entity set whose table is its plain singular (cdm_companies → cdm_companyid)."""
-    if entity_set.endswith("ies"):
-        return entity_set[:-3] + "yid"
-    return entity_set[:-1] + "id"
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:
@@ -484,13 +475,15 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
     await engine.cache.get_or_fetch(("fo", require_set, tuple(key.items())), fetch)
 
 
-async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str) -> str:
+async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str | None) -> str:
+    """The id of the row `key` names; `id_column` None: the set's own primary id, whatever its name."""
+
     async def fetch() -> str:
-        row = await engine.dataverse.get(entity_set, key, select=[id_column])
+        row = await engine.dataverse.get(entity_set, key, select=[id_column] if id_column else None)
         if row is None:
             described = ",".join(f"{k}='{v}'" for k, v in key.items())
             raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse")
-        return str(row[id_column]).lower()
+        return str(row[id_column]).lower() if id_column else primary_id(entity_set, row)
 
     return str(await engine.cache.get_or_fetch(("dvid", entity_set, tuple(key.items())), fetch))
 

@@ -34,6 +34,16 @@ is_guid = addressing.is_guid
 key_segment = addressing.key_segment
 
 
+def primary_id(entity_set: str, row: Row) -> str:
+    """A Dataverse row's primary id: `<table>id`, the table being the entity set's singular
+    (cdm_companies → cdm_companyid, msdyn_expenses → msdyn_expenseid, accounts → accountid)."""
+    for singular in (entity_set[:-3] + "y", entity_set[:-2], entity_set[:-1]):
+        value = row.get(f"{singular}id")
+        if isinstance(value, str):
+            return value.lower()
+    raise ValueError(f"no primary id column in the {entity_set} row")
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[Row]

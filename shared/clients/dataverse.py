@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 
 from shared.clients.addressing import entity_path, filter_for_key, unaddressable_character
-from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
+from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, primary_id
 from shared.clients.batch import BatchRequest
 from shared.clients.http import ODataClient, json_body
 from shared.errors import (
@@ -55,15 +55,6 @@ def _entity_id(response: httpx.Response) -> str | None:
         return None
     inner = location.rsplit("(", 1)[1].rstrip(")")
     return inner.lower() if "=" not in inner else inner
-
-
-def _primary_id(entity_set: str, row: Row) -> str:
-    """The row's primary id: `<table>id`, the table being the entity set's singular."""
-    for singular in (entity_set[:-3] + "y", entity_set[:-2], entity_set[:-1]):
-        value = row.get(f"{singular}id")
-        if isinstance(value, str):
-            return value.lower()
-    raise ValueError(f"no primary id column in the {entity_set} row")
 
 
 def _bindable(key: Key) -> Row:
@@ -133,7 +124,7 @@ class DataverseClient(ODataClient):
             return await self.create(entity_set, {**_bindable(key), **payload})
         if mode == "create":
             raise PreconditionFailedError("dataverse", 412, f"a {entity_set} row where {filter_for_key(key)} exists")
-        row_id = _primary_id(entity_set, found)
+        row_id = primary_id(entity_set, found)
         headers = {**_HEADERS, "If-Match": "*"}
         await self.http.request(
             "PATCH", entity_path(entity_set, {"id": row_id}, guid_primary=True), headers=headers, json=payload
@@ -165,7 +156,7 @@ class DataverseClient(ODataClient):
             found = await self._find(entity_set, key)
             if found is None:
                 return False
-            key = {"id": _primary_id(entity_set, found)}
+            key = {"id": primary_id(entity_set, found)}
         try:
             await self.http.request("DELETE", entity_path(entity_set, key, guid_primary=True), headers=dict(_HEADERS))
         except NotFoundError:

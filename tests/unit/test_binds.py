@@ -56,6 +56,7 @@ MAP = TableMap(
 )
 
 CUSTOMER = "a1000000-0000-4000-8000-000000000001"
+CURRENCY = "a1000000-0000-4000-8000-0000000000c1"
 
 
 def event(**record: str | None) -> ChangeEvent:
@@ -77,6 +78,7 @@ async def _written(**record: str | None) -> dict[str, object]:
     dataverse.add(
         "accounts", CUSTOMER, {"accountid": CUSTOMER, "accountnumber": "US-001", "_msdyn_company_value": USMF}
     )
+    dataverse.add("transactioncurrencies", CURRENCY, {"transactioncurrencyid": CURRENCY, "isocurrencycode": "US/D"})
     # The flow reads the row Finance holds now: the fake holds the event's row.
     finance = FakeFinance(key_fields={"TestEntities": ("dataAreaId", "Number")})
     finance.add("TestEntities", {"dataAreaId": "usmf", "Number": "P-1", **record})
@@ -178,3 +180,10 @@ def test_check_maps_refuses_the_logical_name_where_the_navigation_property_diffe
     [problem] = [p for p in check_maps(Registry((bound_by_column,)), dataverse, dataverse) if p.system == "dataverse"]
     assert (problem.what, problem.name) == ("bind navigation", "msdyn_owningcompany")
     assert "msdyn_OwningCompany" in problem.detail
+
+
+async def test_a_value_dataverse_cannot_address_is_bound_by_the_rows_own_id() -> None:
+    """Define alternate keys using Power Apps: a key value holding / does not work in a URL, so the
+    bind names the row by its primary id, found under the entity set's own id column."""
+    body = await _written(Company="USMF", Currency="US/D", Customer="US-001")
+    assert body["transactioncurrencyid@odata.bind"] == f"/transactioncurrencies({CURRENCY})"
