@@ -162,9 +162,8 @@ class FinanceSimulator(Simulator):
         return None if row is None else dict(row)
 
     def seed(self, collection: str, row: dict[str, Any]) -> None:
-        spec = self.schema[collection]
-        values = self._validated(spec, row, creating=True)
-        self.data[collection][self._key_tuple(spec, values)] = values
+        """A row that exists before the integration, validated as a write would be; no events."""
+        self._put(collection, row)
 
     # --- HTTP ----------------------------------------------------------------------------------
 
