@@ -121,17 +121,29 @@ class Sandbox:
         settings = self.settings()
         self.runtime = build_runtime(settings, sender=LocalBusSender(self.bus))
         set_runtime(self.runtime)
-        self.host = LocalHost(
-            function_app.app,
-            self.bus,
-            settings=self.app_settings(),
-            max_concurrent_sessions=self.options.max_concurrent_sessions,
-        )
-        await self.host.start()
+        self.host = await self._start_host(function_app.app)
         self.runtime.switch = LocalSwitch(self.host)
         self.runtime.backlog = LocalBacklog(self.bus)
         await self.register_sources(registry)
         return self
+
+    async def _start_host(self, app: Any) -> LocalHost:
+        host = LocalHost(
+            app, self.bus, settings=self.app_settings(), max_concurrent_sessions=self.options.max_concurrent_sessions
+        )
+        await host.start()
+        return host
+
+    async def restart_host(self) -> None:
+        """The host crashes (every in-flight message abandoned, delivered again) and a new one starts."""
+        import function_app
+
+        assert self.host is not None and self.runtime is not None
+        old = self.host
+        await old.stop()
+        self.host = await self._start_host(function_app.app)
+        self.host.function_key = old.function_key
+        self.runtime.switch = LocalSwitch(self.host)
 
     def settings(self) -> Settings:
         if self.options.state_path:

@@ -29,7 +29,6 @@ import httpx
 from functions.catalog import CATALOG
 from sandbox.bus import sink_for
 from sandbox.environment import WEBHOOK_SECRET, Sandbox, SandboxOptions
-from sandbox.host import LocalHost
 from sandbox.odata import NO_FAULTS_HEADER, Sink
 from sandbox.scenario import seed_reference_data
 from shared.bus import DATAVERSE_TOPIC, FINANCE_QUEUE
@@ -127,24 +126,6 @@ class ChaosSink:
     async def drain(self) -> None:
         while self.pending:
             await asyncio.gather(*list(self.pending))
-
-
-async def _crash_and_restart(sandbox: Sandbox) -> None:
-    """Stop the host the hard way (every in-flight message abandoned), then start a new one."""
-    import function_app
-
-    assert sandbox.host is not None
-    old = sandbox.host
-    await old.stop()
-    host = LocalHost(
-        function_app.app,
-        sandbox.bus,
-        settings=sandbox.app_settings(),
-        max_concurrent_sessions=sandbox.options.max_concurrent_sessions,
-    )
-    await host.start()
-    host.function_key = old.function_key
-    sandbox.host = host
 
 
 async def _send_corpus(sandbox: Sandbox, report: Report, seed: int) -> None:
@@ -249,7 +230,7 @@ async def run(changes: int, seed: int) -> Report:
         sandbox.finance.set_faults(**FAULTS, seed=seed + 1)
         sources = asyncio.gather(_dataverse_changes(sandbox, per_side, rng), _finance_changes(sandbox, per_side, rng))
         await asyncio.sleep(0.5)
-        await _crash_and_restart(sandbox)
+        await sandbox.restart_host()
         await _send_corpus(sandbox, report, seed)
         await sources
         await chaos.drain()
