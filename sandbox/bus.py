@@ -63,13 +63,24 @@ class Entity:
     in_flight: int = 0
     seen: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
-    # A broadcast to this entity's receivers only: each change sets the event and starts a new one.
-    # (One signal for the whole bus woke every listener of every queue on each message.)
-    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    # Receivers waiting for something to take, oldest first. Each change that may make one message
+    # deliverable wakes one of them: waking all of them (a broadcast) cost every idle worker of the
+    # queue a turn per message, 32 of them on a flow queue.
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     def notify(self) -> None:
-        signal, self.signal = self.signal, asyncio.Event()
-        signal.set()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def interrupt(self) -> None:
+        """Wake every waiting receiver, so each looks again whether it should still listen."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     @property
     def active_count(self) -> int:
@@ -177,21 +188,33 @@ class LocalBus:
     ) -> LocalMessage | None:
         """Wait for a message; `listening` going false (a function disabled meanwhile) ends the wait."""
         deadline = None if wait_seconds is None else self.clock() + wait_seconds
+        entity = self.entity(path)
         while True:
             if not listening():
                 return None
-            signal = self.entity(path).signal  # taken first, so a change after the look below still wakes us
             message = self.try_receive(path)
             if message is not None:
+                if entity.ready and entity.waiters:
+                    # More may be deliverable (another session's message): pass the turn on.
+                    entity.notify()
                 return message
-            wait = self._promote(self.entity(path))
+            wait = self._promote(entity)
             if deadline is not None:
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     return None
                 wait = remaining if wait is None else min(wait, remaining)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=wait if wait is not None else 1.0)
+            # Registered with no await since the look above, so no change can slip in between.
+            waiter = asyncio.get_running_loop().create_future()
+            entity.waiters.append(waiter)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(waiter), timeout=wait)
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):
+                        entity.waiters.remove(waiter)
 
     def _release(self, entity: Entity, message: LocalMessage) -> None:
         entity.in_flight -= 1

@@ -121,6 +121,9 @@ class LocalHost:
             if trigger is None or name is None:
                 raise ValueError(f"function {name or function.get_user_function()} has no trigger or name")
             self.functions[name] = HostedFunction(name, function.get_user_function(), dict(trigger.get_dict_repr()))
+        # Read once: the platform applies an app setting by restarting the host, so no worker polls it.
+        self._disabled = {name for name in self.functions if self._setting_disables(name)}
+        self._enabled: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._served = Served()
@@ -130,15 +133,36 @@ class LocalHost:
     def invocations(self) -> dict[str, Invocations]:
         return {name: f.stats for name, f in self.functions.items()}
 
-    def is_disabled(self, name: str) -> bool:
+    def _setting_disables(self, name: str) -> bool:
         key = f"AzureWebJobs.{name}.Disabled"
         value = self.settings.get(key, os.environ.get(key, ""))
         return str(value).lower() in ("true", "1")
+
+    def is_disabled(self, name: str) -> bool:
+        return name in self._disabled
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         if name not in self.functions:
             raise KeyError(f"no function {name}")
         self.settings[f"AzureWebJobs.{name}.Disabled"] = "true" if disabled else "false"
+        enabled = self._enabled_event(name)
+        if disabled:
+            self._disabled.add(name)
+            enabled.clear()
+            function = self.functions[name]
+            if function.kind == "serviceBusTrigger":
+                # Its waiting workers let go of the queue now, as the platform stops the listener.
+                self.bus.entity(function.entity_path).interrupt()
+        else:
+            self._disabled.discard(name)
+            enabled.set()
+
+    def _enabled_event(self, name: str) -> asyncio.Event:
+        if name not in self._enabled:
+            self._enabled[name] = asyncio.Event()
+            if name not in self._disabled:
+                self._enabled[name].set()
+        return self._enabled[name]
 
     async def start(self) -> str:
         routes = []
@@ -175,11 +199,12 @@ class LocalHost:
 
     async def _consume(self, function: HostedFunction) -> None:
         path = function.entity_path
+        enabled = self._enabled_event(function.name)
         while not self._stopping.is_set():
-            if self.is_disabled(function.name):
-                await asyncio.sleep(0.05)
+            if not enabled.is_set():
+                await enabled.wait()
                 continue
-            message = await self.bus.receive(path, 0.5, lambda: not self.is_disabled(function.name))
+            message = await self.bus.receive(path, None, enabled.is_set)
             if message is None:
                 continue
             started = time.perf_counter()

@@ -13,6 +13,7 @@ import time
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from shared.events import ChangeEvent
 from shared.outcomes import Outcome, OutcomeKind
@@ -40,6 +41,15 @@ def configure_telemetry() -> bool:
     HTTPXClientInstrumentor().instrument()
     _configured = True
     return True
+
+
+def instrument_http_client(client: Any) -> None:
+    """Trace a client whose transport is not httpx's own, which the global instrumentation misses."""
+    if not _configured:
+        return
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    HTTPXClientInstrumentor.instrument_client(client)
 
 
 @dataclass
