@@ -57,6 +57,9 @@ class SandboxOptions:
     # ({table: {column: {"type": ...}}}): added only when an extension asks, as a customer's solution would.
     map_extensions: str | None = None
     custom_columns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # (Dataverse URL, Finance URL) of simulators served by another process: the functions then have this
+    # process to themselves, as on an Azure instance, and what it spends is theirs (the throughput bench).
+    remote_simulators: tuple[str, str] | None = None
 
 
 DEMO_MAP_EXTENSIONS = Path(__file__).resolve().parent / "map-extensions.yaml"
@@ -111,12 +114,8 @@ class Sandbox:
         self.bus.create_queue(ADMIN_RUNS_QUEUE)
         for table_map in registry.maps:
             self.bus.create_queue(table_map.flow_queue, sessions=True, duplicate_detection=True)
-        await self.dataverse.start()
-        await self.finance.start()
-        if self.options.dataverse_faults:
-            self.dataverse.set_faults(**self.options.dataverse_faults)
-        if self.options.finance_faults:
-            self.finance.set_faults(**self.options.finance_faults)
+        if self.options.remote_simulators is None:
+            await self.start_simulators()
 
         settings = self.settings()
         self.runtime = build_runtime(settings, sender=LocalBusSender(self.bus))
@@ -124,8 +123,21 @@ class Sandbox:
         self.host = await self._start_host(function_app.app)
         self.runtime.switch = LocalSwitch(self.host)
         self.runtime.backlog = LocalBacklog(self.bus)
-        await self.register_sources(registry)
+        if self.options.remote_simulators is None:
+            await self.register_sources(registry)
         return self
+
+    async def start_simulators(self) -> None:
+        await self.dataverse.start()
+        await self.finance.start()
+        if self.options.dataverse_faults:
+            self.dataverse.set_faults(**self.options.dataverse_faults)
+        if self.options.finance_faults:
+            self.finance.set_faults(**self.options.finance_faults)
+
+    @property
+    def service_urls(self) -> tuple[str, str]:
+        return self.options.remote_simulators or (self.dataverse.url, self.finance.url)
 
     async def _start_host(self, app: Any) -> LocalHost:
         host = LocalHost(
@@ -151,9 +163,10 @@ class Sandbox:
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="projops-sandbox-")
             state_path = str(Path(self._tmp.name) / "state.db")
+        dataverse_url, finance_url = self.service_urls
         values: dict[str, Any] = {
-            "dataverse_url": self.dataverse.url,
-            "finance_url": self.finance.url,
+            "dataverse_url": dataverse_url,
+            "finance_url": finance_url,
             "auth_mode": AuthMode.NONE,
             "integration_user_ids": [INTEGRATION_USER_ID],
             "integration_object_ids": [INTEGRATION_OBJECT_ID],
@@ -241,8 +254,9 @@ class Sandbox:
         if self.runtime is not None:
             await self.runtime.close()
             set_runtime(None)
-        await self.dataverse.stop()
-        await self.finance.stop()
+        if self.options.remote_simulators is None:
+            await self.dataverse.stop()
+            await self.finance.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
 

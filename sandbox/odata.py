@@ -409,6 +409,26 @@ class LoggedRequest:
     at: float = field(default_factory=time.time)
 
 
+class RequestLog(list[LoggedRequest]):
+    """The requests a simulator received, newest last; past `limit` the oldest half is let go, so a long
+    run's log stays bounded. `total` counts every request ever logged."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        super().__init__()
+        self.limit = limit
+        self.total = 0
+
+    def append(self, entry: LoggedRequest) -> None:
+        self.total += 1
+        if len(self) >= self.limit:
+            del self[: len(self) // 2]
+        super().append(entry)
+
+    def clear(self) -> None:
+        self.total = 0
+        super().clear()
+
+
 NO_FAULTS_HEADER = b"x-sandbox-no-faults"
 
 
@@ -543,7 +563,7 @@ class Simulator:
 
     def __init__(self, faults: Faults | None) -> None:
         self.faults = faults or Faults()
-        self.requests: list[LoggedRequest] = []
+        self.requests = RequestLog()
         self._served = Served()
         self.url = ""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from shared.clients.addressing import KeyFilter, filter_for_key
@@ -336,7 +337,7 @@ class TableMap:
     def function_name(self) -> str:
         return "flow_" + self.name.replace("-", "_")
 
-    @property
+    @cached_property
     def source_columns(self) -> frozenset[str]:
         """Source columns this map reads: an Update touching none of them is not ours to sync."""
         columns = {f.source for f in self.fields if f.source}
@@ -346,6 +347,13 @@ class TableMap:
         if self.filter:
             columns |= set(self.filter.columns)
         return frozenset(columns)
+
+    @cached_property
+    def target_types(self) -> dict[str, FieldType]:
+        """Each target field's wire type, decided once per map rather than searched per value."""
+        types = {lookup.target: lookup.type for lookup in reversed(self.lookups)}
+        types.update({pair.target: pair.type for pair in reversed(self.fields)})
+        return types
 
     @property
     def update_filtering_attributes(self) -> tuple[str, ...]:
@@ -475,6 +483,24 @@ class Registry:
 
     def for_dataverse_entity(self, entity: str) -> list[TableMap]:
         return [m for m in self.maps if m.source.system is System.DATAVERSE and m.source.entity == entity.lower()]
+
+    def dataverse_columns(self, entity: str) -> frozenset[str] | None:
+        """The columns of a Dataverse table that its flows read, and the version; None: every column.
+
+        The router normalizes and forwards only these: a 200-column row costs what its mapped columns
+        cost. A document map reads its lines' columns by its own rules, so it gets the whole row."""
+        cache = self.__dict__.setdefault("_columns", {})
+        if entity not in cache:
+            maps = self.for_dataverse_entity(entity)
+            if not maps or any(m.document is not None for m in maps):
+                cache[entity] = None
+            else:
+                read = {"versionnumber"}
+                for m in maps:
+                    read |= m.source_columns | set(m.source.key_columns)
+                cache[entity] = frozenset(read)
+        columns: frozenset[str] | None = cache[entity]
+        return columns
 
     def for_finance_event(self, entity: str) -> list[TableMap]:
         wanted = entity.lower()

@@ -45,7 +45,7 @@ from shared.outcomes import (
     UNCHANGED,
     Outcome,
 )
-from shared.records import field_value, has_field, normalize_finance_row, normalize_webapi_row
+from shared.records import RecordView, field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.settings import Settings
 from shared.state.base import StateStore, SyncState
 from shared.values import Ref, Value
@@ -351,6 +351,7 @@ async def _payload(
 ) -> dict[str, Any]:
     target = table_map.target.system
     payload: dict[str, Any] = {}
+    view = RecordView(record)
     if company is not None:
         code = company.lower() if target is System.FINANCE else company
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
@@ -359,7 +360,7 @@ async def _payload(
     for pair in table_map.fields:
         if pair.only_with and not getattr(engine.settings, pair.only_with):
             continue
-        value = field_value(record, pair.source) if pair.source else None
+        value = view.get(pair.source) if pair.source else None
         if pair.transform is not None:
             value = pair.transform(value)
         if pair.value_map is not None:
@@ -368,7 +369,7 @@ async def _payload(
             value = pair.default
         payload[pair.target] = to_wire(target, pair.type, value, pair.target)
     for lookup in table_map.lookups:
-        payload.update(await _resolve_lookup(engine, table_map, lookup, record, company, payload))
+        payload.update(await _resolve_lookup(engine, table_map, lookup, view, company, payload))
     # Scratch values ("@name") only served as key parts of later lookups.
     for name in [name for name in payload if name.startswith("@")]:
         del payload[name]
@@ -379,11 +380,11 @@ async def _resolve_lookup(
     engine: Engine,
     table_map: TableMap,
     lookup: Lookup,
-    record: dict[str, Value],
+    record: RecordView,
     company: str | None,
     resolved: dict[str, Any],
 ) -> dict[str, Any]:
-    value = field_value(record, lookup.source)
+    value = record.get(lookup.source)
     if value is None or value == "":
         # Finance has no null for strings: an empty code is an empty reference.
         if lookup.required:
@@ -528,13 +529,7 @@ async def _write(engine: Engine, table_map: TableMap, row: TargetRow, row_state:
 
 
 def _field_type(table_map: TableMap, target: str) -> FieldType:
-    for pair in table_map.fields:
-        if pair.target == target:
-            return pair.type
-    for lookup in table_map.lookups:
-        if lookup.target == target:
-            return lookup.type
-    return FieldType.STRING
+    return table_map.target_types.get(target, FieldType.STRING)
 
 
 async def _delete(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> Outcome:

@@ -14,8 +14,28 @@ _LOOKUP_LOGICAL = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 _FORMATTED = "@OData.Community.Display.V1.FormattedValue"
 
 
-def field_value(record: Mapping[str, Value], name: str) -> Value:
+class RecordView:
+    """Case-blind reads of one record: the lower-cased index is built once, on the first miss, instead
+    of every column a row lacks costing a scan of all it has."""
+
+    __slots__ = ("_folded", "record")
+
+    def __init__(self, record: Mapping[str, Value]) -> None:
+        self.record = record
+        self._folded: dict[str, Value] | None = None
+
+    def get(self, name: str) -> Value:
+        if name in self.record:
+            return self.record[name]
+        if self._folded is None:
+            self._folded = {key.lower(): value for key, value in self.record.items()}
+        return self._folded.get(name.lower())
+
+
+def field_value(record: Mapping[str, Value] | RecordView, name: str) -> Value:
     """A column's value; Finance data events carry lower-case names, so fall back to a case-blind match."""
+    if isinstance(record, RecordView):
+        return record.get(name)
     if name in record:
         return record[name]
     wanted = name.lower()

@@ -52,7 +52,7 @@ def raw_envelope(message: IncomingMessage, ingress: str) -> str:
 async def route_dataverse(runtime: Runtime, registry: Registry, message: IncomingMessage) -> RouteResult:
     result = RouteResult()
     try:
-        event = decode_dataverse(message)
+        event = decode_dataverse(message, registry.dataverse_columns)
     except DecodeError as exc:
         await _park_undecodable(runtime, DATAVERSE_ROUTER, message, str(exc), "dataverse-changes")
         result.parked.append(str(exc))

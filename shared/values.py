@@ -84,50 +84,105 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _encode_decimal(value: Decimal) -> Any:
+    return {"$decimal": str(value)}
+
+
+def _encode_datetime(value: datetime) -> Any:
+    return {"$datetime": to_utc(value).isoformat()}
+
+
+def _encode_date(value: date) -> Any:
+    return {"$date": value.isoformat()}
+
+
+def _encode_ref(value: Ref) -> Any:
+    return {"$ref": {"logical_name": value.logical_name, "id": value.id, "name": value.name}}
+
+
+def _encode_list(value: list[Value] | tuple[Value, ...]) -> Any:
+    return [encode_value(item) for item in value]
+
+
+def _encode_map(value: dict[Any, Value]) -> Any:
+    return {"$map": {str(k): encode_value(v) for k, v in value.items()}}
+
+
+def _plain(value: Any) -> Any:
+    return value
+
+
+# One lookup by exact type per value: a chain of isinstance checks cost more than the encoding itself.
+_ENCODERS: dict[type, Any] = {
+    type(None): _plain,
+    bool: _plain,
+    int: _plain,
+    str: _plain,
+    Decimal: _encode_decimal,
+    datetime: _encode_datetime,
+    date: _encode_date,
+    Ref: _encode_ref,
+    list: _encode_list,
+    tuple: _encode_list,
+    dict: _encode_map,
+}
+
+
 def encode_value(value: Value) -> Any:
     """Turn a normalized value into JSON-safe data without losing its type."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Decimal):
-        return {"$decimal": str(value)}
-    if isinstance(value, datetime):
-        return {"$datetime": to_utc(value).isoformat()}
-    if isinstance(value, date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, Ref):
-        return {"$ref": {"logical_name": value.logical_name, "id": value.id, "name": value.name}}
+    encoder = _ENCODERS.get(type(value))
+    if encoder is not None:
+        return encoder(value)
     if isinstance(value, float):
         # Floats never enter a record (decoders parse numbers as Decimal); refuse rather than round.
         raise TypeError(f"binary float {value!r} in a record: money and quantities must be Decimal")
+    # Subclasses (an IntEnum, a StrEnum, a datetime subclass) take the slower way.
+    if isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        return _encode_decimal(value)
+    if isinstance(value, datetime):
+        return _encode_datetime(value)
+    if isinstance(value, date):
+        return _encode_date(value)
     if isinstance(value, list | tuple):
-        return [encode_value(item) for item in value]
+        return _encode_list(value)
     if isinstance(value, dict):
-        return {"$map": {str(k): encode_value(v) for k, v in value.items()}}
+        return _encode_map(value)
     raise TypeError(f"cannot encode {type(value).__name__} in a ChangeEvent record")
+
+
+def _decode_ref(inner: Any) -> Ref:
+    return Ref(logical_name=inner["logical_name"], id=inner["id"], name=inner.get("name"))
+
+
+_DECODERS: dict[str, Any] = {
+    "$decimal": Decimal,
+    "$datetime": lambda inner: datetime.fromisoformat(inner).astimezone(UTC),
+    "$date": date.fromisoformat,
+    "$ref": _decode_ref,
+    "$map": lambda inner: {k: decode_value(v) for k, v in inner.items()},
+}
 
 
 def decode_value(data: Any) -> Value:
     """Inverse of encode_value."""
-    if isinstance(data, list):
+    kind = type(data)
+    if kind is str or kind is int or kind is bool or data is None:
+        return data
+    if kind is list:
         return [decode_value(item) for item in data]
-    if isinstance(data, float):
+    if kind is float:
         return Decimal(str(data))
-    if not isinstance(data, dict):
+    if kind is not dict:
         return data
     if len(data) != 1:
         raise ValueError(f"malformed encoded value: {data!r}")
     tag, inner = next(iter(data.items()))
-    if tag == "$decimal":
-        return Decimal(inner)
-    if tag == "$datetime":
-        return datetime.fromisoformat(inner).astimezone(UTC)
-    if tag == "$date":
-        return date.fromisoformat(inner)
-    if tag == "$ref":
-        return Ref(logical_name=inner["logical_name"], id=inner["id"], name=inner.get("name"))
-    if tag == "$map":
-        return {k: decode_value(v) for k, v in inner.items()}
-    raise ValueError(f"unknown value tag {tag!r}")
+    decoder = _DECODERS.get(tag)
+    if decoder is None:
+        raise ValueError(f"unknown value tag {tag!r}")
+    return decoder(inner)
 
 
 def encode_record(record: dict[str, Value] | None) -> dict[str, Any] | None:

@@ -7,16 +7,18 @@ annotations and `/Date(ms)/` dates. Unknown keys are ignored; nothing here does 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import msgspec
+
+from shared.decoding.lazy_context import NotStandardShape, RawPairs, read_context
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
-from shared.jsonio import UntrustedJsonError, loads_untrusted
+from shared.jsonio import MAX_MESSAGE_BYTES, MalformedJsonError, UntrustedJsonError, decode_fragment, loads_untrusted
 from shared.values import Ref, Value, is_ms_date, parse_ms_date, utc_now
 
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
@@ -99,6 +101,8 @@ def _pairs(items: Any) -> dict[str, Any]:
     """A DataContract collection: an array of {"key","value"} (a plain object is tolerated)."""
     if items is None:
         return {}
+    if type(items) is RawPairs:
+        return {pair.key: pair.value for pair in items}
     if isinstance(items, dict):
         return dict(items)
     if not isinstance(items, list):
@@ -114,17 +118,30 @@ def _is_entity(value: Mapping[str, Any]) -> bool:
     return "Attributes" in value and "LogicalName" in value
 
 
-def normalize_entity(value: Mapping[str, Any]) -> dict[str, Value]:
-    return normalize_attributes(value.get("Attributes"))
+Columns = frozenset[str] | None  # the columns to keep; None: all of them
 
 
-def normalize_attributes(attributes: Any) -> dict[str, Value]:
-    return {name: normalize_value(raw) for name, raw in _pairs(attributes).items()}
+def normalize_entity(value: Mapping[str, Any], columns: Columns = None) -> dict[str, Value]:
+    return normalize_attributes(value.get("Attributes"), columns)
+
+
+def normalize_attributes(attributes: Any, columns: Columns = None) -> dict[str, Value]:
+    pairs = _pairs(attributes)
+    if columns is not None:
+        pairs = {name: raw for name, raw in pairs.items() if name in columns}
+    if type(attributes) is RawPairs and pairs:
+        # The kept raw values, parsed in one call rather than one call each.
+        decoded = decode_fragment(b"[" + b",".join(pairs.values()) + b"]")
+        return {name: normalize_value(raw) for name, raw in zip(pairs, decoded, strict=True)}
+    return {name: normalize_value(raw) for name, raw in pairs.items()}
 
 
 def normalize_value(raw: Any) -> Value:
     """One attribute value: `__type` dispatch, dates, and plain JSON values."""
     kind_of = type(raw)
+    if kind_of is msgspec.Raw:
+        raw = decode_fragment(raw)
+        kind_of = type(raw)
     if kind_of is str:
         return parse_ms_date(raw) if raw.startswith("/Date(") and is_ms_date(raw) else raw
     if raw is None or kind_of in (bool, int, Decimal):
@@ -162,7 +179,7 @@ def normalize_value(raw: Any) -> Value:
 def _parse_json(body: bytes) -> Any:
     try:
         return loads_untrusted(body)
-    except json.JSONDecodeError as exc:
+    except MalformedJsonError as exc:
         raise DecodeError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError as exc:
         raise DecodeError(f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
@@ -195,7 +212,15 @@ def check_content_type(content_type: str | None, body: bytes) -> None:
 
 
 def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
-    data = _parse_json(body)
+    try:
+        # msgspec refuses a lone surrogate anywhere it decodes; the generic parser then names it.
+        data = read_context(body) if len(body) <= MAX_MESSAGE_BYTES else None
+    except NotStandardShape:
+        data = None
+    except UntrustedJsonError as exc:
+        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
+    if data is None:
+        data = _parse_json(body)
     try:
         return context_from_json(data)
     except MALFORMED as exc:
@@ -229,14 +254,14 @@ def _lower(value: Any) -> str | None:
     return str(value).strip("{}").lower() if value else None
 
 
-def _images(images: dict[str, Any]) -> dict[str, Value] | None:
+def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value] | None:
     """Every image of one kind, merged: a step can register several, and Dataverse adds its own
     `AsynchronousStepPrimaryName` image (the primary name only) to asynchronous steps, so the first
     image alone may hold none of the columns the step registered."""
     merged: dict[str, Value] | None = None
     for image in images.values():
         if isinstance(image, dict):
-            merged = {**(merged or {}), **normalize_entity(image)}
+            merged = {**(merged or {}), **normalize_entity(image, columns)}
     return merged
 
 
@@ -249,15 +274,22 @@ def _raw_image_attributes(images: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _normalize_target(
-    target: dict[str, Any], image: dict[str, Any] | None, post: dict[str, Value] | None
+    target: dict[str, Any], image: dict[str, Any] | None, post: dict[str, Value] | None, columns: Columns
 ) -> dict[str, Value]:
     """Target's columns; where the post image holds the same raw value, reuse its normalized one."""
     if image is None or post is None:
-        return normalize_entity(target)
+        return normalize_entity(target, columns)
     values: dict[str, Value] = {}
     for name, raw in _pairs(target.get("Attributes")).items():
-        values[name] = post[name] if name in image and image[name] == raw else normalize_value(raw)
+        if columns is not None and name not in columns:
+            continue
+        values[name] = post[name] if name in post and name in image and image[name] == raw else normalize_value(raw)
     return values
+
+
+def _changed_columns(target: dict[str, Any], primary: str) -> list[str]:
+    names = _pairs(target.get("Attributes"))
+    return sorted(n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
 
 
 def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
@@ -272,8 +304,13 @@ def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
 
 
 def event_from_context(
-    context: RemoteExecutionContext, *, size_exceeded: bool = False, correlation_id: str | None = None
+    context: RemoteExecutionContext,
+    *,
+    size_exceeded: bool = False,
+    correlation_id: str | None = None,
+    columns: Columns = None,
 ) -> ChangeEvent:
+    """The change as an event; with `columns`, the record and before image keep only those."""
     message = context.message_name
     operation = _OPERATIONS.get(message.lower(), Operation.UPDATE)
     params = context.input_parameters
@@ -304,21 +341,23 @@ def event_from_context(
         # back as an empty collection rather than absent, so their absence alone is enough.
         return ChangeEvent(**base, notification_only=True)
 
-    before = _images(context.pre_images)
+    before = _images(context.pre_images, columns)
     if operation is Operation.DELETE:
         return ChangeEvent(**base, before=before, version=_version(target, before))
 
     if not isinstance(target, dict):
         raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
-    post = _images(context.post_images)
+    post = _images(context.post_images, columns)
     target_values = (
-        _normalize_target(target, _raw_image_attributes(context.post_images), post) if _is_entity(target) else {}
+        _normalize_target(target, _raw_image_attributes(context.post_images), post, columns)
+        if _is_entity(target)
+        else {}
     )
     record = {**(post or {}), **target_values}
     changed = None
     if operation is Operation.UPDATE:
-        primary = f"{context.primary_entity_name}id"
-        changed = sorted(n for n in target_values if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
+        # Every column the change touched, kept or not: a person reading the event sees the whole change.
+        changed = _changed_columns(target, f"{context.primary_entity_name}id") if _is_entity(target) else []
     partial = operation is Operation.UPDATE and post is None
     return ChangeEvent(
         **base,
@@ -330,8 +369,10 @@ def event_from_context(
     )
 
 
-def decode_dataverse(message: IncomingMessage) -> ChangeEvent:
-    """Decode one Dataverse message; raises DecodeError with a reason a person can act on."""
+def decode_dataverse(message: IncomingMessage, columns_for: Callable[[str], Columns] | None = None) -> ChangeEvent:
+    """Decode one Dataverse message; raises DecodeError with a reason a person can act on.
+
+    `columns_for` names, per table, the columns the flows read: only those are decoded and kept."""
     check_content_type(message.content_type, message.body)
     context = parse_remote_execution_context(message.body)
     size_exceeded = message.has_property_containing(SIZE_EXCEEDED) or bool(message.property(WEBHOOK_SIZE_EXCEEDED))
@@ -340,6 +381,9 @@ def decode_dataverse(message: IncomingMessage) -> ChangeEvent:
             context,
             size_exceeded=size_exceeded,
             correlation_id=_lower(message.property("x-ms-correlation-request-id")),
+            columns=columns_for(context.primary_entity_name) if columns_for else None,
         )
+    except UntrustedJsonError as exc:
+        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
     except MALFORMED as exc:
         raise malformed("the RemoteExecutionContext", exc) from None
