@@ -108,6 +108,7 @@ class DataverseSimulator(Simulator):
         self.emit_errors: list[str] = []
         self.message_format = "application/json"
         self._version = 1000
+        self._ordered: dict[tuple[str, str | None], tuple[tuple[int, int, int], list[dict[str, Any]]]] = {}
         self._emit_lock = asyncio.Lock()
         self._seed_messages()
 
@@ -354,21 +355,17 @@ class DataverseSimulator(Simulator):
         if "$skip" in query:
             raise error(400, "The query parameter $skip is not supported", "0x80060888")
         self._check_select(table, query.get("$select"))
-        rows = list(self.data[table.logical].values())
-        if "$filter" in query:
-            try:
-                row_filter = Filter(query["$filter"])
-            except ValueError as exc:
-                raise error(400, f"Invalid $filter: {exc}", "0x80060888") from None
-            for name in _filter_names(row_filter.tree):
-                if self._column_of(table, name) is None:
-                    raise _no_property(table, name)
-            rows = [
-                row
-                for row in rows
-                if row_filter.matches(row, lambda r, n: _plain_value(r.get(self._column_of(table, n) or n)))
-            ]
-        rows.sort(key=lambda r: (str(r.get("createdon") or ""), r[table.primary]))
+        # Paging walks one ordered result: filtering and sorting the table again for every page made a
+        # full read quadratic. The order is kept until the table changes (every write stamps a version).
+        table_rows = self.data[table.logical]
+        state = (id(table_rows), len(table_rows), self._version)
+        memo_key = (table.logical, query.get("$filter"))
+        memo = self._ordered.get(memo_key)
+        if memo is not None and memo[0] == state:
+            rows = memo[1]
+        else:
+            rows = self._ordered_rows(table, query)
+            self._ordered[memo_key] = (state, rows)
         if "$top" in query:
             rows = rows[: int(query["$top"])]
         page_size = MAX_PAGE
@@ -388,6 +385,24 @@ class DataverseSimulator(Simulator):
                 f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={start + page_size}"
             )
         return result
+
+    def _ordered_rows(self, table: Table, query: dict[str, str]) -> list[dict[str, Any]]:
+        rows = list(self.data[table.logical].values())
+        if "$filter" in query:
+            try:
+                row_filter = Filter(query["$filter"])
+            except ValueError as exc:
+                raise error(400, f"Invalid $filter: {exc}", "0x80060888") from None
+            for name in _filter_names(row_filter.tree):
+                if self._column_of(table, name) is None:
+                    raise _no_property(table, name)
+            rows = [
+                row
+                for row in rows
+                if row_filter.matches(row, lambda r, n: _plain_value(r.get(self._column_of(table, n) or n)))
+            ]
+        rows.sort(key=lambda r: (str(r.get("createdon") or ""), r[table.primary]))
+        return rows
 
     def _check_select(self, table: Table, select: str | None) -> None:
         # A misspelt column is refused, even when no row would show it, rather than read as absent.
