@@ -87,7 +87,7 @@ async def admin_parked(req: func.HttpRequest) -> func.HttpResponse:
         key=req.params.get("key") or None,
         status=req.params.get("status", "parked") or None,
         older_than=req.params.get("older_than") or None,
-        newer_than=req.params.get("since") or None,
+        since=req.params.get("since") or None,
         limit=int(limit),
     )
     return _json(items)

@@ -102,13 +102,13 @@ async def parked_view(
     key: str | None = None,
     status: str | None = "parked",
     older_than: str | None = None,
-    newer_than: str | None = None,
+    since: str | None = None,
     limit: int = 200,
 ) -> list[dict[str, Any]]:
     if flow:
         flow_map_or_router(runtime, flow)
     before = when(older_than, "older-than")
-    after = when(newer_than, "since")
+    after = when(since, "since")
     items = await select_parked(runtime, flow=flow, reason=reason, key=key, status=status)
     kept = [i for i in items if (before is None or i.parked_at < before) and (after is None or i.parked_at >= after)]
     return [parked_row(item) for item in kept[:limit]]
@@ -150,17 +150,23 @@ async def _selection(runtime: Runtime, body: dict[str, Any]) -> list[ParkedEvent
     return items
 
 
+def require_selection(body: dict[str, Any], verb: str) -> bool:
+    """Whether the body names events (ids or filters); refused when it names nothing and not `all`."""
+    selected = any(body.get(k) for k in ("ids", "flow", "reason", "key", "older_than"))
+    if not selected and not body.get("all"):
+        also = " with --confirm COUNT" if verb == "dismiss" else ""
+        raise OperatorError(f"name what to {verb}: parked ids, --flow, --reason, --key, --older-than, or --all{also}")
+    return selected
+
+
 async def replay_view(runtime: Runtime, body: dict[str, Any], *, by: str) -> dict[str, Any]:
-    if not any(body.get(k) for k in ("ids", "flow", "reason", "key", "older_than", "all")):
-        raise OperatorError("name what to replay: parked ids, --flow, --reason, --key, --older-than, or --all")
+    require_selection(body, "replay")
     items = await _selection(runtime, body)
     return dict(plain(await replay(runtime, runtime.maps(), items, by=by)))
 
 
 async def dismiss_view(runtime: Runtime, body: dict[str, Any], *, by: str) -> dict[str, Any]:
-    selected = any(body.get(k) for k in ("ids", "flow", "reason", "key", "older_than"))
-    if not selected and not body.get("all"):
-        raise OperatorError("name what to dismiss: parked ids, --flow, --reason, --key, or --all with --confirm COUNT")
+    selected = require_selection(body, "dismiss")
     items = await _selection(runtime, body)
     if not selected and body.get("confirm") != len(items):
         raise OperatorError(
