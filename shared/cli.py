@@ -451,9 +451,13 @@ def expected_failure(exc: BaseException) -> str | None:
     """The one line for a failure a person can act on; None for a bug (which keeps its traceback)."""
     import httpx
 
-    from shared.errors import ProjopsError
+    from shared.errors import ProjopsError, ServiceError
     from shared.settings import SettingsError
 
+    cause = exc.__cause__
+    if isinstance(exc, ServiceError) and exc.status == 0 and isinstance(cause, httpx.TransportError):
+        where = cause.request.url if _has_request(cause) else exc.url
+        return f"cannot reach {exc.system} at {where}: {cause or type(cause).__name__}"
     if isinstance(exc, ProjopsError | SettingsError):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, httpx.TransportError):

@@ -21,9 +21,10 @@ from shared.values import utc_now
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    # In a pipe rich would assume 80 columns; a wider page keeps rows on one line for grep and less.
-    width = None if stream.isatty() else max(shutil.get_terminal_size((160, 24)).columns, 160)
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    # In a pipe rich would assume 80 columns; a wide page keeps rows on one line for grep and less.
+    width = None if stream.isatty() else max(shutil.get_terminal_size((240, 24)).columns, 240)
+    # Markup off: an error text such as "Finance 500 [x]: ..." is data, not a style.
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, markup=False)
 
 
 def print_json(data: Any) -> None:
