@@ -7,6 +7,7 @@ there was no progress at all).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from shared.extensions import WHAT_TO_ADD
 from shared.values import utc_now
 
 
@@ -71,31 +73,7 @@ _COUNTS = ("backlog", "oldest", "dead", "parked", "written 1h", "skipped 1h", "r
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
-    table = _table(
-        "flow",
-        "state",
-        "backlog",
-        "oldest",
-        "dead",
-        "parked",
-        "written 1h",
-        "skipped 1h",
-        "retried 1h",
-        "parked 1h",
-        "written 24h",
-        "last write",
-        right=(
-            "backlog",
-            "oldest",
-            "dead",
-            "parked",
-            "written 1h",
-            "skipped 1h",
-            "retried 1h",
-            "parked 1h",
-            "written 24h",
-        ),
-    )
+    table = _table("flow", "state", *_COUNTS, "last write", right=_COUNTS)
     for row in rows:
         backlog = row.get("backlog") or {}
         hour, day = row.get("last_hour") or {}, row.get("last_day") or {}
@@ -116,12 +94,21 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def print_status(rows: list[dict[str, Any]]) -> None:
-    out = console()
+def print_status(rows: list[dict[str, Any]], out: Console | None = None) -> None:
+    out = out or console()
     out.print(status_table(rows))
     for row in rows:
         if row.get("needs_extension"):
-            out.print(f"{row['flow']}: off until Finance has the extension {row['needs_extension']}")
+            needs = row["needs_extension"]
+            out.print(f"{row['flow']}: off until Finance has the extension {needs}: {WHAT_TO_ADD.get(needs, '')}")
+
+
+def status_text(rows: list[dict[str, Any]]) -> str:
+    """The status table as text, as a pipe gets it."""
+    out = Console(width=240, file=io.StringIO(), highlight=False, markup=False, soft_wrap=False)
+    print_status(rows, out)
+    assert isinstance(out.file, io.StringIO)
+    return out.file.getvalue()
 
 
 def print_parked(rows: list[dict[str, Any]]) -> None:

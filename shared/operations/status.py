@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.bus import Backlog
-from shared.extensions import WHAT_TO_ADD
 from shared.maps import Registry, TableMap
 from shared.runtime import Runtime
 from shared.values import utc_now
@@ -75,29 +74,3 @@ async def _last_reconcile(state: object, flow: str) -> str | None:
 def _missing_extension(runtime: Runtime, table_map: TableMap) -> str | None:
     needs = table_map.target.requires_extension
     return needs if needs and needs not in runtime.settings.finance_extensions else None
-
-
-def status_table(statuses: list[FlowStatus]) -> str:
-    header = (
-        f"{'flow':<22}{'state':<9}{'backlog':>8}{'oldest s':>9}{'dead':>6}{'parked':>8}"
-        f"{'parked 1h':>10}{'written 1h':>11}{'skipped 1h':>11}{'retried 1h':>11}  last write"
-    )
-    lines = [header]
-    for s in statuses:
-        state = "?" if s.paused is None else ("paused" if s.paused else "running")
-        if s.needs_extension:
-            state = "off"
-        backlog = s.backlog
-        oldest = f"{backlog.oldest_age_seconds:.0f}" if backlog and backlog.oldest_age_seconds is not None else "-"
-        lines.append(
-            f"{s.flow:<22}{state:<9}{(backlog.active if backlog else '-')!s:>8}{oldest:>9}"
-            f"{(backlog.dead_lettered if backlog else '-')!s:>6}{s.parked:>8}{s.parked_last_hour:>10}"
-            f"{s.written:>11}{s.skipped:>11}{s.retried:>11}"
-            f"  {s.last_write or '-'}"
-        )
-    lines += [
-        f"{s.flow}: off until Finance has the extension {s.needs_extension}: {WHAT_TO_ADD[s.needs_extension]}"
-        for s in statuses
-        if s.needs_extension
-    ]
-    return "\n".join(lines)

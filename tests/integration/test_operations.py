@@ -14,6 +14,7 @@ from functions import actuals
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
+from shared.console.output import status_text
 from shared.maps import FieldMap, FieldType, Registry, ValueMap
 from shared.operations import initial_sync as initial_sync_module
 from shared.operations.check_maps import check_maps
@@ -21,7 +22,8 @@ from shared.operations.initial_sync import initial_sync, latest_unfinished
 from shared.operations.metadata import parse_metadata
 from shared.operations.pause import pause, resume
 from shared.operations.register_steps import EndpointConfig, register_steps
-from shared.operations.status import flow_statuses, status_table
+from shared.operations.status import flow_statuses
+from shared.operations.views import plain
 from tests.integration.conftest import finance_writes, send, started
 from tests.integration.test_flows import PROJECT, create_project, project_body
 
@@ -103,7 +105,7 @@ async def test_pause_keeps_the_backlog_and_resume_drains_it_in_order(sandbox: Sa
     assert [m for m, _ in finance_writes(sandbox, "ProjActualsImports")] == ["POST", "PATCH"]
     [after] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "actuals"]
     assert after.paused is False and after.written == 2 and after.backlog is not None and after.backlog.active == 0
-    assert "actuals" in status_table([after]) and "running" in status_table([after])
+    assert "actuals" in status_text(plain([after])) and "running" in status_text(plain([after]))
 
 
 async def test_check_maps_passes_on_the_simulators_and_catches_a_broken_map(sandbox: Sandbox) -> None:
