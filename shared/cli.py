@@ -1,4 +1,11 @@
-"""The `projops-sync` command line (DESIGN §8). The admin HTTP functions share these implementations."""
+"""The `projops-sync` command line (DESIGN §8). The admin HTTP functions share these implementations.
+
+A command is a parser entry (`command(...)` in build_parser) and a function of the parsed arguments.
+One that operates on a deployment hands `with_backend` an action of the backend (the admin API, or this
+process on the app's settings: shared.console.backend) and prints with shared.console.output, or JSON
+with --json. An expected failure raises OperatorError (or any ProjopsError): main prints its one line
+and exits 2.
+"""
 
 from __future__ import annotations
 
@@ -172,9 +179,10 @@ def _since(text: str) -> datetime:
 
 
 def _before(text: str) -> datetime:
+    """--older-than: a date like --since's, its message without the word since."""
     try:
-        return parse_since(text)
-    except ValueError as exc:
+        return _since(text)
+    except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("since ")) from None
 
 
