@@ -17,7 +17,7 @@ from shared.bus import ADMIN_RUNS_QUEUE
 from shared.errors import OperatorError
 from shared.operations import views
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import continue_run, latest_unfinished, run_slice
+from shared.operations.initial_sync import continue_run, latest_unfinished, start_in_background
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
@@ -128,25 +128,24 @@ async def admin_resume(req: func.HttpRequest) -> func.HttpResponse:
     return _json(await views.switch_view(await get_runtime(), req.route_params["flow"], False))
 
 
-async def start_initial_sync(body: dict[str, Any], flow: str) -> tuple[dict[str, Any], bool]:
-    """One slice of a run (the rest goes on from the admin-runs queue): the run's view, and whether
-    it is still going. The admin API and the console start runs through here."""
+async def start_initial_sync(body: dict[str, Any], flow: str) -> dict[str, Any]:
+    """Start a run in the background (its slices go on from the admin-runs queue) and answer its view
+    at once. The admin API and the console start runs through here."""
     runtime = await get_runtime()
     table_map = views.flow_map(runtime, flow)
     since = views.when(str(body["since"]) if body.get("since") else None, "since")
     resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
     companies = [str(c) for c in body.get("companies") or []] or None
-    run = await run_slice(runtime, table_map, companies=companies, since=since, resume=resume_run)
-    return await views.run_view(runtime, run), run.status == "running"
+    run = await start_in_background(runtime, table_map, companies=companies, since=since, resume=resume_run)
+    return await views.run_view(runtime, run)
 
 
 @bp.function_name("admin_initial_sync")
 @bp.route(route="admin/initial-sync/{flow}", methods=["POST"], auth_level=ADMIN)
 @answers
 async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
-    run, going_on = await start_initial_sync(_body(req), req.route_params["flow"])
-    # A run longer than one slice goes on from the admin-runs queue: 202, and admin/runs/{id} follows it.
-    return _json(run, 202 if going_on else 200)
+    # The run goes on in the background, from the admin-runs queue: 202, and admin/runs/{id} follows it.
+    return _json(await start_initial_sync(_body(req), req.route_params["flow"]), 202)
 
 
 @bp.function_name("admin_runs")

@@ -189,7 +189,7 @@ async def admin_console_sync(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "POST":
         form = _form(req)
         companies = [c.strip().upper() for c in form.get("companies", "").replace(";", ",").split(",") if c.strip()]
-        run, _ = await start_initial_sync({"companies": companies}, form.get("flow", ""))
+        run = await start_initial_sync({"companies": companies}, form.get("flow", ""))
     flows = [m.name for m in runtime.maps().maps]
     return _html("sync.html", flows=flows, run=run, runs=await views.runs_view(runtime, limit=10))
 

@@ -32,6 +32,9 @@ _LABEL_COLUMNS = ("msdyn_name", "name", "fullname", "msdyn_subject", "title", "m
 _GUID = re.compile(r"\{?[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\}?")
 
 
+DRAINED_AFTER_SECONDS = 30.0
+
+
 def plain(value: Any) -> Any:
     """Dataclasses, datetimes and the rest as JSON values."""
     return json.loads(json.dumps(value, default=_default))
@@ -198,8 +201,11 @@ async def run_view(runtime: Runtime, run: SyncRun) -> dict[str, Any]:
         backlog = plain(await runtime.backlog.backlog(flow_map(runtime, run.flow).flow_queue))
     row["backlog"] = backlog
     fed = run.counts.get("fed", 0)
+    # A row fed twice (a resumed run) is dropped by duplicate detection and lands once, so a run whose
+    # queue has stayed empty a while is done too; not at once, as the last messages may be in flight.
     drained = backlog is not None and backlog["active"] == 0 and backlog["scheduled"] == 0
-    row["done"] = run.status == "completed" and (tally.landed >= fed or drained)
+    quiet = (utc_now() - run.updated_at).total_seconds() > DRAINED_AFTER_SECONDS
+    row["done"] = run.status == "completed" and (tally.landed >= fed or (drained and quiet))
     return row
 
 

@@ -52,13 +52,13 @@ async def test_initial_sync_resumes_after_a_crash_without_double_writes(sandbox:
 async def test_a_long_admin_initial_sync_goes_on_from_the_queue(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The HTTP call returns after one slice (202) and the admin-runs queue carries the rest."""
+    """The HTTP call returns at once (202, the run's id) and the admin-runs queue carries every slice."""
     for n in range(25):
         sandbox.dataverse.seed(
             "bookableresourcecategory",
             {"name": f"Role {n}", "msdyn_resourcecategorynumber": f"R{n:03d}"},
         )
-    # A slice stops after its first page: three slices of ten rows, the first in the HTTP call.
+    # A slice stops after its first page: three slices of ten rows, each from the queue.
     monkeypatch.setattr(initial_sync_module, "SLICE_SECONDS", 0.0)
     monkeypatch.setattr(initial_sync_module, "ADMIN_PAGE_SIZE", 10)
     assert sandbox.host is not None and sandbox.runtime is not None
@@ -67,11 +67,11 @@ async def test_a_long_admin_initial_sync_goes_on_from_the_queue(
         started = await client.post("/api/admin/initial-sync/resource-roles", json={})
     assert started.status_code == 202
     run = started.json()
-    assert run["status"] == "running" and run["counts"]["fed"] == 10
+    assert run["status"] == "running" and run["counts"]["fed"] == 0 and not run["done"]
     await sandbox.wait_quiet()
     done = await sandbox.runtime.engine.state.get_run(run["id"])
     assert done is not None and done.status == "completed" and done.counts == {"fed": 25, "pages": 3}
-    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 2
+    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 3
     assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
 
 
