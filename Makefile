@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 
-.PHONY: setup sandbox test lint typecheck check-maps unit bench faults maps-doc clean
+.PHONY: setup sandbox test lint typecheck check-maps unit bench faults maps-doc screenshots browser clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(NPM_STAMP): package.json
 
 setup: $(STAMP) $(NPM_STAMP)
 
+# The web console's tests run in Debian's chromium, driven by Playwright (its own browser download is
+# not used: it comes from a CDN). Installed here when missing; CI runs as root.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 sandbox: $(STAMP)
 	$(PY) -m sandbox $(ARGS)
 
@@ -35,7 +44,7 @@ typecheck: $(STAMP)
 check-maps: $(STAMP)
 	$(PY) -m sandbox --check-maps
 
-unit: setup
+unit: setup browser
 	$(PY) -m pytest -q
 
 test: setup lint typecheck check-maps unit
@@ -46,6 +55,10 @@ bench: setup
 # 10,000 changes through 429s, 5xx, dropped connections, duplicates, reordering and a host crash.
 faults: setup
 	$(PY) -m tests.faults $(ARGS)
+
+# The console's pictures in docs/, taken by its browser tests.
+screenshots: setup browser
+	PROJOPS_SCREENSHOTS=1 $(PY) -m pytest -q tests/integration/test_console_browser.py
 
 maps-doc: $(STAMP)
 	$(VENV)/bin/projops-sync maps --markdown > docs/maps.md

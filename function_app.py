@@ -4,7 +4,7 @@ import os
 
 import azure.functions as func
 
-from functions import admin, routers
+from functions import admin, console, routers
 from functions.catalog import BLUEPRINTS, catalog
 from shared.settings import MAP_EXTENSIONS_SETTING
 
@@ -15,5 +15,6 @@ catalog(os.environ.get(MAP_EXTENSIONS_SETTING) or None)
 app = func.FunctionApp()
 app.register_functions(routers.bp)
 app.register_functions(admin.bp)
+app.register_functions(console.bp)
 for blueprint in BLUEPRINTS:
     app.register_functions(blueprint)

@@ -5,38 +5,30 @@ The same operations as the `projops-sync` command, sharing its implementations.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import os
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import azure.functions as func
 
 from shared.bus import ADMIN_RUNS_QUEUE
-from shared.operations.check_maps import check_maps, waiting_for_extensions
+from shared.errors import OperatorError
+from shared.operations import views
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import continue_run, latest_unfinished, run_slice
-from shared.operations.metadata import parse_metadata
-from shared.operations.parked import dismiss, replay, select_parked
-from shared.operations.pause import pause, resume
-from shared.operations.status import flow_statuses
+from shared.operations.initial_sync import continue_run, latest_unfinished, start_in_background
 from shared.runtime import get_runtime
-from shared.values import parse_since
 
 bp = func.Blueprint()
 ADMIN = func.AuthLevel.FUNCTION
 
 
-def _json(value: Any, status: int = 200) -> func.HttpResponse:
-    def default(item: Any) -> Any:
-        if dataclasses.is_dataclass(item) and not isinstance(item, type):
-            return dataclasses.asdict(item)
-        if isinstance(item, datetime):
-            return item.isoformat()
-        return str(item)
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
-    return func.HttpResponse(json.dumps(value, default=default), status_code=status, mimetype="application/json")
+
+def _json(value: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(views.plain(value)), status_code=status, mimetype="application/json")
 
 
 def _body(req: func.HttpRequest) -> dict[str, Any]:
@@ -60,25 +52,42 @@ def _bad_request(message: str) -> func.HttpResponse:
     return _json({"error": message}, 400)
 
 
+def answers(handler: Handler) -> Handler:
+    """An expected failure (OperatorError) is a 4xx with its one line, the same text the CLI prints."""
+
+    @functools.wraps(handler)
+    async def wrapped(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return await handler(req)
+        except OperatorError as exc:
+            message = str(exc)
+            return _json({"error": message}, 404 if message.startswith("no ") else 400)
+
+    return wrapped
+
+
 @bp.function_name("admin_status")
 @bp.route(route="admin/status", methods=["GET"], auth_level=ADMIN)
+@answers
 async def admin_status(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = await get_runtime()
-    return _json(await flow_statuses(runtime, runtime.maps()))
+    return _json(await views.status_view(await get_runtime()))
 
 
 @bp.function_name("admin_parked")
 @bp.route(route="admin/parked", methods=["GET"], auth_level=ADMIN)
+@answers
 async def admin_parked(req: func.HttpRequest) -> func.HttpResponse:
     limit = req.params.get("limit", "200")
     if not limit.isdigit() or not 0 < int(limit) <= 10_000:
         return _bad_request(f"limit must be a whole number from 1 to 10000, not {limit!r}")
-    items = await select_parked(
+    items = await views.parked_view(
         await get_runtime(),
-        flow=req.params.get("flow"),
-        reason=req.params.get("reason"),
-        key=req.params.get("key"),
+        flow=req.params.get("flow") or None,
+        reason=req.params.get("reason") or None,
+        key=req.params.get("key") or None,
         status=req.params.get("status", "parked") or None,
+        older_than=req.params.get("older_than") or None,
+        since=req.params.get("since") or None,
         limit=int(limit),
     )
     return _json(items)
@@ -86,85 +95,71 @@ async def admin_parked(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.function_name("admin_parked_one")
 @bp.route(route="admin/parked/{id}", methods=["GET"], auth_level=ADMIN)
+@answers
 async def admin_parked_one(req: func.HttpRequest) -> func.HttpResponse:
-    items = await select_parked(await get_runtime(), ids=[req.route_params["id"]], status=None)
-    return _json(items[0]) if items else _json({"error": "no such parked event"}, 404)
+    return _json(await views.parked_one_view(await get_runtime(), req.route_params["id"]))
 
 
 @bp.function_name("admin_replay")
 @bp.route(route="admin/replay", methods=["POST"], auth_level=ADMIN)
+@answers
 async def admin_replay(req: func.HttpRequest) -> func.HttpResponse:
-    body = _body(req)
-    if not any(body.get(k) for k in ("ids", "flow", "reason", "key", "all")):
-        return _json({"error": "name what to replay: ids, flow, reason, key, or all"}, 400)
-    runtime = await get_runtime()
-    items = await select_parked(
-        runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
-    )
-    return _json(await replay(runtime, runtime.maps(), items, by=_who(req)))
+    return _json(await views.replay_view(await get_runtime(), _body(req), by=_who(req)))
 
 
 @bp.function_name("admin_dismiss")
 @bp.route(route="admin/dismiss", methods=["POST"], auth_level=ADMIN)
+@answers
 async def admin_dismiss(req: func.HttpRequest) -> func.HttpResponse:
-    body = _body(req)
-    selected = any(body.get(k) for k in ("ids", "flow", "reason", "key"))
-    if not selected and not body.get("all"):
-        return _bad_request("name what to dismiss: ids, flow, reason, key, or all with confirm (the count)")
-    runtime = await get_runtime()
-    items = await select_parked(
-        runtime, ids=body.get("ids"), flow=body.get("flow"), reason=body.get("reason"), key=body.get("key")
-    )
-    if not selected and body.get("confirm") != len(items):
-        return _bad_request(f"all selects {len(items)} parked event(s): send confirm={len(items)} to close them")
-    try:
-        closed = await dismiss(runtime, items, by=_who(req), why=str(body.get("why") or ""))
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    return _json({"dismissed": closed})
-
-
-async def _switch(req: func.HttpRequest, paused: bool) -> func.HttpResponse:
-    runtime = await get_runtime()
-    if runtime.switch is None:
-        return _json({"error": "set PROJOPS_FUNCTION_APP_RESOURCE_ID"}, 501)
-    try:
-        table_map = runtime.maps().by_name(req.route_params["flow"])
-    except KeyError as exc:
-        return _json({"error": str(exc)}, 404)
-    await (pause if paused else resume)(runtime.switch, table_map)
-    return _json({"flow": table_map.name, "paused": paused})
+    return _json(await views.dismiss_view(await get_runtime(), _body(req), by=_who(req)))
 
 
 @bp.function_name("admin_pause")
 @bp.route(route="admin/pause/{flow}", methods=["POST"], auth_level=ADMIN)
+@answers
 async def admin_pause(req: func.HttpRequest) -> func.HttpResponse:
-    return await _switch(req, True)
+    return _json(await views.switch_view(await get_runtime(), req.route_params["flow"], True))
 
 
 @bp.function_name("admin_resume")
 @bp.route(route="admin/resume/{flow}", methods=["POST"], auth_level=ADMIN)
+@answers
 async def admin_resume(req: func.HttpRequest) -> func.HttpResponse:
-    return await _switch(req, False)
+    return _json(await views.switch_view(await get_runtime(), req.route_params["flow"], False))
+
+
+async def start_initial_sync(body: dict[str, Any], flow: str) -> dict[str, Any]:
+    """Start a run in the background (its slices go on from the admin-runs queue) and answer its view
+    at once. The admin API and the console start runs through here."""
+    runtime = await get_runtime()
+    table_map = views.flow_map(runtime, flow)
+    since = views.when(str(body["since"]) if body.get("since") else None, "since")
+    resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
+    companies = [str(c) for c in body.get("companies") or []] or None
+    run = await start_in_background(runtime, table_map, companies=companies, since=since, resume=resume_run)
+    return await views.run_view(runtime, run)
 
 
 @bp.function_name("admin_initial_sync")
 @bp.route(route="admin/initial-sync/{flow}", methods=["POST"], auth_level=ADMIN)
+@answers
 async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = await get_runtime()
-    try:
-        table_map = runtime.maps().by_name(req.route_params["flow"])
-    except KeyError as exc:
-        return _json({"error": str(exc)}, 404)
-    body = _body(req)
-    resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
-    try:
-        since = parse_since(str(body["since"])) if body.get("since") else None
-    except ValueError as exc:
-        return _bad_request(str(exc))
-    # A run longer than one slice goes on from the admin-runs queue: 202, and `status` shows its counts.
-    run = await run_slice(runtime, table_map, companies=body.get("companies"), since=since, resume=resume_run)
-    return _json(run, 202 if run.status == "running" else 200)
+    # The run goes on in the background, from the admin-runs queue: 202, and admin/runs/{id} follows it.
+    return _json(await start_initial_sync(_body(req), req.route_params["flow"]), 202)
+
+
+@bp.function_name("admin_runs")
+@bp.route(route="admin/runs", methods=["GET"], auth_level=ADMIN)
+@answers
+async def admin_runs(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(await views.runs_view(await get_runtime(), req.params.get("flow") or None))
+
+
+@bp.function_name("admin_run")
+@bp.route(route="admin/runs/{id}", methods=["GET"], auth_level=ADMIN)
+@answers
+async def admin_run(req: func.HttpRequest) -> func.HttpResponse:
+    return _json(await views.run_one_view(await get_runtime(), req.route_params["id"]))
 
 
 @bp.function_name("admin_initial_sync_continue")
@@ -176,14 +171,10 @@ async def admin_initial_sync_continue(msg: func.ServiceBusMessage) -> None:
 
 @bp.function_name("admin_check_maps")
 @bp.route(route="admin/check-maps", methods=["GET"], auth_level=ADMIN)
+@answers
 async def admin_check_maps(req: func.HttpRequest) -> func.HttpResponse:
-    runtime = await get_runtime()
-    dataverse = parse_metadata(await runtime.engine.dataverse.metadata())
-    finance = parse_metadata(await runtime.engine.finance.metadata())
-    extensions = runtime.settings.finance_extensions
-    problems = check_maps(runtime.maps(), dataverse, finance, extensions)
-    waiting = waiting_for_extensions(runtime.maps(), extensions)
-    return _json({"problems": problems, "waiting_for_extensions": waiting}, 200 if not problems else 409)
+    result = await views.check_maps_view(await get_runtime())
+    return _json(result, 200 if not result["problems"] else 409)
 
 
 @bp.function_name("admin_finance_events")

@@ -11,9 +11,11 @@ import asyncio
 import logging
 import sys
 import time
+from pathlib import Path
 
 from sandbox.environment import Sandbox, demo_options
 from sandbox.scenario import ScenarioResult, run_scenario
+from shared.console.profile import write_profile
 from shared.operations.check_maps import check_live
 from shared.telemetry import FIGURES
 
@@ -40,10 +42,30 @@ def expectations_table(result: ScenarioResult) -> str:
     return "\n".join(lines)
 
 
+def serve_instructions(sandbox: Sandbox, profile: Path) -> None:
+    """Write the command line's profile and say how to use it and the console."""
+    assert sandbox.host is not None
+    write_profile(
+        profile, sandbox.cli_profile(), title="projops-sync command line -> this sandbox (holds its admin key)"
+    )
+    key = sandbox.host.function_key
+    print()
+    print(f"Admin API key        {key}")
+    print(f"Web console          {sandbox.host.http_url}/api/admin/console?code={key}")
+    print(f"Command line         export PROJOPS_PROFILE={profile.resolve()}")
+    print("                     then, e.g.: projops-sync status; projops-sync parked; projops-sync pause actuals")
+    print("Serving; press Ctrl+C to stop.", flush=True)
+
+
 async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sandbox", description=__doc__)
     parser.add_argument("--serve", action="store_true", help="keep running after the demo and print the URLs")
     parser.add_argument("--verbose", action="store_true", help="log every settled event")
+    parser.add_argument(
+        "--profile",
+        default=".sandbox/cli.env",
+        help="with --serve: where to write the command line's settings (default .sandbox/cli.env)",
+    )
     parser.add_argument(
         "--check-maps",
         action="store_true",
@@ -83,7 +105,7 @@ async def main(argv: list[str]) -> int:
             return 1
         print(f"All {len(result.expectations)} flows delivered what was expected ({elapsed:.1f} s).")
         if args.serve:
-            print("Serving; press Ctrl+C to stop.")
+            serve_instructions(sandbox, Path(args.profile))
             await asyncio.Event().wait()
         return 0
     finally:

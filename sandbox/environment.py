@@ -187,6 +187,31 @@ class Sandbox:
         os.environ.setdefault("PROJOPS_SANDBOX_TOKEN", INTEGRATION_TOKEN)
         return Settings.model_validate(values)
 
+    def cli_profile(self) -> dict[str, str]:
+        """The settings `projops-sync` needs from another terminal: the admin API (the bus lives in this
+        process, so everything that sends goes through it) and, for the commands that talk to Dataverse
+        and Finance themselves (register-steps, maps), the simulators'."""
+        assert self.host is not None and self.runtime is not None
+        settings = self.runtime.settings
+        profile = {
+            "PROJOPS_ADMIN_URL": self.host.http_url,
+            "PROJOPS_ADMIN_KEY": self.host.function_key,
+            "PROJOPS_DATAVERSE_URL": settings.dataverse_url,
+            "PROJOPS_FINANCE_URL": settings.finance_url,
+            "PROJOPS_AUTH_MODE": AuthMode.NONE.value,
+            "PROJOPS_SANDBOX_TOKEN": INTEGRATION_TOKEN,
+            "PROJOPS_STATE_BACKEND": StateBackend.SQLITE.value,
+            "PROJOPS_STATE_SQLITE_PATH": str(Path(settings.state_sqlite_path).resolve()),
+            "PROJOPS_BUS_BACKEND": BusBackend.LOCAL.value,
+            "PROJOPS_COMPANIES": ",".join(settings.companies),
+            "PROJOPS_FINANCE_EXTENSIONS": ",".join(settings.finance_extensions),
+            # inferred: the endpoint register-steps would point Dataverse at; the sandbox has no namespace.
+            "ServiceBus__fullyQualifiedNamespace": "sandbox.servicebus.windows.net",
+        }
+        if settings.map_extensions_path:
+            profile["PROJOPS_MAP_EXTENSIONS"] = str(Path(settings.map_extensions_path).resolve())
+        return profile
+
     def app_settings(self) -> dict[str, str]:
         return {}
 

@@ -98,7 +98,28 @@ class StaticToken:
         return self.value
 
 
+class AzureCredentialTokens:
+    """DefaultAzureCredential (az login, VS Code, environment, managed identity): an operator's own
+    sign-in for the command line, which a workstation has and a managed identity it has not."""
+
+    def __init__(self, settings: Settings) -> None:
+        from azure.identity.aio import DefaultAzureCredential
+
+        self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+
+    async def token(self, resource: str) -> str:
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            return (await self._credential.get_token(f"{resource}/.default")).token
+        except ClientAuthenticationError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AuthError(f"no token for {resource} (sign in with az login): {first}") from None
+
+
 def create_token_provider(settings: Settings) -> TokenProvider:
+    if settings.auth_mode is AuthMode.AZURE_CREDENTIAL:
+        return AzureCredentialTokens(settings)
     if settings.auth_mode is AuthMode.NONE:
         return StaticToken(os.environ.get("PROJOPS_SANDBOX_TOKEN", "sandbox-integration"))
     if settings.auth_mode is AuthMode.MANAGED_IDENTITY:

@@ -1,4 +1,11 @@
-"""The `projops-sync` command line (DESIGN §8). The admin HTTP functions share these implementations."""
+"""The `projops-sync` command line (DESIGN §8). The admin HTTP functions share these implementations.
+
+A command is a parser entry (`command(...)` in build_parser) and a function of the parsed arguments.
+One that operates on a deployment hands `with_backend` an action of the backend (the admin API, or this
+process on the app's settings: shared.console.backend) and prints with shared.console.output, or JSON
+with --json. An expected failure raises OperatorError (or any ProjopsError): main prints its one line
+and exits 2.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from shared.errors import DecodeError
+from shared.console import output
+from shared.console.output import fail, print_json
+from shared.errors import DecodeError, OperatorError
 from shared.settings import MAP_EXTENSIONS_SETTING
 from shared.values import parse_since
 
@@ -35,8 +45,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    output = {"kind": kind, "events": [json.loads(event.to_json()) for event in events]}
-    print(json.dumps(output, indent=2))
+    print_json({"kind": kind, "events": [json.loads(event.to_json()) for event in events]})
     return 0
 
 
@@ -114,16 +123,11 @@ def maps_markdown(descriptions: list[dict[str, Any]]) -> str:
 def cmd_maps(args: argparse.Namespace) -> int:
     descriptions = [m.describe() for m in _registry().maps]
     if args.json:
-        print(json.dumps(descriptions, indent=2, default=str))
+        print_json(descriptions)
     elif args.markdown:
         sys.stdout.write(maps_markdown(descriptions))
     else:
-        print(f"{'flow':<22} {'direction':<24} {'source':<28} {'target':<26} operations")
-        for d in descriptions:
-            print(
-                f"{d['flow']:<22} {d['direction']:<24} {d['source']['entity_set']:<28} "
-                f"{d['target']['entity_set']:<26} {','.join(d['operations'])}"
-            )
+        output.print_maps(descriptions)
     return 0
 
 
@@ -133,15 +137,38 @@ def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def _with_runtime(action: Any) -> Any:
-    from shared.runtime import get_runtime, set_runtime
+def backend_for(args: argparse.Namespace, *, direct: bool = False) -> Any:
+    """The admin API when a URL is given (--url or PROJOPS_ADMIN_URL), else this process on the app's
+    settings, signed in as the operator (DefaultAzureCredential) unless PROJOPS_AUTH_MODE says otherwise."""
+    from shared.console.backend import Direct, Remote
+    from shared.console.profile import ADMIN_KEY_SETTING, ADMIN_URL_SETTING
 
-    runtime = await get_runtime()
+    url = getattr(args, "url", None) or os.environ.get(ADMIN_URL_SETTING)
+    if url and not direct:
+        return Remote(url, getattr(args, "admin_key", None) or os.environ.get(ADMIN_KEY_SETTING))
+    from shared.settings import SettingsError, load_settings
+
+    os.environ.setdefault("PROJOPS_AUTH_MODE", "azure-credential")
     try:
-        return await action(runtime)
-    finally:
-        await runtime.close()
-        set_runtime(None)
+        settings = load_settings()
+    except SettingsError as exc:
+        raise OperatorError(
+            f"{exc}; or point the command at an admin API with --url and --admin-key (PROJOPS_PROFILE for the sandbox)"
+        ) from None
+    return Direct(settings)
+
+
+def with_backend(args: argparse.Namespace, action: Callable[[Any], Awaitable[int]], *, direct: bool = False) -> int:
+    """Run `action(backend)` and close the backend whatever happens."""
+
+    async def run() -> int:
+        backend = backend_for(args, direct=direct)
+        try:
+            return await action(backend)
+        finally:
+            await backend.close()
+
+    return int(_run(run()))
 
 
 def _since(text: str) -> datetime:
@@ -151,177 +178,156 @@ def _since(text: str) -> datetime:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _who() -> str:
-    import getpass
+def _before(text: str) -> datetime:
+    """--older-than: a date like --since's, its message without the word since."""
+    try:
+        return _since(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("since ")) from None
 
-    return getpass.getuser()
+
+def _selection(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "ids": args.ids or None,
+        "flow": args.flow,
+        "reason": args.reason,
+        "key": args.key,
+        "older_than": args.older_than.isoformat() if args.older_than else None,
+        "all": args.all,
+    }
 
 
 def cmd_parked(args: argparse.Namespace) -> int:
-    from shared.operations.parked import select_parked
-
-    async def action(runtime: Any) -> int:
-        items = await select_parked(
-            runtime,
-            ids=[args.id] if args.id else None,
-            flow=args.flow,
-            reason=args.reason,
-            key=args.key,
-            status=None if args.all else "parked",
-            limit=args.limit,
-        )
+    async def action(backend: Any) -> int:
         if args.id:
-            if not items:
-                print(f"no parked event {args.id}", file=sys.stderr)
-                return 1
-            item = items[0]
-            print(json.dumps({**item.__dict__, "event": json.loads(item.event)}, indent=2, default=str))
+            item = await backend.parked_one(args.id)
+            print_json(item) if args.json else output.print_parked_one(item)
             return 0
-        print(f"{'id':<32}  {'parked at':<20}  {'flow':<22}  {'key':<38}  reason")
-        for item in items:
-            print(
-                f"{item.id:<32}  {item.parked_at:%Y-%m-%d %H:%M:%S}  {item.flow:<22}  {item.key[:38]:<38}  "
-                f"{item.reason} [{item.status}]"
-            )
-        print(f"{len(items)} event(s)")
+        filters = {
+            "flow": args.flow,
+            "reason": args.reason,
+            "key": args.key,
+            "status": None if args.all else "parked",
+            "older_than": args.older_than.isoformat() if args.older_than else None,
+            "since": args.since.isoformat() if args.since else None,
+            "limit": args.limit,
+        }
+        items = await backend.parked(filters)
+        print_json(items) if args.json else output.print_parked(items)
         return 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from shared.operations.parked import replay, select_parked
+    from shared.operations.views import require_selection
 
-    if not (args.ids or args.flow or args.reason or args.key or args.all):
-        print("name what to replay: parked ids, --flow, --reason, --key, or --all", file=sys.stderr)
-        return 2
+    require_selection(_selection(args), "replay")
 
-    async def action(runtime: Any) -> int:
-        items = await select_parked(runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key)
-        report = await replay(runtime, _registry(), items, by=_who())
-        print(f"replayed {len(report.replayed)} event(s)")
-        for parked_id, why in report.failed.items():
-            print(f"  {parked_id}: {why}", file=sys.stderr)
-        return 1 if report.failed else 0
+    async def action(backend: Any) -> int:
+        report = await backend.replay(_selection(args))
+        if args.json:
+            print_json(report)
+        else:
+            print(f"replayed {len(report['replayed'])} event(s)")
+            for parked_id, why in report["failed"].items():
+                print(f"  {parked_id}: {why}", file=sys.stderr)
+        return 1 if report["failed"] else 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_dismiss(args: argparse.Namespace) -> int:
-    from shared.operations.parked import dismiss, select_parked
+    from shared.operations.views import require_selection
 
-    selected = bool(args.ids or args.flow or args.reason or args.key)
-    if not selected and not args.all:
-        print("name what to dismiss: parked ids, --flow, --reason, --key, or --all --confirm COUNT", file=sys.stderr)
-        return 2
+    require_selection(_selection(args), "dismiss")
 
-    async def action(runtime: Any) -> int:
-        items = await select_parked(runtime, ids=args.ids or None, flow=args.flow, reason=args.reason, key=args.key)
-        if not selected and args.confirm != len(items):
-            print(
-                f"--all selects {len(items)} parked event(s): add --confirm {len(items)} to close them", file=sys.stderr
-            )
-            return 2
-        closed = await dismiss(runtime, items, by=_who(), why=args.why)
-        print(f"dismissed {len(closed)} event(s)")
+    async def action(backend: Any) -> int:
+        closed = await backend.dismiss({**_selection(args), "why": args.why, "confirm": args.confirm})
+        print_json(closed) if args.json else print(f"dismissed {len(closed['dismissed'])} event(s)")
         return 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_check_maps(args: argparse.Namespace) -> int:
-    from shared.operations.check_maps import check_live
+    async def action(backend: Any) -> int:
+        result = await backend.check_maps()
+        print_json(result) if args.json else output.print_check_maps(result)
+        return 1 if result["problems"] else 0
 
-    async def action(runtime: Any) -> int:
-        problems, report = await check_live(runtime, _registry())
-        print(report)
-        return 1 if problems else 0
-
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_finance_events(args: argparse.Namespace) -> int:
-    from shared.operations.finance_events import activation_text
+    from shared.operations.finance_events import activation_text, activations
 
-    print(activation_text(_registry()))
+    if args.json:
+        from shared.operations.views import plain
+
+        print_json(plain(activations(_registry())))
+    else:
+        print(activation_text(_registry()))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from shared.operations.status import flow_statuses, status_table
-
-    async def action(runtime: Any) -> int:
-        print(status_table(await flow_statuses(runtime, _registry())))
+    async def action(backend: Any) -> int:
+        rows = await backend.status()
+        print_json(rows) if args.json else output.print_status(rows)
         return 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
-    from shared.operations.pause import pause, resume
-
-    async def action(runtime: Any) -> int:
-        if runtime.switch is None:
-            print("set PROJOPS_FUNCTION_APP_RESOURCE_ID so pause/resume can reach the function app", file=sys.stderr)
-            return 2
-        table_map = _registry().by_name(args.flow)
-        await (pause if args.command == "pause" else resume)(runtime.switch, table_map)
-        state = (
-            "paused: Service Bus keeps its backlog"
-            if args.command == "pause"
-            else "resumed: the backlog drains in order"
-        )
-        print(f"{table_map.name} {state}")
+    async def action(backend: Any) -> int:
+        result = await backend.switch(args.flow, args.command == "pause")
+        if args.json:
+            print_json(result)
+        elif result["paused"]:
+            print(f"{result['flow']} paused: Service Bus keeps its backlog")
+        else:
+            print(f"{result['flow']} resumed: the backlog drains in order")
         return 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_initial_sync(args: argparse.Namespace) -> int:
+    from shared.console.follow import follow_run
 
-    from shared.operations.initial_sync import initial_sync, latest_unfinished
-
-    async def action(runtime: Any) -> int:
+    async def action(backend: Any) -> int:
         if args.status:
-            for run in await runtime.engine.state.list_runs(args.flow):
-                print(
-                    f"{run.id}  {run.flow:<22} {run.status:<10} fed {run.counts.get('fed', 0):>9,}  "
-                    f"pages {run.counts.get('pages', 0):>6}  {run.updated_at:%Y-%m-%d %H:%M:%S}  "
-                    f"{'; '.join(run.errors)[-120:]}"
-                )
+            runs = [await backend.run(args.run)] if args.run else await backend.runs(args.flow)
+            print_json(runs) if args.json else output.print_runs(runs)
             return 0
         if not args.flow:
-            print("name the flow to sync", file=sys.stderr)
-            return 2
-        table_map = _registry().by_name(args.flow)
-        resume = await latest_unfinished(runtime, table_map.name) if not args.restart else None
-        since = args.since
+            raise OperatorError("name the flow to sync: `projops-sync maps` lists them")
+        options = {
+            "companies": args.company,
+            "since": args.since.isoformat() if args.since else None,
+            "restart": args.restart,
+        }
+        run = await follow_run(backend, args.flow, options, wait=args.wait, quiet=args.json)
+        if args.json:
+            print_json(run)
+        return 0 if run["status"] != "failed" else 1
 
-        def progress(run: Any) -> None:
-            print(
-                f"\r{table_map.name}: {run.counts['fed']:,} rows fed, {run.counts['pages']} pages", end="", flush=True
-            )
-
-        run = await initial_sync(
-            runtime, table_map, companies=args.company, since=since, resume=resume, progress=progress
-        )
-        print(f"\n{run.id} {run.status}: {run.counts['fed']:,} rows fed to {table_map.flow_queue}")
-        return 0
-
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action)
 
 
 def cmd_register_steps(args: argparse.Namespace) -> int:
-    import os
-
+    from shared.console.backend import Direct
     from shared.operations.register_steps import EndpointConfig, register_steps, report_text
 
     key = os.environ.get("PROJOPS_SERVICEBUS_SAS_KEY", "")
     if not key and not args.dry_run:
-        print("set PROJOPS_SERVICEBUS_SAS_KEY to the topic's Send rule key (see docs/deploy.md)", file=sys.stderr)
-        return 2
+        raise OperatorError("set PROJOPS_SERVICEBUS_SAS_KEY to the topic's Send rule key (see docs/deploy.md)")
 
-    async def action(runtime: Any) -> int:
+    async def action(backend: Direct) -> int:
+        # register-steps talks to Dataverse itself, so it runs here even when a profile names an admin API.
+        runtime = backend.runtime
         namespace = args.namespace or runtime.settings.servicebus_namespace or ""
         config = EndpointConfig(namespace, args.sas_key_name, key)
         report = await register_steps(
@@ -331,84 +337,155 @@ def cmd_register_steps(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             extensions=runtime.settings.finance_extensions,
         )
-        print(report_text(report, dry_run=args.dry_run))
+        print_json(plain_report(report)) if args.json else print(report_text(report, dry_run=args.dry_run))
         return 0
 
-    return int(_run(_with_runtime(action)))
+    return with_backend(args, action, direct=True)
+
+
+def plain_report(report: Any) -> Any:
+    from shared.operations.views import plain
+
+    return plain(report)
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line, exit 2, like every other expected failure."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
+def common_options() -> Parser:
+    """What every command takes: where to run (--url, --admin-key, --profile) and --json."""
+    common = Parser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument("--profile", help="env file of settings (PROJOPS_PROFILE); the served sandbox writes one")
+    common.add_argument("--url", help="the function app's root URL: go through its admin API (PROJOPS_ADMIN_URL)")
+    common.add_argument("--admin-key", help="a function key of that app (PROJOPS_ADMIN_KEY)")
+    return common
+
+
+def selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", help="parked ids")
+    parser.add_argument("--flow")
+    parser.add_argument("--reason", help="reason, or its beginning (e.g. missing-dependency)")
+    parser.add_argument("--key", dest="key", help="the record's key")
+    parser.add_argument("--older-than", type=_before, help="parked before this ISO date/time")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="projops-sync", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    decode = commands.add_parser("decode", help="print the ChangeEvent(s) a raw Dataverse or Finance message becomes")
-    decode.add_argument("file")
-    decode.set_defaults(handler=cmd_decode)
-    maps = commands.add_parser("maps", help="list every flow and its table map")
-    form = maps.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true")
-    form.add_argument("--markdown", action="store_true")
-    maps.set_defaults(handler=cmd_maps)
+    parser = Parser(prog="projops-sync", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    common = common_options()
 
-    parked = commands.add_parser("parked", help="list parked events, or show one whole")
+    def command(name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, parents=[common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    decode = command("decode", "print the ChangeEvent(s) a raw Dataverse or Finance message becomes", cmd_decode)
+    decode.add_argument("file")
+    maps = command("maps", "list every flow and its table map", cmd_maps)
+    maps.add_argument("--markdown", action="store_true")
+
+    parked = command("parked", "list parked events, or show one whole", cmd_parked)
     parked.add_argument("id", nargs="?")
     parked.add_argument("--flow")
     parked.add_argument("--reason", help="reason, or its beginning (e.g. missing-dependency)")
-    parked.add_argument("--key")
+    parked.add_argument("--key", dest="key", help="the record's key")
+    parked.add_argument("--since", type=_since, help="parked at or after this ISO date/time")
+    parked.add_argument("--older-than", type=_before, help="parked before this ISO date/time")
     parked.add_argument("--limit", type=int, default=200)
     parked.add_argument("--all", action="store_true", help="include replayed and dismissed events")
-    parked.set_defaults(handler=cmd_parked)
 
-    replay = commands.add_parser("replay", help="send parked events back to their flow (attempts reset)")
-    replay.add_argument("ids", nargs="*")
-    replay.add_argument("--flow")
-    replay.add_argument("--reason")
-    replay.add_argument("--key")
-    replay.add_argument("--all", action="store_true")
-    replay.set_defaults(handler=cmd_replay)
+    replay = command("replay", "send parked events back to their flow (attempts reset)", cmd_replay)
+    selection_options(replay)
+    replay.add_argument("--all", action="store_true", help="every parked event")
 
-    dismiss = commands.add_parser("dismiss", help="close parked events without replaying them")
-    dismiss.add_argument("ids", nargs="*")
-    dismiss.add_argument("--flow")
-    dismiss.add_argument("--reason")
-    dismiss.add_argument("--key")
+    dismiss = command("dismiss", "close parked events without replaying them", cmd_dismiss)
+    selection_options(dismiss)
     dismiss.add_argument("--all", action="store_true", help="every parked event; needs --confirm with their count")
     dismiss.add_argument("--confirm", type=int, help="with --all: how many events you expect to close")
     dismiss.add_argument("--why", required=True, help="kept for audit")
-    dismiss.set_defaults(handler=cmd_dismiss)
 
-    check = commands.add_parser("check-maps", help="compare every map with both systems' $metadata")
-    check.set_defaults(handler=cmd_check_maps)
-
-    events = commands.add_parser("finance-events", help="which Finance events to activate, per flow")
-    events.set_defaults(handler=cmd_finance_events)
-
-    status = commands.add_parser("status", help="per flow: paused, backlog, parked, outcomes")
-    status.set_defaults(handler=cmd_status)
+    command("check-maps", "compare every map with both systems' $metadata", cmd_check_maps)
+    command("finance-events", "which Finance events to activate, per flow", cmd_finance_events)
+    command("status", "per flow: paused, backlog, parked, outcomes", cmd_status)
 
     for name in ("pause", "resume"):
-        switch = commands.add_parser(name, help=f"{name} a flow's function (AzureWebJobs.<function>.Disabled)")
+        switch = command(name, f"{name} a flow's function (AzureWebJobs.<function>.Disabled)", cmd_pause)
         switch.add_argument("flow")
-        switch.set_defaults(handler=cmd_pause)
 
-    sync = commands.add_parser("initial-sync", help="feed every source row of a flow through its queue")
+    sync = command("initial-sync", "feed every source row of a flow through its queue", cmd_initial_sync)
     sync.add_argument("flow", nargs="?")
     sync.add_argument("--company", action="append", help="legal entity (repeatable); Finance sources only")
     sync.add_argument("--since", type=_since, help="only rows modified since this ISO date/time")
     sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
-    sync.add_argument("--status", action="store_true", help="list runs")
-    sync.set_defaults(handler=cmd_initial_sync)
+    sync.add_argument("--wait", action="store_true", help="follow the run until every row has landed")
+    sync.add_argument("--status", action="store_true", help="list runs with their counts (of FLOW, or all)")
+    sync.add_argument("--run", help="with --status: one run, by id")
 
-    steps = commands.add_parser("register-steps", help="create or update the Dataverse service endpoint and steps")
+    steps = command("register-steps", "create or update the Dataverse service endpoint and steps", cmd_register_steps)
     steps.add_argument("--dry-run", action="store_true")
     steps.add_argument("--namespace", help="Service Bus namespace host (default: ServiceBus__fullyQualifiedNamespace)")
     steps.add_argument("--sas-key-name", default="dataverse-send")
-    steps.set_defaults(handler=cmd_register_steps)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from shared.console.profile import apply_profile
+
     args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        apply_profile(args.profile)
+        return int(args.handler(args))
+    except BrokenPipeError:
+        # The reader went away (| head): not an error. Point stdout at nothing so the interpreter's
+        # final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        message = expected_failure(exc)
+        if message is None:
+            raise
+        return fail(message)
+
+
+def expected_failure(exc: BaseException) -> str | None:
+    """The one line for a failure a person can act on; None for a bug (which keeps its traceback)."""
+    import httpx
+
+    from shared.errors import ProjopsError, ServiceError
+    from shared.settings import SettingsError
+
+    cause = exc.__cause__
+    if isinstance(exc, ServiceError) and exc.status == 0 and isinstance(cause, httpx.TransportError):
+        where = cause.request.url if _has_request(cause) else exc.url
+        return f"cannot reach {exc.system} at {where}: {cause or type(cause).__name__}"
+    if isinstance(exc, ProjopsError | SettingsError):
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, httpx.TransportError):
+        url = exc.request.url if _has_request(exc) else "the service"
+        return f"cannot reach {url}: {exc or type(exc).__name__}"
+    try:
+        from azure.core.exceptions import AzureError
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(exc, AzureError):
+        first = str(exc.message or exc).strip().splitlines()
+        return f"Azure: {first[0] if first else type(exc).__name__}"
+    return None
+
+
+def _has_request(exc: Exception) -> bool:
+    try:
+        return exc.request is not None  # type: ignore[attr-defined]
+    except RuntimeError:
+        return False
 
 
 if __name__ == "__main__":

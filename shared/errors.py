@@ -91,3 +91,8 @@ class MissingDependencyError(ProjopsError):
 
 class MappingError(ProjopsError):
     """The record cannot be mapped: an unmapped option value, a filter that cannot be evaluated ..."""
+
+
+class OperatorError(ProjopsError):
+    """An expected failure of an operation (unknown flow, bad date, no such parked event, a missing
+    setting, a host that does not answer): one line that says what to do, never a traceback."""

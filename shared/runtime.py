@@ -41,7 +41,14 @@ class Runtime:
         return self.engine.settings
 
     async def close(self) -> None:
-        for closable in (self.engine.dataverse, self.engine.finance, self.engine.state, self.sender):
+        for closable in (
+            self.engine.dataverse,
+            self.engine.finance,
+            self.engine.state,
+            self.sender,
+            self.switch,
+            self.backlog,
+        ):
             close = getattr(closable, "close", None) or getattr(closable, "aclose", None)
             if close is not None:
                 await close()

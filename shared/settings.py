@@ -11,8 +11,17 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,6 +29,9 @@ class AuthMode(StrEnum):
     SECRET = "secret"
     CERTIFICATE = "certificate"
     MANAGED_IDENTITY = "managed-identity"
+    # azure-identity's DefaultAzureCredential: az login, VS Code or a managed identity; what the
+    # command line uses from an operator's workstation.
+    AZURE_CREDENTIAL = "azure-credential"
     # Only for the sandbox simulators, which accept any bearer token.
     NONE = "none"
 
@@ -45,6 +57,24 @@ CsvList = Annotated[list[str], NoDecode]
 
 # The setting naming the map extension file; read by the CLI before any other setting is needed.
 MAP_EXTENSIONS_SETTING = "PROJOPS_MAP_EXTENSIONS"
+
+
+# The API paths the clients add themselves: a URL that already ends in one is a mistake to point out.
+API_SUFFIXES = {"dataverse_url": "/api/data/v9.2", "finance_url": "/data"}
+
+
+def environment_url(value: str, api_path: str) -> str:
+    """An environment's root URL, checked: absolute http(s), a host, no API path of its own."""
+    parsed = urlsplit(value.strip())
+    if parsed.scheme not in ("https", "http") or not parsed.hostname:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL, e.g. https://contoso.crm.dynamics.com")
+    path = parsed.path.rstrip("/")
+    if path.lower().startswith(api_path.split("/v")[0].lower()) and path:
+        root = f"{parsed.scheme}://{parsed.netloc}"
+        raise ValueError(f"{value!r} ends in the API path {path}: give the environment's root URL, {root}")
+    if parsed.query or parsed.fragment:
+        raise ValueError(f"{value!r} has a query or fragment: give the environment's root URL")
+    return value.strip().rstrip("/")
 
 
 class Settings(BaseSettings):
@@ -153,10 +183,8 @@ class Settings(BaseSettings):
 
     @field_validator("dataverse_url", "finance_url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an absolute http(s) URL")
-        return value.rstrip("/")
+    def _url(cls, value: str, info: ValidationInfo) -> str:
+        return environment_url(value, API_SUFFIXES[info.field_name or ""])
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -4,10 +4,10 @@ No row limit and no 24-hour timeout of our own. A run is a row in `syncruns` hol
 nextLink of the last page fed) and its counts; a run that dies is resumed from that cursor, and the
 rows it fed twice are harmless: the flow's unchanged-payload guard skips them.
 
-From the admin HTTP function a run goes in slices (run_slice): an HTTP call is cut off after 230 s
-whatever the function timeout, and a queue message's lock lasts 5 minutes, so each slice stops after
-SLICE_SECONDS at a page boundary and puts the run's id on the admin-runs queue, whose function
-continues it from the cursor.
+From the admin HTTP function a run starts in the background (start_in_background) and goes in slices
+(run_slice) from the admin-runs queue: an HTTP call is cut off after 230 s whatever the function
+timeout, and a queue message's lock lasts 5 minutes, so each slice stops after SLICE_SECONDS at a
+page boundary and puts the run's id back on the queue, whose function continues it from the cursor.
 """
 
 from __future__ import annotations
@@ -85,6 +85,15 @@ def _event(table_map: TableMap, run: SyncRun, row: dict[str, Any]) -> ChangeEven
     return event if key else event.model_copy(update={"key": source_key(table_map, event)})
 
 
+def new_run(table_map: TableMap, companies: list[str] | None, since: datetime | None) -> SyncRun:
+    return SyncRun(
+        id=uuid.uuid4().hex,
+        flow=table_map.name,
+        options={"companies": [c.upper() for c in companies or []], "since": since.isoformat() if since else None},
+        counts={"fed": 0, "pages": 0},
+    )
+
+
 async def latest_unfinished(runtime: Runtime, flow: str) -> SyncRun | None:
     for run in await runtime.engine.state.list_runs(flow):
         if run.status in ("running", "failed"):
@@ -110,12 +119,7 @@ async def initial_sync(
     run still "running" and its cursor saved, for run_slice to continue."""
     started = time.monotonic()
     state = runtime.engine.state
-    run = resume or SyncRun(
-        id=uuid.uuid4().hex,
-        flow=table_map.name,
-        options={"companies": [c.upper() for c in companies or []], "since": since.isoformat() if since else None},
-        counts={"fed": 0, "pages": 0},
-    )
+    run = resume or new_run(table_map, companies, since)
     run.status = "running"
     await state.put_run(run)
     pages = 0
@@ -169,6 +173,24 @@ async def run_slice(
     )
     if run.status == "running":
         await runtime.sender.send_raw(ADMIN_RUNS_QUEUE, run.id.encode(), {"flow": run.flow}, "text/plain")
+    return run
+
+
+async def start_in_background(
+    runtime: Runtime,
+    table_map: TableMap,
+    *,
+    companies: list[str] | None = None,
+    since: datetime | None = None,
+    resume: SyncRun | None = None,
+) -> SyncRun:
+    """Record the run and hand it to the admin-runs queue at once: the caller gets its id in
+    milliseconds and follows it (admin/runs/{id}); every slice runs from the queue."""
+    run = resume or new_run(table_map, companies, since)
+    run.status = "running"
+    run.updated_at = utc_now()
+    await runtime.engine.state.put_run(run)
+    await runtime.sender.send_raw(ADMIN_RUNS_QUEUE, run.id.encode(), {"flow": run.flow}, "text/plain")
     return run
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shared.bus import Backlog
-from shared.extensions import WHAT_TO_ADD
 from shared.maps import Registry, TableMap
 from shared.runtime import Runtime
-from shared.telemetry import FIGURES
 from shared.values import utc_now
 
 
@@ -27,6 +24,12 @@ class FlowStatus:
     last_write: str | None
     # The Finance extension the flow waits for, while it is off because Finance lacks its entity.
     needs_extension: str | None = None
+    # Outcome counts (written, skipped, retry-later, parked) over the last hour and day, from the
+    # state store: every instance's, whichever process asks.
+    last_hour: dict[str, int] = field(default_factory=dict)
+    last_day: dict[str, int] = field(default_factory=dict)
+    # When the flow was last reconciled, where the state store keeps reconcile runs.
+    last_reconcile: str | None = None
 
 
 async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus]:
@@ -35,11 +38,10 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
     for table_map in registry.maps:
         backlog = await runtime.backlog.backlog(table_map.flow_queue) if runtime.backlog is not None else None
         horizon = utc_now() - timedelta(hours=1)
-        parked = await runtime.engine.state.list_parked(flow=table_map.name)
-        # Outcome counts are this process's, over the last hour; across instances they are in
-        # Application Insights (docs/operations.md has the query).
-        figures = FIGURES.flows.get(table_map.name)
-        hour = figures.last_hour() if figures else Counter()
+        state = runtime.engine.state
+        parked = await state.list_parked(flow=table_map.name)
+        hour = await state.outcome_tally(table_map.name, horizon)
+        day = await state.outcome_tally(table_map.name, utc_now() - timedelta(days=1))
         statuses.append(
             FlowStatus(
                 flow=table_map.name,
@@ -47,42 +49,28 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
                 backlog=backlog,
                 parked=len(parked),
                 parked_last_hour=sum(1 for p in parked if p.parked_at >= horizon),
-                written=hour["written"],
-                skipped=hour["skipped"],
-                retried=hour["retry-later"],
-                last_write=figures.last_write.isoformat() if figures and figures.last_write else None,
+                written=hour.counts.get("written", 0),
+                skipped=hour.counts.get("skipped", 0),
+                retried=hour.counts.get("retry-later", 0),
+                last_write=day.last_write.isoformat() if day.last_write else None,
                 needs_extension=_missing_extension(runtime, table_map),
+                last_hour=hour.counts,
+                last_day=day.counts,
+                last_reconcile=await _last_reconcile(state, table_map.name),
             )
         )
     return statuses
 
 
+async def _last_reconcile(state: object, flow: str) -> str | None:
+    # Reconciliation keeps its own record; until a store can tell, the column stays empty.
+    last = getattr(state, "last_reconcile", None)
+    if last is None:
+        return None
+    at = await last(flow)
+    return at.isoformat() if at is not None else None
+
+
 def _missing_extension(runtime: Runtime, table_map: TableMap) -> str | None:
     needs = table_map.target.requires_extension
     return needs if needs and needs not in runtime.settings.finance_extensions else None
-
-
-def status_table(statuses: list[FlowStatus]) -> str:
-    header = (
-        f"{'flow':<22}{'state':<9}{'backlog':>8}{'oldest s':>9}{'dead':>6}{'parked':>8}"
-        f"{'parked 1h':>10}{'written 1h':>11}{'skipped 1h':>11}{'retried 1h':>11}  last write"
-    )
-    lines = [header]
-    for s in statuses:
-        state = "?" if s.paused is None else ("paused" if s.paused else "running")
-        if s.needs_extension:
-            state = "off"
-        backlog = s.backlog
-        oldest = f"{backlog.oldest_age_seconds:.0f}" if backlog and backlog.oldest_age_seconds is not None else "-"
-        lines.append(
-            f"{s.flow:<22}{state:<9}{(backlog.active if backlog else '-')!s:>8}{oldest:>9}"
-            f"{(backlog.dead_lettered if backlog else '-')!s:>6}{s.parked:>8}{s.parked_last_hour:>10}"
-            f"{s.written:>11}{s.skipped:>11}{s.retried:>11}"
-            f"  {s.last_write or '-'}"
-        )
-    lines += [
-        f"{s.flow}: off until Finance has the extension {s.needs_extension}: {WHAT_TO_ADD[s.needs_extension]}"
-        for s in statuses
-        if s.needs_extension
-    ]
-    return "\n".join(lines)

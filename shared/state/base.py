@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.values import utc_now
@@ -64,6 +64,35 @@ class SyncRun:
     updated_at: datetime = field(default_factory=utc_now)
 
 
+@dataclass
+class OutcomeTally:
+    """How many events of one scope (a flow, or `run:<id>` for an initial-sync run) settled each way
+    since a time, and when the scope last wrote to its target (whenever that was)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    last_write: datetime | None = None
+
+    @property
+    def landed(self) -> int:
+        """Settled for good: written, skipped or parked (a retry-later comes back and lands later)."""
+        return sum(self.counts.get(kind, 0) for kind in ("written", "skipped", "parked"))
+
+
+# Outcomes are counted in buckets of this many seconds: "the last hour" reads the buckets that began
+# in it, so it covers up to one bucket more than an hour.
+TALLY_BUCKET_SECONDS = 600
+
+
+def tally_bucket(at: datetime) -> str:
+    """The bucket an outcome at `at` falls in, as a sortable UTC string."""
+    start = int(at.timestamp()) // TALLY_BUCKET_SECONDS * TALLY_BUCKET_SECONDS
+    return datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+def run_scope(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
 class StateStore(Protocol):
     async def get_state(self, flow: str, key: str) -> SyncState | None: ...
 
@@ -90,6 +119,12 @@ class StateStore(Protocol):
     async def get_run(self, run_id: str) -> SyncRun | None: ...
 
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]: ...
+
+    async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
+        """Count one settled event of `scope`; shared by every process, so status is the same anywhere."""
+        ...
+
+    async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally: ...
 
     async def close(self) -> None: ...
 

@@ -11,7 +11,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from shared.state.base import ParkedEvent, RetentionClock, SyncRun, SyncState
+from shared.state.base import OutcomeTally, ParkedEvent, RetentionClock, SyncRun, SyncState, tally_bucket
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncstate (
@@ -25,6 +25,10 @@ CREATE INDEX IF NOT EXISTS parked_by_flow ON parked (flow, status, parked_at);
 CREATE TABLE IF NOT EXISTS syncruns (
   id TEXT PRIMARY KEY, flow TEXT NOT NULL, status TEXT NOT NULL, cursor TEXT, counts TEXT NOT NULL,
   errors TEXT NOT NULL, options TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes (
+  scope TEXT NOT NULL, bucket TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,
+  PRIMARY KEY (scope, bucket, outcome));
+CREATE TABLE IF NOT EXISTS lastwrite (scope TEXT PRIMARY KEY, at TEXT NOT NULL);
 """
 
 
@@ -190,6 +194,26 @@ class SqliteStateStore:
         else:
             rows = self._db.execute("SELECT * FROM syncruns WHERE flow=? ORDER BY started_at DESC", (flow,)).fetchall()
         return [self._run(row) for row in rows]
+
+    async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
+        # One statement each, atomic across the processes sharing the file.
+        self._db.execute(
+            "INSERT INTO outcomes VALUES (?,?,?,1) ON CONFLICT (scope, bucket, outcome) DO UPDATE SET count=count+1",
+            (scope, tally_bucket(at), outcome),
+        )
+        if outcome == "written":
+            self._db.execute(
+                "INSERT INTO lastwrite VALUES (?,?) ON CONFLICT (scope) DO UPDATE SET at=max(at, excluded.at)",
+                (scope, at.isoformat()),
+            )
+
+    async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
+        rows = self._db.execute(
+            "SELECT outcome, sum(count) FROM outcomes WHERE scope=? AND bucket>=? GROUP BY outcome",
+            (scope, tally_bucket(since)),
+        ).fetchall()
+        last = self._db.execute("SELECT at FROM lastwrite WHERE scope=?", (scope,)).fetchone()
+        return OutcomeTally({str(r[0]): int(r[1]) for r in rows}, _dt(last[0]) if last else None)
 
     async def close(self) -> None:
         self._db.close()

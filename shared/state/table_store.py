@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +20,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.base import ParkedEvent, RetentionClock, SyncRun, SyncState
+from shared.state.base import OutcomeTally, ParkedEvent, RetentionClock, SyncRun, SyncState, tally_bucket
 
 CHUNK = 30_000
 MAX_KEY = 512
@@ -41,6 +42,11 @@ def _int(value: Any) -> int | None:
     if isinstance(value, EntityProperty):
         value = value.value
     return None if value is None else int(value)
+
+
+def _count_property(outcome: str) -> str:
+    # Property names are identifiers: "retry-later" is stored as n_retry_later.
+    return "n_" + outcome.replace("-", "_")
 
 
 def _join(entity: dict[str, Any]) -> str:
@@ -70,6 +76,11 @@ class TableStateStore:
             raise ValueError("a connection string or an account URL is required")
         self._prefix = table_prefix
         self._tables: dict[str, TableClient] = {}
+        # Each process counts outcomes in rows of its own (bucket|instance), so instances never
+        # contend for one row: a count is one upsert, and a tally sums the instances' rows.
+        self._instance = uuid.uuid4().hex[:12]
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
+        self._last_write: dict[str, datetime] = {}
 
     async def _table(self, name: str) -> TableClient:
         client = self._tables.get(name)
@@ -259,6 +270,42 @@ class TableStateStore:
         runs = [self._run(dict(entity)) async for entity in entities]
         runs.sort(key=lambda r: r.started_at, reverse=True)
         return runs
+
+    async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
+        bucket = tally_bucket(at)
+        counts = self._counts.setdefault((scope, bucket), {})
+        counts[outcome] = counts.get(outcome, 0) + 1
+        for stale in [k for k in self._counts if k[0] == scope and k[1] < bucket]:
+            del self._counts[stale]
+        values: dict[str, Any] = {
+            "scope": scope,
+            "bucket": bucket,
+            **{_count_property(k): v for k, v in counts.items()},
+        }
+        await self._put("outcomes", scope, f"{bucket}|{self._instance}", values)
+        last = self._last_write.get(scope)
+        if outcome == "written" and (last is None or at > last):
+            # One row per instance too ("~" sorts after every bucket); the tally takes the latest.
+            self._last_write[scope] = at
+            await self._put("outcomes", scope, f"~last-write|{self._instance}", {"at": at.isoformat()})
+
+    async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
+        client = await self._table("outcomes")
+        counts: dict[str, int] = {}
+        last_write = None
+        query = "PartitionKey eq @pk and RowKey ge @low"
+        async for entity in client.query_entities(
+            query, parameters={"pk": encode_key(scope), "low": tally_bucket(since)}
+        ):
+            if entity["RowKey"].startswith("~last-write|"):
+                at = datetime.fromisoformat(entity["at"])
+                last_write = at if last_write is None or at > last_write else last_write
+                continue
+            for name, value in entity.items():
+                if name.startswith("n_"):
+                    kind = name[2:].replace("_", "-")
+                    counts[kind] = counts.get(kind, 0) + int(value)
+        return OutcomeTally(counts, last_write)
 
     async def close(self) -> None:
         for client in self._tables.values():

@@ -182,3 +182,44 @@ async def test_sqlite_file_is_shared_between_stores(tmp_path: Path) -> None:
     assert (await second.get_state("f", "k")).version == 7  # type: ignore[union-attr]
     await first.close()
     await second.close()
+
+
+async def test_outcome_tally_counts_by_scope_and_time(store: StateStore) -> None:
+    now = datetime.now(UTC)
+    old = now - timedelta(hours=3)
+    for outcome, at in [("written", now), ("written", now), ("skipped", now), ("retry-later", now), ("written", old)]:
+        await store.count_outcome("actuals", outcome, at)
+    await store.count_outcome("run:r1", "parked", now)
+    hour = await store.outcome_tally("actuals", now - timedelta(hours=1))
+    assert hour.counts == {"written": 2, "skipped": 1, "retry-later": 1}
+    assert hour.landed == 3
+    assert hour.last_write is not None and abs((hour.last_write - now).total_seconds()) < 0.001
+    day = await store.outcome_tally("actuals", now - timedelta(days=1))
+    assert day.counts["written"] == 3
+    run = await store.outcome_tally("run:r1", old)
+    assert run.counts == {"parked": 1} and run.last_write is None
+    assert (await store.outcome_tally("nothing", old)).counts == {}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "tables"])
+async def test_outcome_tally_is_shared_between_store_instances(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes (two store objects on one backing store) add up, neither overwriting the other."""
+    now = datetime.now(UTC)
+    first: StateStore
+    second: StateStore
+    if backend == "sqlite":
+        first, second = SqliteStateStore(str(tmp_path / "s.db")), SqliteStateStore(str(tmp_path / "s.db"))
+    else:
+        connection, prefix = request.getfixturevalue("azurite_connection_string"), f"t{uuid.uuid4().hex[:10]}"
+        first = TableStateStore(connection_string=connection, table_prefix=prefix)
+        second = TableStateStore(connection_string=connection, table_prefix=prefix)
+    try:
+        await first.count_outcome("projects", "written", now)
+        await second.count_outcome("projects", "written", now)
+        await second.count_outcome("projects", "written", now)
+        assert (await first.outcome_tally("projects", now - timedelta(minutes=5))).counts == {"written": 3}
+    finally:
+        await first.close()
+        await second.close()

@@ -6,11 +6,13 @@ import pytest
 
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
+from shared.console.output import status_text
 from shared.events import ChangeEvent, Operation, Source
 from shared.extensions import EXTENSION_TRANSACTION_RELATIONSHIPS
 from shared.operations.check_maps import check_live
 from shared.operations.register_steps import plan_steps
-from shared.operations.status import flow_statuses, status_table
+from shared.operations.status import flow_statuses
+from shared.operations.views import plain
 from tests.integration.conftest import parked
 
 
@@ -32,7 +34,7 @@ async def test_without_its_extension_a_map_is_off_and_says_what_to_add(sandbox: 
     ]
     statuses = {s.flow: s for s in await flow_statuses(sandbox.runtime, CATALOG)}
     assert statuses["transaction-connections"].needs_extension == EXTENSION_TRANSACTION_RELATIONSHIPS
-    assert "ProjCDSTransactionRelationshipImportEntity" in status_table(list(statuses.values()))
+    assert "ProjCDSTransactionRelationshipImportEntity" in status_text(plain(list(statuses.values())))
 
     # A change that reaches the flow anyway (an initial sync, a replay) is kept, not lost.
     event = ChangeEvent(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
-from shared.state.base import ParkedEvent, SyncRun, SyncState
+from shared.state.base import OutcomeTally, ParkedEvent, SyncRun, SyncState
 
 
 def _key(key: Key) -> tuple[tuple[str, str], ...]:
@@ -148,6 +149,12 @@ class MemoryState:
 
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]:  # pragma: no cover
         return []
+
+    async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
+        pass
+
+    async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:  # pragma: no cover
+        return OutcomeTally()
 
     async def close(self) -> None:
         pass

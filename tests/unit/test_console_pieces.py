@@ -1,0 +1,58 @@
+"""The console's small pieces: the name a parked record is shown by, and the profile file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from shared.console.profile import apply_profile, read_profile, write_profile
+from shared.errors import OperatorError
+from shared.operations.views import record_label
+
+
+def event(record: dict[str, object]) -> str:
+    return json.dumps({"flow": "f", "record": record})
+
+
+@pytest.mark.parametrize(
+    ("record", "label"),
+    [
+        ({"bookableresourcecategoryid": "8cd85455-9ced-4a1a-a0cf-4b69a5790234", "name": "Developer"}, "Developer"),
+        ({"msdyn_projectid": "8cd85455-9ced-4a1a-a0cf-4b69a5790234", "msdyn_subject": "Fit-out"}, "Fit-out"),
+        ({"dataAreaId": "usmf", "ProjectID": "PRJ-0042"}, "PRJ-0042"),
+        ({"msdyn_actualid": "8cd85455-9ced-4a1a-a0cf-4b69a5790234", "msdyn_documentnumber": "ACT-7"}, "ACT-7"),
+        ({"msdyn_actualid": "{8CD85455-9CED-4A1A-A0CF-4B69A5790234}"}, None),
+    ],
+)
+def test_a_parked_record_is_shown_by_its_own_name_or_number(record: dict[str, object], label: str | None) -> None:
+    assert record_label(event(record)) == label
+
+
+def test_undecodable_parked_events_have_no_label() -> None:
+    assert record_label("not json") is None
+    assert record_label(json.dumps({"raw_body": "x"})) is None
+
+
+def test_a_profile_round_trips_and_loses_to_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "cli.env"
+    write_profile(path, {"PROJOPS_ADMIN_URL": "http://127.0.0.1:1", "PROJOPS_ADMIN_KEY": "k=1"}, title="t")
+    assert read_profile(str(path)) == {"PROJOPS_ADMIN_URL": "http://127.0.0.1:1", "PROJOPS_ADMIN_KEY": "k=1"}
+    assert path.stat().st_mode & 0o077 == 0  # it holds a key
+    monkeypatch.setenv("PROJOPS_ADMIN_URL", "https://mine.example")
+    # Set, then removed: so the key the profile adds is undone after the test.
+    monkeypatch.setenv("PROJOPS_ADMIN_KEY", "")
+    monkeypatch.delenv("PROJOPS_ADMIN_KEY")
+    apply_profile(str(path))
+    assert os.environ["PROJOPS_ADMIN_URL"] == "https://mine.example" and os.environ["PROJOPS_ADMIN_KEY"] == "k=1"
+
+
+def test_a_broken_profile_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "cli.env"
+    path.write_text("# ok\nPROJOPS_ADMIN_URL=x\nthis is not a setting\n")
+    with pytest.raises(OperatorError, match="line 3"):
+        read_profile(str(path))
+    with pytest.raises(OperatorError, match="cannot read the profile"):
+        read_profile(str(tmp_path / "missing.env"))
