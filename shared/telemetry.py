@@ -43,13 +43,13 @@ def configure_telemetry() -> bool:
     return True
 
 
-def instrument_http_client(client: Any) -> None:
-    """Trace a client whose transport is not httpx's own, which the global instrumentation misses."""
+def traced_transport(transport: Any) -> Any:
+    """A transport that is not httpx's own, traced: the global instrumentation patches only httpx's."""
     if not _configured:
-        return
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+        return transport
+    from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
-    HTTPXClientInstrumentor.instrument_client(client)
+    return AsyncOpenTelemetryTransport(transport)
 
 
 @dataclass

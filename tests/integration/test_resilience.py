@@ -228,7 +228,7 @@ async def test_timeouts_become_retries_then_land(sandbox: Sandbox) -> None:
     assert sandbox.runtime is not None
     sandbox.finance.set_faults(latency_ms=400)
     http = sandbox.runtime.engine.finance.http  # type: ignore[attr-defined]
-    http._client.timeout = httpx.Timeout(0.1)
+    http.timeout = 0.1
     async with sandbox.person_dataverse() as dv:
         body = actual_body(
             "c0a1e000-0000-4000-8000-0000000f0001", "ACT-6001", classification=192350000, quantity="1", price="5"
@@ -236,7 +236,7 @@ async def test_timeouts_become_retries_then_land(sandbox: Sandbox) -> None:
         body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
         await send(dv, "POST", "msdyn_actuals", body)
     await until(lambda: FIGURES.flows["actuals"].retried > 0)
-    http._client.timeout = httpx.Timeout(30)
+    http.timeout = 30
     sandbox.finance.set_faults(latency_ms=0)
     await sandbox.wait_quiet()
     assert (
