@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 
 from sandbox.bus import LocalBacklog, LocalBus, LocalBusSender, sink_for
+from sandbox.dataverse.protection import ServiceProtection
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
+from sandbox.finance.throttling import ResourceBudget
 from sandbox.host import LocalHost, LocalSwitch
 from shared.bus import ADMIN_RUNS_QUEUE, DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
@@ -57,6 +59,10 @@ class SandboxOptions:
     # ({table: {column: {"type": ...}}}): added only when an extension asks, as a customer's solution would.
     map_extensions: str | None = None
     custom_columns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Dataverse's documented service protection limits, enforced (usually scaled down); None: off.
+    dataverse_protection: ServiceProtection | None = None
+    # Finance's resource-based throttling: a budget past which it answers 429; None: never busy.
+    finance_budget: ResourceBudget | None = None
 
 
 DEMO_MAP_EXTENSIONS = Path(__file__).resolve().parent / "map-extensions.yaml"
@@ -117,6 +123,8 @@ class Sandbox:
             self.dataverse.set_faults(**self.options.dataverse_faults)
         if self.options.finance_faults:
             self.finance.set_faults(**self.options.finance_faults)
+        self.dataverse.set_service_protection(self.options.dataverse_protection)
+        self.finance.budget = self.options.finance_budget
 
         settings = self.settings()
         self.runtime = build_runtime(settings, sender=LocalBusSender(self.bus))

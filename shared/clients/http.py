@@ -14,6 +14,7 @@ import httpx
 
 from shared.auth import TokenProvider
 from shared.clients.batch import BatchRequest, BatchResponse, build_changeset, parse_batch_response
+from shared.clients.throttle import limiter_for
 from shared.errors import ServiceError, TransientServiceError
 from shared.jsonio import dumps, loads
 from shared.settings import Settings
@@ -72,6 +73,9 @@ class HttpEngine:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
         )
         self.calls = 0
+        # Shared by every client of the process that calls this service as this identity.
+        identity = settings.client_id or settings.managed_identity_client_id or str(settings.auth_mode)
+        self.throttle = limiter_for(system, base_url, identity)
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter keeps many instances from retrying in step after a shared 5xx.
@@ -103,10 +107,15 @@ class HttpEngine:
             attempt += 1
             request_headers["Authorization"] = f"Bearer {await self._tokens.token(self.resource)}"
             try:
-                self.calls += 1
-                response = await self._client.request(
-                    method, url, headers=request_headers, params=params, content=content
-                )
+                async with self.throttle.slot() as sent_at:
+                    self.calls += 1
+                    response = await self._client.request(
+                        method, url, headers=request_headers, params=params, content=content
+                    )
+                    if response.status_code == 429:
+                        self.throttle.throttled(sent_at, retry_after_seconds(response))
+                    elif response.status_code < 500:
+                        self.throttle.succeeded()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt > self._max_retries:
                     raise TransientServiceError(
