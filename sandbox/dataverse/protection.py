@@ -125,7 +125,7 @@ class ServiceProtectionMeter:
         if usage.executing >= limits.max_execution_seconds:
             # Wait until enough of the window's execution time has left it.
             excess, wait = usage.executing - limits.max_execution_seconds, 0.0
-            for arrived, spent in usage.requests:
+            for arrived, spent, _ in usage.requests:
                 excess -= spent
                 wait = arrived + limits.window_seconds - now
                 if excess < 0:
