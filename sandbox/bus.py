@@ -63,13 +63,17 @@ class Entity:
     in_flight: int = 0
     seen: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
-    # A broadcast to this entity's receivers only: each change sets the event and starts a new one.
-    # (One signal for the whole bus woke every listener of every queue on each message.)
-    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    # Receivers waiting on this entity, oldest first. A change (a message sent, a session released)
+    # makes at most one more message receivable, so it wakes one receiver, not all of them: with
+    # hundreds of session receivers a broadcast woke hundreds for every message.
+    waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     def notify(self) -> None:
-        signal, self.signal = self.signal, asyncio.Event()
-        signal.set()
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     @property
     def active_count(self) -> int:
@@ -177,21 +181,40 @@ class LocalBus:
     ) -> LocalMessage | None:
         """Wait for a message; `listening` going false (a function disabled meanwhile) ends the wait."""
         deadline = None if wait_seconds is None else self.clock() + wait_seconds
+        entity = self.entity(path)
+        loop = asyncio.get_running_loop()
         while True:
             if not listening():
+                entity.notify()  # a wake-up this receiver may have had goes to one still listening
                 return None
-            signal = self.entity(path).signal  # taken first, so a change after the look below still wakes us
             message = self.try_receive(path)
             if message is not None:
                 return message
-            wait = self._promote(self.entity(path))
+            wait = self._promote(entity)
             if deadline is not None:
                 remaining = deadline - self.clock()
                 if remaining <= 0:
                     return None
                 wait = remaining if wait is None else min(wait, remaining)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=wait if wait is not None else 1.0)
+            waiter: asyncio.Future[None] = loop.create_future()
+            entity.waiters.append(waiter)
+            timer = loop.call_later(wait if wait is not None else 1.0, _wake, waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    entity.notify()  # the wake-up this receiver will not use goes to the next one
+                raise
+            finally:
+                timer.cancel()
+                with contextlib.suppress(ValueError):
+                    entity.waiters.remove(waiter)  # still there when the timer woke it
+
+    def wake_all(self, path: str) -> None:
+        """Every receiver of the entity looks again (its function was just enabled)."""
+        entity = self.entity(path)
+        while entity.waiters:
+            _wake(entity.waiters.popleft())
 
     def _release(self, entity: Entity, message: LocalMessage) -> None:
         entity.in_flight -= 1
@@ -256,6 +279,11 @@ class LocalBus:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still busy after {limit_seconds} s: {', '.join(self.busy_entities())}")
             await asyncio.sleep(0.01)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LocalBacklog:

@@ -30,6 +30,7 @@ from sandbox.bus import LocalBus, LocalMessage
 from sandbox.odata import Served
 
 log = logging.getLogger("projops.sandbox.host")
+IDLE_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -139,6 +140,9 @@ class LocalHost:
         if name not in self.functions:
             raise KeyError(f"no function {name}")
         self.settings[f"AzureWebJobs.{name}.Disabled"] = "true" if disabled else "false"
+        function = self.functions[name]
+        if not disabled and function.kind == "serviceBusTrigger":
+            self.bus.wake_all(function.entity_path)
 
     async def start(self) -> str:
         routes = []
@@ -179,7 +183,9 @@ class LocalHost:
             if self.is_disabled(function.name):
                 await asyncio.sleep(0.05)
                 continue
-            message = await self.bus.receive(path, 0.5, lambda: not self.is_disabled(function.name))
+            # Idle receivers sleep until a message, a scheduled message's time or an enable wakes them:
+            # hundreds of sessions on every flow queue polling twice a second cost a core by themselves.
+            message = await self.bus.receive(path, IDLE_WAIT_SECONDS, lambda: not self.is_disabled(function.name))
             if message is None:
                 continue
             started = time.perf_counter()

@@ -62,6 +62,8 @@ class BulkUpserts:
         self.send_one = send_one
         self.send_many = send_many
         self.max_rows = max(1, max_rows)
+        # At 20 requests a second (6,000 per 5 minutes) requests of 50 rows allow 1,000 rows a second.
+        self.min_rows = min(50, self.max_rows)
         self.figures = BulkFigures()
         self._tables: dict[str, _Table] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -94,11 +96,17 @@ class BulkUpserts:
                 self._start_senders(entity_set, table)
 
     def _take(self, table: _Table) -> list[_Row]:
-        """The oldest waiting rows, up to max_rows, and never one record twice in one request."""
+        """The oldest waiting rows, never one record twice in one request, and no more than this
+        sender's share: the rows waiting spread over every request the limiter lets start now, so a
+        backlog goes out as several requests at once instead of one long one (a row waits for the
+        whole request it is in), though not in slivers: each request counts against the 6,000 in 5
+        minutes whatever it holds."""
+        free = max(1, self.limiter.capacity - self.limiter.in_flight)
+        share = min(self.max_rows, max(-(-len(table.waiting) // free), self.min_rows))
         group: list[_Row] = []
         seen: set[tuple[tuple[str, str], ...]] = set()
         for row in table.waiting:
-            if len(group) >= self.max_rows or row.identity in seen:
+            if len(group) >= share or row.identity in seen:
                 break
             seen.add(row.identity)
             group.append(row)

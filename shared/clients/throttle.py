@@ -5,7 +5,8 @@ once) and Finance throttles the whole environment on resource use; both answer 4
 `Retry-After`. A fixed concurrency is either too timid for a backlog or, pushed, a 429 storm. So the
 limit adapts the way TCP's congestion window does (additive increase, multiplicative decrease):
 every request that is answered without throttling raises it by 1/limit (about one more per round
-trip), a 429 halves it and holds *every* request to that service back until Retry-After has passed.
+trip), a 429 cuts it to 0.7 of itself and holds *every* request to that service back until
+Retry-After has passed.
 
 One limiter serves all flows of the process that talk to the same service as the same identity
 (`limiter_for`), so a burst on one flow queues behind the same limit as the others instead of
@@ -29,7 +30,8 @@ class ThrottlePolicy:
     initial: float = 8.0
     minimum: float = 1.0
     maximum: float = 52.0  # Dataverse's documented concurrent-request limit per identity
-    decrease: float = 0.5
+    # Halving (TCP's Reno) idles half the budget after every overload; 0.7 is CUBIC's.
+    decrease: float = 0.7
 
 
 # Documented for Dataverse (52 at once per identity). Finance publishes no concurrency limit since
@@ -48,7 +50,7 @@ class AdaptiveLimiter:
         self.throttled_count = 0
         self.succeeded_count = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
-        # A burst of 429s from one overload halves the limit once: a 429 for a request sent before the
+        # A burst of 429s from one overload lowers the limit once: a 429 for a request sent before the
         # last decrease says nothing new.
         self._decreased_at = -1.0
         self._wake: asyncio.TimerHandle | None = None
