@@ -63,9 +63,9 @@ class Entity:
     in_flight: int = 0
     seen: dict[str, float] = field(default_factory=dict)
     delivered: int = 0
-    # Receivers waiting for something to take, oldest first. Each change that may make one message
-    # deliverable wakes one of them: waking all of them (a broadcast) cost every idle worker of the
-    # queue a turn per message, 32 of them on a flow queue.
+    # Receivers waiting on this entity, oldest first. A change (a message sent, a session released)
+    # makes at most one more message receivable, so it wakes one receiver, not all of them: with
+    # hundreds of session receivers a broadcast woke hundreds for every message.
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
 
     def notify(self) -> None:
@@ -74,13 +74,6 @@ class Entity:
             if not waiter.done():
                 waiter.set_result(None)
                 return
-
-    def interrupt(self) -> None:
-        """Wake every waiting receiver, so each looks again whether it should still listen."""
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
 
     @property
     def active_count(self) -> int:
@@ -189,14 +182,13 @@ class LocalBus:
         """Wait for a message; `listening` going false (a function disabled meanwhile) ends the wait."""
         deadline = None if wait_seconds is None else self.clock() + wait_seconds
         entity = self.entity(path)
+        loop = asyncio.get_running_loop()
         while True:
             if not listening():
+                entity.notify()  # a wake-up this receiver may have had goes to one still listening
                 return None
             message = self.try_receive(path)
             if message is not None:
-                if entity.ready and entity.waiters:
-                    # More may be deliverable (another session's message): pass the turn on.
-                    entity.notify()
                 return message
             wait = self._promote(entity)
             if deadline is not None:
@@ -204,17 +196,28 @@ class LocalBus:
                 if remaining <= 0:
                     return None
                 wait = remaining if wait is None else min(wait, remaining)
-            # Registered with no await since the look above, so no change can slip in between.
-            waiter = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[None] = loop.create_future()
             entity.waiters.append(waiter)
+            # No timer unless a scheduled message or the caller's deadline is due: an idle receiver costs nothing.
+            timer = loop.call_later(wait, _wake, waiter) if wait is not None else None
             try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(waiter), timeout=wait)
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    entity.notify()  # the wake-up this receiver will not use goes to the next one
+                raise
             finally:
-                if not waiter.done():
-                    waiter.cancel()
-                    with contextlib.suppress(ValueError):
-                        entity.waiters.remove(waiter)
+                if timer is not None:
+                    timer.cancel()
+                with contextlib.suppress(ValueError):
+                    entity.waiters.remove(waiter)  # still there when the timer woke it
+
+    def wake_all(self, path: str) -> None:
+        """Every receiver of the entity looks again whether it should still listen (its function was
+        just paused, and its workers let go of the queue as the platform's listener stops)."""
+        entity = self.entity(path)
+        while entity.waiters:
+            _wake(entity.waiters.popleft())
 
     def _release(self, entity: Entity, message: LocalMessage) -> None:
         entity.in_flight -= 1
@@ -279,6 +282,11 @@ class LocalBus:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"still busy after {limit_seconds} s: {', '.join(self.busy_entities())}")
             await asyncio.sleep(0.01)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class LocalBacklog:

@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 
 from sandbox.bus import LocalBacklog, LocalBus, LocalBusSender, sink_for
+from sandbox.dataverse.protection import ServiceProtection
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
+from sandbox.finance.throttling import ResourceBudget
 from sandbox.host import LocalHost, LocalSwitch
 from shared.bus import ADMIN_RUNS_QUEUE, DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
@@ -60,6 +62,10 @@ class SandboxOptions:
     # (Dataverse URL, Finance URL) of simulators served by another process: the functions then have this
     # process to themselves, as on an Azure instance, and what it spends is theirs (the throughput bench).
     remote_simulators: tuple[str, str] | None = None
+    # Dataverse's documented service protection limits, enforced (usually scaled down); None: off.
+    dataverse_protection: ServiceProtection | None = None
+    # Finance's resource-based throttling: a budget past which it answers 429; None: never busy.
+    finance_budget: ResourceBudget | None = None
 
 
 DEMO_MAP_EXTENSIONS = Path(__file__).resolve().parent / "map-extensions.yaml"
@@ -134,6 +140,8 @@ class Sandbox:
             self.dataverse.set_faults(**self.options.dataverse_faults)
         if self.options.finance_faults:
             self.finance.set_faults(**self.options.finance_faults)
+        self.dataverse.set_service_protection(self.options.dataverse_protection)
+        self.finance.budget = self.options.finance_budget
 
     @property
     def service_urls(self) -> tuple[str, str]:

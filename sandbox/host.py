@@ -152,7 +152,7 @@ class LocalHost:
             function = self.functions[name]
             if function.kind == "serviceBusTrigger":
                 # Its waiting workers let go of the queue now, as the platform stops the listener.
-                self.bus.entity(function.entity_path).interrupt()
+                self.bus.wake_all(function.entity_path)
         else:
             self._disabled.discard(name)
             enabled.set()

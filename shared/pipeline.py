@@ -24,7 +24,7 @@ from shared.errors import (
     ServiceError,
     TransientServiceError,
 )
-from shared.events import ChangeEvent, Operation, payload_hash
+from shared.events import ChangeEvent, Operation, Source, payload_hash
 from shared.extensions import WHAT_TO_ADD
 from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap, WriteMode
 from shared.outcomes import (
@@ -144,7 +144,7 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
             return Outcome.skipped(SOURCE_EXISTS, "Finance still has the row: the delete is older than it")
         return await _delete(engine, table_map, event, state)
 
-    record = await _complete_record(engine, table_map, event)
+    record = await _complete_record(engine, table_map, event, state)
     if record is None:
         return Outcome.skipped(SOURCE_GONE)
     if table_map.filter is not None and not passes_filter(table_map, record):
@@ -208,7 +208,9 @@ def passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:
         raise MappingError(f"filter '{row_filter.description}' cannot be evaluated on {view}: {exc!r}") from exc
 
 
-async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEvent) -> dict[str, Value] | None:
+async def _complete_record(
+    engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None = None
+) -> dict[str, Value] | None:
     """The full source row: the event's own when it carries the whole row, else read again.
 
     Images leave out null columns, so an absent column in a whole row means null, not unknown.
@@ -223,6 +225,8 @@ async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEve
         # modified-time field on most entities) and Finance sends them in no guaranteed order. Read
         # under the flow's per-record session, the row as Finance holds it now is the newest state
         # whatever order the events came in, so that is what is written.
+        if _fed_and_first(event, state):
+            return record
         return await read_source_row(engine, table_map, event, record)
     whole = not (event.notification_only or event.record is None or event.partial)
     if whole and event.operation is Operation.UPDATE and table_map.source.system is System.DATAVERSE:
@@ -235,6 +239,14 @@ async def _complete_record(engine: Engine, table_map: TableMap, event: ChangeEve
     if fresh is None:
         return None
     return {**record, **fresh}
+
+
+def _fed_and_first(event: ChangeEvent, state: SyncState | None) -> bool:
+    """An initial-sync row read from the source moments ago, for a record nothing was ever applied to,
+    on its first delivery: reading it again buys nothing. Any event for the record handled before it
+    left state behind (then it is read again); any handled after it reads again itself; a retry or a
+    replay reads again. At 100,000 rows that is 100,000 reads fewer."""
+    return event.source is Source.INITIAL_SYNC and event.attempt == 1 and bool(event.record) and state is None
 
 
 async def read_source_row(

@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         default=20.0, gt=0, description="longest in-call wait; longer Retry-After becomes retry-later"
     )
     lookup_cache_ttl_seconds: float = Field(default=300.0, ge=0)
+    dataverse_bulk_rows: int = Field(
+        default=500,
+        ge=0,
+        le=1000,
+        description="most rows in one UpsertMultiple when upserts wait for Dataverse (0: every row its own "
+        "request); Microsoft suggests starting near 1,000 for standard tables",
+    )
 
     # State.
     state_backend: StateBackend = StateBackend.TABLES

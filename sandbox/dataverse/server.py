@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox.dataverse.metadata import EDM, csdl
+from sandbox.dataverse.protection import ServiceProtection, ServiceProtectionMeter
 from sandbox.dataverse.schema import Column, Table, custom_column, load_schema
 from sandbox.dataverse.steps import Step, StepRegistry, remote_execution_context
 from sandbox.odata import (
@@ -44,6 +45,8 @@ from shared.values import parse_iso_datetime
 
 API = "/api/data/v9.2"
 MAX_PAGE = 5000
+# The bulk operation messages a standard table takes as bound actions (Use bulk operation messages).
+BULK_MESSAGES = frozenset({"Microsoft.Dynamics.CRM.CreateMultiple", "Microsoft.Dynamics.CRM.UpsertMultiple"})
 
 
 def error(status: int, message: str, code: str = "") -> ODataError:
@@ -110,6 +113,7 @@ class DataverseSimulator(Simulator):
         self._version = 1000
         self._ordered: dict[tuple[str, str | None], tuple[tuple[int, int, int], list[dict[str, Any]]]] = {}
         self._emit_lock = asyncio.Lock()
+        self.protection: ServiceProtectionMeter | None = None
         self._seed_messages()
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -223,13 +227,28 @@ class DataverseSimulator(Simulator):
             path = request_path(request, API + "/")
             body = await request.body()
             headers = {k.lower(): v for k, v in request.headers.items()}
+            if self.protection is None:
+                return await self._serve(request.method, path, dict(request.query_params), headers, body, user)
+            meter = self.protection
+            response = await meter.run(
+                user,
+                _rows_written(path, body),
+                lambda: self._serve(request.method, path, dict(request.query_params), headers, body, user),
+            )
+            assert isinstance(response, Response)
+            return response
+        except ODataError as exc:
+            return json_response(exc.body, exc.status, exc.headers)
+
+    async def _serve(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, user: str
+    ) -> Response:
+        try:
             if path == "$metadata":
                 return Response(csdl(self.schema), media_type="application/xml")
             if path == "$batch":
                 return await self._batch(body, headers, user)
-            status, response_headers, payload, effects = self._handle(
-                request.method, path, dict(request.query_params), headers, body, user
-            )
+            status, response_headers, payload, effects = self._handle(method, path, query, headers, body, user)
             if any(e.table.logical.startswith(("sdkmessageprocessingstep", "serviceendpoint")) for e in effects):
                 self._load_registered_steps()
             await self._run_steps(effects)
@@ -238,6 +257,11 @@ class DataverseSimulator(Simulator):
             return json_response(payload, status, response_headers)
         except ODataError as exc:
             return json_response(exc.body, exc.status, exc.headers)
+
+    def set_service_protection(self, limits: ServiceProtection | None) -> ServiceProtectionMeter | None:
+        """Enforce the documented limits (None: none, the default), counted afresh."""
+        self.protection = None if limits is None else ServiceProtectionMeter(limits)
+        return self.protection
 
     def _handle(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes, user: str
@@ -248,6 +272,8 @@ class DataverseSimulator(Simulator):
             raise error(404, f"Resource not found for the segment '{entity_set}'.", "0x80060888")
         if key_segment is not None:
             _refuse_unaddressable(key_segment)
+        if rest and key_segment is None and method == "POST" and rest in BULK_MESSAGES:
+            return self._bulk(table, rest.removeprefix("Microsoft.Dynamics.CRM."), self._body(body), user)
         if rest:
             raise error(400, f"navigation '{rest}' is not supported by the sandbox")
         if method == "GET":
@@ -654,6 +680,64 @@ class DataverseSimulator(Simulator):
         self._stamp(table, current, user, creating=False)
         return WriteEffect(table, "Update", record_id, before, dict(current), set(changes), user), False
 
+    # --- bulk operation messages -----------------------------------------------------------------
+
+    def _bulk(
+        self, table: Table, message: str, body: dict[str, Any], user: str
+    ) -> tuple[int, dict[str, str], Any, list[WriteEffect]]:
+        """CreateMultiple / UpsertMultiple on a standard table: every target or none.
+
+        Documented (Use bulk operation messages; UpsertMultiple Action): each item of `Targets` carries
+        `@odata.type`; UpsertMultiple names a row by `@odata.id` (an alternate key) and answers 204 No
+        Content; CreateMultiple answers the new rows' `Ids`. Unlike elastic tables, an error on one row
+        of a standard table rolls the whole request back; the answer is that row's own error."""
+        targets = body.get("Targets")
+        if not isinstance(targets, list) or not targets:
+            raise error(400, f"{message}: the parameter 'Targets' must be a non-empty collection.", "0x80040203")
+        expected = f"Microsoft.Dynamics.CRM.{table.logical}"
+        undo: list[tuple[str, dict[str, Any] | None]] = []
+        effects: list[WriteEffect] = []
+        rows = self.data[table.logical]
+        try:
+            for target in targets:
+                if not isinstance(target, dict) or target.get("@odata.type") != expected:
+                    raise error(
+                        400,
+                        f'{message}: every item of \'Targets\' must carry "@odata.type": "{expected}".',
+                        "0x80048d19",
+                    )
+                values = {k: v for k, v in target.items() if k not in ("@odata.type", "@odata.id")}
+                reference = target.get("@odata.id")
+                if message == "UpsertMultiple" and isinstance(reference, str):
+                    entity_set, key_segment, _ = split_resource(unquote(reference.split(API + "/", 1)[-1]))
+                    if entity_set != table.entity_set or key_segment is None:
+                        raise error(400, f"Invalid @odata.id '{reference}' for {table.entity_set}.", "0x80060888")
+                    _refuse_unaddressable(key_segment)
+                    existing = self._find(table, key_segment)
+                    undo.append((existing or "", dict(rows[existing]) if existing else None))
+                    effect, _created = self._upsert(table, key_segment, values, {}, user)
+                else:
+                    undo.append(("", None))
+                    effect = self._create(table, values, user)
+                if not undo[-1][0]:
+                    undo[-1] = (effect.record_id, None)
+                effects.append(effect)
+        except ODataError:
+            for record_id, before in reversed(undo):
+                if before is None:
+                    rows.pop(record_id, None)
+                else:
+                    rows[record_id] = before
+            self._forget_indexes(table)
+            raise
+        if message == "CreateMultiple":
+            payload = {
+                "@odata.context": f"{self.api_url}/$metadata#Microsoft.Dynamics.CRM.CreateMultipleResponse",
+                "Ids": [e.record_id for e in effects],
+            }
+            return 200, {}, payload, effects
+        return 204, {}, None, effects
+
     # --- $batch --------------------------------------------------------------------------------
 
     async def _batch(self, body: bytes, headers: dict[str, str], user: str) -> Response:
@@ -737,6 +821,20 @@ class DataverseSimulator(Simulator):
             return
         self.emitted += 1
         await self.sink(step.destination, body, properties, self.message_format)
+
+
+def _rows_written(path: str, body: bytes) -> int:
+    """How many rows a request writes, for the execution time it costs: a bulk message's targets, a
+    $batch's parts, else one."""
+    if path == "$batch":
+        return max(1, body.count(b"Content-Type: application/http"))
+    if path.endswith(tuple(BULK_MESSAGES)):
+        try:
+            targets = json_object(body, lambda message: error(400, message)).get("Targets")
+        except ODataError:
+            return 1
+        return len(targets) if isinstance(targets, list) else 1
+    return 1
 
 
 def _dump(value: Any) -> bytes:

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from sandbox.dataverse.steps import CLAIMS, ms_date
 from sandbox.finance.schema import NAMESPACE, EntitySpec, edm_type, enums, load_schema
+from sandbox.finance.throttling import ResourceBudget
 from sandbox.odata import (
     BatchPart,
     Faults,
@@ -88,6 +89,8 @@ class FinanceSimulator(Simulator):
         extensions: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(faults)
+        # Resource-based throttling (None: Finance never busy, the default).
+        self.budget: ResourceBudget | None = None
         self.extensions = extensions
         self.schema = load_schema(extensions)
         self.users = users
@@ -189,6 +192,11 @@ class FinanceSimulator(Simulator):
             if path == "$metadata":
                 return Response(self._metadata(), media_type="application/xml")
             body = await request.body()
+            if self.budget is not None:
+                units = max(1, body.count(b"Content-Type: application/http")) if path == "$batch" else 1
+                wait = self.budget.spend(units)
+                if wait is not None:
+                    return self.throttled(int(wait))
             if path == "$batch":
                 return await self._batch(body, request.headers.get("content-type", ""), user)
             status, payload, events = self._handle(request.method, path, dict(request.query_params), body, user)

@@ -123,6 +123,13 @@ def entity_path(entity_set: str, key: Mapping[str, Any], *, guid_primary: bool =
     return path
 
 
+def entity_set_path(entity_set: str) -> str:
+    """An entity set as the head of a URL (a collection, or a bound action on it), checked."""
+    if not _ENTITY_SET.match(entity_set):
+        raise MappingError(f"{entity_set!r} is not an entity set name")
+    return entity_set
+
+
 def bind_reference(entity_set: str, key: Mapping[str, Any]) -> str:
     """The value of `x@odata.bind`: `/set(key)`, built and checked like any other path."""
     return "/" + entity_path(entity_set, key, guid_primary=True)

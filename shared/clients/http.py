@@ -16,6 +16,7 @@ from httpx_aiohttp import AiohttpTransport
 from shared import telemetry
 from shared.auth import TokenProvider
 from shared.clients.batch import BatchRequest, BatchResponse, build_changeset, parse_batch_response
+from shared.clients.throttle import limiter_for
 from shared.errors import ServiceError, TransientServiceError
 from shared.jsonio import dumps, loads
 from shared.settings import Settings
@@ -83,6 +84,9 @@ class HttpEngine:
         self._base = str(client.base_url)
         self._timeout = {name: settings.http_timeout_seconds for name in ("connect", "read", "write", "pool")}
         self.calls = 0
+        # Shared by every client of the process that calls this service as this identity.
+        identity = settings.client_id or settings.managed_identity_client_id or str(settings.auth_mode)
+        self.throttle = limiter_for(system, base_url, identity)
 
     @property
     def timeout(self) -> float:
@@ -123,8 +127,13 @@ class HttpEngine:
             attempt += 1
             request_headers["Authorization"] = f"Bearer {await self._tokens.token(self.resource)}"
             try:
-                self.calls += 1
-                response = await self._send(method, url, request_headers, params, content)
+                async with self.throttle.slot() as sent_at:
+                    self.calls += 1
+                    response = await self._send(method, url, request_headers, params, content)
+                    if response.status_code == 429:
+                        self.throttle.throttled(sent_at, retry_after_seconds(response))
+                    elif response.status_code < 500:
+                        self.throttle.succeeded()
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 if attempt > self._max_retries:
                     raise TransientServiceError(

@@ -58,7 +58,22 @@ def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) 
     if companies:
         company_filter = " or ".join(filter_for_key({"dataAreaId": c.lower()}) for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
-    return runtime.engine.finance.pages(source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor)
+    return runtime.engine.finance.pages(
+        source.entity_set,
+        select=_finance_columns(table_map),
+        filter=row_filter,
+        page_size=page_size,
+        start_url=run.cursor,
+    )
+
+
+def _finance_columns(table_map: TableMap) -> list[str] | None:
+    """The columns the map reads, with the key: a Finance entity has a hundred more, and a row fed
+    whole is read by its flow as it was fed (shared.pipeline._fed_and_first). Documents read their
+    lines themselves and take every column."""
+    if table_map.document is not None:
+        return None
+    return sorted({*table_map.source.key_columns, *table_map.source_columns})
 
 
 def _event(table_map: TableMap, run: SyncRun, row: dict[str, Any]) -> ChangeEvent:
