@@ -311,6 +311,36 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
     return int(_run(_with_runtime(action)))
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from shared.operations.reconcile import reconcile
+    from shared.operations.reconcile_text import ProgressLine, report_text
+
+    async def action(runtime: Any) -> int:
+        table_map = _registry().by_name(args.flow)
+        progress = ProgressLine(table_map.name)
+        report = await reconcile(
+            runtime, table_map, company=args.company, since=args.since, repair=args.repair, progress=progress
+        )
+        progress.done()
+        print(report.to_json() if args.json else report_text(report))
+        return 0 if report.drift == 0 or args.repair else 1
+
+    return int(_run(_with_runtime(action)))
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from shared.jsonio import dumps
+    from shared.operations.reconcile_text import trace_text
+    from shared.operations.trace import trace
+
+    async def action(runtime: Any) -> int:
+        found = await trace(runtime, _registry().by_name(args.flow), args.key)
+        print(dumps(found) if args.json else trace_text(found))
+        return 0
+
+    return int(_run(_with_runtime(action)))
+
+
 def cmd_register_steps(args: argparse.Namespace) -> int:
     import os
 
@@ -397,6 +427,20 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
     sync.add_argument("--status", action="store_true", help="list runs")
     sync.set_defaults(handler=cmd_initial_sync)
+
+    rec = commands.add_parser("reconcile", help="compare a flow's source with its target; --repair sends the drift")
+    rec.add_argument("flow")
+    rec.add_argument("--company", help="one legal entity")
+    rec.add_argument("--since", type=_since, help="only source rows modified since this ISO date/time")
+    rec.add_argument("--repair", action="store_true", help="send missing and different rows through the flow")
+    rec.add_argument("--json", action="store_true")
+    rec.set_defaults(handler=cmd_reconcile)
+
+    tracer = commands.add_parser("trace", help="a record's sync state, outcomes, parked events and both rows")
+    tracer.add_argument("flow")
+    tracer.add_argument("key", help="the source key (a Dataverse id, or COMPANY|natural key)")
+    tracer.add_argument("--json", action="store_true")
+    tracer.set_defaults(handler=cmd_trace)
 
     steps = commands.add_parser("register-steps", help="create or update the Dataverse service endpoint and steps")
     steps.add_argument("--dry-run", action="store_true")

@@ -20,7 +20,7 @@ from shared.errors import (
     ServiceError,
     TransientServiceError,
 )
-from shared.events import ChangeEvent, Operation, payload_hash
+from shared.events import ChangeEvent, Operation, Source, payload_hash
 from shared.extensions import WHAT_TO_ADD
 from shared.maps import System, TableMap
 from shared.outcomes import (
@@ -125,7 +125,9 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     for row in rows:
         row_state = state if row.state_key == event.key else await engine.state.get_state(table_map.name, row.state_key)
         digest = payload_hash(row.payload)
-        if row_state is not None and row_state.payload_hash == digest and not row_state.tombstone:
+        # Reconcile saw the target differ from this payload: what we last wrote says nothing then.
+        repairing = event.source is Source.RECONCILE
+        if row_state is not None and row_state.payload_hash == digest and not row_state.tombstone and not repairing:
             continue
         await write_row(engine, table_map, row, row_state)
         written.append(row.key_text)

@@ -13,7 +13,7 @@ from typing import Any
 from shared.engine import Engine
 from shared.errors import MissingDependencyError, NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
-from shared.maps import FieldType, System, TableMap, WriteMode
+from shared.maps import System, TableMap, WriteMode
 from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
 from shared.state.base import SyncState
 from shared.targets import TargetRow, build_target_rows, passes_filter
@@ -33,7 +33,7 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         return
 
     created_body = {k: v for k, v in row.payload.items() if v is not None}
-    update_body = {k: (v if v is not None else finance_empty(_field_type(table_map, k))) for k, v in row.body.items()}
+    update_body = {k: (v if v is not None else finance_empty(table_map.target_type(k))) for k, v in row.body.items()}
     update_body = {k: v for k, v in update_body.items() if v is not None}
     key = typed_key(row.key, table_map.target_key_types)
     if table_map.write_mode is WriteMode.CREATE:
@@ -56,20 +56,12 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         await engine.finance.update(entity_set, key, update_body)
 
 
-def _field_type(table_map: TableMap, target: str) -> FieldType:
-    for pair in table_map.fields:
-        if pair.target == target:
-            return pair.type
-    for lookup in table_map.lookups:
-        if lookup.target == target:
-            return lookup.type
-    return FieldType.STRING
-
-
 async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> Outcome:
     keys: list[tuple[str, dict[str, Any]]] = []
     if state is not None and state.target_key:
         keys.append((event.key, json.loads(state.target_key)))
+    elif event.target_key:
+        keys.append((event.key, dict(event.target_key)))
     elif event.before:
         if table_map.filter is not None and not passes_filter(table_map, dict(event.before)):
             # Never ours to sync (another flow on the same table took it): nothing to delete either.
