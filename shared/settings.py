@@ -131,6 +131,8 @@ class Settings(BaseSettings):
 
     # Dismissed parked rows are deleted once dismissed this long ago (replayed and open ones stay).
     parked_retention_days: int = Field(default=90, ge=1, description="days a dismissed parked row is kept for audit")
+    # Every outcome recorded for a record is kept this long, for `trace`.
+    outcome_retention_days: int = Field(default=30, ge=1, description="days each record's outcomes are kept for trace")
 
     # Dataverse webhook ingress.
     webhook_secret: SecretStr | None = Field(default=None, description="value of the x-projops-webhook-key header")

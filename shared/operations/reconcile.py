@@ -416,7 +416,7 @@ def _target_company(run: _Run, row: dict[str, Any]) -> str:
     return run.company_of_value.get(str(value).lower(), str(value).upper())
 
 
-def _differences(table_map: TableMap, expected: dict[str, Any], actual: dict[str, Any]) -> list[FieldDifference]:
+def field_differences(table_map: TableMap, expected: dict[str, Any], actual: dict[str, Any]) -> list[FieldDifference]:
     keys = set(table_map.target.key_fields)
     differences = []
     for name, value in expected.items():
@@ -455,7 +455,7 @@ async def _compare_page(run: _Run, rows: list[dict[str, Any]], judge_orphans: bo
         expected = loads(payload_json)
         if table_map.money is not None:
             run.currency_of_value.setdefault(_target_currency(table_map, row), _source_currency(table_map, expected))
-        differences = _differences(table_map, expected, row)
+        differences = field_differences(table_map, expected, row)
         if differences:
             entry.add("different", Drift(key, skey, differences))
             run.spill.repair(ChangeEvent.from_json(event_json))

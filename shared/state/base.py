@@ -64,6 +64,25 @@ class SyncRun:
     updated_at: datetime = field(default_factory=utc_now)
 
 
+@dataclass
+class OutcomeRecord:
+    """One outcome the integration recorded for one record: kept for a bounded time, for `trace`."""
+
+    flow: str
+    key: str
+    kind: str  # written | skipped | retry-later | parked
+    reason: str | None = None
+    detail: str | None = None
+    source: str | None = None
+    operation: str | None = None
+    event_id: str | None = None
+    at: datetime = field(default_factory=utc_now)
+
+
+# Outcomes are kept this long when no retention is set; trace reads no further back.
+DEFAULT_OUTCOME_RETENTION_DAYS = 30
+
+
 class StateStore(Protocol):
     async def get_state(self, flow: str, key: str) -> SyncState | None: ...
 
@@ -90,6 +109,12 @@ class StateStore(Protocol):
     async def get_run(self, run_id: str) -> SyncRun | None: ...
 
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]: ...
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None: ...
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        """The record's outcomes within the retention, oldest first."""
+        ...
 
     async def close(self) -> None: ...
 

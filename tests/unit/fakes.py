@@ -10,7 +10,7 @@ from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
-from shared.state.base import ParkedEvent, SyncRun, SyncState
+from shared.state.base import OutcomeRecord, ParkedEvent, SyncRun, SyncState
 
 
 def _key(key: Key) -> tuple[tuple[str, str], ...]:
@@ -121,6 +121,7 @@ class FakeFinance:
 class MemoryState:
     states: dict[tuple[str, str], SyncState] = field(default_factory=dict)
     parked: dict[str, ParkedEvent] = field(default_factory=dict)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         return self.states.get((flow, key))
@@ -148,6 +149,12 @@ class MemoryState:
 
     async def list_runs(self, flow: str | None = None) -> list[SyncRun]:  # pragma: no cover
         return []
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None:
+        self.outcomes.append(outcome)
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        return [o for o in self.outcomes if (o.flow, o.key) == (flow, key)]
 
     async def close(self) -> None:
         pass
