@@ -14,13 +14,16 @@ from typing import Any
 import azure.functions as func
 
 from shared.bus import ADMIN_RUNS_QUEUE
+from shared.jsonio import dumps
+from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
 from shared.operations.check_maps import check_maps, waiting_for_extensions
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import continue_run, latest_unfinished, run_slice
+from shared.operations.initial_sync import latest_unfinished, run_slice
 from shared.operations.metadata import parse_metadata
 from shared.operations.parked import dismiss, replay, select_parked
 from shared.operations.pause import pause, resume
 from shared.operations.status import flow_statuses
+from shared.operations.trace import trace
 from shared.runtime import get_runtime
 from shared.values import parse_since
 
@@ -171,7 +174,51 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=ADMIN_RUNS_QUEUE, connection="ServiceBus")
 async def admin_initial_sync_continue(msg: func.ServiceBusMessage) -> None:
     runtime = await get_runtime()
-    await continue_run(runtime, runtime.maps(), msg.get_body().decode())
+    await continue_admin_run(runtime, runtime.maps(), msg.get_body().decode())
+
+
+@bp.function_name("admin_reconcile")
+@bp.route(route="admin/reconcile/{flow}", methods=["POST", "GET"], auth_level=ADMIN)
+async def admin_reconcile(req: func.HttpRequest) -> func.HttpResponse:
+    """POST queues a reconcile (it runs from the admin-runs queue: 202 and the run's id); GET shows
+    the flow's reconciles, newest first, each with its stored report."""
+    runtime = await get_runtime()
+    try:
+        table_map = runtime.maps().by_name(req.route_params["flow"])
+    except KeyError as exc:
+        return _json({"error": str(exc)}, 404)
+    if req.method == "GET":
+        runs = [r for r in await runtime.engine.state.list_runs(table_map.name) if r.options.get("kind") == "reconcile"]
+        return _json(runs)
+    body = _body(req)
+    try:
+        since = parse_since(str(body["since"])) if body.get("since") else None
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    company = str(body["company"]) if body.get("company") else None
+    run = await queue_reconcile(runtime, table_map, company=company, since=since, repair=bool(body.get("repair")))
+    return _json(run, 202)
+
+
+@bp.function_name("admin_trace")
+@bp.route(route="admin/trace/{flow}", methods=["GET"], auth_level=ADMIN)
+async def admin_trace(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = await get_runtime()
+    key = req.params.get("key")
+    if not key:
+        return _bad_request("name the record: ?key=<source key>")
+    try:
+        table_map = runtime.maps().by_name(req.route_params["flow"])
+    except KeyError as exc:
+        return _json({"error": str(exc)}, 404)
+    return func.HttpResponse(dumps(await trace(runtime, table_map, key)), mimetype="application/json")
+
+
+@bp.function_name("reconcile_scheduled")
+@bp.timer_trigger(arg_name="timer", schedule="%PROJOPS_RECONCILE_SCHEDULE%", run_on_startup=False)
+async def reconcile_scheduled(timer: func.TimerRequest) -> None:
+    runtime = await get_runtime()
+    await schedule_reconciles(runtime, runtime.maps())
 
 
 @bp.function_name("admin_check_maps")

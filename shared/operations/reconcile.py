@@ -40,6 +40,7 @@ from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
 from shared.targets import TargetRow, build_target_rows, passes_filter
+from shared.telemetry import record_reconcile
 from shared.values import Value, parse_iso_datetime, utc_now
 from shared.wire import finance_empty
 
@@ -514,11 +515,13 @@ async def reconcile(
     since: datetime | None = None,
     repair: bool = False,
     progress: Progress | None = None,
+    run_id: str | None = None,
 ) -> ReconcileReport:
-    """Compare the flow's source with its target; with `repair`, send the drift through the flow."""
+    """Compare the flow's source with its target; with `repair`, send the drift through the flow.
+    `run_id` names the queued run this one carries out (from the admin API or the schedule)."""
     company = company.upper() if company else None
     report = ReconcileReport(
-        id=uuid.uuid4().hex,
+        id=run_id or uuid.uuid4().hex,
         flow=table_map.name,
         started_at=utc_now(),
         options={"company": company, "since": since.isoformat() if since else None, "repair": repair},
@@ -562,6 +565,7 @@ async def reconcile(
     run_row.options["report"] = report.to_dict(STORED_DETAIL_LIMIT)
     run_row.updated_at = report.finished_at
     await runtime.engine.state.put_run(run_row)
+    record_reconcile(table_map.name, report.id, run_row.counts)
     return report
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
+from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
@@ -60,6 +60,9 @@ class FakeDataverse:
 
     def pages(self, entity_set: str, **_: Any) -> AsyncIterator[Page]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not page")
+
+    def changes(self, entity_set: str, **_: Any) -> AsyncIterator[ChangePage]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine track no changes")
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not batch")
