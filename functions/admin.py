@@ -16,6 +16,7 @@ import azure.functions as func
 from shared.bus import ADMIN_RUNS_QUEUE
 from shared.jsonio import dumps
 from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
+from shared.operations.changes import catch_up
 from shared.operations.check_maps import check_maps, waiting_for_extensions
 from shared.operations.finance_events import activations
 from shared.operations.initial_sync import latest_unfinished, run_slice
@@ -160,6 +161,12 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
     except KeyError as exc:
         return _json({"error": str(exc)}, 404)
     body = _body(req)
+    if body.get("changes"):
+        # A delta read is what changed since the last one: small, so it runs within the call.
+        try:
+            return _json(await catch_up(runtime, table_map))
+        except ValueError as exc:
+            return _bad_request(str(exc))
     resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
     try:
         since = parse_since(str(body["since"])) if body.get("since") else None

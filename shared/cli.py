@@ -294,6 +294,12 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
             print("name the flow to sync", file=sys.stderr)
             return 2
         table_map = _registry().by_name(args.flow)
+        if args.changes:
+            from shared.operations.changes import catch_up
+
+            done = await catch_up(runtime, table_map)
+            print(f"{table_map.name}: {done.counts['fed']:,} changed and {done.counts['deleted']:,} deleted rows fed")
+            return 0
         resume = await latest_unfinished(runtime, table_map.name) if not args.restart else None
         since = args.since
 
@@ -426,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--since", type=_since, help="only rows modified since this ISO date/time")
     sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
     sync.add_argument("--status", action="store_true", help="list runs")
+    sync.add_argument("--changes", action="store_true", help="what changed since the last --changes, deletes too")
     sync.set_defaults(handler=cmd_initial_sync)
 
     rec = commands.add_parser("reconcile", help="compare a flow's source with its target; --repair sends the drift")

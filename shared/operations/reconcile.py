@@ -526,7 +526,9 @@ async def reconcile(
         started_at=utc_now(),
         options={"company": company, "since": since.isoformat() if since else None, "repair": repair},
     )
-    run_row = SyncRun(id=report.id, flow=table_map.name, options={"kind": "reconcile", **report.options})
+    queued = await runtime.engine.state.get_run(run_id) if run_id else None
+    options = {**(queued.options if queued else {}), "kind": "reconcile", **report.options}
+    run_row = SyncRun(id=report.id, flow=table_map.name, options=options)
     await runtime.engine.state.put_run(run_row)
     spill = Spill()
     run = _Run(runtime, table_map, report, spill, company, progress)

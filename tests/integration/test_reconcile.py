@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
+
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox
 from sandbox.scenario import actual_body, import_id
+from shared.operations.admin_runs import schedule_reconciles
 from shared.operations.reconcile import last_reconciles, reconcile
 from shared.operations.reconcile_text import report_text
+from shared.operations.status import flow_statuses, status_table
 from tests.integration.conftest import finance_writes, send
 from tests.integration.test_flows import PROJECT, create_project
 
@@ -141,3 +145,32 @@ async def test_orphans_of_a_map_without_deletes_are_listed_not_deleted(sandbox: 
     assert report.repair == {"sent": 0, "deletes": 0, "orphans_listed": 1}
     await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-R3"))
+
+
+async def test_reconcile_from_the_admin_api_and_the_schedule_runs_on_the_admin_runs_queue(sandbox: Sandbox) -> None:
+    await steps_off_create_and_delete(sandbox)
+    assert sandbox.host is not None and sandbox.runtime is not None
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        queued = await client.post("/api/admin/reconcile/transaction-connections", json={"repair": True})
+        assert queued.status_code == 202 and queued.json()["status"] == "queued"
+        await sandbox.wait_quiet()
+        [run] = (await client.get("/api/admin/reconcile/transaction-connections")).json()
+    assert run["id"] == queued.json()["id"] and run["status"] == "completed"
+    assert run["counts"]["missing"] == 1 and run["counts"]["orphaned"] == 1 and run["counts"]["drift"] == 2
+    assert run["options"]["report"]["repair"] == {"sent": 1, "deletes": 1, "orphans_listed": 0}
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is None
+    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 1
+
+    # Off by default: the timer queues nothing until flows are named.
+    assert await schedule_reconciles(sandbox.runtime, CATALOG) == []
+    settings = sandbox.runtime.engine.settings
+    sandbox.runtime.engine.settings = settings.model_copy(update={"reconcile_flows": ["transaction-connections"]})
+    [scheduled] = await schedule_reconciles(sandbox.runtime, CATALOG)
+    await sandbox.wait_quiet()
+    done = await sandbox.runtime.engine.state.get_run(scheduled.id)
+    assert done is not None and done.status == "completed" and done.counts["drift"] == 0
+    assert done.options["trigger"] == "schedule"
+    [status] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "transaction-connections"]
+    assert status.last_drift == 0 and status.last_reconcile == done.updated_at.isoformat()
+    assert "drift 0" in status_table([status])
