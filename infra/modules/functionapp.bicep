@@ -60,13 +60,7 @@ var platformSettings = {
 // A deployment replaces every app setting. What the app has now comes first, so the settings only an
 // operator sets (AzureWebJobs.<function>.Disabled from pause, PROJOPS_MILESTONE_INVOICED_CUTOVER)
 // survive a redeploy, and the template's own settings come last, so they win.
-// Defaults an operator may change: first, so the operator's value survives a redeploy. The reconcile
-// timer's trigger reads its schedule from this setting (scheduled reconcile stays off until
-// PROJOPS_RECONCILE_FLOWS names flows).
-var operatorDefaults = {
-  PROJOPS_RECONCILE_SCHEDULE: '0 0 2 * * *'
-}
-var appSettings = union(operatorDefaults, existingAppSettings, platformSettings, settings)
+var appSettings = union(existingAppSettings, platformSettings, settings)
 
 resource app 'Microsoft.Web/sites@2024-04-01' = {
   name: appName
