@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import System, TableMap
-from shared.operations.initial_sync import row_event
+from shared.operations.initial_sync import record_failure, row_event
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
 from shared.values import utc_now
@@ -75,10 +75,7 @@ async def catch_up(
             if progress is not None:
                 progress(run)
     except Exception as exc:
-        run.status = "failed"
-        run.errors.append(f"{type(exc).__name__}: {exc}")
-        run.updated_at = utc_now()
-        await state.put_run(run)
+        await record_failure(state, run, exc)
         raise
     run.status = "completed"
     run.cursor = delta_link or run.cursor

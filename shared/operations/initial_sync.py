@@ -26,7 +26,7 @@ from shared.maps import Registry, System, TableMap
 from shared.pipeline import source_key
 from shared.records import normalize_finance_row, normalize_webapi_row
 from shared.runtime import Runtime
-from shared.state.base import SyncRun
+from shared.state.base import StateStore, SyncRun
 from shared.values import utc_now
 
 Progress = Callable[[SyncRun], None]
@@ -112,6 +112,14 @@ def row_event(
     return event if key else event.model_copy(update={"key": source_key(table_map, event)})
 
 
+async def record_failure(state: StateStore, run: SyncRun, exc: Exception) -> None:
+    """Keep a run that died as failed, with the error, so a person (or a resume) sees where it stopped."""
+    run.status = "failed"
+    run.errors.append(f"{type(exc).__name__}: {exc}")
+    run.updated_at = utc_now()
+    await state.put_run(run)
+
+
 async def latest_unfinished(runtime: Runtime, flow: str) -> SyncRun | None:
     for run in await runtime.engine.state.list_runs(flow):
         # Reconcile runs share the runs table; they are never resumed as an initial sync.
@@ -165,10 +173,7 @@ async def initial_sync(
             if time_budget_seconds is not None and page.next_link and time.monotonic() - started >= time_budget_seconds:
                 return run
     except Exception as exc:
-        run.status = "failed"
-        run.errors.append(f"{type(exc).__name__}: {exc}")
-        run.updated_at = utc_now()
-        await state.put_run(run)
+        await record_failure(state, run, exc)
         raise
     run.status = "completed"
     run.cursor = None

@@ -36,7 +36,7 @@ from shared.errors import MappingError, MissingDependencyError, RecordNotFoundBy
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.jsonio import dumps, loads
 from shared.maps import FieldType, System, TableMap
-from shared.operations.initial_sync import row_event, source_pages
+from shared.operations.initial_sync import record_failure, row_event, source_pages
 from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
@@ -556,10 +556,7 @@ async def reconcile(
         if repair:
             report.repair = await _send_repairs(run)
     except Exception as exc:
-        run_row.status = "failed"
-        run_row.errors.append(f"{type(exc).__name__}: {exc}")
-        run_row.updated_at = utc_now()
-        await runtime.engine.state.put_run(run_row)
+        await record_failure(runtime.engine.state, run_row, exc)
         raise
     finally:
         spill.close()

@@ -9,7 +9,7 @@ from functions.catalog import CATALOG
 from sandbox.environment import Sandbox
 from shared.operations.changes import catch_up
 from tests.integration.conftest import finance_writes, send
-from tests.integration.test_reconcile import CONNECTIONS, connection
+from tests.integration.test_reconcile import CONNECTIONS, connection, steps_off
 
 
 async def test_changes_deliver_a_create_and_a_delete_no_step_carried(sandbox: Sandbox) -> None:
@@ -25,13 +25,10 @@ async def test_changes_deliver_a_create_and_a_delete_no_step_carried(sandbox: Sa
     writes = len(finance_writes(sandbox, "ProjectTransactionRelationships"))
     assert writes == 2  # the rows read again were already there: nothing written twice
 
-    steps, sandbox.dataverse.steps.steps = sandbox.dataverse.steps.steps, []
-    try:
+    with steps_off(sandbox):
         async with sandbox.person_dataverse() as dv:
             await send(dv, "POST", "msdyn_transactionconnections", connection(CONNECTIONS[2]))
             await send(dv, "DELETE", f"msdyn_transactionconnections({CONNECTIONS[0]})")
-    finally:
-        sandbox.dataverse.steps.steps = steps
     await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is not None
 

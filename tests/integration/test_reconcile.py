@@ -3,6 +3,8 @@ repaired through the flow, and a second run finds none."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -94,19 +96,26 @@ def connection(connection_id: str) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def steps_off(sandbox: Sandbox) -> Iterator[None]:
+    """No plug-in step delivers while inside: changes made now reach nobody."""
+    steps, sandbox.dataverse.steps.steps = sandbox.dataverse.steps.steps, []
+    try:
+        yield
+    finally:
+        sandbox.dataverse.steps.steps = steps
+
+
 async def steps_off_create_and_delete(sandbox: Sandbox) -> None:
     """Two connections synced; then, with no step delivering, a third created and the first deleted."""
     async with sandbox.person_dataverse() as dv:
         for connection_id in CONNECTIONS[:2]:
             await send(dv, "POST", "msdyn_transactionconnections", connection(connection_id))
     await sandbox.wait_quiet()
-    steps, sandbox.dataverse.steps.steps = sandbox.dataverse.steps.steps, []
-    try:
+    with steps_off(sandbox):
         async with sandbox.person_dataverse() as dv:
             await send(dv, "POST", "msdyn_transactionconnections", connection(CONNECTIONS[2]))
             await send(dv, "DELETE", f"msdyn_transactionconnections({CONNECTIONS[0]})")
-    finally:
-        sandbox.dataverse.steps.steps = steps
     await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is not None
     assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[2]) is None
@@ -134,12 +143,9 @@ async def test_a_dataverse_create_and_delete_missed_by_the_steps_are_found_and_r
 async def test_orphans_of_a_map_without_deletes_are_listed_not_deleted(sandbox: Sandbox) -> None:
     await _three_actuals(sandbox)
     assert sandbox.runtime is not None
-    steps, sandbox.dataverse.steps.steps = sandbox.dataverse.steps.steps, []
-    try:
+    with steps_off(sandbox):
         async with sandbox.person_dataverse() as dv:
             await send(dv, "DELETE", f"msdyn_actuals({ACTUALS[2]})")
-    finally:
-        sandbox.dataverse.steps.steps = steps
     report = await reconcile(sandbox.runtime, CATALOG.by_name("actuals"), repair=True)
     assert [d.key["ActualsImportId"] for d in report.companies["USMF"].orphaned] == [import_id("ACT-R3")]
     assert report.repair == {"sent": 0, "deletes": 0, "orphans_listed": 1}
