@@ -35,7 +35,7 @@ from shared.document_keys import document_key
 from shared.errors import MappingError, MissingDependencyError, RecordNotFoundByKeyError
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.jsonio import dumps, loads
-from shared.maps import FieldType, System, TableMap
+from shared.maps import FieldType, System, TableMap, WriteMode
 from shared.operations.initial_sync import record_failure, row_event, source_pages
 from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
@@ -189,6 +189,9 @@ def same_value(table_map: TableMap, name: str, expected: Any, actual: Any) -> bo
     if expected is None or (finance and expected == finance_empty(kind)):
         # Nothing sent, or Finance's empty sent: Finance holds no null, only its type's blank value.
         return _blank(actual) if finance else actual in (None, "")
+    if expected == "" and not finance:
+        # Finance has no null string: its empty is what Dataverse holds as null.
+        return actual in (None, "")
     if actual is None:
         return False
     if kind in (FieldType.DECIMAL, FieldType.INT, FieldType.OPTION):
@@ -498,6 +501,8 @@ def _orphan_judgement(runtime: Runtime, table_map: TableMap, since: datetime | N
     """Why orphans cannot be told for this run, if they cannot."""
     if since is not None:
         return "orphans are not judged with --since: the rows changed before it were not read"
+    if table_map.write_mode is WriteMode.UPDATE:
+        return f"orphans are not judged: the map only updates {table_map.target.entity_set} rows, it creates none"
     sharing = [
         other.name
         for other in runtime.maps().maps

@@ -26,6 +26,9 @@ def test_finance_blanks_are_empty_and_values_are_read_as_their_type() -> None:
 def test_dataverse_has_nulls_and_binds_are_not_compared() -> None:
     assert same_value(EXPENSES, "msdyn_amount", None, None)
     assert not same_value(EXPENSES, "msdyn_amount", None, Decimal(0))
+    # Finance's empty string is Dataverse's null.
+    assert same_value(EXPENSES, "msdyn_description", "", None)
+    assert not same_value(EXPENSES, "msdyn_description", "", "a text")
     expected = {"msdyn_amount": Decimal("5"), "transactioncurrencyid@odata.bind": "/transactioncurrencies(x)"}
     actual = {"msdyn_amount": Decimal("6"), "_transactioncurrencyid_value": "1d2c"}
     assert field_differences(EXPENSES, expected, actual) == [
