@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -180,3 +181,19 @@ async def test_reconcile_from_the_admin_api_and_the_schedule_runs_on_the_admin_r
     [status] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "transaction-connections"]
     assert status.last_drift == 0 and status.last_reconcile == done.updated_at.isoformat()
     assert "drift 0" in status_table([status])
+
+
+async def test_company_and_since_narrow_what_is_compared(sandbox: Sandbox) -> None:
+    await _three_actuals(sandbox)
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("actuals")
+    other = await reconcile(sandbox.runtime, table_map, company="uspi")
+    assert other.totals["source_rows"] == 0 and other.totals["target_rows"] == 0 and other.drift == 0
+    usmf = await reconcile(sandbox.runtime, table_map, company="usmf")
+    assert list(usmf.companies) == ["USMF"] and usmf.totals["matched"] == 3
+    recent = await reconcile(sandbox.runtime, table_map, since=datetime.now(UTC) - timedelta(hours=1))
+    assert recent.totals["matched"] == 3 and recent.drift == 0
+    later = await reconcile(sandbox.runtime, table_map, since=datetime.now(UTC) + timedelta(days=1))
+    # Nothing changed since: no source rows, and the target's rows are not called orphans for it.
+    assert later.totals["source_rows"] == 0 and later.totals["orphaned"] == 0 and later.drift == 0
+    assert later.notes == ["orphans are not judged with --since: the rows changed before it were not read"]
