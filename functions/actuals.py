@@ -41,6 +41,7 @@ from shared.maps import (
     FieldType,
     Filter,
     Lookup,
+    Money,
     SourceSide,
     System,
     TableMap,
@@ -248,6 +249,7 @@ MAP = TableMap(
         task_activity_number("msdyn_task", "TaskNumber", "msdyn_task.msdyn_activitynumber", DOC),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    money=Money("Amount", "TransactionCurrencyId"),
     notes=(
         "Follows Microsoft's stored actuals map (November 2020) row by row. Differs: DocumentDate from "
         "msdyn_transactiondate (fix 3445803; the stored map reads msdyn_documentdate); the stored filter is kept "

@@ -15,9 +15,13 @@ import azure.functions as func
 
 from shared.bus import ADMIN_RUNS_QUEUE
 from shared.errors import OperatorError
+from shared.jsonio import dumps
 from shared.operations import views
+from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
+from shared.operations.changes import catch_up
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import continue_run, latest_unfinished, start_in_background
+from shared.operations.initial_sync import latest_unfinished, start_in_background
+from shared.operations.trace import trace
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
@@ -144,8 +148,16 @@ async def start_initial_sync(body: dict[str, Any], flow: str) -> dict[str, Any]:
 @bp.route(route="admin/initial-sync/{flow}", methods=["POST"], auth_level=ADMIN)
 @answers
 async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
+    body = _body(req)
+    if body.get("changes"):
+        # A delta read is what changed since the last one: small, so it runs within the call.
+        runtime = await get_runtime()
+        try:
+            return _json(await catch_up(runtime, views.flow_map(runtime, req.route_params["flow"])))
+        except ValueError as exc:
+            raise OperatorError(str(exc)) from None
     # The run goes on in the background, from the admin-runs queue: 202, and admin/runs/{id} follows it.
-    return _json(await start_initial_sync(_body(req), req.route_params["flow"]), 202)
+    return _json(await start_initial_sync(body, req.route_params["flow"]), 202)
 
 
 @bp.function_name("admin_runs")
@@ -166,7 +178,44 @@ async def admin_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=ADMIN_RUNS_QUEUE, connection="ServiceBus")
 async def admin_initial_sync_continue(msg: func.ServiceBusMessage) -> None:
     runtime = await get_runtime()
-    await continue_run(runtime, runtime.maps(), msg.get_body().decode())
+    await continue_admin_run(runtime, runtime.maps(), msg.get_body().decode())
+
+
+@bp.function_name("admin_reconcile")
+@bp.route(route="admin/reconcile/{flow}", methods=["POST", "GET"], auth_level=ADMIN)
+@answers
+async def admin_reconcile(req: func.HttpRequest) -> func.HttpResponse:
+    """POST queues a reconcile (it runs from the admin-runs queue: 202 and the run's id); GET shows
+    the flow's reconciles, newest first, each with its stored report."""
+    runtime = await get_runtime()
+    table_map = views.flow_map(runtime, req.route_params["flow"])
+    if req.method == "GET":
+        runs = [r for r in await runtime.engine.state.list_runs(table_map.name) if r.options.get("kind") == "reconcile"]
+        return _json(runs)
+    body = _body(req)
+    since = views.when(str(body["since"]) if body.get("since") else None, "since")
+    company = str(body["company"]) if body.get("company") else None
+    run = await queue_reconcile(runtime, table_map, company=company, since=since, repair=bool(body.get("repair")))
+    return _json(run, 202)
+
+
+@bp.function_name("admin_trace")
+@bp.route(route="admin/trace/{flow}", methods=["GET"], auth_level=ADMIN)
+@answers
+async def admin_trace(req: func.HttpRequest) -> func.HttpResponse:
+    runtime = await get_runtime()
+    key = req.params.get("key")
+    if not key:
+        raise OperatorError("name the record: ?key=<source key>")
+    table_map = views.flow_map(runtime, req.route_params["flow"])
+    return func.HttpResponse(dumps(await trace(runtime, table_map, key)), mimetype="application/json")
+
+
+@bp.function_name("reconcile_scheduled")
+@bp.timer_trigger(arg_name="timer", schedule="%PROJOPS_RECONCILE_SCHEDULE%", run_on_startup=False)
+async def reconcile_scheduled(timer: func.TimerRequest) -> None:
+    runtime = await get_runtime()
+    await schedule_reconciles(runtime, runtime.maps())
 
 
 @bp.function_name("admin_check_maps")

@@ -20,6 +20,7 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Lookup,
+    Money,
     SourceSide,
     System,
     TableMap,
@@ -106,6 +107,7 @@ MAP = TableMap(
         project_number("msdyn_project", "ProjectNumber", must_be_in_finance=False, provenance=MET),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+    money=Money("Amount", "CurrencyCode"),
     notes=(
         "TransactionId is not sent: the PSA-era entity was keyed by it as a Guid, but here it is a "
         "plain string and the entity has its own key and Guid field, so the Dataverse id goes to "

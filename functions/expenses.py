@@ -25,6 +25,7 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Lookup,
+    Money,
     SourceSide,
     System,
     TableMap,
@@ -77,6 +78,7 @@ MAP = TableMap(
         currency_bind("ExchangeCode", "transactioncurrencyid", MET),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    money=Money("msdyn_amount", "transactioncurrencyid"),
     notes=(
         "ProjExpensesExport has no unit price (msdyn_price is not written; Dataverse keeps its own) and no "
         "expense report id. Not carried, for want of a Dataverse column: ProjActivityNumber (Dataverse resolves "

@@ -16,6 +16,7 @@ from shared.maps import (
     MET,
     FieldMap,
     FieldType,
+    Money,
     SourceSide,
     System,
     TableMap,
@@ -58,6 +59,7 @@ MAP = TableMap(
         task_activity_number("msdyn_taskid", "ActivityNumber", note="PSA-DI: = TASKID", provenance=MET),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+    money=Money("PlannedCostAmount"),
     notes=(
         "Not sent, as ProjEstimateHoursImport has no such field: the end date, the exchange rate and "
         "the currency. Also on the entity but not mapped: ResourceCategoryId, TransactionCategoryId and "

@@ -29,6 +29,7 @@ from shared.maps import (
     FieldMap,
     FieldType,
     Lookup,
+    Money,
     SourceSide,
     System,
     TableMap,
@@ -133,6 +134,7 @@ MAP = TableMap(
         company_bind(LINES_COMPANY, provenance=DOC),
     ),
     operations=frozenset({Operation.UPSERT}),
+    money=Money("msdyn_amount", "transactioncurrencyid"),
     notes=(
         "Shown in the screenshot but not carried: PROJDATAAREAID → msdyn_project.msdyn_owningcompany (the "
         "project is bound by its number, which Dataverse keys alone, so its company is not needed to find "

@@ -96,6 +96,12 @@ param backlogAgeThresholdSeconds int = 900
 
 param retryMaxAttempts int = 8
 
+@description('NCRONTAB schedule of the reconcile timer (UTC). It reconciles only the flows in reconcileFlows.')
+param reconcileSchedule string = '0 0 2 * * *'
+
+@description('Comma-separated flows the timer reconciles; empty (the default): scheduled reconcile is off.')
+param reconcileFlows string = ''
+
 @description('Production choice: VNet integration, private endpoints for Storage, Key Vault and (Premium) Service Bus, public access off for Storage and Key Vault. Default off (public endpoints, identity-only auth).')
 param privateNetworking bool = false
 
@@ -211,6 +217,8 @@ module app 'modules/functionapp.bicep' = {
       PROJOPS_CLIENT_ID: clientId
       PROJOPS_COMPANIES: companies
       PROJOPS_RETRY_MAX_ATTEMPTS: string(retryMaxAttempts)
+      PROJOPS_RECONCILE_SCHEDULE: reconcileSchedule
+      PROJOPS_RECONCILE_FLOWS: reconcileFlows
       PROJOPS_STATE_BACKEND: 'tables'
       PROJOPS_BUS_BACKEND: 'servicebus'
       PROJOPS_SERVICEBUS_RESOURCE_ID: messaging.outputs.namespaceId

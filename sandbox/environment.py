@@ -232,6 +232,8 @@ class Sandbox:
             if m.source.system is System.DATAVERSE
             and (m.target.requires_extension is None or m.target.requires_extension in extensions)
         ]
+        # The administrator turns on Track changes for the tables the flows read (initial-sync --changes).
+        self.dataverse.change_tracking.update(m.source.entity for m in dataverse_maps)
         if self.options.register_steps:
             for entity in dict.fromkeys(m.source.entity for m in dataverse_maps):
                 self.register_steps(entity, [m for m in dataverse_maps if m.source.entity == entity])

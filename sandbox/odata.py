@@ -71,6 +71,9 @@ def is_guid(text: str) -> bool:
     return bool(_GUID.match(text))
 
 
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+
+
 def parse_literal(text: str) -> Any:
     text = text.strip()
     if text.startswith("'") and text.endswith("'"):
@@ -81,6 +84,8 @@ def parse_literal(text: str) -> Any:
         return None
     if is_guid(text):
         return text.lower()
+    if _MOMENT.match(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
     enum = re.match(r"^[\w.]+'(.*)'$", text)
     if enum:
         return enum.group(1)
@@ -134,6 +139,8 @@ def split_resource(path: str) -> tuple[str, str | None, str | None]:
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<lp>\()|(?P<rp>\))|(?P<comma>,)|"
+    # An Edm.DateTimeOffset literal is bare: 2026-12-02T05:04:22.2157Z (OData ABNF dateTimeOffsetValue).
+    r"(?P<moment>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))|"
     r"(?P<word>[\w.$@/-]+(?:'(?:[^']|'')*')?))"
 )
 
@@ -265,7 +272,8 @@ class Filter:
 
 def _comparable(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+        # One length for every moment, so that moments with and without fractions order as times.
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):

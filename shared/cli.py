@@ -304,6 +304,16 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
             return 0
         if not args.flow:
             raise OperatorError("name the flow to sync: `projops-sync maps` lists them")
+        if args.changes:
+            done = await backend.catch_up(args.flow)
+            counts = done.get("counts") or {}
+            if args.json:
+                print_json(done)
+            else:
+                print(
+                    f"{args.flow}: {counts.get('fed', 0):,} changed and {counts.get('deleted', 0):,} deleted rows fed"
+                )
+            return 0
         options = {
             "companies": args.company,
             "since": args.since.isoformat() if args.since else None,
@@ -313,6 +323,38 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
         if args.json:
             print_json(run)
         return 0 if run["status"] != "failed" else 1
+
+    return with_backend(args, action)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from shared.operations.reconcile_text import ProgressLine, report_text
+
+    async def action(backend: Any) -> int:
+        progress = None if args.json else ProgressLine(args.flow)
+        options = {
+            "company": args.company,
+            "since": args.since.isoformat() if args.since else None,
+            "repair": args.repair,
+        }
+        report = await backend.reconcile(args.flow, options, progress)
+        if progress is not None:
+            progress.done()
+        print_json(report) if args.json else print(report_text(report))
+        totals = report["totals"]
+        drift = totals["missing"] + totals["different"] + totals["orphaned"] + totals["unmappable"]
+        return 0 if drift == 0 or args.repair else 1
+
+    return with_backend(args, action)
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from shared.operations.reconcile_text import trace_text
+
+    async def action(backend: Any) -> int:
+        found = await backend.trace(args.flow, args.key)
+        print_json(found) if args.json else print(trace_text(found))
+        return 0
 
     return with_backend(args, action)
 
@@ -425,6 +467,17 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--wait", action="store_true", help="follow the run until every row has landed")
     sync.add_argument("--status", action="store_true", help="list runs with their counts (of FLOW, or all)")
     sync.add_argument("--run", help="with --status: one run, by id")
+    sync.add_argument("--changes", action="store_true", help="what changed since the last --changes, deletes too")
+
+    rec = command("reconcile", "compare a flow's source with its target; --repair sends the drift", cmd_reconcile)
+    rec.add_argument("flow")
+    rec.add_argument("--company", help="one legal entity")
+    rec.add_argument("--since", type=_since, help="only source rows modified since this ISO date/time")
+    rec.add_argument("--repair", action="store_true", help="send missing and different rows through the flow")
+
+    tracer = command("trace", "a record's sync state, outcomes, parked events and both rows", cmd_trace)
+    tracer.add_argument("flow")
+    tracer.add_argument("key", help="the source key (a Dataverse id, or COMPANY|natural key)")
 
     steps = command("register-steps", "create or update the Dataverse service endpoint and steps", cmd_register_steps)
     steps.add_argument("--dry-run", action="store_true")

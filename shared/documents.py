@@ -10,32 +10,19 @@ one on their data events.
 
 from __future__ import annotations
 
+from shared.document_keys import document_key, document_members
+from shared.engine import Engine
 from shared.errors import MappingError
 from shared.events import ChangeEvent, payload_hash
 from shared.maps import Document, TableMap
 from shared.outcomes import FILTERED, MISSING_DEPENDENCY, UNCHANGED, Outcome
-from shared.pipeline import Engine, TargetRow, build_target_rows, passes_filter
 from shared.records import normalize_finance_row
 from shared.state.base import SyncState
+from shared.targets import TargetRow, build_target_rows, passes_filter
 from shared.values import Value
 
-
-def document_members(table_map: TableMap, event: ChangeEvent) -> tuple[str, dict[str, Value]]:
-    """The document's company and the event members that select its rows."""
-    document = _document(table_map)
-    members = event.record or {}
-    company = event.company or members.get("LegalEntity")
-    if not company:
-        raise MappingError(f"the {event.entity} event names no legal entity")
-    missing = [member for member, _ in document.match if members.get(member) in (None, "")]
-    if missing:
-        raise MappingError(f"the {event.entity} event has no {', '.join(missing)}")
-    return str(company).upper(), {member: members[member] for member, _ in document.match}
-
-
-def document_key(table_map: TableMap, event: ChangeEvent) -> str:
-    company, members = document_members(table_map, event)
-    return "|".join([company, *(str(value) for value in members.values())])
+# The document key lives with the targets stage; it is offered here as before.
+__all__ = ["apply_document", "document_key", "document_members"]
 
 
 async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Outcome:

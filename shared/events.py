@@ -64,6 +64,9 @@ class ChangeEvent(BaseModel):
     partial: bool = False
     # Name of the source message (Create, Update, OnExternalUpdated, a business event id ...), for people.
     message: str | None = None
+    # A delete reconcile asks for: the target row it found orphaned, by its key, when no source
+    # record (and so no state or pre image) is left to derive it from.
+    target_key: dict[str, Any] | None = None
 
     @field_validator("occurred_at")
     @classmethod

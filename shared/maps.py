@@ -280,6 +280,17 @@ class Document:
 
 
 @dataclass(frozen=True)
+class Money:
+    """Where a money flow's target row holds its amount and currency, so reconcile can tie out a
+    period: counts and sums per currency on each side. `currency` is a target field, or the
+    navigation property a Dataverse target binds the currency through; None where the target row
+    names no currency (its amounts are in the project's)."""
+
+    amount: str
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
 class SourceSide:
     system: System
     entity: str  # Dataverse table logical name, Finance entity (AOT) or business event id
@@ -321,6 +332,11 @@ class TableMap:
     reference: str = ""  # the reference file the facts come from
     notes: str = ""
     document: Document | None = None
+    money: Money | None = None
+
+    def target_type(self, name: str) -> FieldType:
+        """How the target field `name` is written, from the field pair or lookup that fills it."""
+        return self.target_types.get(name, FieldType.STRING)
 
     @property
     def target_key_types(self) -> dict[str, FieldType]:

@@ -120,6 +120,15 @@ class Settings(BaseSettings):
         description="Finance extensions installed that publish entities the standard $metadata lacks "
         "(public-transaction-relationships, public-invoice-proposals); a map that needs one runs only then",
     )
+    # Scheduled reconcile: off until flows are named; the timer's schedule is RECONCILE_SCHEDULE.
+    reconcile_flows: CsvList = Field(
+        default_factory=list, description="flows the timer reconciles (none: scheduled reconcile is off)"
+    )
+    reconcile_schedule: str = Field(
+        default="0 0 2 * * *",
+        description="NCRONTAB schedule of the reconcile timer (the app setting the trigger reads)",
+    )
+    reconcile_repair: bool = Field(default=False, description="scheduled reconciles also repair what they find")
     retry_max_attempts: int = Field(default=8, ge=1, le=100, description="attempt budget before parking")
     retry_base_delay_seconds: float = Field(default=30.0, gt=0)
     retry_max_delay_seconds: float = Field(default=3600.0, gt=0)
@@ -168,12 +177,21 @@ class Settings(BaseSettings):
 
     # Dismissed parked rows are deleted once dismissed this long ago (replayed and open ones stay).
     parked_retention_days: int = Field(default=90, ge=1, description="days a dismissed parked row is kept for audit")
+    # Every outcome recorded for a record is kept this long, for `trace`.
+    outcome_retention_days: int = Field(default=30, ge=1, description="days each record's outcomes are kept for trace")
 
     # Dataverse webhook ingress.
     webhook_secret: SecretStr | None = Field(default=None, description="value of the x-projops-webhook-key header")
     webhook_max_bytes: int = Field(default=1_048_576, gt=0)
 
-    @field_validator("integration_user_ids", "integration_object_ids", "companies", "finance_extensions", mode="before")
+    @field_validator(
+        "integration_user_ids",
+        "integration_object_ids",
+        "companies",
+        "finance_extensions",
+        "reconcile_flows",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_list(value)

@@ -8,7 +8,7 @@ from shared.bus import MessageSender, flow_queue
 from shared.events import ChangeEvent, derive_id
 from shared.outcomes import RETRY_BUDGET, Outcome, OutcomeKind
 from shared.settings import Settings
-from shared.state.base import ParkedEvent, StateStore
+from shared.state.base import OutcomeRecord, ParkedEvent, StateStore
 
 
 def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
@@ -35,7 +35,32 @@ async def settle(
     event: ChangeEvent,
     outcome: Outcome,
 ) -> Outcome:
-    """Act on the outcome; returns the final one (a retry past the budget becomes parked)."""
+    """Act on the outcome; returns the final one (a retry past the budget becomes parked), and keep
+    it in the record's history."""
+    final = await _consequence(settings, state, sender, flow, event, outcome)
+    await state.record_outcome(
+        OutcomeRecord(
+            flow=flow,
+            key=event.key,
+            kind=final.kind.value,
+            reason=final.reason,
+            detail=final.detail,
+            source=event.source.value,
+            operation=event.operation.value,
+            event_id=event.event_id,
+        )
+    )
+    return final
+
+
+async def _consequence(
+    settings: Settings,
+    state: StateStore,
+    sender: MessageSender,
+    flow: str,
+    event: ChangeEvent,
+    outcome: Outcome,
+) -> Outcome:
     if outcome.kind is OutcomeKind.RETRY_LATER:
         if event.attempt >= settings.retry_max_attempts:
             final = Outcome.parked(f"{RETRY_BUDGET}: {outcome.reason}", outcome.detail or "")

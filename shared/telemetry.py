@@ -160,3 +160,15 @@ def record_outcome(event: ChangeEvent, flow: str, outcome: Outcome, latency_ms: 
             "source": event.source.value,
         },
     )
+
+
+def record_reconcile(flow: str, report_id: str, counts: dict[str, int]) -> None:
+    """A finished reconcile, with its counts: the "drift found" alert reads `drift`."""
+    drift = counts.get("drift", 0)
+    log.log(
+        logging.WARNING if drift else logging.INFO,
+        "reconcile %s: %s rows out of step",
+        flow,
+        drift,
+        extra={"event": "reconcile", "flow": flow, "report_id": report_id, **counts},
+    )

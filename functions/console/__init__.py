@@ -89,8 +89,7 @@ async def _flows_context(message: str | None = None) -> dict[str, Any]:
     return {
         "rows": await views.status_view(runtime),
         "titles": {m.name: m.title for m in runtime.maps().maps},
-        # The column shows only where the state store keeps reconcile runs.
-        "reconcile": callable(getattr(runtime.engine.state, "last_reconcile", None)),
+        "reconcile": True,
         "message": message,
     }
 

@@ -1,4 +1,4 @@
-// Alert rules: parked events, dead letters, function failures, backlog age. Queries: docs/operations.md.
+// Alert rules: parked events, dead letters, function failures, backlog age, reconcile drift. Queries: docs/operations.md.
 
 param name string
 param location string
@@ -18,6 +18,12 @@ var logAlerts = [
     title: 'projops-sync: events parked in the last 15 minutes'
     severity: 2
     query: 'traces | where customDimensions.outcome == "parked" | summarize parked = count() by flow = tostring(customDimensions.flow), reason = tostring(customDimensions.reason)'
+  }
+  {
+    key: 'drift'
+    title: 'projops-sync: reconcile found drift'
+    severity: 2
+    query: 'traces | where customDimensions.event == "reconcile" and toint(customDimensions.drift) > 0 | summarize drift = max(toint(customDimensions.drift)) by flow = tostring(customDimensions.flow)'
   }
   {
     key: 'failures'

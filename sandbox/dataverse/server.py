@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -112,6 +112,10 @@ class DataverseSimulator(Simulator):
         self.message_format = "application/json"
         self._version = 1000
         self._ordered: dict[tuple[str, str | None], tuple[tuple[int, int, int], list[dict[str, Any]]]] = {}
+        # Change tracking (an administrator's "Track changes" per table), and each tracked table's
+        # removals as (version, id): what a delta link reports as $deletedEntity.
+        self.change_tracking: set[str] = set()
+        self.removed: dict[str, list[tuple[int, str]]] = {}
         self._emit_lock = asyncio.Lock()
         self.protection: ServiceProtectionMeter | None = None
         self._seed_messages()
@@ -278,6 +282,8 @@ class DataverseSimulator(Simulator):
             raise error(400, f"navigation '{rest}' is not supported by the sandbox")
         if method == "GET":
             if key_segment is None:
+                if "odata.track-changes" in headers.get("prefer", "") or "$deltatoken" in query:
+                    return 200, {}, self._changes(table, query, headers), []
                 return 200, {}, self._query(table, query, headers), []
             record_id = self._find(table, key_segment)
             if record_id is None:
@@ -314,6 +320,8 @@ class DataverseSimulator(Simulator):
                 raise self._missing(table, key_segment)
             before = self.data[table.logical].pop(record_id)
             self._forget_indexes(table)
+            self._version += 1
+            self.removed.setdefault(table.logical, []).append((self._version, record_id))
             return 204, {}, None, [WriteEffect(table, "Delete", record_id, before, None, set(), user)]
         raise error(405, f"{method} is not supported on {path}")
 
@@ -429,6 +437,73 @@ class DataverseSimulator(Simulator):
             ]
         rows.sort(key=lambda r: (str(r.get("createdon") or ""), r[table.primary]))
         return rows
+
+    def _changes(self, table: Table, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        """Change tracking as the Web API answers it: every row with a delta link first; then, from a
+        delta link, the rows created or changed since and the removed ones as $deletedEntity.
+
+        Documented (use-change-tracking-synchronize-data-external-systems): the Prefer header
+        `odata.track-changes`, `@odata.deltaLink` carrying `$deltatoken`, a delta response whose
+        context ends in `/$delta`, removals as `{"@odata.context": ...$deletedEntity, "id", "reason":
+        "deleted"}`. Inferred: paging by maxpagesize with the delta link on the last page, the token's
+        form (version!timestamp, as the samples show), and the refusal of a table not tracked and of
+        query options other than $select (the docs name none; the SDK's RetrieveEntityChanges takes
+        only columns)."""
+        if table.logical not in self.change_tracking:
+            raise error(
+                400,
+                f"Change tracking is not enabled for the entity {table.logical}. Enable Track changes for the "
+                "table before retrieving its changes.",
+                "0x80044155",
+            )
+        unsupported = [name for name in query if name not in ("$select", "$deltatoken", "$skiptoken")]
+        if unsupported:
+            raise error(400, f"The query option {unsupported[0]} is not supported with change tracking.", "0x80060888")
+        select = query.get("$select")
+        self._check_select(table, select)
+        token = query.get("$deltatoken")
+        since = 0
+        if token is not None:
+            try:
+                since = int(token.split("!", 1)[0])
+            except ValueError:
+                raise error(400, f"The delta token {token!r} is not valid.", "0x80044156") from None
+        rows = sorted(
+            (row for row in self.data[table.logical].values() if int(row.get("versionnumber", 0)) > since),
+            key=lambda r: int(r.get("versionnumber", 0)),
+        )
+        entries: list[dict[str, Any]] = [self._render(table, row, select, _lookup_annotations(headers)) for row in rows]
+        if token is not None:
+            context = f"{self.api_url}/$metadata#{table.entity_set}/$deletedEntity"
+            entries += [
+                {"@odata.context": context, "id": record_id, "reason": "deleted"}
+                for version, record_id in self.removed.get(table.logical, [])
+                if version > since and record_id not in self.data[table.logical]
+            ]
+        page_size = MAX_PAGE
+        prefer = headers.get("prefer", "")
+        if "odata.maxpagesize=" in prefer:
+            page_size = min(MAX_PAGE, int(prefer.split("odata.maxpagesize=")[1].split(",")[0].strip().strip('"')))
+        start = int(query.get("$skiptoken", "0") or 0)
+        selected = f"({select})" if select else ""
+        result: dict[str, Any] = {
+            "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}{selected}"
+            + ("/$delta" if token is not None else ""),
+            "value": entries[start : start + page_size],
+        }
+        params = {k: v for k, v in query.items() if k != "$skiptoken"}
+        if start + page_size < len(entries):
+            rest = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+            result["@odata.nextLink"] = (
+                f"{self.api_url}/{table.entity_set}?{rest}{'&' if rest else ''}$skiptoken={start + page_size}"
+            )
+        else:
+            # The token a delta link carries: this read's high-water version, and when it was taken.
+            stamp = datetime.now(UTC).strftime("%m/%d/%Y %H:%M:%S")
+            params["$deltatoken"] = f"{self._version}!{stamp}"
+            rest = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+            result["@odata.deltaLink"] = f"{self.api_url}/{table.entity_set}?{rest}"
+        return result
 
     def _check_select(self, table: Table, select: str | None) -> None:
         # A misspelt column is refused, even when no row would show it, rather than read as absent.

@@ -50,6 +50,17 @@ class Page:
     next_link: str | None
 
 
+@dataclass(frozen=True)
+class ChangePage:
+    """A page of a table's changes (Dataverse change tracking): rows created or changed, ids removed,
+    and on the last page the delta link that reads the changes after this read."""
+
+    rows: list[Row]
+    removed: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
 class DataverseApi(Protocol):
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None: ...
 
@@ -79,6 +90,15 @@ class DataverseApi(Protocol):
         page_size: int = 5000,
         start_url: str | None = None,
     ) -> AsyncIterator[Page]: ...
+
+    def changes(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        delta_link: str | None = None,
+        page_size: int = 5000,
+    ) -> AsyncIterator[ChangePage]: ...
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from shared.clients.addressing import entity_path, entity_set_path, filter_for_key, unaddressable_character
-from shared.clients.base import Key, Page, Row, WriteMode, WriteResult, primary_id
+from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult, primary_id
 from shared.clients.batch import BatchRequest
 from shared.clients.bulk import BulkUpserts
 from shared.clients.http import ODataClient, json_body
@@ -237,6 +237,33 @@ class DataverseClient(ODataClient):
             url = body.get("@odata.nextLink")
             params = None  # the nextLink carries the whole query, verbatim
             yield Page(list(body.get("value") or []), url)
+
+    async def changes(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str] | None = None,
+        delta_link: str | None = None,
+        page_size: int = 5000,
+    ) -> AsyncIterator[ChangePage]:
+        """Change tracking: from no delta link, every row; from one, what changed since it was issued.
+        A removed row comes as `{"@odata.context": ...$deletedEntity, "id", "reason"}`."""
+        track = f"odata.track-changes,odata.maxpagesize={page_size},{_ANNOTATIONS}"
+        headers = {**_HEADERS, "Prefer": track, "If-None-Match": "null"}
+        url: str | None = delta_link or entity_set
+        params = {"$select": ",".join(select)} if select and delta_link is None else None
+        while url is not None:
+            response = await self.http.request("GET", url, headers=headers, params=params)
+            body = json_body(response) or {}
+            params = None
+            rows, removed = [], []
+            for entry in body.get("value") or []:
+                if str(entry.get("@odata.context", "")).endswith("$deletedEntity"):
+                    removed.append(str(entry.get("id", "")).lower())
+                else:
+                    rows.append(entry)
+            url = body.get("@odata.nextLink")
+            yield ChangePage(rows, removed, url, body.get("@odata.deltaLink"))
 
     async def query(
         self,

@@ -46,6 +46,12 @@ class Backend(Protocol):
 
     async def check_maps(self) -> dict[str, Any]: ...
 
+    async def catch_up(self, flow: str) -> dict[str, Any]: ...
+
+    async def reconcile(self, flow: str, options: dict[str, Any], progress: Any) -> dict[str, Any]: ...
+
+    async def trace(self, flow: str, key: str) -> dict[str, Any]: ...
+
     async def close(self) -> None: ...
 
 
@@ -131,6 +137,26 @@ class Remote:
     async def check_maps(self) -> dict[str, Any]:
         return dict(await self._call("GET", "check-maps", ok=(409,)))
 
+    async def catch_up(self, flow: str) -> dict[str, Any]:
+        return dict(await self._call("POST", f"initial-sync/{_segment(flow)}", json={"changes": True}))
+
+    async def reconcile(self, flow: str, options: dict[str, Any], progress: Any) -> dict[str, Any]:
+        """Queued on the deployment (it runs from admin-runs, past any HTTP time limit), then followed
+        until its report is stored."""
+        import asyncio
+
+        queued = dict(await self._call("POST", f"reconcile/{_segment(flow)}", json=options))
+        while True:
+            for run in await self._call("GET", f"reconcile/{_segment(flow)}"):
+                if run.get("id") == queued.get("id") and "report" in (run.get("options") or {}):
+                    return dict(run["options"]["report"])
+                if run.get("id") == queued.get("id") and run.get("status") == "failed":
+                    raise OperatorError(f"reconcile {queued.get('id')} failed: {'; '.join(run.get('errors') or [])}")
+            await asyncio.sleep(1.0)
+
+    async def trace(self, flow: str, key: str) -> dict[str, Any]:
+        return dict(await self._call("GET", f"trace/{_segment(flow)}", params={"key": key}))
+
     async def close(self) -> None:
         await self._client.aclose()
 
@@ -215,6 +241,32 @@ class Direct:
 
     async def check_maps(self) -> dict[str, Any]:
         return await views.check_maps_view(self.runtime)
+
+    async def catch_up(self, flow: str) -> dict[str, Any]:
+        from shared.operations.changes import catch_up
+
+        try:
+            return dict(views.plain(await catch_up(self.runtime, views.flow_map(self.runtime, flow))))
+        except ValueError as exc:
+            raise OperatorError(str(exc)) from None
+
+    async def reconcile(self, flow: str, options: dict[str, Any], progress: Any) -> dict[str, Any]:
+        from shared.operations.reconcile import reconcile
+
+        report = await reconcile(
+            self.runtime,
+            views.flow_map(self.runtime, flow),
+            company=options.get("company"),
+            since=views.when(options.get("since"), "since"),
+            repair=bool(options.get("repair")),
+            progress=progress,
+        )
+        return report.to_dict()
+
+    async def trace(self, flow: str, key: str) -> dict[str, Any]:
+        from shared.operations.trace import trace
+
+        return await trace(self.runtime, views.flow_map(self.runtime, flow), key)
 
     async def close(self) -> None:
         from shared.runtime import set_runtime

@@ -73,7 +73,7 @@ _COUNTS = ("backlog", "oldest", "dead", "parked", "written 1h", "skipped 1h", "r
 
 
 def status_table(rows: list[dict[str, Any]]) -> Table:
-    table = _table("flow", "state", *_COUNTS, "last write", right=_COUNTS)
+    table = _table("flow", "state", *_COUNTS, "last write", "last reconcile", right=_COUNTS)
     for row in rows:
         backlog = row.get("backlog") or {}
         hour, day = row.get("last_hour") or {}, row.get("last_day") or {}
@@ -90,6 +90,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
             str(hour.get("parked", 0)),
             str(day.get("written", 0)),
             f"{age(row.get('last_write'))} ago" if row.get("last_write") else "-",
+            f"{age(row['last_reconcile'])} ago, drift {row.get('last_drift')}" if row.get("last_reconcile") else "-",
         )
     return table
 

@@ -26,7 +26,7 @@ from shared.maps import Registry, System, TableMap
 from shared.pipeline import source_key
 from shared.records import normalize_finance_row, normalize_webapi_row
 from shared.runtime import Runtime
-from shared.state.base import SyncRun
+from shared.state.base import StateStore, SyncRun
 from shared.values import utc_now
 
 Progress = Callable[[SyncRun], None]
@@ -36,7 +36,8 @@ SLICE_SECONDS = 120.0
 ADMIN_PAGE_SIZE = 5000
 
 
-def _since_filter(table_map: TableMap, since: datetime | None) -> str | None:
+def source_filter(table_map: TableMap, since: datetime | None) -> str | None:
+    """The map's own OData filter, and the rows changed since a time, for a query of the source."""
     clauses = []
     if table_map.filter is not None and table_map.filter.odata:
         clauses.append(f"({table_map.filter.odata})")
@@ -46,37 +47,60 @@ def _since_filter(table_map: TableMap, since: datetime | None) -> str | None:
     return " and ".join(clauses) or None
 
 
-def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) -> AsyncIterator[Page]:
+def source_pages(
+    runtime: Runtime,
+    table_map: TableMap,
+    *,
+    entity_set: str | None = None,
+    companies: list[str] | None = None,
+    company_field: str = "dataAreaId",
+    since: datetime | None = None,
+    page_size: int = 5000,
+    start_url: str | None = None,
+    select: list[str] | None = None,
+) -> AsyncIterator[Page]:
+    """Pages of the flow's source rows (or of `entity_set`, a document's rows), filtered as the map says;
+    `select` names the Finance columns to read (all when None)."""
     source = table_map.source
-    since = run.options.get("since")
-    row_filter = _since_filter(table_map, datetime.fromisoformat(since) if since else None)
+    row_filter = source_filter(table_map, since)
     if source.system is System.DATAVERSE:
         return runtime.engine.dataverse.pages(
-            source.entity_set, filter=row_filter, page_size=page_size, start_url=run.cursor
+            entity_set or source.entity_set, filter=row_filter, page_size=page_size, start_url=start_url
         )
-    companies = run.options.get("companies") or []
     if companies:
-        company_filter = " or ".join(filter_for_key({"dataAreaId": c.lower()}) for c in companies)
+        company_filter = " or ".join(filter_for_key({company_field: c.lower()}) for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
     return runtime.engine.finance.pages(
-        source.entity_set,
-        select=_finance_columns(table_map),
-        filter=row_filter,
-        page_size=page_size,
-        start_url=run.cursor,
+        entity_set or source.entity_set, select=select, filter=row_filter, page_size=page_size, start_url=start_url
     )
 
 
 def _finance_columns(table_map: TableMap) -> list[str] | None:
     """The columns the map reads, with the key: a Finance entity has a hundred more, and a row fed
-    whole is read by its flow as it was fed (shared.pipeline._fed_and_first). Documents read their
+    whole is read by its flow as it was fed (shared.targets._fed_and_first). Documents read their
     lines themselves and take every column."""
     if table_map.document is not None:
         return None
     return sorted({*table_map.source.key_columns, *table_map.source_columns})
 
 
-def _event(table_map: TableMap, run: SyncRun, row: dict[str, Any]) -> ChangeEvent:
+def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) -> AsyncIterator[Page]:
+    since = run.options.get("since")
+    return source_pages(
+        runtime,
+        table_map,
+        companies=run.options.get("companies") or [],
+        since=datetime.fromisoformat(since) if since else None,
+        page_size=page_size,
+        start_url=run.cursor,
+        select=_finance_columns(table_map),
+    )
+
+
+def row_event(
+    table_map: TableMap, row: dict[str, Any], correlation_id: str, origin: Source = Source.INITIAL_SYNC
+) -> ChangeEvent:
+    """The ChangeEvent a source row read by a query becomes (initial sync, reconcile)."""
     source = table_map.source
     if source.system is System.DATAVERSE:
         record = normalize_webapi_row(row)
@@ -87,15 +111,15 @@ def _event(table_map: TableMap, run: SyncRun, row: dict[str, Any]) -> ChangeEven
         key = ""
         company = str(record.get("dataAreaId") or "").upper() or None
     event = ChangeEvent(
-        event_id=derive_id(run.id, table_map.name, str(sorted(row.items()))),
+        event_id=derive_id(correlation_id, table_map.name, str(sorted(row.items()))),
         flow=table_map.name,
-        source=Source.INITIAL_SYNC,
+        source=origin,
         entity=source.entity,
         operation=Operation.UPSERT,
         key=key,
         company=company,
         record=record,
-        correlation_id=run.id,
+        correlation_id=correlation_id,
     )
     return event if key else event.model_copy(update={"key": source_key(table_map, event)})
 
@@ -109,9 +133,18 @@ def new_run(table_map: TableMap, companies: list[str] | None, since: datetime | 
     )
 
 
+async def record_failure(state: StateStore, run: SyncRun, exc: Exception) -> None:
+    """Keep a run that died as failed, with the error, so a person (or a resume) sees where it stopped."""
+    run.status = "failed"
+    run.errors.append(f"{type(exc).__name__}: {exc}")
+    run.updated_at = utc_now()
+    await state.put_run(run)
+
+
 async def latest_unfinished(runtime: Runtime, flow: str) -> SyncRun | None:
     for run in await runtime.engine.state.list_runs(flow):
-        if run.status in ("running", "failed"):
+        # Reconcile runs share the runs table; they are never resumed as an initial sync.
+        if run.status in ("running", "failed") and run.options.get("kind", "initial-sync") == "initial-sync":
             return run
     return None
 
@@ -140,7 +173,7 @@ async def initial_sync(
     pages = 0
     try:
         async for page in _pages(runtime, table_map, run, page_size):
-            events = [_event(table_map, run, row) for row in page.rows]
+            events = [row_event(table_map, row, run.id) for row in page.rows]
             if events:
                 await runtime.sender.send_events(table_map.flow_queue, events)
             run.counts["fed"] = run.counts.get("fed", 0) + len(events)
@@ -156,10 +189,7 @@ async def initial_sync(
             if time_budget_seconds is not None and page.next_link and time.monotonic() - started >= time_budget_seconds:
                 return run
     except Exception as exc:
-        run.status = "failed"
-        run.errors.append(f"{type(exc).__name__}: {exc}")
-        run.updated_at = utc_now()
-        await state.put_run(run)
+        await record_failure(state, run, exc)
         raise
     run.status = "completed"
     run.cursor = None

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from shared.bus import Backlog
 from shared.maps import Registry, TableMap
+from shared.operations.reconcile import last_reconciles
 from shared.runtime import Runtime
 from shared.values import utc_now
 
@@ -28,14 +29,17 @@ class FlowStatus:
     # state store: every instance's, whichever process asks.
     last_hour: dict[str, int] = field(default_factory=dict)
     last_day: dict[str, int] = field(default_factory=dict)
-    # When the flow was last reconciled, where the state store keeps reconcile runs.
+    # The newest finished reconcile: when, and how many rows were out of step.
     last_reconcile: str | None = None
+    last_drift: int | None = None
 
 
 async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus]:
     disabled = await runtime.switch.disabled_functions() if runtime.switch is not None else None
     statuses = []
+    reconciled = await last_reconciles(runtime)
     for table_map in registry.maps:
+        last = reconciled.get(table_map.name)
         backlog = await runtime.backlog.backlog(table_map.flow_queue) if runtime.backlog is not None else None
         horizon = utc_now() - timedelta(hours=1)
         state = runtime.engine.state
@@ -56,19 +60,11 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
                 needs_extension=_missing_extension(runtime, table_map),
                 last_hour=hour.counts,
                 last_day=day.counts,
-                last_reconcile=await _last_reconcile(state, table_map.name),
+                last_reconcile=last.updated_at.isoformat() if last else None,
+                last_drift=last.counts.get("drift") if last else None,
             )
         )
     return statuses
-
-
-async def _last_reconcile(state: object, flow: str) -> str | None:
-    # Reconciliation keeps its own record; until a store can tell, the column stays empty.
-    last = getattr(state, "last_reconcile", None)
-    if last is None:
-        return None
-    at = await last(flow)
-    return at.isoformat() if at is not None else None
 
 
 def _missing_extension(runtime: Runtime, table_map: TableMap) -> str | None:

@@ -93,6 +93,25 @@ def run_scope(run_id: str) -> str:
     return f"run:{run_id}"
 
 
+@dataclass
+class OutcomeRecord:
+    """One outcome the integration recorded for one record: kept for a bounded time, for `trace`."""
+
+    flow: str
+    key: str
+    kind: str  # written | skipped | retry-later | parked
+    reason: str | None = None
+    detail: str | None = None
+    source: str | None = None
+    operation: str | None = None
+    event_id: str | None = None
+    at: datetime = field(default_factory=utc_now)
+
+
+# Outcomes are kept this long when no retention is set; trace reads no further back.
+DEFAULT_OUTCOME_RETENTION_DAYS = 30
+
+
 class StateStore(Protocol):
     async def get_state(self, flow: str, key: str) -> SyncState | None: ...
 
@@ -125,6 +144,12 @@ class StateStore(Protocol):
         ...
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally: ...
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None: ...
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        """The record's outcomes within the retention, oldest first."""
+        ...
 
     async def close(self) -> None: ...
 

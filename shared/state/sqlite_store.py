@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from shared.state.base import OutcomeTally, ParkedEvent, RetentionClock, SyncRun, SyncState, tally_bucket
+from shared.state.base import (
+    DEFAULT_OUTCOME_RETENTION_DAYS,
+    OutcomeRecord,
+    OutcomeTally,
+    ParkedEvent,
+    RetentionClock,
+    SyncRun,
+    SyncState,
+    tally_bucket,
+)
+from shared.values import utc_now
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncstate (
@@ -25,10 +35,15 @@ CREATE INDEX IF NOT EXISTS parked_by_flow ON parked (flow, status, parked_at);
 CREATE TABLE IF NOT EXISTS syncruns (
   id TEXT PRIMARY KEY, flow TEXT NOT NULL, status TEXT NOT NULL, cursor TEXT, counts TEXT NOT NULL,
   errors TEXT NOT NULL, options TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outcomes (
+CREATE TABLE IF NOT EXISTS outcometally (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, outcome TEXT NOT NULL, count INTEGER NOT NULL,
   PRIMARY KEY (scope, bucket, outcome));
 CREATE TABLE IF NOT EXISTS lastwrite (scope TEXT PRIMARY KEY, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes (
+  flow TEXT NOT NULL, key TEXT NOT NULL, at TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT, detail TEXT,
+  source TEXT, operation TEXT, event_id TEXT);
+CREATE INDEX IF NOT EXISTS outcomes_by_record ON outcomes (flow, key, at);
+CREATE INDEX IF NOT EXISTS outcomes_by_time ON outcomes (at);
 """
 
 
@@ -41,8 +56,15 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class SqliteStateStore:
-    def __init__(self, path: str = ":memory:", *, parked_retention_days: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        parked_retention_days: int | None = None,
+        outcome_retention_days: int = DEFAULT_OUTCOME_RETENTION_DAYS,
+    ) -> None:
         self._retention = RetentionClock(parked_retention_days)
+        self._outcome_retention = RetentionClock(outcome_retention_days)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -198,7 +220,8 @@ class SqliteStateStore:
     async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
         # One statement each, atomic across the processes sharing the file.
         self._db.execute(
-            "INSERT INTO outcomes VALUES (?,?,?,1) ON CONFLICT (scope, bucket, outcome) DO UPDATE SET count=count+1",
+            "INSERT INTO outcometally VALUES (?,?,?,1)"
+            " ON CONFLICT (scope, bucket, outcome) DO UPDATE SET count=count+1",
             (scope, tally_bucket(at), outcome),
         )
         if outcome == "written":
@@ -209,11 +232,51 @@ class SqliteStateStore:
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
         rows = self._db.execute(
-            "SELECT outcome, sum(count) FROM outcomes WHERE scope=? AND bucket>=? GROUP BY outcome",
+            "SELECT outcome, sum(count) FROM outcometally WHERE scope=? AND bucket>=? GROUP BY outcome",
             (scope, tally_bucket(since)),
         ).fetchall()
         last = self._db.execute("SELECT at FROM lastwrite WHERE scope=?", (scope,)).fetchone()
         return OutcomeTally({str(r[0]): int(r[1]) for r in rows}, _dt(last[0]) if last else None)
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None:
+        self._db.execute(
+            "INSERT INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                outcome.flow,
+                outcome.key,
+                outcome.at.isoformat(),
+                outcome.kind,
+                outcome.reason,
+                outcome.detail,
+                outcome.source,
+                outcome.operation,
+                outcome.event_id,
+            ),
+        )
+        cutoff = self._outcome_retention.cutoff_if_due()
+        if cutoff is not None:
+            self._db.execute("DELETE FROM outcomes WHERE at < ?", (cutoff.isoformat(),))
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        rows = self._db.execute(
+            "SELECT flow, key, kind, reason, detail, source, operation, event_id, at FROM outcomes"
+            " WHERE flow=? AND key=? AND at >= ? ORDER BY at",
+            (flow, key, (utc_now() - timedelta(days=self._outcome_retention.retention_days or 0)).isoformat()),
+        ).fetchall()
+        return [
+            OutcomeRecord(
+                flow=row[0],
+                key=row[1],
+                kind=row[2],
+                reason=row[3],
+                detail=row[4],
+                source=row[5],
+                operation=row[6],
+                event_id=row[7],
+                at=datetime.fromisoformat(row[8]),
+            )
+            for row in rows
+        ]
 
     async def close(self) -> None:
         self._db.close()

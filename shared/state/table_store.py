@@ -4,6 +4,10 @@ PartitionKey = flow, RowKey = record key (or parked / run id). Table keys may no
 or control characters and are at most 1 KiB, so keys are percent-encoded (and hashed when long),
 with the original kept in a property. A string property holds at most 32K UTF-16 characters, so
 a parked event's text is split across properties.
+
+Outcomes (for `trace`) are partitioned by day: PartitionKey = the UTC date, RowKey = flow|key|time|event.
+A record's history is one RowKey-range query per day of the retention, each inside one partition,
+and the purge drops whole past days instead of scanning the table for old rows.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +24,17 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
-from shared.state.base import OutcomeTally, ParkedEvent, RetentionClock, SyncRun, SyncState, tally_bucket
+from shared.state.base import (
+    DEFAULT_OUTCOME_RETENTION_DAYS,
+    OutcomeRecord,
+    OutcomeTally,
+    ParkedEvent,
+    RetentionClock,
+    SyncRun,
+    SyncState,
+    tally_bucket,
+)
+from shared.values import utc_now
 
 CHUNK = 30_000
 MAX_KEY = 512
@@ -62,8 +76,10 @@ class TableStateStore:
         credential: Any = None,
         table_prefix: str = "",
         parked_retention_days: int | None = None,
+        outcome_retention_days: int = DEFAULT_OUTCOME_RETENTION_DAYS,
     ) -> None:
         self._retention = RetentionClock(parked_retention_days)
+        self._outcome_retention = RetentionClock(outcome_retention_days)
         if connection_string:
             self._service = TableServiceClient.from_connection_string(connection_string)
         elif account_url:
@@ -282,15 +298,15 @@ class TableStateStore:
             "bucket": bucket,
             **{_count_property(k): v for k, v in counts.items()},
         }
-        await self._put("outcomes", scope, f"{bucket}|{self._instance}", values)
+        await self._put("outcometally", scope, f"{bucket}|{self._instance}", values)
         last = self._last_write.get(scope)
         if outcome == "written" and (last is None or at > last):
             # One row per instance too ("~" sorts after every bucket); the tally takes the latest.
             self._last_write[scope] = at
-            await self._put("outcomes", scope, f"~last-write|{self._instance}", {"at": at.isoformat()})
+            await self._put("outcometally", scope, f"~last-write|{self._instance}", {"at": at.isoformat()})
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
-        client = await self._table("outcomes")
+        client = await self._table("outcometally")
         counts: dict[str, int] = {}
         last_write = None
         query = "PartitionKey eq @pk and RowKey ge @low"
@@ -306,6 +322,63 @@ class TableStateStore:
                     kind = name[2:].replace("_", "-")
                     counts[kind] = counts.get(kind, 0) + int(value)
         return OutcomeTally(counts, last_write)
+
+    @staticmethod
+    def _outcome_prefix(flow: str, key: str) -> str:
+        return f"{encode_key(flow)}|{encode_key(key)}|"
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None:
+        values: dict[str, Any] = {
+            "flow": outcome.flow,
+            "key": outcome.key,
+            "kind": outcome.kind,
+            "at": outcome.at.isoformat(),
+        }
+        for name in ("reason", "detail", "source", "operation", "event_id"):
+            value = getattr(outcome, name)
+            if value is not None:
+                values[name] = str(value)[:CHUNK]
+        row = f"{self._outcome_prefix(outcome.flow, outcome.key)}{outcome.at.isoformat()}|{outcome.event_id or ''}"
+        client = await self._table("outcomes")
+        entity = {"PartitionKey": outcome.at.date().isoformat(), "RowKey": encode_key(row), **values}
+        await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        cutoff = self._outcome_retention.cutoff_if_due()
+        if cutoff is not None:
+            await self._purge_outcomes(cutoff)
+
+    async def _purge_outcomes(self, before: datetime) -> None:
+        client = await self._table("outcomes")
+        old = client.query_entities("PartitionKey lt @day", parameters={"day": before.date().isoformat()})
+        async for entity in old:
+            with contextlib.suppress(ResourceNotFoundError):
+                await client.delete_entity(partition_key=entity["PartitionKey"], row_key=entity["RowKey"])
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        client = await self._table("outcomes")
+        low = encode_key(self._outcome_prefix(flow, key))
+        days = self._outcome_retention.retention_days or DEFAULT_OUTCOME_RETENTION_DAYS
+        today = utc_now().date()
+        found = []
+        for back in range(days, -1, -1):
+            day = (today - timedelta(days=back)).isoformat()
+            query = "PartitionKey eq @day and RowKey ge @low and RowKey lt @high"
+            parameters = {"day": day, "low": low, "high": low + "~"}
+            async for entity in client.query_entities(query, parameters=parameters):
+                found.append(
+                    OutcomeRecord(
+                        flow=entity["flow"],
+                        key=entity["key"],
+                        kind=entity["kind"],
+                        reason=entity.get("reason"),
+                        detail=entity.get("detail"),
+                        source=entity.get("source"),
+                        operation=entity.get("operation"),
+                        event_id=entity.get("event_id"),
+                        at=datetime.fromisoformat(entity["at"]),
+                    )
+                )
+        found.sort(key=lambda o: o.at)
+        return [o for o in found if o.flow == flow and o.key == key]
 
     async def close(self) -> None:
         for client in self._tables.values():

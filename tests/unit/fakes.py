@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.clients.base import Key, Page, Row, WriteMode, WriteResult
+from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
-from shared.state.base import OutcomeTally, ParkedEvent, SyncRun, SyncState
+from shared.state.base import OutcomeRecord, OutcomeTally, ParkedEvent, SyncRun, SyncState
 
 
 def _key(key: Key) -> tuple[tuple[str, str], ...]:
@@ -61,6 +61,9 @@ class FakeDataverse:
 
     def pages(self, entity_set: str, **_: Any) -> AsyncIterator[Page]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not page")
+
+    def changes(self, entity_set: str, **_: Any) -> AsyncIterator[ChangePage]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine track no changes")
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not batch")
@@ -122,6 +125,7 @@ class FakeFinance:
 class MemoryState:
     states: dict[tuple[str, str], SyncState] = field(default_factory=dict)
     parked: dict[str, ParkedEvent] = field(default_factory=dict)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         return self.states.get((flow, key))
@@ -155,6 +159,12 @@ class MemoryState:
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:  # pragma: no cover
         return OutcomeTally()
+
+    async def record_outcome(self, outcome: OutcomeRecord) -> None:
+        self.outcomes.append(outcome)
+
+    async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
+        return [o for o in self.outcomes if (o.flow, o.key) == (flow, key)]
 
     async def close(self) -> None:
         pass

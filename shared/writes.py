@@ -1,0 +1,83 @@
+"""The writes stage (DESIGN §6a): send a target row, or delete the rows a source record became.
+
+Finance has no upsert, so an upsert there is decided from our state and corrected by what Finance
+answers; a delete finds its target keys in state, or derives them from the pre image through the
+targets stage.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shared.engine import Engine
+from shared.errors import MissingDependencyError, NotFoundError, RecordExistsError
+from shared.events import ChangeEvent
+from shared.maps import System, TableMap, WriteMode
+from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
+from shared.state.base import SyncState
+from shared.targets import TargetRow, build_target_rows, passes_filter
+from shared.wire import finance_empty, typed_key
+
+
+async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_state: SyncState | None) -> None:
+    entity_set = table_map.target.entity_set
+    if table_map.target.system is System.DATAVERSE:
+        try:
+            await engine.dataverse.write(entity_set, row.key, row.body, table_map.write_mode.value)
+        except NotFoundError as exc:
+            if table_map.write_mode is WriteMode.UPDATE:
+                described = ",".join(f"{k}={v}" for k, v in row.key.items())
+                raise MissingDependencyError(f"{entity_set}({described}) does not exist in Dataverse") from exc
+            raise
+        return
+
+    created_body = {k: v for k, v in row.payload.items() if v is not None}
+    update_body = {k: (v if v is not None else finance_empty(table_map.target_type(k))) for k, v in row.body.items()}
+    update_body = {k: v for k, v in update_body.items() if v is not None}
+    key = typed_key(row.key, table_map.target_key_types)
+    if table_map.write_mode is WriteMode.CREATE:
+        await engine.finance.create(entity_set, created_body)
+        return
+    if table_map.write_mode is WriteMode.UPDATE:
+        await engine.finance.update(entity_set, key, update_body)
+        return
+    # Finance has no upsert: update what we know we wrote, create what we have not seen, and fall
+    # back to the other verb when the target disagrees with our state.
+    if row_state is not None and row_state.target_key and not row_state.tombstone:
+        try:
+            await engine.finance.update(entity_set, key, update_body)
+        except NotFoundError:
+            await engine.finance.create(entity_set, created_body)
+        return
+    try:
+        await engine.finance.create(entity_set, created_body)
+    except RecordExistsError:
+        await engine.finance.update(entity_set, key, update_body)
+
+
+async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> Outcome:
+    keys: list[tuple[str, dict[str, Any]]] = []
+    if state is not None and state.target_key:
+        keys.append((event.key, json.loads(state.target_key)))
+    elif event.target_key:
+        keys.append((event.key, dict(event.target_key)))
+    elif event.before:
+        if table_map.filter is not None and not passes_filter(table_map, dict(event.before)):
+            # Never ours to sync (another flow on the same table took it): nothing to delete either.
+            return Outcome.skipped(FILTERED, table_map.filter.description)
+        rows = await build_target_rows(engine, table_map, event, dict(event.before))
+        keys.extend((row.state_key, row.key) for row in rows)
+    if not keys:
+        await engine.state.put_state(SyncState(table_map.name, event.key, event.version, tombstone=True))
+        return Outcome.skipped(NEVER_SYNCED, "no target key known and no pre image to derive it from")
+
+    client = engine.client_for(table_map.target.system)
+    for _state_key, key in keys:
+        if table_map.target.system is System.FINANCE:
+            key = typed_key(key, table_map.target_key_types)
+        await client.delete(table_map.target.entity_set, key)
+    key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
+    version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)
+    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True))
+    return Outcome.written(len(keys), key_texts)

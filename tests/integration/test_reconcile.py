@@ -1,0 +1,201 @@
+"""Reconcile against the sandbox: drift made behind the integration's back is reported exactly,
+repaired through the flow, and a second run finds none."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+
+from functions.catalog import CATALOG
+from sandbox.environment import Sandbox
+from sandbox.scenario import actual_body, import_id
+from shared.console.output import status_text
+from shared.operations.admin_runs import schedule_reconciles
+from shared.operations.reconcile import last_reconciles, reconcile
+from shared.operations.reconcile_text import report_text
+from shared.operations.status import flow_statuses
+from shared.operations.views import plain
+from tests.integration.conftest import finance_writes, send
+from tests.integration.test_flows import PROJECT, create_project
+
+ACTUALS = [f"c0a1e000-0000-4000-8000-0000000d000{n}" for n in range(1, 4)]
+
+
+async def _three_actuals(sandbox: Sandbox) -> None:
+    await create_project(sandbox)
+    async with sandbox.person_dataverse() as dv:
+        for n, actual_id in enumerate(ACTUALS, start=1):
+            body = actual_body(actual_id, f"ACT-R{n}", classification=192350000, quantity=str(n), price="10.25")
+            body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+            await send(dv, "POST", "msdyn_actuals", body)
+    await sandbox.wait_quiet()
+
+
+def _finance_key(label: str) -> str:
+    return f"ProjActualsImports(dataAreaId='usmf',ActualsImportId={import_id(label)})"
+
+
+async def test_finance_drift_in_actuals_is_reported_by_company_and_currency_and_repaired(sandbox: Sandbox) -> None:
+    await _three_actuals(sandbox)
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("actuals")
+    clean = await reconcile(sandbox.runtime, table_map)
+    assert clean.drift == 0 and clean.totals["matched"] == 3
+    # Behind the integration's back: one row deleted in Finance, one amount changed there.
+    async with sandbox.person_finance() as fo:
+        await send(fo, "DELETE", _finance_key("ACT-R1"))
+        await send(fo, "PATCH", _finance_key("ACT-R2"), {"Amount": Decimal("99.5")})
+    await sandbox.wait_quiet()
+
+    report = await reconcile(sandbox.runtime, table_map)
+    usmf = report.companies["USMF"]
+    assert (usmf.source_rows, usmf.target_rows, usmf.matched) == (3, 2, 1)
+    assert [d.key["ActualsImportId"] for d in usmf.missing] == [import_id("ACT-R1")]
+    assert usmf.missing[0].source_key == ACTUALS[0]
+    [different] = usmf.different
+    assert different.source_key == ACTUALS[1]
+    assert [(f.field, f.source, f.target) for f in different.fields] == [("Amount", Decimal("20.50"), Decimal("99.5"))]
+    assert usmf.orphaned_count == 0
+    usd = usmf.money["USD"]
+    assert (usd.source_count, usd.source_sum) == (3, Decimal("61.50"))
+    assert (usd.target_count, usd.target_sum) == (2, Decimal("130.25"))
+    assert usd.difference == Decimal("-68.75")
+    text = report_text(report)
+    assert "Amount: source Decimal('20.50') | target Decimal('99.5')" in text and "drift: 2 rows" in text
+
+    writes_before = len(finance_writes(sandbox, "ProjActualsImports"))
+    repaired = await reconcile(sandbox.runtime, table_map, repair=True)
+    assert repaired.repair == {"sent": 2, "deletes": 0, "orphans_listed": 0}
+    await sandbox.wait_quiet()
+    # The repair went through the flow: the deleted row created again (its update refused first, as
+    # state says it was written), the changed one put back.
+    repairs = sorted(m for m, _ in finance_writes(sandbox, "ProjActualsImports")[writes_before:])
+    assert repairs == ["PATCH", "PATCH", "POST"]
+    row = sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-R2"))
+    assert row is not None and row["Amount"] == Decimal("20.50")
+    again = await reconcile(sandbox.runtime, table_map)
+    assert again.drift == 0 and again.totals["matched"] == 3
+    assert again.companies["USMF"].money["USD"].difference == 0
+    latest = (await last_reconciles(sandbox.runtime, "actuals"))["actuals"]
+    assert latest.id == again.id and latest.counts["drift"] == 0
+
+
+CONNECTIONS = [f"c0a1e000-0000-4000-8000-0000000e000{n}" for n in range(1, 4)]
+
+
+def connection(connection_id: str) -> dict[str, str]:
+    return {
+        "msdyn_transactionconnectionid": connection_id,
+        "msdyn_transaction1": "c0a1e000-0000-4000-8000-0000000e1001",
+        "msdyn_transaction1role": "Billed Sales",
+        "msdyn_transaction1type": "msdyn_invoicelinetransaction",
+        "msdyn_transaction2": "c0a1e000-0000-4000-8000-0000000e1002",
+        "msdyn_transaction2role": "Unbilled Sales",
+        "msdyn_transaction2type": "msdyn_actual",
+    }
+
+
+@contextlib.contextmanager
+def steps_off(sandbox: Sandbox) -> Iterator[None]:
+    """No plug-in step delivers while inside: changes made now reach nobody."""
+    steps, sandbox.dataverse.steps.steps = sandbox.dataverse.steps.steps, []
+    try:
+        yield
+    finally:
+        sandbox.dataverse.steps.steps = steps
+
+
+async def steps_off_create_and_delete(sandbox: Sandbox) -> None:
+    """Two connections synced; then, with no step delivering, a third created and the first deleted."""
+    async with sandbox.person_dataverse() as dv:
+        for connection_id in CONNECTIONS[:2]:
+            await send(dv, "POST", "msdyn_transactionconnections", connection(connection_id))
+    await sandbox.wait_quiet()
+    with steps_off(sandbox):
+        async with sandbox.person_dataverse() as dv:
+            await send(dv, "POST", "msdyn_transactionconnections", connection(CONNECTIONS[2]))
+            await send(dv, "DELETE", f"msdyn_transactionconnections({CONNECTIONS[0]})")
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is not None
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[2]) is None
+
+
+async def test_a_dataverse_create_and_delete_missed_by_the_steps_are_found_and_repaired(sandbox: Sandbox) -> None:
+    await steps_off_create_and_delete(sandbox)
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("transaction-connections")
+    report = await reconcile(sandbox.runtime, table_map)
+    [entry] = report.companies.values()
+    assert [d.source_key for d in entry.missing] == [CONNECTIONS[2]]
+    assert [d.key for d in entry.orphaned] == [{"ConnectionId": CONNECTIONS[0]}]
+    assert entry.different_count == 0 and entry.matched == 1
+
+    repaired = await reconcile(sandbox.runtime, table_map, repair=True)
+    assert repaired.repair == {"sent": 1, "deletes": 1, "orphans_listed": 0}
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is None
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[2]) is not None
+    again = await reconcile(sandbox.runtime, table_map)
+    assert again.drift == 0 and again.totals["matched"] == 2
+
+
+async def test_orphans_of_a_map_without_deletes_are_listed_not_deleted(sandbox: Sandbox) -> None:
+    await _three_actuals(sandbox)
+    assert sandbox.runtime is not None
+    with steps_off(sandbox):
+        async with sandbox.person_dataverse() as dv:
+            await send(dv, "DELETE", f"msdyn_actuals({ACTUALS[2]})")
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("actuals"), repair=True)
+    assert [d.key["ActualsImportId"] for d in report.companies["USMF"].orphaned] == [import_id("ACT-R3")]
+    assert report.repair == {"sent": 0, "deletes": 0, "orphans_listed": 1}
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-R3"))
+
+
+async def test_reconcile_from_the_admin_api_and_the_schedule_runs_on_the_admin_runs_queue(sandbox: Sandbox) -> None:
+    await steps_off_create_and_delete(sandbox)
+    assert sandbox.host is not None and sandbox.runtime is not None
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        queued = await client.post("/api/admin/reconcile/transaction-connections", json={"repair": True})
+        assert queued.status_code == 202 and queued.json()["status"] == "queued"
+        await sandbox.wait_quiet()
+        [run] = (await client.get("/api/admin/reconcile/transaction-connections")).json()
+    assert run["id"] == queued.json()["id"] and run["status"] == "completed"
+    assert run["counts"]["missing"] == 1 and run["counts"]["orphaned"] == 1 and run["counts"]["drift"] == 2
+    assert run["options"]["report"]["repair"] == {"sent": 1, "deletes": 1, "orphans_listed": 0}
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[0]) is None
+    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 1
+
+    # Off by default: the timer queues nothing until flows are named.
+    assert await schedule_reconciles(sandbox.runtime, CATALOG) == []
+    settings = sandbox.runtime.engine.settings
+    sandbox.runtime.engine.settings = settings.model_copy(update={"reconcile_flows": ["transaction-connections"]})
+    [scheduled] = await schedule_reconciles(sandbox.runtime, CATALOG)
+    await sandbox.wait_quiet()
+    done = await sandbox.runtime.engine.state.get_run(scheduled.id)
+    assert done is not None and done.status == "completed" and done.counts["drift"] == 0
+    assert done.options["trigger"] == "schedule"
+    [status] = [s for s in await flow_statuses(sandbox.runtime, CATALOG) if s.flow == "transaction-connections"]
+    assert status.last_drift == 0 and status.last_reconcile == done.updated_at.isoformat()
+    assert "drift 0" in status_text([plain(status)])
+
+
+async def test_company_and_since_narrow_what_is_compared(sandbox: Sandbox) -> None:
+    await _three_actuals(sandbox)
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("actuals")
+    other = await reconcile(sandbox.runtime, table_map, company="uspi")
+    assert other.totals["source_rows"] == 0 and other.totals["target_rows"] == 0 and other.drift == 0
+    usmf = await reconcile(sandbox.runtime, table_map, company="usmf")
+    assert list(usmf.companies) == ["USMF"] and usmf.totals["matched"] == 3
+    recent = await reconcile(sandbox.runtime, table_map, since=datetime.now(UTC) - timedelta(hours=1))
+    assert recent.totals["matched"] == 3 and recent.drift == 0
+    later = await reconcile(sandbox.runtime, table_map, since=datetime.now(UTC) + timedelta(days=1))
+    # Nothing changed since: no source rows, and the target's rows are not called orphans for it.
+    assert later.totals["source_rows"] == 0 and later.totals["orphaned"] == 0 and later.drift == 0
+    assert later.notes == ["orphans are not judged with --since: the rows changed before it were not read"]

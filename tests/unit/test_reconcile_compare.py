@@ -1,0 +1,43 @@
+"""How reconcile reads a target's value against what the map would write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from functions.catalog import CATALOG
+from shared.operations.reconcile import FieldDifference, field_differences, key_text, same_value
+
+ACTUALS = CATALOG.by_name("actuals")  # Finance target
+EXPENSES = CATALOG.by_name("expenses")  # Dataverse target
+
+
+def test_finance_blanks_are_empty_and_values_are_read_as_their_type() -> None:
+    assert same_value(ACTUALS, "Amount", Decimal("20.50"), Decimal("20.5"))
+    assert not same_value(ACTUALS, "Amount", Decimal("20.50"), Decimal("99.5"))
+    assert same_value(ACTUALS, "Amount", None, Decimal(0))
+    assert same_value(ACTUALS, "StartDate", None, "1900-01-01T12:00:00Z")
+    assert same_value(ACTUALS, "ProjectId", None, "")
+    assert not same_value(ACTUALS, "ProjectId", None, "PRJ-1")
+    assert same_value(ACTUALS, "DocumentDate", "2026-11-02T12:00:00Z", datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert not same_value(ACTUALS, "DocumentDate", "2026-11-02T12:00:00Z", "2026-11-03T12:00:00Z")
+
+
+def test_dataverse_has_nulls_and_binds_are_not_compared() -> None:
+    assert same_value(EXPENSES, "msdyn_amount", None, None)
+    assert not same_value(EXPENSES, "msdyn_amount", None, Decimal(0))
+    # Finance's empty string is Dataverse's null.
+    assert same_value(EXPENSES, "msdyn_description", "", None)
+    assert not same_value(EXPENSES, "msdyn_description", "", "a text")
+    expected = {"msdyn_amount": Decimal("5"), "transactioncurrencyid@odata.bind": "/transactioncurrencies(x)"}
+    actual = {"msdyn_amount": Decimal("6"), "_transactioncurrencyid_value": "1d2c"}
+    assert field_differences(EXPENSES, expected, actual) == [
+        FieldDifference("msdyn_amount", Decimal("5"), Decimal("6"))
+    ]
+
+
+def test_keys_compare_without_case_or_braces() -> None:
+    upper = {"dataAreaId": "USMF", "ActualsImportId": "{61540D42-8805-54E2-B345-D7F085CCBBB5}"}
+    lower = {"dataAreaId": "usmf", "ActualsImportId": "61540d42-8805-54e2-b345-d7f085ccbbb5"}
+    assert key_text(ACTUALS, upper) == key_text(ACTUALS, lower)
+    assert key_text(ACTUALS, lower) != key_text(ACTUALS, {**lower, "dataAreaId": "uspi"})
