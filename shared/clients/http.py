@@ -4,6 +4,7 @@ ids, call counting, and bounded retries that honour Retry-After (DESIGN §5)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -164,8 +165,7 @@ class HttpEngine:
         # were as much CPU per call as the connection itself.
         request = httpx.Request(
             method,
-            url if url.startswith(("http://", "https://")) else self._base + url.lstrip("/"),
-            params=params,
+            self._url(url, tuple(params.items()) if params else ()),
             headers={**_DEFAULT_HEADERS, **headers},
             content=content,
             extensions={"timeout": self._timeout},
@@ -176,6 +176,12 @@ class HttpEngine:
         finally:
             await response.aclose()
         return response
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one engine a service, for the process's life
+    def _url(self, url: str, params: tuple[tuple[str, str], ...]) -> httpx.URL:
+        """The parsed URL: httpx parses in Python, and a flow writes to the same few URLs all day."""
+        absolute = url if url.startswith(("http://", "https://")) else self._base + url.lstrip("/")
+        return httpx.URL(absolute, params=dict(params)) if params else httpx.URL(absolute)
 
     def classify_part(self, status: int, body: Any) -> ServiceError:
         """The typed error of one failed $batch part, as if it had been its own request."""
