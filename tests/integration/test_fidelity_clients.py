@@ -30,6 +30,7 @@ async def test_dataverse_reads_ask_for_the_lookup_table_they_build_refs_from(san
             "msdyn_OwningCompany@odata.bind": f"/cdm_companies({USMF_ID})",
         },
     )
+    await sandbox.wait_quiet()  # what the fixture's own setup set going has settled
     before = len(sandbox.dataverse.requests)
     by_key = await dataverse.get("msdyn_projects", {"msdyn_projectnumber": "PRJ-ANN"})
     queried = [
@@ -40,7 +41,7 @@ async def test_dataverse_reads_ask_for_the_lookup_table_they_build_refs_from(san
     expected = Ref("cdm_company", USMF_ID.lower())
     assert by_key is not None and normalize_webapi_row(by_key)["msdyn_owningcompany"] == expected
     assert [normalize_webapi_row(row)["msdyn_owningcompany"] for row in queried] == [expected]
-    reads = [r for r in sandbox.dataverse.requests[before:] if r.method == "GET"]
+    reads = [r for r in sandbox.dataverse.requests[before:] if r.method == "GET" and "msdyn_projects" in r.path]
     assert len(reads) == 2
     assert all("odata.include-annotations" in r.headers.get("prefer", "") for r in reads)
 
