@@ -250,6 +250,7 @@ MAP = TableMap(
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
     money=Money("Amount", "TransactionCurrencyId"),
+    target_owned=("IsJournalized",),
     notes=(
         "Follows Microsoft's stored actuals map (November 2020) row by row. Differs: DocumentDate from "
         "msdyn_transactiondate (fix 3445803; the stored map reads msdyn_documentdate); the stored filter is kept "

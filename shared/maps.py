@@ -333,6 +333,10 @@ class TableMap:
     notes: str = ""
     document: Document | None = None
     money: Money | None = None
+    # Target fields the target itself moves on after our write (Finance journalizing a staged actual
+    # sets IsJournalized to Yes): reconcile does not count them as drift, so a repair never sends the
+    # source's value back over the target's.
+    target_owned: tuple[str, ...] = ()
 
     def target_type(self, name: str) -> FieldType:
         """How the target field `name` is written, from the field pair or lookup that fills it."""

@@ -41,3 +41,13 @@ def test_keys_compare_without_case_or_braces() -> None:
     lower = {"dataAreaId": "usmf", "ActualsImportId": "61540d42-8805-54e2-b345-d7f085ccbbb5"}
     assert key_text(ACTUALS, upper) == key_text(ACTUALS, lower)
     assert key_text(ACTUALS, lower) != key_text(ACTUALS, {**lower, "dataAreaId": "uspi"})
+
+
+def test_a_field_finance_moves_on_after_posting_is_not_drift() -> None:
+    # Finance journalizes a staged actual (IsJournalized No → Yes): that is Finance's own step, not
+    # drift, and a repair must not send No back. Amount is still judged.
+    expected = {"IsJournalized": "No", "Amount": Decimal("20.50")}
+    actual = {"IsJournalized": "Yes", "Amount": Decimal("21.50")}
+    assert field_differences(ACTUALS, expected, actual) == [
+        FieldDifference("Amount", Decimal("20.50"), Decimal("21.50"))
+    ]
