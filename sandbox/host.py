@@ -122,8 +122,11 @@ class LocalHost:
                 raise ValueError(f"function {name or function.get_user_function()} has no trigger or name")
             self.functions[name] = HostedFunction(name, function.get_user_function(), dict(trigger.get_dict_repr()))
         # Read once: the platform applies an app setting by restarting the host, so no worker polls it.
-        self._disabled = {name for name in self.functions if self._setting_disables(name)}
-        self._enabled: dict[str, asyncio.Event] = {}
+        # A function's workers wait on its event while it is disabled.
+        self._enabled = {name: asyncio.Event() for name in self.functions}
+        for name, enabled in self._enabled.items():
+            if not self._setting_disables(name):
+                enabled.set()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
         self._served = Served()
@@ -139,30 +142,20 @@ class LocalHost:
         return str(value).lower() in ("true", "1")
 
     def is_disabled(self, name: str) -> bool:
-        return name in self._disabled
+        return not self._enabled[name].is_set()
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         if name not in self.functions:
             raise KeyError(f"no function {name}")
         self.settings[f"AzureWebJobs.{name}.Disabled"] = "true" if disabled else "false"
-        enabled = self._enabled_event(name)
         if disabled:
-            self._disabled.add(name)
-            enabled.clear()
+            self._enabled[name].clear()
             function = self.functions[name]
             if function.kind == "serviceBusTrigger":
                 # Its waiting workers let go of the queue now, as the platform stops the listener.
                 self.bus.wake_all(function.entity_path)
         else:
-            self._disabled.discard(name)
-            enabled.set()
-
-    def _enabled_event(self, name: str) -> asyncio.Event:
-        if name not in self._enabled:
-            self._enabled[name] = asyncio.Event()
-            if name not in self._disabled:
-                self._enabled[name].set()
-        return self._enabled[name]
+            self._enabled[name].set()
 
     async def start(self) -> str:
         routes = []
@@ -199,7 +192,7 @@ class LocalHost:
 
     async def _consume(self, function: HostedFunction) -> None:
         path = function.entity_path
-        enabled = self._enabled_event(function.name)
+        enabled = self._enabled[function.name]
         while not self._stopping.is_set():
             if not enabled.is_set():
                 await enabled.wait()

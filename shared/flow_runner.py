@@ -7,15 +7,13 @@ import time
 
 from pydantic import ValidationError
 
-from shared.events import ChangeEvent, Source
+from shared.events import ChangeEvent
 from shared.maps import TableMap
 from shared.outcomes import UNDECODABLE, Outcome
 from shared.pipeline import apply_event
 from shared.runtime import Runtime
 from shared.settlement import park, settle
-from shared.state.base import StateStore, run_scope
 from shared.telemetry import record_outcome
-from shared.values import utc_now
 
 
 async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, message_id: str | None) -> Outcome:
@@ -39,13 +37,4 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
     outcome = await apply_event(runtime.engine, table_map, event)
     final = await settle(runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome)
     record_outcome(event, table_map.name, final, (time.perf_counter() - started) * 1000)
-    await count_outcome(runtime.engine.state, table_map.name, event, final)
     return final
-
-
-async def count_outcome(state: StateStore, flow: str, event: ChangeEvent, outcome: Outcome) -> None:
-    """The shared tally `status` and an initial sync's progress read, whichever process asks."""
-    now = utc_now()
-    await state.count_outcome(flow, outcome.kind.value, now)
-    if event.source is Source.INITIAL_SYNC and event.correlation_id:
-        await state.count_outcome(run_scope(event.correlation_id), outcome.kind.value, now)

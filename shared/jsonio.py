@@ -45,6 +45,10 @@ class UntrustedJsonError(ValueError):
     """JSON that is well-formed but outside what a real message can be."""
 
 
+LONE_SURROGATE_REASON = "a string holds a lone surrogate (\\ud800-\\udfff), which is not text"
+TOO_DEEP_REASON = "it is nested too deeply"
+
+
 _AT_BYTE = re.compile(r"\(byte (\d+)\)")
 
 
@@ -82,7 +86,7 @@ def loads_untrusted(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         raise UntrustedJsonError(f"the body is {len(data):,} bytes, over the {max_bytes:,}-byte limit")
     # Few messages hold a surrogate escape at all; only those are searched.
     if (b"\\ud" in data or b"\\uD" in data) and _LONE_SURROGATE.search(data):
-        raise UntrustedJsonError("a string holds a lone surrogate (\\ud800-\\udfff), which is not text")
+        raise UntrustedJsonError(LONE_SURROGATE_REASON)
     return decode_fragment(data)
 
 
@@ -91,7 +95,7 @@ def decode_fragment(data: bytes | msgspec.Raw) -> Any:
     try:
         return _UNTRUSTED.decode(data)
     except RecursionError:
-        raise UntrustedJsonError("it is nested too deeply") from None
+        raise UntrustedJsonError(TOO_DEEP_REASON) from None
     except msgspec.ValidationError as exc:
         if isinstance(exc.__cause__, UntrustedJsonError):
             raise exc.__cause__ from None
@@ -101,7 +105,7 @@ def decode_fragment(data: bytes | msgspec.Raw) -> Any:
         raw = bytes(data)
         reason = str(exc)
         if _LONE_SURROGATE.search(raw):
-            raise UntrustedJsonError("a string holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+            raise UntrustedJsonError(LONE_SURROGATE_REASON) from None
         if reason.startswith("Invalid UTF-8"):
             raw.decode("utf-8")  # raises UnicodeDecodeError naming the byte
         found = _AT_BYTE.search(reason)

@@ -509,17 +509,15 @@ class Registry:
 
         The router normalizes and forwards only these: a 200-column row costs what its mapped columns
         cost. A document map reads its lines' columns by its own rules, so it gets the whole row."""
-        cache = self.__dict__.setdefault("_columns", {})
-        if entity not in cache:
+        return self._dataverse_columns.get(entity.lower())
+
+    @cached_property
+    def _dataverse_columns(self) -> dict[str, frozenset[str] | None]:
+        columns: dict[str, frozenset[str] | None] = {}
+        for entity in {m.source.entity for m in self.maps if m.source.system is System.DATAVERSE}:
             maps = self.for_dataverse_entity(entity)
-            if not maps or any(m.document is not None for m in maps):
-                cache[entity] = None
-            else:
-                read = {"versionnumber"}
-                for m in maps:
-                    read |= m.source_columns | set(m.source.key_columns)
-                cache[entity] = frozenset(read)
-        columns: frozenset[str] | None = cache[entity]
+            read = {"versionnumber"}.union(*(m.source_columns | set(m.source.key_columns) for m in maps))
+            columns[entity] = None if any(m.document is not None for m in maps) else frozenset(read)
         return columns
 
     def for_finance_event(self, entity: str) -> list[TableMap]:

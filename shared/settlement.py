@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 from shared.bus import MessageSender, flow_queue
-from shared.events import ChangeEvent, derive_id
+from shared.events import ChangeEvent, Source, derive_id
 from shared.outcomes import RETRY_BUDGET, Outcome, OutcomeKind
 from shared.settings import Settings
-from shared.state.base import OutcomeRecord, ParkedEvent, StateStore
+from shared.state.base import OutcomeRecord, ParkedEvent, StateStore, run_scope
+from shared.values import utc_now
 
 
 def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
@@ -35,21 +36,27 @@ async def settle(
     event: ChangeEvent,
     outcome: Outcome,
 ) -> Outcome:
-    """Act on the outcome; returns the final one (a retry past the budget becomes parked), and keep
-    it in the record's history."""
+    """Act on the outcome; returns the final one (a retry past the budget becomes parked), kept in
+    the record's history (for trace) and in the shared tallies (for status and an initial sync's
+    progress, whichever process asks)."""
     final = await _consequence(settings, state, sender, flow, event, outcome)
+    kind, at = final.kind.value, utc_now()
     await state.record_outcome(
         OutcomeRecord(
             flow=flow,
             key=event.key,
-            kind=final.kind.value,
+            kind=kind,
             reason=final.reason,
             detail=final.detail,
             source=event.source.value,
             operation=event.operation.value,
             event_id=event.event_id,
+            at=at,
         )
     )
+    await state.count_outcome(flow, kind, at)
+    if event.source is Source.INITIAL_SYNC and event.correlation_id:
+        await state.count_outcome(run_scope(event.correlation_id), kind, at)
     return final
 
 

@@ -136,19 +136,10 @@ def encode_value(value: Value) -> Any:
     if isinstance(value, float):
         # Floats never enter a record (decoders parse numbers as Decimal); refuse rather than round.
         raise TypeError(f"binary float {value!r} in a record: money and quantities must be Decimal")
-    # Subclasses (an IntEnum, a StrEnum, a datetime subclass) take the slower way.
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Decimal):
-        return _encode_decimal(value)
-    if isinstance(value, datetime):
-        return _encode_datetime(value)
-    if isinstance(value, date):
-        return _encode_date(value)
-    if isinstance(value, list | tuple):
-        return _encode_list(value)
-    if isinstance(value, dict):
-        return _encode_map(value)
+    # A subclass (an IntEnum, a StrEnum, a datetime subclass) is encoded as its nearest listed base.
+    for base in type(value).__mro__[1:]:
+        if base in _ENCODERS:
+            return _ENCODERS[base](value)
     raise TypeError(f"cannot encode {type(value).__name__} in a ChangeEvent record")
 
 

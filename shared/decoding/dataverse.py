@@ -176,6 +176,10 @@ def normalize_value(raw: Any) -> Value:
     return None
 
 
+def _refused(exc: UntrustedJsonError) -> DecodeError:
+    return DecodeError(f"the body is not a message either system sends: {exc}")
+
+
 def _parse_json(body: bytes) -> Any:
     try:
         return loads_untrusted(body)
@@ -184,7 +188,7 @@ def _parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise DecodeError(f"the body is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
     except UntrustedJsonError as exc:
-        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
+        raise _refused(exc) from None
 
 
 # What malformed values raise in the normalizers: a wrong type where a list, object, number or date
@@ -218,7 +222,7 @@ def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
     except NotStandardShape:
         data = None
     except UntrustedJsonError as exc:
-        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
+        raise _refused(exc) from None
     if data is None:
         data = _parse_json(body)
     try:
@@ -384,6 +388,6 @@ def decode_dataverse(message: IncomingMessage, columns_for: Callable[[str], Colu
             columns=columns_for(context.primary_entity_name) if columns_for else None,
         )
     except UntrustedJsonError as exc:
-        raise DecodeError(f"the body is not a message either system sends: {exc}") from None
+        raise _refused(exc) from None
     except MALFORMED as exc:
         raise malformed("the RemoteExecutionContext", exc) from None

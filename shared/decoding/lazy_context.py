@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from shared.jsonio import UntrustedJsonError, decode_fragment
+from shared.jsonio import TOO_DEEP_REASON, UntrustedJsonError, decode_fragment
 
 
 class _Pair(msgspec.Struct, gc=False):
@@ -107,7 +107,7 @@ def read_context(body: bytes) -> dict[str, Any]:
     try:
         context = _CONTEXT.decode(body)
     except RecursionError:
-        raise UntrustedJsonError("it is nested too deeply") from None
+        raise UntrustedJsonError(TOO_DEEP_REASON) from None
     except msgspec.DecodeError:  # ValidationError too: the body is not the standard shape
         raise NotStandardShape from None
     data: dict[str, Any] = {
