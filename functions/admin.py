@@ -21,6 +21,7 @@ from shared.operations.admin_runs import continue_admin_run, queue_reconcile, sc
 from shared.operations.changes import catch_up
 from shared.operations.finance_events import activations
 from shared.operations.initial_sync import latest_unfinished, start_in_background
+from shared.operations.reconcile import reconcile_runs
 from shared.operations.trace import trace
 from shared.runtime import get_runtime
 
@@ -190,8 +191,7 @@ async def admin_reconcile(req: func.HttpRequest) -> func.HttpResponse:
     runtime = await get_runtime()
     table_map = views.flow_map(runtime, req.route_params["flow"])
     if req.method == "GET":
-        runs = [r for r in await runtime.engine.state.list_runs(table_map.name) if r.options.get("kind") == "reconcile"]
-        return _json(runs)
+        return _json(await reconcile_runs(runtime, table_map.name))
     body = _body(req)
     since = views.when(str(body["since"]) if body.get("since") else None, "since")
     company = str(body["company"]) if body.get("company") else None

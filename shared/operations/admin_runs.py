@@ -43,7 +43,7 @@ async def queue_reconcile(
 
 async def continue_admin_run(runtime: Runtime, registry: Registry, run_id: str) -> SyncRun | None:
     run = await runtime.engine.state.get_run(run_id)
-    if run is None or run.options.get("kind") != "reconcile":
+    if run is None or run.kind != "reconcile":
         return await continue_run(runtime, registry, run_id)
     if run.status != "queued":
         # Delivered again after it ran (or while it runs): one reconcile per request is enough.

@@ -144,7 +144,7 @@ async def record_failure(state: StateStore, run: SyncRun, exc: Exception) -> Non
 async def latest_unfinished(runtime: Runtime, flow: str) -> SyncRun | None:
     for run in await runtime.engine.state.list_runs(flow):
         # Reconcile runs share the runs table; they are never resumed as an initial sync.
-        if run.status in ("running", "failed") and run.options.get("kind", "initial-sync") == "initial-sync":
+        if run.status in ("running", "failed") and run.kind == "initial-sync":
             return run
     return None
 

@@ -623,11 +623,15 @@ async def _send_repairs(run: _Run) -> dict[str, int]:
     return {"sent": sent - deletes, "deletes": deletes, "orphans_listed": listed}
 
 
+async def reconcile_runs(runtime: Runtime, flow: str | None = None) -> list[SyncRun]:
+    return [run for run in await runtime.engine.state.list_runs(flow) if run.kind == "reconcile"]
+
+
 async def last_reconciles(runtime: Runtime, flow: str | None = None) -> dict[str, SyncRun]:
     """The newest finished reconcile per flow."""
     latest: dict[str, SyncRun] = {}
-    for run in await runtime.engine.state.list_runs(flow):
-        if run.options.get("kind") != "reconcile" or run.status != "completed":
+    for run in await reconcile_runs(runtime, flow):
+        if run.status != "completed":
             continue
         if run.flow not in latest or run.updated_at > latest[run.flow].updated_at:
             latest[run.flow] = run

@@ -212,7 +212,8 @@ async def run_view(runtime: Runtime, run: SyncRun) -> dict[str, Any]:
 async def runs_view(runtime: Runtime, flow: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     if flow:
         flow_map(runtime, flow)
-    return [await run_view(runtime, run) for run in (await runtime.engine.state.list_runs(flow))[:limit]]
+    runs = [run for run in await runtime.engine.state.list_runs(flow) if run.kind == "initial-sync"]
+    return [await run_view(runtime, run) for run in runs[:limit]]
 
 
 async def run_one_view(runtime: Runtime, run_id: str) -> dict[str, Any]:

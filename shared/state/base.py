@@ -63,6 +63,11 @@ class SyncRun:
     started_at: datetime = field(default_factory=utc_now)
     updated_at: datetime = field(default_factory=utc_now)
 
+    @property
+    def kind(self) -> str:
+        """initial-sync, reconcile or changes (a catch-up's delta link): one runs table holds all three."""
+        return str(self.options.get("kind", "initial-sync"))
+
 
 @dataclass
 class OutcomeTally:

@@ -18,7 +18,7 @@ from shared.operations.admin_runs import schedule_reconciles
 from shared.operations.reconcile import last_reconciles, reconcile
 from shared.operations.reconcile_text import report_text
 from shared.operations.status import flow_statuses
-from shared.operations.views import plain
+from shared.operations.views import plain, runs_view
 from tests.integration.conftest import finance_writes, send
 from tests.integration.test_flows import PROJECT, create_project
 
@@ -199,3 +199,13 @@ async def test_company_and_since_narrow_what_is_compared(sandbox: Sandbox) -> No
     # Nothing changed since: no source rows, and the target's rows are not called orphans for it.
     assert later.totals["source_rows"] == 0 and later.totals["orphaned"] == 0 and later.drift == 0
     assert later.notes == ["orphans are not judged with --since: the rows changed before it were not read"]
+
+
+async def test_initial_sync_runs_list_no_reconcile_or_catch_up_runs(sandbox: Sandbox) -> None:
+    """Reconcile and catch-up keep their runs in the same table; `initial-sync --status` and the
+    console's initial-sync list show initial syncs only."""
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("actuals")
+    await reconcile(sandbox.runtime, table_map)
+    listed = await runs_view(sandbox.runtime, "actuals")
+    assert [run["options"].get("kind", "initial-sync") for run in listed] == []
