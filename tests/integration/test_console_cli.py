@@ -140,6 +140,10 @@ async def test_every_readme_command_answers_against_the_served_sandbox(served: P
         ["finance-events"],
         ["maps"],
         ["replay", "--flow", "actuals", "--reason", "retry-budget-exhausted"],
+        ["reconcile", "actuals", "--company", "USMF"],
+        ["reconcile", "actuals", "--repair"],
+        ["initial-sync", "transaction-connections", "--changes"],
+        ["trace", "expenses", "USMF|EXP-000123"],
     ):
         result = await cli(*command, profile=served)
         assert result.code == 0 and "Traceback" not in result.err, (command, result)
