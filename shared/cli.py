@@ -328,18 +328,20 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from shared.operations.reconcile_text import ProgressLine, report_text
+    from shared.operations.reconcile_text import PagingBars, report_text
 
     async def action(backend: Any) -> int:
-        progress = None if args.json else ProgressLine(args.flow)
+        progress = None if args.json else PagingBars(args.flow)
         options = {
             "company": args.company,
             "since": args.since.isoformat() if args.since else None,
             "repair": args.repair,
         }
-        report = await backend.reconcile(args.flow, options, progress)
-        if progress is not None:
-            progress.done()
+        try:
+            report = await backend.reconcile(args.flow, options, progress)
+        finally:
+            if progress is not None:
+                progress.done()
         print_json(report) if args.json else print(report_text(report))
         totals = report["totals"]
         drift = totals["missing"] + totals["different"] + totals["orphaned"] + totals["unmappable"]

@@ -1,11 +1,9 @@
-"""How a reconcile report and a record's trace read for a person, and the progress line while paging."""
+"""How a reconcile report and a record's trace read for a person, and the progress bars while paging."""
 
 from __future__ import annotations
 
-import sys
-import time
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any
 
 from shared.operations.reconcile import KINDS, ReconcileReport
 
@@ -77,27 +75,34 @@ def report_text(report: ReconcileReport | dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class ProgressLine:
-    """One line on stderr, rewritten at most every 0.2 s while the pages come in."""
+class PagingBars:
+    """A bar per side while reconcile pages through it (rows read so far; neither side's total is
+    known until its last page), on stderr, in a terminal only."""
 
-    def __init__(self, flow: str, stream: TextIO = sys.stderr) -> None:
-        self.flow = flow
-        self.stream = stream
-        self.counts: dict[str, int] = {}
-        self._shown = 0.0
+    def __init__(self, flow: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from shared.console.output import console
+
+        out = console(stderr=True)
+        self._bars = Progress(
+            TextColumn(f"{flow} {{task.description:<7}}"),
+            BarColumn(),
+            TextColumn("{task.completed:,} rows"),
+            TimeElapsedColumn(),
+            console=out,
+            disable=not out.is_terminal,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._bars.start()
 
     def __call__(self, side: str, rows: int) -> None:
-        self.counts[side] = rows
-        now = time.monotonic()
-        if now - self._shown < 0.2:
-            return
-        self._shown = now
-        read = "  ".join(f"{name} {count:,} rows" for name, count in self.counts.items())
-        print(f"\r{self.flow}: {read}", end="", file=self.stream, flush=True)
+        if side not in self._tasks:
+            self._tasks[side] = self._bars.add_task(side, total=None)
+        self._bars.update(self._tasks[side], completed=rows)
 
     def done(self) -> None:
-        if self.counts:
-            print(file=self.stream)
+        self._bars.stop()
 
 
 def trace_text(trace: dict[str, Any]) -> str:
