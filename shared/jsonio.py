@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -190,8 +190,41 @@ def _prepare(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+# A flat object of plain values (what a target payload is) is written by msgspec in C. It writes a
+# Decimal as str() does, which is positional notation for the values checked in _writes_plainly, and
+# an aware UTC datetime as ISO 8601 with "Z", as _prepare does; anything else takes the general path.
+_FLAT = msgspec.json.Encoder(decimal_format="number")
+_SCALARS = frozenset({str, int, bool, type(None), date})
+
+
+def _writes_plainly(value: dict[Any, Any]) -> bool:
+    for item in value.values():
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is Decimal:
+            # str() switches to exponent notation for a positive exponent or a tiny value.
+            if not item.is_finite() or item.as_tuple().exponent > 0 or item.adjusted() < -6:
+                return False
+        elif kind is datetime:
+            if item.tzinfo is not UTC:
+                return False
+        else:
+            return False
+    return all(type(key) is str for key in value)
+
+
+def dump_bytes(value: Any) -> bytes:
+    """dumps, as UTF-8 bytes (a request body)."""
+    if type(value) is dict and _writes_plainly(value):
+        return _FLAT.encode(value)
+    return dumps(value).encode()
+
+
 def dumps(value: Any) -> str:
     """Serialize to compact JSON; Decimal becomes a JSON number with every digit it has."""
+    if type(value) is dict and _writes_plainly(value):
+        return _FLAT.encode(value).decode()
     try:
         prepared = _prepare(value)
     except _HasMark:

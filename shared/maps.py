@@ -375,6 +375,13 @@ class TableMap:
         types.update({pair.target: pair.type for pair in reversed(self.fields)})
         return types
 
+    @cached_property
+    def field_converters(self) -> tuple[Callable[[Value, str], Any], ...]:
+        """Each field pair's wire formatting, chosen once per map (shared.wire.converter)."""
+        from shared.wire import converter  # wire formats by the types defined here: imported late
+
+        return tuple(converter(self.target.system, pair.type) for pair in self.fields)
+
     @property
     def update_filtering_attributes(self) -> tuple[str, ...]:
         """The Dataverse plug-in step's filtering attributes for Update (mapped columns only)."""

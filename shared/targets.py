@@ -209,7 +209,7 @@ async def _payload(
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
             if company_field:
                 payload[company_field] = code
-    for pair in table_map.fields:
+    for pair, convert in zip(table_map.fields, table_map.field_converters, strict=True):
         if pair.only_with and not getattr(engine.settings, pair.only_with):
             continue
         value = view.get(pair.source) if pair.source else None
@@ -219,7 +219,7 @@ async def _payload(
             value = pair.value_map.apply(value, pair.source or pair.target)
         if value is None:
             value = pair.default
-        payload[pair.target] = to_wire(target, pair.type, value, pair.target)
+        payload[pair.target] = None if value is None else convert(value, pair.target)
     for lookup in table_map.lookups:
         payload.update(await _resolve_lookup(engine, table_map, lookup, view, company, payload))
     # Scratch values ("@name") only served as key parts of later lookups.
@@ -293,6 +293,10 @@ async def _resolve_lookup(
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:
+    cached = engine.cache.get(("dv", entity_set, record_id, column))
+    if cached is not None:  # the steady state: no closure, no second coroutine
+        return cached
+
     async def fetch() -> Value:
         row = await engine.dataverse.get(entity_set, {"id": record_id}, select=[column])
         if row is None:

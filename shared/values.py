@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 # A value inside a normalized record.
@@ -30,11 +31,14 @@ _DATE_RE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 FINANCE_EMPTY_DATE = date(1900, 1, 1)
 
 
+@lru_cache(maxsize=4096)
 def parse_ms_date(text: str) -> datetime | None:
     """Parse the .NET JSON date form `/Date(ms)/` or `/Date(ms+hhmm)/` into an aware UTC datetime.
 
     The number is milliseconds since the epoch in UTC; the optional offset only says the value was a
     local-kind DateTime, so it does not shift the instant. Finance's empty date (1900-01-01) is None.
+    Cached: a backlog repeats its dates (a day's transactions), and the regex and arithmetic cost
+    more than the lookup.
     """
     match = _DATE_RE.match(text)
     if match is None:
@@ -88,8 +92,14 @@ def _encode_decimal(value: Decimal) -> Any:
     return {"$decimal": str(value)}
 
 
+@lru_cache(maxsize=4096)
+def _datetime_text(value: datetime) -> str:
+    return to_utc(value).isoformat()
+
+
 def _encode_datetime(value: datetime) -> Any:
-    return {"$datetime": to_utc(value).isoformat()}
+    # A backlog repeats its instants (a day's dates, a run's timestamps): formatted once each.
+    return {"$datetime": _datetime_text(value)}
 
 
 def _encode_date(value: date) -> Any:
@@ -147,9 +157,14 @@ def _decode_ref(inner: Any) -> Ref:
     return Ref(logical_name=inner["logical_name"], id=inner["id"], name=inner.get("name"))
 
 
+@lru_cache(maxsize=4096)
+def _decode_datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
 _DECODERS: dict[str, Any] = {
     "$decimal": Decimal,
-    "$datetime": lambda inner: datetime.fromisoformat(inner).astimezone(UTC),
+    "$datetime": _decode_datetime,
     "$date": date.fromisoformat,
     "$ref": _decode_ref,
     "$map": lambda inner: {k: decode_value(v) for k, v in inner.items()},
@@ -190,7 +205,18 @@ def decode_record(data: dict[str, Any] | None) -> dict[str, Value] | None:
         return None
     if all(type(value) in _PLAIN for value in data.values()):
         return data  # already typed values (built in code): nothing to decode
-    return {name: decode_value(value) for name, value in data.items()}
+    # decode_value inlined for the kinds a record is made of: a call per value cost more than the work.
+    decoded: dict[str, Value] = {}
+    for name, value in data.items():
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            decoded[name] = value
+        elif kind is dict and len(value) == 1 and "$ref" in value and type(value["$ref"]) is dict:
+            inner = value["$ref"]
+            decoded[name] = Ref(inner["logical_name"], inner["id"], inner.get("name"))
+        else:
+            decoded[name] = decode_value(value)
+    return decoded
 
 
 def utc_now() -> datetime:

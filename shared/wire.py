@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -81,33 +82,71 @@ def _iso_z(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+Converter = Callable[[Value, str], Any]
+
+
+def _bool(value: Value, target: str) -> bool:
+    if not isinstance(value, bool):
+        raise MappingError(f"{target}: cannot read {value!r} as yes/no")
+    return value
+
+
+def _noyes(value: Value, target: str) -> str:
+    return "Yes" if _bool(value, target) else "No"
+
+
+def _finance_date(value: Value, target: str) -> str:
+    # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
+    return f"{_as_date(value, target).isoformat()}T12:00:00Z"
+
+
+def _dataverse_date(value: Value, target: str) -> str:
+    return _as_date(value, target).isoformat()
+
+
+def _datetime(value: Value, target: str) -> str:
+    return _iso_z(_as_datetime(value, target))
+
+
+def _guid(value: Value, target: str) -> str:
+    return str(value).strip("{}").lower()
+
+
+def _text(value: Value, target: str) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+_CONVERTERS: dict[FieldType, Converter] = {
+    FieldType.DECIMAL: _as_decimal,
+    FieldType.INT: _as_whole,
+    FieldType.OPTION: _as_whole,
+    FieldType.BOOL: _bool,
+    FieldType.NOYES: _noyes,
+    FieldType.DATETIME: _datetime,
+    FieldType.GUID: _guid,
+}
+
+
+@cache
+def converter(system: System, field_type: FieldType) -> Converter:
+    """How one (system, type) formats a value that is not None, chosen once per field of a map
+    rather than by a chain of tests per value. A reference is written as its id."""
+    if field_type is FieldType.DATE:
+        convert: Converter = _finance_date if system is System.FINANCE else _dataverse_date
+    else:
+        convert = _CONVERTERS.get(field_type, _text)
+
+    def formatted(value: Value, target: str) -> Any:
+        return convert(value.id if isinstance(value, Ref) else value, target)
+
+    return formatted
+
+
 def to_wire(system: System, field_type: FieldType, value: Value, target: str) -> Any:
     """Format one value. None stays None: callers decide what an empty value means per system."""
     if value is None:
         return None
-    if isinstance(value, Ref):
-        value = value.id
-    if field_type is FieldType.DECIMAL:
-        return _as_decimal(value, target)
-    if field_type in (FieldType.INT, FieldType.OPTION):
-        return _as_whole(value, target)
-    if field_type is FieldType.BOOL:
-        if not isinstance(value, bool):
-            raise MappingError(f"{target}: cannot read {value!r} as yes/no")
-        return value
-    if field_type is FieldType.NOYES:
-        if not isinstance(value, bool):
-            raise MappingError(f"{target}: cannot read {value!r} as yes/no")
-        return "Yes" if value else "No"
-    if field_type is FieldType.DATE:
-        day = _as_date(value, target)
-        # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
-        return f"{day.isoformat()}T12:00:00Z" if system is System.FINANCE else day.isoformat()
-    if field_type is FieldType.DATETIME:
-        return _iso_z(_as_datetime(value, target))
-    if field_type is FieldType.GUID:
-        return str(value).strip("{}").lower()
-    return value if isinstance(value, str) else str(value)
+    return converter(system, field_type)(value, target)
 
 
 def finance_empty(field_type: FieldType) -> Any:

@@ -26,6 +26,32 @@ def test_json_keeps_every_digit_and_refuses_floats() -> None:
         dumps({"a": 0.1})
 
 
+def test_a_flat_payload_is_written_as_the_general_path_writes_it() -> None:
+    """A flat object goes through msgspec, anything else through the general writer: same text."""
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    flat = {
+        "money": Decimal("150.00"),
+        "tiny": Decimal("0.0000001"),
+        "hundred": Decimal("1E+2"),
+        "negative": Decimal("-0.5"),
+        "at": datetime(2026, 1, 2, 3, 4, 5, 123000, tzinfo=UTC),
+        "elsewhere": datetime(2026, 1, 2, 4, 4, 5, tzinfo=timezone(timedelta(hours=1))),
+        "day": date(2026, 1, 2),
+        "text": 'é \x00 "quoted"',
+        "flag": True,
+        "n": 7,
+        "none": None,
+    }
+    general = dumps({"wrapped": flat})
+    assert dumps(flat) == general[len('{"wrapped":') : -1]
+    assert json.loads(dumps(flat))["tiny"] == 1e-07 and '"tiny":0.0000001' in dumps(flat)
+    assert '"hundred":100' in dumps(flat) and '"elsewhere":"2026-01-02T03:04:05Z"' in dumps(flat)
+    for refused in ({"a": 0.1}, {"a": Decimal("NaN")}, {"a": datetime(2026, 1, 2)}):
+        with pytest.raises((TypeError, ValueError)):
+            dumps(refused)
+
+
 def test_missing_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PROJOPS_DATAVERSE_URL", "PROJOPS_FINANCE_URL"):
         monkeypatch.delenv(name, raising=False)

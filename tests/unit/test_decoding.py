@@ -148,3 +148,24 @@ def test_ms_dates_are_exact_utc_instants(millis: int) -> None:
         assert abs(parsed.timestamp() - expected) < 0.001
     else:
         assert datetime.fromtimestamp(expected, UTC).date().isoformat() == "1900-01-01"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create"}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "record": {"amount": {"$decimal": "twelve"}}}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "record": {"owner": {"$ref": {"id": "1"}}}}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "record": {"at": {"$datetime": 5}}}',
+    ],
+    ids=["not-json", "not-an-object", "no-key", "bad-decimal", "ref-without-table", "datetime-not-text"],
+)
+def test_a_flow_message_that_is_no_change_event_is_a_value_error(body: bytes) -> None:
+    # The flow runner parks on ValueError; anything else would be raised into redelivery.
+    with pytest.raises(ValueError):
+        ChangeEvent.from_json(body)

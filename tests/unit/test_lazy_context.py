@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from functions import actuals
@@ -13,7 +14,9 @@ from functions.catalog import CATALOG
 from shared.decoding import dataverse
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.decoding.lazy_context import NotStandardShape, read_context
+from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
+from shared.jsonio import UntrustedJsonError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 BENCH_MESSAGE = Path(__file__).resolve().parents[2] / "benchmarks" / "msdyn_actual_create.json"
@@ -84,3 +87,33 @@ def test_a_column_no_flow_reads_is_never_parsed() -> None:
     body = _with_value("msdyn_amount_base", "1e999999")
     event = decode_dataverse(IncomingMessage(body, "application/json"), CATALOG.dataverse_columns)
     assert event.record is not None and "msdyn_amount_base" not in event.record
+
+
+def _raw(*values: str) -> list[msgspec.Raw]:
+    return [msgspec.Raw(value.encode()) for value in values]
+
+
+def test_the_typed_values_are_what_the_generic_normalizer_makes() -> None:
+    money = '{"__type":"Money:http:\\/\\/schemas.microsoft.com\\/xrm\\/2011\\/Contracts","Value":150.10}'
+    option = '{"__type":"OptionSetValue:http://schemas.microsoft.com/xrm/2011/Contracts","Value":192350000}'
+    reference = (
+        '{"__type":"EntityReference:http://schemas.microsoft.com/xrm/2011/Contracts","Id":"AB-CD",'
+        '"KeyAttributes":[],"LogicalName":"account","Name":"Contoso","RowVersion":null}'
+    )
+    raws = _raw('"text"', "7", "0.1", "true", "null", '"/Date(1762300800000)/"', money, option, reference)
+    typed = decode_values(raws)
+    assert typed == [dataverse.normalize_value(raw) for raw in raws]
+    assert typed is not None and typed[2] == Decimal("0.1") and typed[6] == Decimal("150.10")
+
+
+def test_shapes_outside_the_common_ones_go_to_the_generic_path() -> None:
+    collection = '{"__type":"EntityCollection:http://schemas.microsoft.com/xrm/2011/Contracts","Entities":[]}'
+    for odd in ("[1]", '{"Value": 1}', collection, "1e999999"):
+        assert decode_values(_raw('"text"', odd)) is None
+
+
+def test_the_typed_values_keep_the_limits_on_numbers() -> None:
+    huge_money = '{"__type":"Money:http://schemas.microsoft.com/xrm/2011/Contracts","Value":1e99999}'
+    for hostile in (huge_money, "9" * 80, "0." + "1" * 80):
+        with pytest.raises(UntrustedJsonError):
+            decode_values(_raw(hostile))
