@@ -1,5 +1,5 @@
 // projops-sync: everything one environment needs, in one resource group.
-// Deploy: az deployment group create -g <rg> -f infra/main.bicep -p infra/main.parameters.json
+// Deploy: docs/deploy.md (infra/hooks/current_settings.py, then az deployment group create), or azd up.
 
 targetScope = 'resourceGroup'
 
@@ -38,13 +38,19 @@ param integrationUserIds string = ''
 @description('Entra object id(s) the integration writes to Finance as, comma-separated (echo detection). Empty on the first deployment.')
 param integrationObjectIds string = ''
 
+// infra/hooks/current_settings.py fills the next two before every deployment, for az and azd alike
+// (docs/deploy.md): a deployment replaces every app setting and would rotate the webhook key.
 @secure()
-@description('The function app\'s current app settings (docs/deploy.md fills this on a redeploy); the template\'s own settings override them, the rest (pause, cutover) is kept.')
-param existingAppSettings object = {}
+@description('The function app\'s current app settings as base64 of their JSON object (infra/hooks/current_settings.py); empty on a first deployment. The template\'s own settings override them, the rest (pause, cutover) is kept.')
+param existingAppSettings string = ''
 
 @secure()
-@description('Webhook key stored in Key Vault as projops-webhook-secret. Generated on a first deployment; pass the current value on a redeploy (docs/deploy.md) or it is rotated.')
-param webhookSecret string = newGuid()
+@description('The current webhook key (projops-webhook-secret in Key Vault) in base64; empty on a first deployment, which generates one.')
+param webhookSecret string = ''
+
+@secure()
+@description('Not to be set: the webhook key a first deployment stores when webhookSecret is empty.')
+param generatedWebhookSecret string = newGuid()
 
 @description('Flows, one session-enabled queue flow-<flow> each. Keep in step with functions/catalog.py.')
 param flows array = [
@@ -106,6 +112,10 @@ param reconcileFlows string = ''
 param privateNetworking bool = false
 
 var useKeyVault = authMode != 'managed-identity'
+var currentAppSettings = empty(existingAppSettings) ? {} : json(base64ToString(existingAppSettings))
+// Both arrive base64-encoded. A placeholder azd did not fill (`${...}`, infra/main.parameters.json) is not
+// base64, so the vault and app modules fail before writing anything, instead of storing the literal.
+var webhookKey = empty(webhookSecret) ? generatedWebhookSecret : base64ToString(webhookSecret)
 // Set only when given, so a redeploy without them keeps the values the app already has.
 var integrationUserSetting = empty(integrationUserIds) ? {} : {
   PROJOPS_INTEGRATION_USER_IDS: integrationUserIds
@@ -157,7 +167,7 @@ module vault 'modules/keyvault.bicep' = {
   params: {
     vaultName: 'kv-${name}-${take(suffix, 6)}'
     location: location
-    webhookSecret: webhookSecret
+    webhookSecret: webhookKey
     publicNetworkAccess: !privateNetworking
   }
 }
@@ -207,7 +217,7 @@ module app 'modules/functionapp.bicep' = {
     identityClientId: identity.outputs.clientId
     identityPrincipalId: identity.outputs.principalId
     settingsSwitchRoleId: access.outputs.settingsSwitchRoleId
-    existingAppSettings: existingAppSettings
+    existingAppSettings: currentAppSettings
     subnetId: privateNetworking ? network.outputs.appSubnetId : ''
     settings: union(integrationIds, {
       PROJOPS_DATAVERSE_URL: dataverseUrl

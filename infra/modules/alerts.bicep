@@ -33,7 +33,7 @@ var logAlerts = [
   }
 ]
 
-resource logRules 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [for rule in logAlerts: {
+resource logRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in logAlerts: {
   name: 'alert-${name}-${rule.key}'
   location: location
   properties: {
@@ -97,7 +97,7 @@ resource deadLetters 'Microsoft.Insights/metricAlerts@2018-03-01' = {
   }
 }
 
-resource backlogAge 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+resource backlogAge 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: 'alert-${name}-backlog-age'
   location: location
   properties: {

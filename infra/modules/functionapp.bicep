@@ -24,7 +24,7 @@ param existingAppSettings object = {}
 @description('Subnet (delegated to Microsoft.App/environments) the app joins; empty: no VNet integration.')
 param subnetId string = ''
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-05-01' = {
   name: 'asp-${name}'
   location: location
   kind: 'functionapp'
@@ -62,7 +62,7 @@ var platformSettings = {
 // survive a redeploy, and the template's own settings come last, so they win.
 var appSettings = union(existingAppSettings, platformSettings, settings)
 
-resource app 'Microsoft.Web/sites@2024-04-01' = {
+resource app 'Microsoft.Web/sites@2025-05-01' = {
   name: appName
   location: location
   kind: 'functionapp,linux'
@@ -115,7 +115,7 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // Publishing goes through Entra (az, func, azd); no user name and password for FTP or the SCM site.
-resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
   parent: app
   name: 'ftp'
   properties: {
@@ -123,7 +123,7 @@ resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@
   }
 }
 
-resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-05-01' = {
   parent: app
   name: 'scm'
   properties: {

@@ -10,7 +10,7 @@ param webhookSecret string
 @description('false with private networking: only the private endpoint reaches the secrets.')
 param publicNetworkAccess bool = true
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2026-05-15' = {
   name: vaultName
   location: location
   properties: {
@@ -27,7 +27,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 }
 
 // Written through the management plane (vaults/secrets/write), so the deployer needs no data-plane role.
-resource webhookKey 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+resource webhookKey 'Microsoft.KeyVault/vaults/secrets@2026-05-15' = {
   parent: vault
   name: 'projops-webhook-secret'
   properties: {

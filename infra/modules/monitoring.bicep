@@ -3,7 +3,7 @@
 param name string
 param location string
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: 'log-${name}'
   location: location
   properties: {

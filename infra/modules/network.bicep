@@ -11,7 +11,7 @@ param serviceBusNamespaceName string
 param serviceBusPrivate bool
 param addressPrefix string = '10.40.0.0/24'
 
-resource vnet 'Microsoft.Network/virtualNetworks@2024-01-01' = {
+resource vnet 'Microsoft.Network/virtualNetworks@2026-03-01' = {
   name: 'vnet-${name}'
   location: location
   properties: {
@@ -47,15 +47,15 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-01-01' = {
   }
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2026-05-15' existing = {
   name: keyVaultName
 }
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' existing = {
   name: serviceBusNamespaceName
 }
 
@@ -95,12 +95,12 @@ var otherEndpoints = concat(
 )
 var endpoints = concat(map(storageEndpoints, e => union(e, { target: storage.id })), otherEndpoints)
 
-resource zones 'Microsoft.Network/privateDnsZones@2020-06-01' = [for endpoint in endpoints: {
+resource zones 'Microsoft.Network/privateDnsZones@2024-06-01' = [for endpoint in endpoints: {
   name: endpoint.zone
   location: 'global'
 }]
 
-resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-06-01' = [for (endpoint, i) in endpoints: {
+resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01' = [for (endpoint, i) in endpoints: {
   parent: zones[i]
   name: 'vnet-${name}'
   location: 'global'
@@ -112,7 +112,7 @@ resource zoneLinks 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2020-0
   }
 }]
 
-resource privateEndpoints 'Microsoft.Network/privateEndpoints@2024-01-01' = [for (endpoint, i) in endpoints: {
+resource privateEndpoints 'Microsoft.Network/privateEndpoints@2026-03-01' = [for (endpoint, i) in endpoints: {
   name: 'pe-${name}-${endpoint.groupId}'
   location: location
   properties: {
@@ -133,7 +133,7 @@ resource privateEndpoints 'Microsoft.Network/privateEndpoints@2024-01-01' = [for
   }
 }]
 
-resource zoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-01-01' = [for (endpoint, i) in endpoints: {
+resource zoneGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2026-03-01' = [for (endpoint, i) in endpoints: {
   parent: privateEndpoints[i]
   name: 'default'
   properties: {

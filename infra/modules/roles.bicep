@@ -17,35 +17,35 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2026-09-01' existing = {
   name: storageAccountName
 }
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' existing = {
   name: serviceBusNamespaceName
 }
 
-resource topic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' existing = {
+resource topic 'Microsoft.ServiceBus/namespaces/topics@2026-01-01' existing = {
   parent: namespace
   name: 'dataverse-changes'
 }
 
-resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' existing = {
+resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2026-01-01' existing = {
   parent: topic
   name: 'router'
 }
 
-resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' existing = {
   parent: namespace
   name: 'finance-events'
 }
 
-resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = {
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' existing = {
   parent: namespace
   name: 'admin-runs'
 }
 
-resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [for flow in flows: {
+resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' existing = [for flow in flows: {
   parent: namespace
   name: 'flow-${flow}'
 }]
@@ -168,7 +168,7 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2026-05-15' existing = {
   name: keyVaultName
 }
 

@@ -17,7 +17,7 @@ param flows array
 var ttl = 'P14D'
 var lock = 'PT5M'
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' = {
   name: namespaceName
   location: location
   sku: {
@@ -38,7 +38,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   }
 }
 
-resource dataverseTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = {
+resource dataverseTopic 'Microsoft.ServiceBus/namespaces/topics@2026-01-01' = {
   parent: namespace
   name: 'dataverse-changes'
   properties: {
@@ -49,7 +49,7 @@ resource dataverseTopic 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-previ
   }
 }
 
-resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = {
+resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2026-01-01' = {
   parent: dataverseTopic
   name: 'router'
   properties: {
@@ -60,7 +60,7 @@ resource router 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01
   }
 }
 
-resource dataverseSend 'Microsoft.ServiceBus/namespaces/topics/authorizationRules@2022-10-01-preview' = {
+resource dataverseSend 'Microsoft.ServiceBus/namespaces/topics/authorizationRules@2026-01-01' = {
   parent: dataverseTopic
   name: 'dataverse-send'
   properties: {
@@ -70,7 +70,7 @@ resource dataverseSend 'Microsoft.ServiceBus/namespaces/topics/authorizationRule
   }
 }
 
-resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = {
   parent: namespace
   name: 'finance-events'
   properties: {
@@ -84,7 +84,7 @@ resource financeEvents 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previe
 }
 
 // Finance's business-event endpoint sends with a connection string kept in Finance's Key Vault.
-resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@2022-10-01-preview' = {
+resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@2026-01-01' = {
   parent: financeEvents
   name: 'finance-send'
   properties: {
@@ -97,7 +97,7 @@ resource financeSend 'Microsoft.ServiceBus/namespaces/queues/authorizationRules@
 // An admin initial sync longer than one slice (about two minutes) goes on from here, one message
 // per slice: an HTTP call would be cut off after 230 s. No sessions and no duplicate detection: a
 // redelivered slice resumes from the run's saved cursor.
-resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = {
+resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = {
   parent: namespace
   name: 'admin-runs'
   properties: {
@@ -108,7 +108,7 @@ resource adminRuns 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' =
   }
 }
 
-resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [for flow in flows: {
+resource flowQueues 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = [for flow in flows: {
   parent: namespace
   name: 'flow-${flow}'
   properties: {

@@ -5,7 +5,7 @@ param location string
 @description('false with private networking: only the private endpoints reach the account.')
 param publicNetworkAccess bool = true
 
-resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource account 'Microsoft.Storage/storageAccounts@2026-09-01' = {
   name: accountName
   location: location
   sku: {
@@ -21,32 +21,32 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2026-09-01' = {
   parent: account
   name: 'default'
 }
 
-resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deployments 'Microsoft.Storage/storageAccounts/blobServices/containers@2026-09-01' = {
   parent: blobs
   name: 'deployments'
 }
 
-resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2026-09-01' = {
   parent: account
   name: 'default'
 }
 
-resource syncstate 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+resource syncstate 'Microsoft.Storage/storageAccounts/tableServices/tables@2026-09-01' = {
   parent: tableService
   name: 'syncstate'
 }
 
-resource parked 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+resource parked 'Microsoft.Storage/storageAccounts/tableServices/tables@2026-09-01' = {
   parent: tableService
   name: 'parked'
 }
 
-resource syncruns 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+resource syncruns 'Microsoft.Storage/storageAccounts/tableServices/tables@2026-09-01' = {
   parent: tableService
   name: 'syncruns'
 }

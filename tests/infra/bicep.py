@@ -40,6 +40,7 @@ class Resource:
     loop_over: str | None = None
     loop_variable: str | None = None
     properties: dict[str, ts.Node] = field(default_factory=dict)
+    api_version: str = ""
 
 
 def _object_properties(obj: ts.Node) -> dict[str, ts.Node]:
@@ -72,7 +73,8 @@ def resources(tree: ts.Tree) -> list[Resource]:
             loop_variable = text(identifiers[0]).strip("()").split(",")[0].strip() if identifiers else None
             loop_over = text(identifiers[1]) if len(identifiers) > 1 else None
             body = next(c for c in body.children if c.type == "object")
-        resource = Resource(symbol, text(type_node).strip("'").split("@")[0], body, loop_over, loop_variable)
+        resource_type, _, api_version = text(type_node).strip("'").partition("@")
+        resource = Resource(symbol, resource_type, body, loop_over, loop_variable, api_version=api_version)
         if body.type == "object":
             resource.properties = _object_properties(body)
         found.append(resource)

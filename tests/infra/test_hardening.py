@@ -197,9 +197,11 @@ def test_integration_ids_are_optional_parameters() -> None:
 def webhook_problems(main: bytes, keyvault: bytes) -> list[str]:
     tree = parse(main)
     problems = []
-    default = declaration(tree, "parameter", "webhookSecret")
+    default = declaration(tree, "parameter", "generatedWebhookSecret")
     if "newGuid()" not in text(default):
-        problems.append("webhookSecret has no generated default")
+        problems.append("generatedWebhookSecret has no generated default")
+    if "webhookKey" not in text(tree.root_node).split("module vault", 1)[-1].split("\n}", 1)[0]:
+        problems.append("the vault is not given the generated key when none is passed")
     vault = parse(keyvault)
     secrets = [r for r in resources(vault) if r.type == "Microsoft.KeyVault/vaults/secrets"]
     if [literal(s.properties.get("name")) for s in secrets] != ["projops-webhook-secret"]:
@@ -225,6 +227,7 @@ def test_the_webhook_key_is_generated_in_key_vault_in_every_mode() -> None:
     reference = b"'@Microsoft.KeyVault(VaultName=${vault.outputs.vaultName};SecretName=projops-webhook-secret)'"
     assert webhook_problems(main.replace(reference, b"useKeyVault ? " + reference + b" : ''", 1), keyvault)
     assert webhook_problems(main.replace(b"= newGuid()", b"= ''"), keyvault)
+    assert webhook_problems(main.replace(b"webhookSecret: webhookKey", b"webhookSecret: webhookSecret"), keyvault)
     assert webhook_problems(main, keyvault.replace(b"value: webhookSecret", b"value: ''"))
     assert webhook_problems(
         main.replace(

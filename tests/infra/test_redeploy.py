@@ -1,8 +1,9 @@
 """A redeploy replaces every app setting: a paused flow must stay paused and the cutover switch set.
 
-The template merges the app's current settings (existingAppSettings, which docs/deploy.md fills
-from Resource Manager) under its own. These tests apply the template's merge, in the order the Bicep
-writes it, to what the real pause switch left in a fake Resource Manager."""
+The template merges the app's current settings (existingAppSettings, which
+infra/hooks/current_settings.py reads for az and azd alike) under its own. These tests apply the
+template's merge, in the order the Bicep writes it, to what the real pause switch left in a fake
+Resource Manager."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 
 from functions.catalog import CATALOG
 from shared.operations.pause import ArmFunctionSwitch, pause
-from tests.infra.bicep import INFRA, call_arguments, declaration, lookup, modules, parse, resources, text
+from tests.infra.bicep import INFRA, call_arguments, declaration, lookup, parse, resources, text
 
 APP_ID = "/subscriptions/s/resourceGroups/rg-projops/providers/Microsoft.Web/sites/func-contosopo"
 FUNCTION_APP = (INFRA / "modules" / "functionapp.bicep").read_bytes()
@@ -71,7 +72,7 @@ async def paused_after_redeploy(bicep: bytes) -> tuple[set[str], dict[str, str]]
     arm.settings["PROJOPS_MILESTONE_INVOICED_CUTOVER"] = "true"  # az functionapp config appsettings set
     arm.settings["PROJOPS_COMPANIES"] = "USMF"  # a template-owned setting changed by hand
     assert table_map.function_name in await switch.disabled_functions()
-    # the redeploy: docs/deploy.md reads the settings (config/appsettings/list) into existingAppSettings
+    # the redeploy: infra/hooks/current_settings.py reads the settings into existingAppSettings
     arm.settings = applied_settings(bicep, dict(arm.settings))
     disabled = await switch.disabled_functions()
     await switch.close()
@@ -104,17 +105,8 @@ async def test_with_the_merge_last_the_template_cannot_change_a_setting() -> Non
     assert settings["PROJOPS_COMPANIES"] == "USMF"
 
 
-def test_main_passes_the_current_settings_to_the_app() -> None:
+def test_main_takes_the_current_settings_as_a_secure_parameter() -> None:
     main = parse((INFRA / "main.bicep").read_bytes())
-    app = next(m for m in modules(main) if m.path == "modules/functionapp.bicep")
-    assert text(lookup(app.properties["params"], "existingAppSettings") or app.body) == "existingAppSettings"
     assert "@secure()" in text(main.root_node).split("param existingAppSettings", 1)[0].rsplit("\n\n", 1)[-1]
-
-
-def test_the_guide_redeploys_with_the_current_settings_and_webhook_key() -> None:
-    deploy = (INFRA.parent / "docs" / "deploy.md").read_text()
-    redeploy = deploy.split("## 2. Redeploy", 1)[1].split("\n## ", 1)[0]
-    commands = " ".join(redeploy.split("```")[1::2])
-    assert "/config/appsettings/list" in commands
-    assert "existingAppSettings=@existing-settings.json" in commands
-    assert "webhookSecret=" in commands
+    assert "@secure()" in text(main.root_node).split("param webhookSecret", 1)[0].rsplit("\n\n", 1)[-1]
+    # main hands the app the decoded settings, and each guide command fills them: tests/infra/test_azd_hook.py
