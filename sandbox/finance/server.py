@@ -48,6 +48,10 @@ EMPTY_DATETIME = datetime(1900, 1, 1, 12, tzinfo=UTC)
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 ENUMS = {name: [member for member, _ in members] for name, members in enums().items()}
 WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
+# Most operations in one $batch: the Finance service protection page says "up to 5,000 operations"
+# (possibly copied from Dataverse's page; unverified). Inferred: the refusal is ODataLib's own (the
+# ASP.NET OData stack Finance's /data/ runs on), a 400 before any part is run.
+MAX_BATCH_OPERATIONS = 5000
 # The Dataverse user that Finance's virtual-entity events run as; invented for the sandbox.
 DATA_EVENT_USER = "5a0d0a55-0000-4000-8000-0000000000f0"
 
@@ -91,6 +95,7 @@ class FinanceSimulator(Simulator):
         super().__init__(faults)
         # Resource-based throttling (None: Finance never busy, the default).
         self.budget: ResourceBudget | None = None
+        self.max_batch_operations = MAX_BATCH_OPERATIONS
         self.extensions = extensions
         self.schema = load_schema(extensions)
         self.users = users
@@ -198,7 +203,9 @@ class FinanceSimulator(Simulator):
                 if wait is not None:
                     return self.throttled(int(wait))
             if path == "$batch":
-                return await self._batch(body, request.headers.get("content-type", ""), user)
+                return await self._batch(
+                    body, request.headers.get("content-type", ""), user, request.headers.get("prefer", "")
+                )
             status, payload, events = self._handle(request.method, path, dict(request.query_params), body, user)
             await self._send_events(events)
             return Response(status_code=status) if payload is None else json_response(payload, status)
@@ -516,16 +523,36 @@ class FinanceSimulator(Simulator):
 
     # --- $batch --------------------------------------------------------------------------------
 
-    async def _batch(self, body: bytes, content_type: str, user: str) -> Response:
+    async def _batch(self, body: bytes, content_type: str, user: str, prefer: str) -> Response:
+        """Each changeset on its own: a failing one is rolled back alone and answers its part's error.
+
+        OData 4.0 (Prefer odata.continue-on-error): without the preference the service stops at the
+        first failed changeset, the ones before it committed. Finance does not document whether it
+        honours the preference; the ASP.NET OData stack it runs on takes it when the service enables
+        it, and here (inferred) Finance does. A client that finds changesets unanswered must send
+        them again either way."""
         try:
             parts = parse_batch(body, content_type)
         except (ValueError, IndexError) as exc:
             raise odata_error(400, f"Invalid batch request: {exc}") from None
+        if len(parts) > self.max_batch_operations:
+            raise odata_error(
+                400,
+                "The current batch message contains too many parts. Only batch messages with a maximum "
+                f"number of '{self.max_batch_operations}' query operations and change sets are allowed.",
+            )
 
         def handle(part: BatchPart, url: str, ids: dict[str, str]) -> tuple[int, dict[str, str], bytes, list[Any]]:
             path, _, query_text = url.split("/data/", 1)[-1].partition("?")
             query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
-            status, payload, events = self._handle(part.method, unquote(path), query, part.body, user)
+            try:
+                status, payload, events = self._handle(part.method, unquote(path), query, part.body, user)
+            except ODataError as exc:
+                inner = exc.body.get("error", {}).get("innererror") if isinstance(exc.body, dict) else None
+                if isinstance(inner, dict) and inner.get("type") == WRITE_EXCEPTION:
+                    # Captured batches answer a refused write 500 with the Infolog (formats.md §3).
+                    raise ODataError(500, exc.body, exc.headers) from None
+                raise
             return (
                 status,
                 {"Content-Type": "application/json"},
@@ -533,7 +560,8 @@ class FinanceSimulator(Simulator):
                 events,
             )
 
-        results, events = self.run_batch(parts, handle)
+        continue_on_error = "odata.continue-on-error" in prefer.lower()
+        results, events = self.run_batch(parts, handle, continue_on_error=continue_on_error)
         await self._send_events(events)
         content, batch_type = build_batch_response(results)
         return Response(content, status_code=200, headers={"Content-Type": batch_type})
