@@ -96,6 +96,7 @@ class FinanceSimulator(Simulator):
         # Resource-based throttling (None: Finance never busy, the default).
         self.budget: ResourceBudget | None = None
         self.max_batch_operations = MAX_BATCH_OPERATIONS
+        self._journal: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] | None = None
         # Whether Prefer: odata.continue-on-error is honoured (undocumented for Finance; False: every batch
         # stops at its first failed changeset, the spec's default, for clients that must cope with that).
         self.honours_continue_on_error = True
@@ -152,10 +153,24 @@ class FinanceSimulator(Simulator):
         return json_response({"error": {"code": "", "message": "An error has occurred."}}, 503)
 
     def snapshot(self) -> Any:
-        return {c: {k: dict(v) for k, v in rows.items()} for c, rows in self.data.items()}
+        """Start a changeset's undo journal: each row it changes, as it was before (None: absent). Copying
+        every table for every changeset made a backlog's batches cost the simulator as much as all its rows."""
+        self._journal = {}
+        return self._journal
 
     def restore(self, snapshot: Any) -> None:
-        self.data = snapshot
+        for (collection, key), before in snapshot.items():
+            if before is None:
+                self.data[collection].pop(key, None)
+            else:
+                self.data[collection][key] = before
+        self._journal = None
+
+    def _touch(self, collection: str, key: tuple[Any, ...]) -> None:
+        """About to change this row: journal it, once, while a changeset runs."""
+        if self._journal is not None and (collection, key) not in self._journal:
+            row = self.data[collection].get(key)
+            self._journal[(collection, key)] = None if row is None else dict(row)
 
     # --- test and demo API ---------------------------------------------------------------------
 
@@ -238,6 +253,7 @@ class FinanceSimulator(Simulator):
                 )
             self._check_mandatory(spec, values)
             self._check_references(spec, values)
+            self._touch(spec.collection, key)
             self.data[spec.collection][key] = values
             self._after_write(spec, values, created=True)
             return 201, self._render(values, None), [("Created", spec, None, values, set(values), user)]
@@ -259,10 +275,12 @@ class FinanceSimulator(Simulator):
             merged = {**current, **changes}
             self._check_references(spec, merged)
             before = dict(current)
+            self._touch(spec.collection, key)
             current.update(changes)
             self._after_write(spec, current, created=False)
             return 204, None, [("Updated", spec, before, dict(current), set(changes), user)]
         if method == "DELETE":
+            self._touch(spec.collection, key)
             before = self.data[spec.collection].pop(key)
             return 204, None, [("Deleted", spec, before, None, set(), user)]
         raise odata_error(405, f"{method} is not supported")
@@ -337,7 +355,9 @@ class FinanceSimulator(Simulator):
     def _put(self, collection: str, values: dict[str, Any]) -> dict[str, Any]:
         spec = self.schema[collection]
         row = self._validated(spec, values, creating=True)
-        self.data[collection][self._key_tuple(spec, row)] = row
+        key = self._key_tuple(spec, row)
+        self._touch(collection, key)
+        self.data[collection][key] = row
         return row
 
     def _create_shared_categories(self, category: dict[str, Any]) -> None:
@@ -374,6 +394,7 @@ class FinanceSimulator(Simulator):
             if existing is None:
                 self._put("ResourceCategories", {"dataAreaId": company, **values})
             else:
+                self._touch("ResourceCategories", key)
                 existing.update(values)
 
     def _check_mandatory(self, spec: EntitySpec, row: dict[str, Any]) -> None:
@@ -564,7 +585,10 @@ class FinanceSimulator(Simulator):
             )
 
         continue_on_error = self.honours_continue_on_error and "odata.continue-on-error" in prefer.lower()
-        results, events = self.run_batch(parts, handle, continue_on_error=continue_on_error)
+        try:
+            results, events = self.run_batch(parts, handle, continue_on_error=continue_on_error)
+        finally:
+            self._journal = None  # the last changeset committed: nothing more to undo
         await self._send_events(events)
         content, batch_type = build_batch_response(results)
         return Response(content, status_code=200, headers={"Content-Type": batch_type})
