@@ -15,7 +15,7 @@ from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.odata import parse_batch
 from sandbox.scenario import actual_body, import_id
 from shared.clients.finance import FinanceClient
-from shared.errors import PermanentServiceError
+from shared.errors import PermanentServiceError, TransientServiceError
 from shared.operations.pause import pause, resume
 from tests.integration.conftest import parked, send, until
 from tests.integration.test_flows import PROJECT, create_project, project_body
@@ -255,3 +255,20 @@ async def test_a_batch_finance_refuses_whole_is_halved_until_it_fits(sandbox: Sa
     assert finance.batches.figures.splits > 0
     answered = [r.body.count("Content-Type: application/http") for r in sent if r.status == 200]
     assert answered and max(answered) <= 4
+
+
+@pytest.mark.parametrize(
+    "options", [SandboxOptions(max_concurrent_sessions=32, finance_faults={"latency_ms": 40}, http_max_retries=1)]
+)
+async def test_an_outage_of_the_whole_batch_goes_to_every_row_in_it(sandbox: Sandbox) -> None:
+    """Finance answers 503 to everything: every row of a batch gets the transient error, for its own flow to
+    retry later; none is taken for a bad row."""
+    assert sandbox.runtime is not None
+    finance = sandbox.runtime.engine.finance
+    assert isinstance(finance, FinanceClient) and finance.batches is not None
+    sandbox.finance.set_faults(error_share=1.0)
+    outcomes = await concurrent_creates(finance, [f"T{n}" for n in range(30)])
+
+    assert all(isinstance(o, TransientServiceError) for o in outcomes)
+    assert finance.batches.figures.batch_requests > 0 and finance.batches.figures.splits == 0
+    assert any(r.path == "/data/$batch" and r.status == 503 for r in sandbox.finance.requests)
