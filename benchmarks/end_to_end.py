@@ -100,7 +100,7 @@ def actual_messages(dataverse: DataverseSimulator, records: int) -> Iterator[Loc
         )
 
 
-async def _feed(sandbox: Sandbox, messages: Iterator[LocalMessage]) -> None:
+async def feed_topic(sandbox: Sandbox, messages: Iterator[LocalMessage]) -> None:
     subscription = sandbox.bus.entity(f"{DATAVERSE_TOPIC}/Subscriptions/{DATAVERSE_SUBSCRIPTION}")
     for message in messages:
         # The bus has no "below N" signal to wait on, and the feed is the bench's own, not the code's.
@@ -118,7 +118,7 @@ async def measure(records: int = 10_000, latency_ms: float = 20.0, sessions: int
             simulators.ask(clear=True)
             cpu_started = time.process_time()
             started = time.perf_counter()
-            await _feed(sandbox, messages)
+            await feed_topic(sandbox, messages)
             await sandbox.wait_quiet(900)
             seconds = time.perf_counter() - started
             cpu_seconds = time.process_time() - cpu_started

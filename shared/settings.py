@@ -145,6 +145,15 @@ class Settings(BaseSettings):
         description="most rows in one UpsertMultiple when upserts wait for Dataverse (0: every row its own "
         "request); Microsoft suggests starting near 1,000 for standard tables",
     )
+    finance_batch_rows: int = Field(
+        default=100,
+        ge=0,
+        le=5000,
+        description="most writes in one Finance $batch (one changeset a row) when writes wait for Finance (0: "
+        "every row its own request); Finance's service protection page says up to 5,000 operations a batch "
+        "(unverified); 100 is ours (inferred): Finance runs a batch's parts one after another, and every row "
+        "waits for its whole batch",
+    )
 
     # State.
     state_backend: StateBackend = StateBackend.TABLES

@@ -37,7 +37,7 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
     update_body = {k: v for k, v in update_body.items() if v is not None}
     key = typed_key(row.key, table_map.target_key_types)
     if table_map.write_mode is WriteMode.CREATE:
-        await engine.finance.create(entity_set, created_body)
+        await engine.finance.create(entity_set, created_body, key)
         return
     if table_map.write_mode is WriteMode.UPDATE:
         await engine.finance.update(entity_set, key, update_body)
@@ -48,10 +48,10 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         try:
             await engine.finance.update(entity_set, key, update_body)
         except NotFoundError:
-            await engine.finance.create(entity_set, created_body)
+            await engine.finance.create(entity_set, created_body, key)
         return
     try:
-        await engine.finance.create(entity_set, created_body)
+        await engine.finance.create(entity_set, created_body, key)
     except RecordExistsError:
         await engine.finance.update(entity_set, key, update_body)
 

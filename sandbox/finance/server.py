@@ -48,6 +48,10 @@ EMPTY_DATETIME = datetime(1900, 1, 1, 12, tzinfo=UTC)
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 ENUMS = {name: [member for member, _ in members] for name, members in enums().items()}
 WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
+# Most operations in one $batch: the Finance service protection page says "up to 5,000 operations"
+# (possibly copied from Dataverse's page; unverified). Inferred: the refusal is ODataLib's own (the
+# ASP.NET OData stack Finance's /data/ runs on), a 400 before any part is run.
+MAX_BATCH_OPERATIONS = 5000
 # The Dataverse user that Finance's virtual-entity events run as; invented for the sandbox.
 DATA_EVENT_USER = "5a0d0a55-0000-4000-8000-0000000000f0"
 
@@ -91,6 +95,11 @@ class FinanceSimulator(Simulator):
         super().__init__(faults)
         # Resource-based throttling (None: Finance never busy, the default).
         self.budget: ResourceBudget | None = None
+        self.max_batch_operations = MAX_BATCH_OPERATIONS
+        self._journal: dict[tuple[str, tuple[Any, ...]], dict[str, Any] | None] | None = None
+        # Whether Prefer: odata.continue-on-error is honoured (undocumented for Finance; False: every batch
+        # stops at its first failed changeset, the spec's default, for clients that must cope with that).
+        self.honours_continue_on_error = True
         self.extensions = extensions
         self.schema = load_schema(extensions)
         self.users = users
@@ -144,10 +153,24 @@ class FinanceSimulator(Simulator):
         return json_response({"error": {"code": "", "message": "An error has occurred."}}, 503)
 
     def snapshot(self) -> Any:
-        return {c: {k: dict(v) for k, v in rows.items()} for c, rows in self.data.items()}
+        """Start a changeset's undo journal: each row it changes, as it was before (None: absent). Copying
+        every table for every changeset made a backlog's batches cost the simulator as much as all its rows."""
+        self._journal = {}
+        return self._journal
 
     def restore(self, snapshot: Any) -> None:
-        self.data = snapshot
+        for (collection, key), before in snapshot.items():
+            if before is None:
+                self.data[collection].pop(key, None)
+            else:
+                self.data[collection][key] = before
+        self._journal = None
+
+    def _touch(self, collection: str, key: tuple[Any, ...]) -> None:
+        """About to change this row: journal it, once, while a changeset runs."""
+        if self._journal is not None and (collection, key) not in self._journal:
+            row = self.data[collection].get(key)
+            self._journal[(collection, key)] = None if row is None else dict(row)
 
     # --- test and demo API ---------------------------------------------------------------------
 
@@ -198,7 +221,9 @@ class FinanceSimulator(Simulator):
                 if wait is not None:
                     return self.throttled(int(wait))
             if path == "$batch":
-                return await self._batch(body, request.headers.get("content-type", ""), user)
+                return await self._batch(
+                    body, request.headers.get("content-type", ""), user, request.headers.get("prefer", "")
+                )
             status, payload, events = self._handle(request.method, path, dict(request.query_params), body, user)
             await self._send_events(events)
             return Response(status_code=status) if payload is None else json_response(payload, status)
@@ -228,6 +253,7 @@ class FinanceSimulator(Simulator):
                 )
             self._check_mandatory(spec, values)
             self._check_references(spec, values)
+            self._touch(spec.collection, key)
             self.data[spec.collection][key] = values
             self._after_write(spec, values, created=True)
             return 201, self._render(values, None), [("Created", spec, None, values, set(values), user)]
@@ -249,10 +275,12 @@ class FinanceSimulator(Simulator):
             merged = {**current, **changes}
             self._check_references(spec, merged)
             before = dict(current)
+            self._touch(spec.collection, key)
             current.update(changes)
             self._after_write(spec, current, created=False)
             return 204, None, [("Updated", spec, before, dict(current), set(changes), user)]
         if method == "DELETE":
+            self._touch(spec.collection, key)
             before = self.data[spec.collection].pop(key)
             return 204, None, [("Deleted", spec, before, None, set(), user)]
         raise odata_error(405, f"{method} is not supported")
@@ -327,7 +355,9 @@ class FinanceSimulator(Simulator):
     def _put(self, collection: str, values: dict[str, Any]) -> dict[str, Any]:
         spec = self.schema[collection]
         row = self._validated(spec, values, creating=True)
-        self.data[collection][self._key_tuple(spec, row)] = row
+        key = self._key_tuple(spec, row)
+        self._touch(collection, key)
+        self.data[collection][key] = row
         return row
 
     def _create_shared_categories(self, category: dict[str, Any]) -> None:
@@ -364,6 +394,7 @@ class FinanceSimulator(Simulator):
             if existing is None:
                 self._put("ResourceCategories", {"dataAreaId": company, **values})
             else:
+                self._touch("ResourceCategories", key)
                 existing.update(values)
 
     def _check_mandatory(self, spec: EntitySpec, row: dict[str, Any]) -> None:
@@ -516,16 +547,36 @@ class FinanceSimulator(Simulator):
 
     # --- $batch --------------------------------------------------------------------------------
 
-    async def _batch(self, body: bytes, content_type: str, user: str) -> Response:
+    async def _batch(self, body: bytes, content_type: str, user: str, prefer: str) -> Response:
+        """Each changeset on its own: a failing one is rolled back alone and answers its part's error.
+
+        OData 4.0 (Prefer odata.continue-on-error): without the preference the service stops at the
+        first failed changeset, the ones before it committed. Finance does not document whether it
+        honours the preference; the ASP.NET OData stack it runs on takes it when the service enables
+        it, and here (inferred) Finance does. A client that finds changesets unanswered must send
+        them again either way."""
         try:
             parts = parse_batch(body, content_type)
         except (ValueError, IndexError) as exc:
             raise odata_error(400, f"Invalid batch request: {exc}") from None
+        if len(parts) > self.max_batch_operations:
+            raise odata_error(
+                400,
+                "The current batch message contains too many parts. Only batch messages with a maximum "
+                f"number of '{self.max_batch_operations}' query operations and change sets are allowed.",
+            )
 
         def handle(part: BatchPart, url: str, ids: dict[str, str]) -> tuple[int, dict[str, str], bytes, list[Any]]:
             path, _, query_text = url.split("/data/", 1)[-1].partition("?")
             query = dict(p.split("=", 1) for p in query_text.split("&") if "=" in p)
-            status, payload, events = self._handle(part.method, unquote(path), query, part.body, user)
+            try:
+                status, payload, events = self._handle(part.method, unquote(path), query, part.body, user)
+            except ODataError as exc:
+                inner = exc.body.get("error", {}).get("innererror") if isinstance(exc.body, dict) else None
+                if isinstance(inner, dict) and inner.get("type") == WRITE_EXCEPTION:
+                    # Captured batches answer a refused write 500 with the Infolog (formats.md §3).
+                    raise ODataError(500, exc.body, exc.headers) from None
+                raise
             return (
                 status,
                 {"Content-Type": "application/json"},
@@ -533,7 +584,11 @@ class FinanceSimulator(Simulator):
                 events,
             )
 
-        results, events = self.run_batch(parts, handle)
+        continue_on_error = self.honours_continue_on_error and "odata.continue-on-error" in prefer.lower()
+        try:
+            results, events = self.run_batch(parts, handle, continue_on_error=continue_on_error)
+        finally:
+            self._journal = None  # the last changeset committed: nothing more to undo
         await self._send_events(events)
         content, batch_type = build_batch_response(results)
         return Response(content, status_code=200, headers={"Content-Type": batch_type})

@@ -1,13 +1,18 @@
-"""OData `$batch` with one atomic changeset: build the multipart request, read the multipart answer.
+"""OData `$batch` of atomic changesets: build the multipart request, read the multipart answer.
 
 Both services take the same format (formats.md §4.3; Finance follows the OData spec): a failed
-changeset is rolled back whole and the answer carries the failing part's own error.
+changeset is rolled back whole and the answer carries the failing part's own error. A document goes
+as one changeset (all its lines or none); independent rows go as one changeset each, so one bad row
+is rolled back alone. Content-IDs number the requests across the whole batch (OData 4.01 wants them
+unique in the batch; 4.0 only within a changeset, which this satisfies too), so every answer names
+its request.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,23 +35,29 @@ class BatchResponse:
     content_id: str | None = None
 
 
-def build_changeset(requests: list[BatchRequest], base_path: str) -> tuple[bytes, str]:
-    batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
-    lines = [f"--{batch}", f'Content-Type: multipart/mixed; boundary="{changeset}"', ""]
-    for number, request in enumerate(requests, start=1):
-        lines += [
-            f"--{changeset}",
-            "Content-Type: application/http",
-            "Content-Transfer-Encoding: binary",
-            f"Content-ID: {number}",
-            "",
-            f"{request.method} {base_path}{request.url} HTTP/1.1",
-            "Content-Type: application/json; type=entry",
-            *[f"{name}: {value}" for name, value in request.headers.items()],
-            "",
-            dumps(request.body) if request.body is not None else "",
-        ]
-    lines += [f"--{changeset}--", f"--{batch}--", ""]
+def build_batch(changesets: Sequence[Sequence[BatchRequest]], base_path: str) -> tuple[bytes, str]:
+    batch = f"batch_{uuid.uuid4()}"
+    lines: list[str] = []
+    number = 0
+    for requests in changesets:
+        changeset = f"changeset_{uuid.uuid4()}"
+        lines += [f"--{batch}", f'Content-Type: multipart/mixed; boundary="{changeset}"', ""]
+        for request in requests:
+            number += 1
+            lines += [
+                f"--{changeset}",
+                "Content-Type: application/http",
+                "Content-Transfer-Encoding: binary",
+                f"Content-ID: {number}",
+                "",
+                f"{request.method} {base_path}{request.url} HTTP/1.1",
+                "Content-Type: application/json; type=entry",
+                *[f"{name}: {value}" for name, value in request.headers.items()],
+                "",
+                dumps(request.body) if request.body is not None else "",
+            ]
+        lines.append(f"--{changeset}--")
+    lines += [f"--{batch}--", ""]
     return "\r\n".join(lines).encode(), f'multipart/mixed; boundary="{batch}"'
 
 

@@ -15,13 +15,17 @@ row stands alone; its own PATCH then fails with its own error, which goes to tha
 parked or retried, and every other row lands: about 2·log2(n) extra requests per bad row. A
 throttle or server error that outlasts the in-call retries goes to every row of the group, each of
 which is retried later through its own flow.
+
+The gathering (GroupCommit) is shared with Finance's `$batch` writes (shared/clients/finance_batch.py);
+what a group is sent as, and how its answer settles each row, is each service's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from shared.clients.base import Key, Row, WriteResult
 from shared.clients.throttle import AdaptiveLimiter
@@ -29,23 +33,92 @@ from shared.errors import ServiceError, TransientServiceError
 
 SendOne = Callable[[str, Key, Row], Awaitable[WriteResult]]
 SendMany = Callable[[str, Sequence[tuple[Key, Row]]], Awaitable[None]]
+W = TypeVar("W")
 
 
 @dataclass
-class _Row:
-    key: Key
-    body: Row
+class Pending(Generic[W]):
+    """One row's write waiting to be sent, and the future its flow awaits."""
+
+    write: W
+    identity: Hashable  # the record: never twice in one request
     done: asyncio.Future[WriteResult]
 
-    @property
-    def identity(self) -> tuple[tuple[str, str], ...]:
-        return tuple((name, str(value).lower()) for name, value in self.key.items())
+    def settle(self, result: WriteResult | BaseException) -> None:
+        if self.done.done():
+            return
+        if isinstance(result, BaseException):
+            self.done.set_exception(result)
+        else:
+            self.done.set_result(result)
 
 
 @dataclass
-class _Table:
-    waiting: list[_Row] = field(default_factory=list)
+class _Group(Generic[W]):
+    waiting: list[Pending[W]] = field(default_factory=list)
     senders: int = 0
+
+
+def key_identity(key: Key) -> tuple[tuple[str, str], ...]:
+    return tuple((name, str(value).lower()) for name, value in key.items())
+
+
+class GroupCommit(Generic[W]):
+    """Writes that find the limiter full wait per group; the next free place sends what has gathered."""
+
+    def __init__(self, limiter: AdaptiveLimiter, max_rows: int, min_rows: int) -> None:
+        self.limiter = limiter
+        self.max_rows = max(1, max_rows)
+        self.min_rows = max(1, min(min_rows, self.max_rows))
+        self._groups: dict[str, _Group[W]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, group_name: str, identity: Hashable, write: W) -> WriteResult:
+        row = Pending(write, identity, asyncio.get_running_loop().create_future())
+        group = self._groups.setdefault(group_name, _Group())
+        group.waiting.append(row)
+        self._start_senders(group_name, group)
+        return await row.done
+
+    async def _send(self, group_name: str, rows: list[Pending[W]]) -> None:
+        raise NotImplementedError
+
+    def _start_senders(self, group_name: str, group: _Group[W]) -> None:
+        # As many senders as the limiter lets requests run; each takes what has gathered when it may send.
+        while group.waiting and group.senders < self.limiter.capacity:
+            group.senders += 1
+            task = asyncio.create_task(self._send_while_waiting(group_name, group))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _send_while_waiting(self, group_name: str, group: _Group[W]) -> None:
+        try:
+            while group.waiting:
+                await self.limiter.ready()
+                rows = self._take(group)
+                if rows:
+                    await self._send(group_name, rows)
+        finally:
+            group.senders -= 1
+            if group.waiting:
+                self._start_senders(group_name, group)
+
+    def _take(self, group: _Group[W]) -> list[Pending[W]]:
+        """The oldest waiting rows, never one record twice in one request, and no more than this
+        sender's share: the rows waiting spread over every request the limiter lets start now, so a
+        backlog goes out as several requests at once instead of one long one (a row waits for the
+        whole request it is in), though not in slivers below `min_rows`."""
+        free = max(1, self.limiter.capacity - self.limiter.in_flight)
+        share = min(self.max_rows, max(-(-len(group.waiting) // free), self.min_rows))
+        rows: list[Pending[W]] = []
+        seen: set[Hashable] = set()
+        for row in group.waiting:
+            if len(rows) >= share or row.identity in seen:
+                break
+            seen.add(row.identity)
+            rows.append(row)
+        del group.waiting[: len(rows)]
+        return rows
 
 
 @dataclass
@@ -56,99 +129,48 @@ class BulkFigures:
     splits: int = 0
 
 
-class BulkUpserts:
+class BulkUpserts(GroupCommit[tuple[Key, Row]]):
     def __init__(self, limiter: AdaptiveLimiter, send_one: SendOne, send_many: SendMany, max_rows: int) -> None:
-        self.limiter = limiter
+        # At 20 requests a second (6,000 per 5 minutes) requests of 50 rows allow 1,000 rows a second:
+        # each request counts against the 6,000 in 5 minutes whatever it holds.
+        super().__init__(limiter, max_rows, min_rows=50)
         self.send_one = send_one
         self.send_many = send_many
-        self.max_rows = max(1, max_rows)
-        # At 20 requests a second (6,000 per 5 minutes) requests of 50 rows allow 1,000 rows a second.
-        self.min_rows = min(50, self.max_rows)
         self.figures = BulkFigures()
-        self._tables: dict[str, _Table] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def upsert(self, entity_set: str, key: Key, body: Row) -> WriteResult:
-        row = _Row(dict(key), body, asyncio.get_running_loop().create_future())
-        table = self._tables.setdefault(entity_set, _Table())
-        table.waiting.append(row)
-        self._start_senders(entity_set, table)
-        return await row.done
+        return await self.submit(entity_set, key_identity(key), (dict(key), body))
 
-    def _start_senders(self, entity_set: str, table: _Table) -> None:
-        # As many senders as the limiter lets requests run; each takes what has gathered when it may send.
-        while table.waiting and table.senders < self.limiter.capacity:
-            table.senders += 1
-            task = asyncio.create_task(self._send_while_waiting(entity_set, table))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _send_while_waiting(self, entity_set: str, table: _Table) -> None:
-        try:
-            while table.waiting:
-                await self.limiter.ready()
-                group = self._take(table)
-                if group:
-                    await self._send(entity_set, group)
-        finally:
-            table.senders -= 1
-            if table.waiting:
-                self._start_senders(entity_set, table)
-
-    def _take(self, table: _Table) -> list[_Row]:
-        """The oldest waiting rows, never one record twice in one request, and no more than this
-        sender's share: the rows waiting spread over every request the limiter lets start now, so a
-        backlog goes out as several requests at once instead of one long one (a row waits for the
-        whole request it is in), though not in slivers: each request counts against the 6,000 in 5
-        minutes whatever it holds."""
-        free = max(1, self.limiter.capacity - self.limiter.in_flight)
-        share = min(self.max_rows, max(-(-len(table.waiting) // free), self.min_rows))
-        group: list[_Row] = []
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for row in table.waiting:
-            if len(group) >= share or row.identity in seen:
-                break
-            seen.add(row.identity)
-            group.append(row)
-        del table.waiting[: len(group)]
-        return group
-
-    async def _send(self, entity_set: str, group: list[_Row]) -> None:
-        if len(group) == 1:
-            row = group[0]
+    async def _send(self, group_name: str, rows: list[Pending[tuple[Key, Row]]]) -> None:
+        entity_set = group_name
+        if len(rows) == 1:
+            row = rows[0]
             self.figures.single += 1
             try:
-                result = await self.send_one(entity_set, row.key, row.body)
+                result = await self.send_one(entity_set, *row.write)
             except Exception as exc:  # the row's own flow decides what its error means
-                _settle(row, exc)
+                row.settle(exc)
             else:
-                if not row.done.done():
-                    row.done.set_result(result)
+                row.settle(result)
             return
         self.figures.bulk_requests += 1
         try:
-            await self.send_many(entity_set, [(row.key, row.body) for row in group])
+            await self.send_many(entity_set, [row.write for row in rows])
         except TransientServiceError as exc:
-            for row in group:
-                _settle(row, exc)
+            for row in rows:
+                row.settle(exc)
             return
         except ServiceError:
             # One row refused the whole request; which one, the answer does not say.
             self.figures.splits += 1
-            middle = len(group) // 2
-            await self._send(entity_set, group[:middle])
-            await self._send(entity_set, group[middle:])
+            middle = len(rows) // 2
+            await self._send(entity_set, rows[:middle])
+            await self._send(entity_set, rows[middle:])
             return
         except Exception as exc:
-            for row in group:
-                _settle(row, exc)
+            for row in rows:
+                row.settle(exc)
             return
-        self.figures.bulk_rows += len(group)
-        for row in group:
-            if not row.done.done():
-                row.done.set_result(WriteResult())
-
-
-def _settle(row: _Row, exc: BaseException) -> None:
-    if not row.done.done():
-        row.done.set_exception(exc)
+        self.figures.bulk_rows += len(rows)
+        for row in rows:
+            row.settle(WriteResult())

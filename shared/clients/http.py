@@ -15,7 +15,7 @@ import httpx
 
 from shared import telemetry
 from shared.auth import TokenProvider
-from shared.clients.batch import BatchRequest, BatchResponse, build_changeset, parse_batch_response
+from shared.clients.batch import BatchRequest, BatchResponse, build_batch, parse_batch_response
 from shared.clients.throttle import limiter_for
 from shared.clients.transport import AiohttpPool
 from shared.errors import ServiceError, TransientServiceError
@@ -179,9 +179,9 @@ class HttpEngine:
         absolute = url if url.startswith(("http://", "https://")) else self._base + url.lstrip("/")
         return httpx.URL(absolute, params=dict(params)) if params else httpx.URL(absolute)
 
-    def classify_part(self, status: int, body: Any) -> ServiceError:
+    def classify_part(self, status: int, body: Any, method: str = "POST", url: str = "$batch") -> ServiceError:
         """The typed error of one failed $batch part, as if it had been its own request."""
-        request = httpx.Request("POST", "$batch")
+        request = httpx.Request(method, self._url(url, ()))
         return self._classify(httpx.Response(status, content=dump_bytes(body or {}), request=request))
 
     async def close(self) -> None:
@@ -228,7 +228,7 @@ class ODataClient:
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
         """Send the requests as one atomic changeset; raises the failing part's error, typed."""
-        body, content_type = build_changeset(requests, self.api_path)
+        body, content_type = build_batch([requests], self.api_path)
         response = await self.http.request(
             "POST",
             "$batch",

@@ -154,3 +154,24 @@ async def test_finance_answers_429_with_retry_after_past_its_resource_budget() -
             assert "high resource utilization" in refused.json()["error"]["message"]
     finally:
         await sim.stop()
+
+
+async def test_finance_charges_a_batch_per_operation_whatever_its_changesets() -> None:
+    """A $batch of one changeset per row costs what the rows would alone: batching saves round trips,
+    not Finance's resources."""
+    from tests.sandbox.test_simulators import CONTINUE, finance_changesets
+
+    sim = FinanceSimulator(users={"t": "aa000000-0000-4000-8000-000000000001"})
+    sim.budget = ResourceBudget(units_per_second=0.01, burst=5.0)
+    await sim.start()
+    try:
+        async with httpx.AsyncClient(base_url=sim.data_url + "/", headers={"Authorization": "Bearer t"}) as client:
+            rows = [{"dataAreaId": "usmf", "ProjectId": f"T-{n}"} for n in range(4)]
+            first = await client.post("$batch", content=finance_changesets(*rows), headers=CONTINUE)
+            assert first.status_code == 200 and len(sim.rows("ProjectsV2")) == 4
+            # One unit left: a batch of two changesets is refused whole, before any of it runs.
+            rows = [{"dataAreaId": "usmf", "ProjectId": f"U-{n}"} for n in range(2)]
+            second = await client.post("$batch", content=finance_changesets(*rows), headers=CONTINUE)
+            assert second.status_code == 429 and len(sim.rows("ProjectsV2")) == 4
+    finally:
+        await sim.stop()

@@ -392,3 +392,78 @@ async def test_finance_short_key_form_and_shared_roles_fan_out(finance: Any) -> 
     assert patched.status_code == 204
     per_company = {(r["dataAreaId"], r["RoleId"], r["IsCategoryDisabled"]) for r in sim.rows("ResourceCategories")}
     assert per_company == {("usmf", "Developer", "True"), ("uspi", "Developer", "True")}
+
+
+def finance_changesets(*rows: dict[str, Any]) -> str:
+    """A $batch holding one changeset per row, each a POST to ProjectsV2, Content-IDs 1..n across the batch."""
+    lines: list[str] = []
+    for number, row in enumerate(rows, start=1):
+        lines += [
+            "--batch_1",
+            f"Content-Type: multipart/mixed; boundary=changeset_{number}",
+            "",
+            f"--changeset_{number}",
+            "Content-Type: application/http",
+            "Content-Transfer-Encoding: binary",
+            f"Content-ID: {number}",
+            "",
+            "POST ProjectsV2 HTTP/1.1",
+            "Content-Type: application/json",
+            "",
+            json.dumps(row),
+            f"--changeset_{number}--",
+        ]
+    return "\r\n".join([*lines, "--batch_1--", ""])
+
+
+BATCH_TYPE = {"Content-Type": "multipart/mixed; boundary=batch_1"}
+CONTINUE = {**BATCH_TYPE, "Prefer": "odata.continue-on-error"}
+
+
+async def test_finance_answers_each_changeset_of_a_batch_on_its_own(finance: Any) -> None:
+    """Several changesets: the failing one is rolled back alone and answers the Infolog (500 inside a
+    batch, as captured), the others are committed; with continue-on-error every changeset is run."""
+    sim, client, _ = finance
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "B-0"})
+    body = finance_changesets(
+        {"dataAreaId": "usmf", "ProjectId": "B-1"},
+        {"dataAreaId": "usmf", "ProjectId": "B-0"},
+        {"dataAreaId": "usmf", "ProjectId": "B-2"},
+    )
+    response = await client.post("$batch", content=body, headers=CONTINUE)
+    assert response.status_code == 200
+    assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-1") is not None
+    assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-2") is not None
+    answers = response.text.split("Content-ID: ")[1:]
+    assert [(a[0], a.split("HTTP/1.1 ")[1][:3]) for a in answers] == [("1", "201"), ("2", "500"), ("3", "201")]
+    failed = json.loads(answers[1].split("\r\n\r\n", 2)[2].split("\r\n--")[0])
+    assert failed["error"]["innererror"]["type"].endswith("AxODataWriteException")
+    assert "The record already exists" in failed["error"]["innererror"]["message"]
+
+
+async def test_finance_batch_without_continue_on_error_stops_at_the_first_failed_changeset(finance: Any) -> None:
+    """OData 4.0 (Prefer odata.continue-on-error): without the preference the service stops at the first
+    error; the changesets before it stay committed, those after it are not run."""
+    sim, client, _ = finance
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "B-0"})
+    body = finance_changesets(
+        {"dataAreaId": "usmf", "ProjectId": "B-1"},
+        {"dataAreaId": "usmf", "ProjectId": "B-0"},
+        {"dataAreaId": "usmf", "ProjectId": "B-2"},
+    )
+    response = await client.post("$batch", content=body, headers=BATCH_TYPE)
+    assert response.status_code == 200 and response.text.count("HTTP/1.1 ") == 2
+    assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-1") is not None
+    assert sim.get("ProjectsV2", dataAreaId="usmf", ProjectId="B-2") is None
+
+
+async def test_finance_refuses_a_batch_over_its_operation_limit(finance: Any) -> None:
+    sim, client, _ = finance
+    sim.max_batch_operations = 3
+    rows = [{"dataAreaId": "usmf", "ProjectId": f"L-{n}"} for n in range(4)]
+    response = await client.post("$batch", content=finance_changesets(*rows), headers=CONTINUE)
+    status, text = finance_error(response)
+    assert status == 400 and "maximum number of '3'" in text
+    assert sim.rows("ProjectsV2") == []
+    within = await client.post("$batch", content=finance_changesets(*rows[:3]), headers=CONTINUE)
+    assert within.status_code == 200 and len(sim.rows("ProjectsV2")) == 3

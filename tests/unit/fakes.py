@@ -86,14 +86,14 @@ class FakeFinance:
         self.calls.append(("GET", entity_set, dict(key)))
         return self.tables.get(entity_set, {}).get(_key(key))
 
-    async def create(self, entity_set: str, body: Row) -> WriteResult:
+    async def create(self, entity_set: str, body: Row, key: Key | None = None) -> WriteResult:
         self.calls.append(("POST", entity_set, dict(body)))
         fields = self.key_fields[entity_set]
-        key = _key({f: body[f] for f in fields})
+        row_key = _key({f: body[f] for f in fields})
         table = self.tables.setdefault(entity_set, {})
-        if key in table:
+        if row_key in table:
             raise RecordExistsError("finance", 500, "The record already exists.")
-        table[key] = dict(body)
+        table[row_key] = dict(body)
         return WriteResult(created=True)
 
     async def update(self, entity_set: str, key: Key, body: Row) -> WriteResult:
