@@ -204,7 +204,7 @@ def _writes_plainly(value: dict[Any, Any]) -> bool:
             continue
         if kind is Decimal:
             # str() switches to exponent notation for a positive exponent or a tiny value.
-            if not item.is_finite() or item.as_tuple().exponent > 0 or item.adjusted() < -6:
+            if not item.is_finite() or "E" in str(item):
                 return False
         elif kind is datetime:
             if item.tzinfo is not UTC:

@@ -277,6 +277,21 @@ def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value]
     return merged
 
 
+def _merged_attributes(entities: list[dict[str, Any]], columns: Columns) -> Any:
+    """The entities' attributes as one collection, later ones winning; raw values stay raw."""
+    if len(entities) == 1:
+        return entities[0].get("Attributes")
+    if all(type(entity.get("Attributes")) is RawPairs for entity in entities):
+        merged: dict[str, Any] = {}
+        for entity in entities:
+            merged.update((pair.key, pair) for pair in entity["Attributes"] if columns is None or pair.key in columns)
+        return RawPairs(merged.values())
+    combined: dict[str, Any] = {}
+    for entity in entities:
+        combined.update(_pairs(entity.get("Attributes")))
+    return combined
+
+
 def _changed_columns(target: dict[str, Any], primary: str) -> list[str]:
     names = _pairs(target.get("Attributes"))
     return sorted(n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
@@ -337,11 +352,12 @@ def event_from_context(
 
     if not isinstance(target, dict):
         raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
-    post = _images(context.post_images, columns)
-    # Target's values decoded on their own: with the typed pass that costs less than finding, column by
-    # column, which of them the post image already holds.
-    target_values = normalize_entity(target, columns) if _is_entity(target) else {}
-    record = {**(post or {}), **target_values}
+    images = [image for image in context.post_images.values() if isinstance(image, dict)]
+    entities = [*images, target] if _is_entity(target) else images
+    # Target's values win over the post image's, as they would merged: each kept column is decoded
+    # once, from the side whose value the record keeps.
+    record = normalize_attributes(_merged_attributes(entities, columns), columns)
+    post = record if images else None
     changed = None
     if operation is Operation.UPDATE:
         # Every column the change touched, kept or not: a person reading the event sees the whole change.

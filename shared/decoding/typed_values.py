@@ -46,8 +46,9 @@ _LARGEST = 10**MAX_NUMBER_CHARS
 
 
 def _bounded(value: Decimal) -> Decimal:
-    if len(value.as_tuple().digits) > MAX_NUMBER_CHARS:
-        raise UntrustedJsonError(f"a number of {len(value.as_tuple().digits)} digits")
+    text = str(value)
+    if len(text) > MAX_NUMBER_CHARS:
+        raise UntrustedJsonError(f"a number of {len(text)} characters")
     if value and abs(value.adjusted()) > MAX_EXPONENT:
         raise UntrustedJsonError(f"the number {value} is out of range")
     return value
