@@ -63,8 +63,18 @@ def key_identity(key: Key) -> tuple[tuple[str, str], ...]:
     return tuple((name, str(value).lower()) for name, value in key.items())
 
 
+@dataclass
+class GroupFigures:
+    """What the benchmarks report: rows sent alone, and groups halved after a refusal."""
+
+    single: int = 0
+    splits: int = 0
+
+
 class GroupCommit(Generic[W]):
     """Writes that find the limiter full wait per group; the next free place sends what has gathered."""
+
+    figures: GroupFigures
 
     def __init__(self, limiter: AdaptiveLimiter, max_rows: int, min_rows: int) -> None:
         self.limiter = limiter
@@ -80,8 +90,44 @@ class GroupCommit(Generic[W]):
         self._start_senders(group_name, group)
         return await row.done
 
-    async def _send(self, group_name: str, rows: list[Pending[W]]) -> None:
+    async def _send_alone(self, group_name: str, write: W) -> WriteResult:
+        """One row as the single request it always was."""
         raise NotImplementedError
+
+    async def _send_together(self, group_name: str, rows: list[Pending[W]]) -> None:
+        """Several rows as one request; settles each row from the answer. Raises only when the
+        request failed as a whole."""
+        raise NotImplementedError
+
+    async def _send(self, group_name: str, rows: list[Pending[W]]) -> None:
+        if len(rows) == 1:
+            row = rows[0]
+            self.figures.single += 1
+            try:
+                result = await self._send_alone(group_name, row.write)
+            except Exception as exc:  # the row's own flow decides what its error means
+                row.settle(exc)
+            else:
+                row.settle(result)
+            return
+        try:
+            await self._send_together(group_name, rows)
+        except TransientServiceError as exc:
+            for row in rows:
+                row.settle(exc)
+        except ServiceError:
+            # Refused as a whole, and the answer does not say for which row: halve until the rows go
+            # alone, each with its own answer.
+            await self._halve(group_name, rows)
+        except Exception as exc:
+            for row in rows:
+                row.settle(exc)
+
+    async def _halve(self, group_name: str, rows: list[Pending[W]]) -> None:
+        self.figures.splits += 1
+        middle = len(rows) // 2
+        await self._send(group_name, rows[:middle])
+        await self._send(group_name, rows[middle:])
 
     def _start_senders(self, group_name: str, group: _Group[W]) -> None:
         # As many senders as the limiter lets requests run; each takes what has gathered when it may send.
@@ -122,14 +168,14 @@ class GroupCommit(Generic[W]):
 
 
 @dataclass
-class BulkFigures:
-    single: int = 0
+class BulkFigures(GroupFigures):
     bulk_requests: int = 0
     bulk_rows: int = 0
-    splits: int = 0
 
 
 class BulkUpserts(GroupCommit[tuple[Key, Row]]):
+    figures: BulkFigures
+
     def __init__(self, limiter: AdaptiveLimiter, send_one: SendOne, send_many: SendMany, max_rows: int) -> None:
         # At 20 requests a second (6,000 per 5 minutes) requests of 50 rows allow 1,000 rows a second:
         # each request counts against the 6,000 in 5 minutes whatever it holds.
@@ -141,36 +187,12 @@ class BulkUpserts(GroupCommit[tuple[Key, Row]]):
     async def upsert(self, entity_set: str, key: Key, body: Row) -> WriteResult:
         return await self.submit(entity_set, key_identity(key), (dict(key), body))
 
-    async def _send(self, group_name: str, rows: list[Pending[tuple[Key, Row]]]) -> None:
-        entity_set = group_name
-        if len(rows) == 1:
-            row = rows[0]
-            self.figures.single += 1
-            try:
-                result = await self.send_one(entity_set, *row.write)
-            except Exception as exc:  # the row's own flow decides what its error means
-                row.settle(exc)
-            else:
-                row.settle(result)
-            return
+    async def _send_alone(self, group_name: str, write: tuple[Key, Row]) -> WriteResult:
+        return await self.send_one(group_name, *write)
+
+    async def _send_together(self, group_name: str, rows: list[Pending[tuple[Key, Row]]]) -> None:
         self.figures.bulk_requests += 1
-        try:
-            await self.send_many(entity_set, [row.write for row in rows])
-        except TransientServiceError as exc:
-            for row in rows:
-                row.settle(exc)
-            return
-        except ServiceError:
-            # One row refused the whole request; which one, the answer does not say.
-            self.figures.splits += 1
-            middle = len(rows) // 2
-            await self._send(entity_set, rows[:middle])
-            await self._send(entity_set, rows[middle:])
-            return
-        except Exception as exc:
-            for row in rows:
-                row.settle(exc)
-            return
+        await self.send_many(group_name, [row.write for row in rows])
         self.figures.bulk_rows += len(rows)
         for row in rows:
             row.settle(WriteResult())

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 from shared.clients.base import WriteResult
 from shared.clients.batch import BatchRequest
-from shared.clients.bulk import GroupCommit, Pending
+from shared.clients.bulk import GroupCommit, GroupFigures, Pending
 from shared.clients.throttle import AdaptiveLimiter
-from shared.errors import ServiceError, TransientServiceError
+from shared.errors import ServiceError
 
 # What one row's changeset came to: written, its own typed error, or no answer (the batch stopped).
 PartOutcome = WriteResult | ServiceError | None
@@ -38,16 +38,16 @@ _MIN_ROWS = 1
 
 
 @dataclass
-class BatchFigures:
-    single: int = 0
+class BatchFigures(GroupFigures):
     batch_requests: int = 0
     batch_rows: int = 0
     failed_rows: int = 0
     unanswered_rows: int = 0
-    splits: int = 0
 
 
 class FinanceBatches(GroupCommit[BatchRequest]):
+    figures: BatchFigures
+
     def __init__(self, limiter: AdaptiveLimiter, send_one: SendOne, send_batch: SendBatch, max_rows: int) -> None:
         super().__init__(limiter, max_rows, min_rows=_MIN_ROWS)
         self.send_one = send_one
@@ -58,35 +58,12 @@ class FinanceBatches(GroupCommit[BatchRequest]):
         # One group for the service: a $batch may hold changesets for any entity sets.
         return await self.submit("", identity, request)
 
-    async def _send(self, group_name: str, rows: list[Pending[BatchRequest]]) -> None:
-        if len(rows) == 1:
-            row = rows[0]
-            self.figures.single += 1
-            try:
-                result = await self.send_one(row.write)
-            except Exception as exc:  # the row's own flow decides what its error means
-                row.settle(exc)
-            else:
-                row.settle(result)
-            return
+    async def _send_alone(self, group_name: str, write: BatchRequest) -> WriteResult:
+        return await self.send_one(write)
+
+    async def _send_together(self, group_name: str, rows: list[Pending[BatchRequest]]) -> None:
         self.figures.batch_requests += 1
-        try:
-            outcomes = await self.send_batch([row.write for row in rows])
-        except TransientServiceError as exc:
-            for row in rows:
-                row.settle(exc)
-            return
-        except ServiceError:
-            # Refused whole, before any row ran: halve until the rows go alone, each with its own answer.
-            self.figures.splits += 1
-            middle = len(rows) // 2
-            await self._send(group_name, rows[:middle])
-            await self._send(group_name, rows[middle:])
-            return
-        except Exception as exc:
-            for row in rows:
-                row.settle(exc)
-            return
+        outcomes = await self.send_batch([row.write for row in rows])
         unanswered: list[Pending[BatchRequest]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome is None:
@@ -102,9 +79,6 @@ class FinanceBatches(GroupCommit[BatchRequest]):
         self.figures.unanswered_rows += len(unanswered)
         if len(unanswered) < len(rows):
             await self._send(group_name, unanswered)  # the batch made progress: the rest again
-            return
-        # Not one answer: send smaller, down to single requests, rather than the same batch again.
-        self.figures.splits += 1
-        middle = len(unanswered) // 2
-        await self._send(group_name, unanswered[:middle])
-        await self._send(group_name, unanswered[middle:])
+        else:
+            # Not one answer: send smaller, down to single requests, rather than the same batch again.
+            await self._halve(group_name, unanswered)
