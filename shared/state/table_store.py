@@ -52,8 +52,28 @@ def encode_key(key: str) -> str:
     return encoded
 
 
+def _fit(text: str, limit: int = CHUNK) -> str:
+    """The longest head of `text` whose UTF-16 length is at most `limit`: Table Storage measures a
+    string property in UTF-16 units (32K at most), where a character beyond the BMP (an emoji) is two."""
+    if len(text) <= limit // 2:
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    if len(encoded) <= 2 * limit:
+        return text
+    head = encoded[: 2 * limit].decode("utf-16-le", "surrogatepass")
+    n = len(head)
+    if "\ud800" <= head[-1] <= "\udbff" and text[n - 1] != head[-1]:
+        n -= 1  # the cut went through a character's surrogate pair: it goes whole to the next part
+    return text[:n]
+
+
 def _split(text: str) -> dict[str, Any]:
-    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    parts = []
+    while text:
+        part = _fit(text)
+        parts.append(part)
+        text = text[len(part) :]
+    parts = parts or [""]
     return {f"event_{i}": part for i, part in enumerate(parts)} | {"event_parts": len(parts)}
 
 
@@ -108,6 +128,13 @@ def _transaction_chunks(entities: list[dict[str, Any]]) -> Iterator[list[dict[st
         size += weight
     if chunk:
         yield chunk
+
+
+def _not_about_an_entity(exc: HttpResponseError) -> bool:
+    """Throttled, timed out, the service or the table away: sending each row alone would only
+    multiply the requests (the SDK has retried already), so every settle of the chunk fails."""
+    status = exc.status_code or 0
+    return status >= 500 or status in (404, 408, 429)
 
 
 def _join(entity: dict[str, Any]) -> str:
@@ -225,7 +252,7 @@ class TableStateStore:
             "flow": parked.flow,
             "key": parked.key,
             "reason": parked.reason,
-            "error": parked.error[:CHUNK],
+            "error": _fit(parked.error),
             "attempts": parked.attempts,
             "parked_at": parked.parked_at.isoformat(),
             "status": parked.status,
@@ -318,7 +345,7 @@ class TableStateStore:
             "flow": run.flow,
             "status": run.status,
             "counts": json.dumps(run.counts),
-            "errors": json.dumps(run.errors)[:CHUNK],
+            "errors": _fit(json.dumps(run.errors)),
             "options": json.dumps(run.options, default=str),
             "started_at": run.started_at.isoformat(),
             "updated_at": run.updated_at.isoformat(),
@@ -442,7 +469,7 @@ class TableStateStore:
         for name in ("reason", "detail", "source", "operation", "event_id"):
             value = getattr(outcome, name)
             if value is not None:
-                values[name] = str(value)[:CHUNK]
+                values[name] = _fit(str(value))
         row = f"{self._outcome_prefix(outcome.flow, outcome.key)}{outcome.at.isoformat()}|{outcome.event_id or ''}"
         day = outcome.at.date().isoformat()
         entity = {"PartitionKey": day, "RowKey": encode_key(row), **values}
@@ -464,34 +491,38 @@ class TableStateStore:
 
     async def _write_outcomes(self, day: str, entities: list[dict[str, Any]]) -> list[BaseException | None]:
         """One day's outcomes as entity-group transactions (one partition, at most 100 entities and
-        4 MiB each: Performing entity group transactions); a transaction refused falls back to one
-        upsert per entity, so a bad row fails only its own settle."""
+        4 MiB each: Performing entity group transactions), each answering the settles it carried."""
         client = await self._table("outcomes")
         chunks = list(_transaction_chunks(entities))
-        answers = await asyncio.gather(*(self._write_outcome_chunk(client, chunk) for chunk in chunks))
-        return [answer for chunk_answers in answers for answer in chunk_answers]
+        results = await asyncio.gather(*(self._write_outcome_chunk(client, c) for c in chunks), return_exceptions=True)
+        answers: list[BaseException | None] = []
+        for chunk, result in zip(chunks, results, strict=True):
+            answers += [result] * len(chunk) if isinstance(result, BaseException) else result
+        return answers
 
     @staticmethod
     async def _write_outcome_chunk(client: TableClient, chunk: list[dict[str, Any]]) -> list[BaseException | None]:
-        if len(chunk) == 1:
-            await client.upsert_entity(chunk[0], mode=UpdateMode.REPLACE)
-            return [None]
-        # An entity may appear only once in a transaction: a row written twice keeps the later
-        # values, as two upserts in a row would; both callers are answered by the one operation.
-        latest = {entity["RowKey"]: entity for entity in chunk}
-        try:
-            await client.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in latest.values()])
-            return [None] * len(chunk)
-        except HttpResponseError:
-            pass
-        answers: list[BaseException | None] = []
-        for entity in chunk:
+        if len(chunk) > 1:
+            # An entity may appear only once in a transaction: a row written twice keeps the later
+            # values, as two upserts in a row would; both callers are answered by the one operation.
+            latest = {entity["RowKey"]: entity for entity in chunk}
+            try:
+                await client.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in latest.values()])
+                return [None] * len(chunk)
+            except HttpResponseError as exc:
+                if _not_about_an_entity(exc):
+                    raise
+        # Refused for one of its rows (the transaction fails whole): each row alone, so only a bad
+        # row's own settle fails.
+
+        async def one(entity: dict[str, Any]) -> BaseException | None:
             try:
                 await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
-                answers.append(None)
             except HttpResponseError as exc:
-                answers.append(exc)
-        return answers
+                return exc
+            return None
+
+        return list(await asyncio.gather(*(one(entity) for entity in chunk)))
 
     async def _purge_outcomes(self, before: datetime) -> None:
         client = await self._table("outcomes")

@@ -19,7 +19,7 @@ from shared.events import ChangeEvent, Operation, Source
 from shared.outcomes import Outcome
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 from shared.settlement import settle
-from shared.state.base import OutcomeRecord, StateStore, SyncState, run_scope
+from shared.state.base import OutcomeRecord, ParkedEvent, StateStore, SyncState, run_scope
 from shared.state.sqlite_store import SqliteStateStore
 from shared.state.table_store import TableStateStore
 from tests.unit.fakes import RecordingSender
@@ -226,3 +226,33 @@ async def test_outcomes_of_one_day_go_in_transactions_of_at_most_100(azurite_con
         assert rows == {("warm", None): 1} | {(f"k{n}", None): 1 for n in range(250)}
     finally:
         await store.close()
+
+
+async def test_a_row_refused_in_a_days_transaction_fails_only_its_own_settle(azurite_connection_string: str) -> None:
+    store = TableStateStore(connection_string=azurite_connection_string, table_prefix=f"t{uuid.uuid4().hex[:10]}")
+    try:
+        await store.record_outcome(OutcomeRecord("actuals", "warm", "written"))
+        # A string property of more than 32K UTF-16 units: Table Storage refuses that entity, and so
+        # the whole transaction it is in.
+        keys = [f"k{n}" if n != 7 else "x" * 40_000 for n in range(20)]
+        results = await asyncio.gather(
+            *(store.record_outcome(OutcomeRecord("actuals", key, "written")) for key in keys), return_exceptions=True
+        )
+        assert [n for n, r in enumerate(results) if r is not None] == [7]
+        assert "PropertyValueTooLarge" in str(results[7])
+        assert set(await outcome_rows(store)) == {("warm", None)} | {(k, None) for k in keys if k[0] == "k"}
+    finally:
+        await store.close()
+
+
+async def test_text_beyond_the_basic_plane_fits_table_storage(store: StateStore) -> None:
+    """Emoji are two UTF-16 units each, which is what Table Storage's 32K limit counts."""
+    detail = "Finance answered 400: 😀 " * 10_000
+    await store.record_settlement(OutcomeRecord("expenses", "USMF|E-1", "parked", "rejected", detail), ["expenses"])
+    [got] = await store.list_outcomes("expenses", "USMF|E-1")
+    assert got.detail is not None and detail.startswith(got.detail) and len(got.detail) >= 10_000
+    body = '{"record": "' + "😀 €" * 40_000 + '"}'
+    item = ParkedEvent(uuid.uuid4().hex, "expenses", "USMF|E-1", "rejected", detail, 1, body)
+    await store.park(item)
+    parked = await store.get_parked(item.id)
+    assert parked is not None and parked.event == body and detail.startswith(parked.error)
