@@ -41,22 +41,24 @@ async def settle(
     progress, whichever process asks)."""
     final = await _consequence(settings, state, sender, flow, event, outcome)
     kind, at = final.kind.value, utc_now()
-    await state.record_outcome(
-        OutcomeRecord(
-            flow=flow,
-            key=event.key,
-            kind=kind,
-            reason=final.reason,
-            detail=final.detail,
-            source=event.source.value,
-            operation=event.operation.value,
-            event_id=event.event_id,
-            at=at,
-        )
+    history = OutcomeRecord(
+        flow=flow,
+        key=event.key,
+        kind=kind,
+        reason=final.reason,
+        detail=final.detail,
+        source=event.source.value,
+        operation=event.operation.value,
+        event_id=event.event_id,
+        at=at,
     )
-    await state.count_outcome(flow, kind, at)
+    scopes = [flow]
     if event.source is Source.INITIAL_SYNC and event.correlation_id:
-        await state.count_outcome(run_scope(event.correlation_id), kind, at)
+        scopes.append(run_scope(event.correlation_id))
+    # One call, so the store can carry the history row and the counts in one commit (SQLite) or in
+    # parallel requests (Table Storage); it returns once all are stored and raises if any is not,
+    # and then the message is not completed.
+    await state.record_settlement(history, scopes)
     return final
 
 

@@ -7,6 +7,7 @@ Two implementations stand behind it: Azure Table Storage (production, Azurite in
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -151,6 +152,12 @@ class StateStore(Protocol):
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally: ...
 
     async def record_outcome(self, outcome: OutcomeRecord) -> None: ...
+
+    async def record_settlement(self, outcome: OutcomeRecord, scopes: Sequence[str]) -> None:
+        """What settle stores: the outcome in the record's history, and counted (its kind, at its
+        time) in each scope. Returns once all of it is stored; raises if any part was not. Stores
+        group these writes with other settles' (one commit, one request per row), never skip them."""
+        ...
 
     async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
         """The record's outcomes within the retention, oldest first."""

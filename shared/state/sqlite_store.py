@@ -2,12 +2,17 @@
 
 SQLite calls are short and local, so they run inline on the event loop: handing each to a thread
 would cost more than the statement itself at sandbox volumes.
+
+Writes go by group commit (shared/state/sqlite_commit.py): those asked for in one event-loop turn
+are made in one transaction at the start of the next, and each writer returns once that transaction
+is committed. Other processes on the file (the CLI, the console) see a whole turn's writes or none.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from shared.state.base import (
     SyncState,
     tally_bucket,
 )
+from shared.state.sqlite_commit import Statement, TurnCommit
 from shared.values import utc_now
 
 _SCHEMA = """
@@ -55,6 +61,28 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _if_written(outcome: str, at: datetime) -> datetime | None:
+    """A settle's time moves its scopes' last write on only if it wrote to the target."""
+    return at if outcome == "written" else None
+
+
+def _outcome_row(outcome: OutcomeRecord) -> Statement:
+    return (
+        "INSERT INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            outcome.flow,
+            outcome.key,
+            outcome.at.isoformat(),
+            outcome.kind,
+            outcome.reason,
+            outcome.detail,
+            outcome.source,
+            outcome.operation,
+            outcome.event_id,
+        ),
+    )
+
+
 class SqliteStateStore:
     def __init__(
         self,
@@ -71,6 +99,7 @@ class SqliteStateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._commit = TurnCommit(self._db)
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         row = self._db.execute(
@@ -82,7 +111,7 @@ class SqliteStateStore:
         return SyncState(flow, key, row[0], row[1], row[2], bool(row[3]), datetime.fromisoformat(row[4]))
 
     async def put_state(self, state: SyncState) -> None:
-        self._db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO syncstate VALUES (?,?,?,?,?,?,?)",
             (
                 state.flow,
@@ -99,7 +128,7 @@ class SqliteStateStore:
         await self.update_parked(parked)
 
     async def update_parked(self, parked: ParkedEvent) -> None:
-        self._db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO parked VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 parked.id,
@@ -177,7 +206,7 @@ class SqliteStateStore:
         return [self._parked(row) for row in self._db.execute(sql, params).fetchall()]
 
     async def put_run(self, run: SyncRun) -> None:
-        self._db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO syncruns VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 run.id,
@@ -217,18 +246,11 @@ class SqliteStateStore:
             rows = self._db.execute("SELECT * FROM syncruns WHERE flow=? ORDER BY started_at DESC", (flow,)).fetchall()
         return [self._run(row) for row in rows]
 
+    async def _write(self, sql: str, params: tuple[object, ...]) -> None:
+        await self._commit.submit(((sql, params),))
+
     async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
-        # One statement each, atomic across the processes sharing the file.
-        self._db.execute(
-            "INSERT INTO outcometally VALUES (?,?,?,1)"
-            " ON CONFLICT (scope, bucket, outcome) DO UPDATE SET count=count+1",
-            (scope, tally_bucket(at), outcome),
-        )
-        if outcome == "written":
-            self._db.execute(
-                "INSERT INTO lastwrite VALUES (?,?) ON CONFLICT (scope) DO UPDATE SET at=max(at, excluded.at)",
-                (scope, at.isoformat()),
-            )
+        await self._commit.submit(tallies=((scope, tally_bucket(at), outcome),), written_at=_if_written(outcome, at))
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
         rows = self._db.execute(
@@ -239,20 +261,20 @@ class SqliteStateStore:
         return OutcomeTally({str(r[0]): int(r[1]) for r in rows}, _dt(last[0]) if last else None)
 
     async def record_outcome(self, outcome: OutcomeRecord) -> None:
-        self._db.execute(
-            "INSERT INTO outcomes VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                outcome.flow,
-                outcome.key,
-                outcome.at.isoformat(),
-                outcome.kind,
-                outcome.reason,
-                outcome.detail,
-                outcome.source,
-                outcome.operation,
-                outcome.event_id,
-            ),
+        await self._commit.submit((_outcome_row(outcome),))
+        self._purge_outcomes_now_and_then()
+
+    async def record_settlement(self, outcome: OutcomeRecord, scopes: Sequence[str]) -> None:
+        # One writer in one commit: the history row and the counts are stored together or not at all.
+        bucket = tally_bucket(outcome.at)
+        await self._commit.submit(
+            (_outcome_row(outcome),),
+            tuple((scope, bucket, outcome.kind) for scope in scopes),
+            _if_written(outcome.kind, outcome.at),
         )
+        self._purge_outcomes_now_and_then()
+
+    def _purge_outcomes_now_and_then(self) -> None:
         cutoff = self._outcome_retention.cutoff_if_due()
         if cutoff is not None:
             self._db.execute("DELETE FROM outcomes WHERE at < ?", (cutoff.isoformat(),))
@@ -279,4 +301,5 @@ class SqliteStateStore:
         ]
 
     async def close(self) -> None:
+        self._commit.flush()
         self._db.close()

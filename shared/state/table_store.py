@@ -12,15 +12,19 @@ and the purge drops whole past days instead of scanning the table for old rows.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
@@ -34,6 +38,7 @@ from shared.state.base import (
     SyncState,
     tally_bucket,
 )
+from shared.state.group_commit import GroupCommit
 from shared.values import utc_now
 
 CHUNK = 30_000
@@ -47,8 +52,28 @@ def encode_key(key: str) -> str:
     return encoded
 
 
+def _fit(text: str, limit: int = CHUNK) -> str:
+    """The longest head of `text` whose UTF-16 length is at most `limit`: Table Storage measures a
+    string property in UTF-16 units (32K at most), where a character beyond the BMP (an emoji) is two."""
+    if len(text) <= limit // 2:
+        return text
+    encoded = text.encode("utf-16-le", "surrogatepass")
+    if len(encoded) <= 2 * limit:
+        return text
+    head = encoded[: 2 * limit].decode("utf-16-le", "surrogatepass")
+    n = len(head)
+    if "\ud800" <= head[-1] <= "\udbff" and text[n - 1] != head[-1]:
+        n -= 1  # the cut went through a character's surrogate pair: it goes whole to the next part
+    return text[:n]
+
+
 def _split(text: str) -> dict[str, Any]:
-    parts = [text[i : i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+    parts = []
+    while text:
+        part = _fit(text)
+        parts.append(part)
+        text = text[len(part) :]
+    parts = parts or [""]
     return {f"event_{i}": part for i, part in enumerate(parts)} | {"event_parts": len(parts)}
 
 
@@ -61,6 +86,55 @@ def _int(value: Any) -> int | None:
 def _count_property(outcome: str) -> str:
     # Property names are identifiers: "retry-later" is stored as n_retry_later.
     return "n_" + outcome.replace("-", "_")
+
+
+def _counts_of(entity: Mapping[str, Any]) -> dict[str, int]:
+    return {name[2:].replace("_", "-"): int(value) for name, value in entity.items() if name.startswith("n_")}
+
+
+@dataclass(eq=False)
+class _TallyRow:
+    """This instance's counts for one scope and bucket, as last stored."""
+
+    scope: str
+    bucket: str
+    reread: bool
+    stored: dict[str, int] = field(default_factory=dict)
+    commit: GroupCommit[str] = field(init=False)
+
+
+@dataclass(eq=False)
+class _LastWriteRow:
+    scope: str
+    stored: datetime | None = None
+    commit: GroupCommit[datetime] = field(init=False)
+
+
+# A transaction's payload may be at most 4 MiB; an entity's size is reckoned from its text at six
+# bytes a character (the widest a JSON escape makes one), so a full chunk always fits.
+TRANSACTION_ENTITIES = 100
+TRANSACTION_BYTES = 4 * 1024 * 1024 - 64 * 1024
+
+
+def _transaction_chunks(entities: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for entity in entities:
+        weight = 6 * sum(len(name) + len(str(value)) for name, value in entity.items()) + 256
+        if chunk and (len(chunk) == TRANSACTION_ENTITIES or size + weight > TRANSACTION_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entity)
+        size += weight
+    if chunk:
+        yield chunk
+
+
+def _not_about_an_entity(exc: HttpResponseError) -> bool:
+    """Throttled, timed out, the service or the table away: sending each row alone would only
+    multiply the requests (the SDK has retried already), so every settle of the chunk fails."""
+    status = exc.status_code or 0
+    return status >= 500 or status in (404, 408, 429)
 
 
 def _join(entity: dict[str, Any]) -> str:
@@ -77,35 +151,55 @@ class TableStateStore:
         table_prefix: str = "",
         parked_retention_days: int | None = None,
         outcome_retention_days: int = DEFAULT_OUTCOME_RETENTION_DAYS,
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """`client_options` go to the Azure SDK client as they are (a request hook, a transport)."""
         self._retention = RetentionClock(parked_retention_days)
         self._outcome_retention = RetentionClock(outcome_retention_days)
+        options = dict(client_options or {})
         if connection_string:
-            self._service = TableServiceClient.from_connection_string(connection_string)
+            self._service = TableServiceClient.from_connection_string(connection_string, **options)
         elif account_url:
             if credential is None:
                 from azure.identity.aio import DefaultAzureCredential
 
                 credential = DefaultAzureCredential()
-            self._service = TableServiceClient(endpoint=account_url, credential=credential)
+            self._service = TableServiceClient(endpoint=account_url, credential=credential, **options)
         else:
             raise ValueError("a connection string or an account URL is required")
         self._prefix = table_prefix
         self._tables: dict[str, TableClient] = {}
+        self._creating: dict[str, asyncio.Future[TableClient]] = {}
         # Each process counts outcomes in rows of its own (bucket|instance), so instances never
         # contend for one row: a count is one upsert, and a tally sums the instances' rows.
         self._instance = uuid.uuid4().hex[:12]
-        self._counts: dict[tuple[str, str], dict[str, int]] = {}
-        self._last_write: dict[str, datetime] = {}
+        # Tally, last-write and outcome writes go by group commit (shared/state/group_commit.py):
+        # a burst of settles makes one write per row or partition in flight, not one per settle.
+        self._tally_rows: dict[tuple[str, str], _TallyRow] = {}
+        self._newest_bucket: dict[str, str] = {}
+        self._last_writes: dict[str, _LastWriteRow] = {}
+        self._outcome_days: dict[str, GroupCommit[dict[str, Any]]] = {}
 
     async def _table(self, name: str) -> TableClient:
         client = self._tables.get(name)
-        if client is None:
-            full = f"{self._prefix}{name}"
-            with contextlib.suppress(ResourceExistsError):
-                await self._service.create_table(full)
-            client = self._service.get_table_client(full)
-            self._tables[name] = client
+        if client is not None:
+            return client
+        # The first burst of settles would otherwise send one create-table each.
+        creating = self._creating.get(name)
+        if creating is None:
+            creating = self._creating[name] = asyncio.ensure_future(self._create_table(name))
+        try:
+            return await asyncio.shield(creating)
+        finally:
+            if creating.done():
+                self._creating.pop(name, None)
+
+    async def _create_table(self, name: str) -> TableClient:
+        full = f"{self._prefix}{name}"
+        with contextlib.suppress(ResourceExistsError):
+            await self._service.create_table(full)
+        client = self._service.get_table_client(full)
+        self._tables[name] = client
         return client
 
     async def _get(self, table: str, partition: str, row: str) -> dict[str, Any] | None:
@@ -158,7 +252,7 @@ class TableStateStore:
             "flow": parked.flow,
             "key": parked.key,
             "reason": parked.reason,
-            "error": parked.error[:CHUNK],
+            "error": _fit(parked.error),
             "attempts": parked.attempts,
             "parked_at": parked.parked_at.isoformat(),
             "status": parked.status,
@@ -251,7 +345,7 @@ class TableStateStore:
             "flow": run.flow,
             "status": run.status,
             "counts": json.dumps(run.counts),
-            "errors": json.dumps(run.errors)[:CHUNK],
+            "errors": _fit(json.dumps(run.errors)),
             "options": json.dumps(run.options, default=str),
             "started_at": run.started_at.isoformat(),
             "updated_at": run.updated_at.isoformat(),
@@ -289,21 +383,61 @@ class TableStateStore:
 
     async def count_outcome(self, scope: str, outcome: str, at: datetime) -> None:
         bucket = tally_bucket(at)
-        counts = self._counts.setdefault((scope, bucket), {})
-        counts[outcome] = counts.get(outcome, 0) + 1
-        for stale in [k for k in self._counts if k[0] == scope and k[1] < bucket]:
-            del self._counts[stale]
+        row = self._tally_rows.get((scope, bucket))
+        if row is None:
+            row = self._tally_row(scope, bucket)
+        writes = [row.commit.submit(outcome)]
+        if outcome == "written":
+            last = self._last_writes.get(scope)
+            if last is None:
+                last = self._last_writes[scope] = _LastWriteRow(scope)
+                last.commit = GroupCommit(partial(self._write_last_write, last))
+            if last.stored is None or at > last.stored:
+                writes.append(last.commit.submit(at))
+        if len(writes) == 1:
+            await writes[0]
+        else:
+            await asyncio.gather(*writes)
+
+    def _tally_row(self, scope: str, bucket: str) -> _TallyRow:
+        newest = self._newest_bucket.get(scope)
+        # Rows of past buckets are let go (below) once idle; a late count for one must not start it
+        # again from zero, so a bucket older than the newest first reads what its row holds.
+        row = _TallyRow(scope, bucket, reread=newest is not None and bucket < newest)
+        row.commit = GroupCommit(partial(self._write_tally, row))
+        self._tally_rows[(scope, bucket)] = row
+        if newest is None or bucket > newest:
+            self._newest_bucket[scope] = bucket
+            for key in [k for k, r in self._tally_rows.items() if k[0] == scope and k[1] < bucket and r.commit.idle]:
+                del self._tally_rows[key]
+        return row
+
+    async def _write_tally(self, row: _TallyRow, outcomes: list[str]) -> None:
+        """Write this instance's counts for the row, the outcomes that waited included: absolute
+        counts, so one write carries every count before it, and a failed one changes nothing here."""
+        row_key = f"{row.bucket}|{self._instance}"
+        if row.reread:
+            entity = await self._get("outcometally", row.scope, row_key)
+            row.stored = _counts_of(entity or {})
+            row.reread = False
+        counts = dict(row.stored)
+        for outcome in outcomes:
+            counts[outcome] = counts.get(outcome, 0) + 1
         values: dict[str, Any] = {
-            "scope": scope,
-            "bucket": bucket,
+            "scope": row.scope,
+            "bucket": row.bucket,
             **{_count_property(k): v for k, v in counts.items()},
         }
-        await self._put("outcometally", scope, f"{bucket}|{self._instance}", values)
-        last = self._last_write.get(scope)
-        if outcome == "written" and (last is None or at > last):
-            # One row per instance too ("~" sorts after every bucket); the tally takes the latest.
-            self._last_write[scope] = at
-            await self._put("outcometally", scope, f"~last-write|{self._instance}", {"at": at.isoformat()})
+        await self._put("outcometally", row.scope, row_key, values)
+        row.stored = counts
+
+    async def _write_last_write(self, row: _LastWriteRow, times: list[datetime]) -> None:
+        latest = max(times)
+        if row.stored is not None and latest <= row.stored:
+            return
+        # One row per instance too ("~" sorts after every bucket); the tally takes the latest.
+        await self._put("outcometally", row.scope, f"~last-write|{self._instance}", {"at": latest.isoformat()})
+        row.stored = latest
 
     async def outcome_tally(self, scope: str, since: datetime) -> OutcomeTally:
         client = await self._table("outcometally")
@@ -317,10 +451,8 @@ class TableStateStore:
                 at = datetime.fromisoformat(entity["at"])
                 last_write = at if last_write is None or at > last_write else last_write
                 continue
-            for name, value in entity.items():
-                if name.startswith("n_"):
-                    kind = name[2:].replace("_", "-")
-                    counts[kind] = counts.get(kind, 0) + int(value)
+            for kind, value in _counts_of(entity).items():
+                counts[kind] = counts.get(kind, 0) + value
         return OutcomeTally(counts, last_write)
 
     @staticmethod
@@ -337,14 +469,60 @@ class TableStateStore:
         for name in ("reason", "detail", "source", "operation", "event_id"):
             value = getattr(outcome, name)
             if value is not None:
-                values[name] = str(value)[:CHUNK]
+                values[name] = _fit(str(value))
         row = f"{self._outcome_prefix(outcome.flow, outcome.key)}{outcome.at.isoformat()}|{outcome.event_id or ''}"
-        client = await self._table("outcomes")
-        entity = {"PartitionKey": outcome.at.date().isoformat(), "RowKey": encode_key(row), **values}
-        await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        day = outcome.at.date().isoformat()
+        entity = {"PartitionKey": day, "RowKey": encode_key(row), **values}
+        partition = self._outcome_days.get(day)
+        if partition is None:
+            partition = self._outcome_days[day] = GroupCommit(partial(self._write_outcomes, day))
+            for old in [d for d, p in self._outcome_days.items() if d < day and p.idle]:
+                del self._outcome_days[old]
+        await partition.submit(entity)
         cutoff = self._outcome_retention.cutoff_if_due()
         if cutoff is not None:
             await self._purge_outcomes(cutoff)
+
+    async def record_settlement(self, outcome: OutcomeRecord, scopes: Sequence[str]) -> None:
+        # Different rows and partitions: the requests go in parallel, each by its own group commit.
+        await asyncio.gather(
+            self.record_outcome(outcome), *(self.count_outcome(scope, outcome.kind, outcome.at) for scope in scopes)
+        )
+
+    async def _write_outcomes(self, day: str, entities: list[dict[str, Any]]) -> list[BaseException | None]:
+        """One day's outcomes as entity-group transactions (one partition, at most 100 entities and
+        4 MiB each: Performing entity group transactions), each answering the settles it carried."""
+        client = await self._table("outcomes")
+        chunks = list(_transaction_chunks(entities))
+        results = await asyncio.gather(*(self._write_outcome_chunk(client, c) for c in chunks), return_exceptions=True)
+        answers: list[BaseException | None] = []
+        for chunk, result in zip(chunks, results, strict=True):
+            answers += [result] * len(chunk) if isinstance(result, BaseException) else result
+        return answers
+
+    @staticmethod
+    async def _write_outcome_chunk(client: TableClient, chunk: list[dict[str, Any]]) -> list[BaseException | None]:
+        if len(chunk) > 1:
+            # An entity may appear only once in a transaction: a row written twice keeps the later
+            # values, as two upserts in a row would; both callers are answered by the one operation.
+            latest = {entity["RowKey"]: entity for entity in chunk}
+            try:
+                await client.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in latest.values()])
+                return [None] * len(chunk)
+            except HttpResponseError as exc:
+                if _not_about_an_entity(exc):
+                    raise
+        # Refused for one of its rows (the transaction fails whole): each row alone, so only a bad
+        # row's own settle fails.
+
+        async def one(entity: dict[str, Any]) -> BaseException | None:
+            try:
+                await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+            except HttpResponseError as exc:
+                return exc
+            return None
+
+        return list(await asyncio.gather(*(one(entity) for entity in chunk)))
 
     async def _purge_outcomes(self, before: datetime) -> None:
         client = await self._table("outcomes")

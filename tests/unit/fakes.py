@@ -163,6 +163,9 @@ class MemoryState:
     async def record_outcome(self, outcome: OutcomeRecord) -> None:
         self.outcomes.append(outcome)
 
+    async def record_settlement(self, outcome: OutcomeRecord, scopes: Sequence[str]) -> None:
+        self.outcomes.append(outcome)
+
     async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
         return [o for o in self.outcomes if (o.flow, o.key) == (flow, key)]
 
