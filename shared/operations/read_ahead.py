@@ -40,6 +40,8 @@ async def read_ahead(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
             if item is _END:
                 return
             fetch = asyncio.create_task(_next(source))
+            # Let the fetch send its request before the caller's work, which may not give way soon.
+            await asyncio.sleep(0)
             yield item
             # Nothing of `item` is kept here: when the caller asks again it holds only what it chose to.
             del item

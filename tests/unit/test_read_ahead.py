@@ -30,9 +30,11 @@ class Source:
                 self.log.append(f"ask {i}")
                 self.in_flight += 1
                 self.most_in_flight = max(self.most_in_flight, self.in_flight)
-                for _ in range(3):
-                    await asyncio.sleep(0)
-                self.in_flight -= 1
+                try:
+                    for _ in range(3):
+                        await asyncio.sleep(0)
+                finally:
+                    self.in_flight -= 1
                 if i == self.fail_at:
                     raise ConnectionError(f"item {i} failed")
                 yield i
@@ -76,7 +78,8 @@ async def test_a_caller_that_stops_early_leaves_no_read_running() -> None:
         async for i in items:
             if i == 1:
                 break
-    assert source.closed and source.in_flight == 0
+    # The read of item 2 had begun (item 1 was being fed); it was cancelled, not left running.
+    assert "ask 2" in source.log and source.closed and source.in_flight == 0
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not any("_next" in repr(t) for t in others)
     assert "ask 3" not in source.log
