@@ -47,6 +47,7 @@ class LandedResult:
     batched_rows: int
     single_writes: int
     parked: int
+    cpu_seconds: float
 
     @property
     def per_second(self) -> float:
@@ -63,6 +64,11 @@ class LandedResult:
     @property
     def calls_per_row(self) -> float:
         return (self.dataverse_calls + self.finance_calls) / self.rows
+
+    @property
+    def cpu_ms_per_row(self) -> float:
+        """This process's CPU a row: the functions' and the feed's, the simulators' being elsewhere."""
+        return self.cpu_seconds * 1000 / self.rows
 
     @property
     def limit_per_second(self) -> float:
@@ -84,6 +90,7 @@ async def measure(simulators: SimulatorProcess, rows: int, sessions: int) -> Lan
         await warm_source(runtime, table_map)
         await asyncio.to_thread(simulators.ask, clear=True)
         fed_at: list[float] = []
+        cpu_started = time.process_time()
         started = time.perf_counter()
         feeding = asyncio.create_task(initial_sync(runtime, table_map, page_size=PAGE_SIZE))
         feeding.add_done_callback(lambda _: fed_at.append(time.perf_counter()))
@@ -98,6 +105,7 @@ async def measure(simulators: SimulatorProcess, rows: int, sessions: int) -> Lan
                 raise TimeoutError(f"only {stats.rows[STAGING]} of {rows} actuals in Finance after 900 s")
             await asyncio.sleep(POLL_SECONDS)
         landed_seconds = time.perf_counter() - started
+        cpu_seconds = time.process_time() - cpu_started
         run = await feeding
         await sandbox.wait_quiet(120)
         parked = len(await runtime.engine.state.list_parked())
@@ -117,6 +125,7 @@ async def measure(simulators: SimulatorProcess, rows: int, sessions: int) -> Lan
             batched_rows=figures.batch_rows if figures else 0,
             single_writes=figures.single if figures else 0,
             parked=parked,
+            cpu_seconds=cpu_seconds,
         )
     finally:
         await sandbox.stop()

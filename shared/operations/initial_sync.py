@@ -8,6 +8,10 @@ From the admin HTTP function a run starts in the background (start_in_background
 (run_slice) from the admin-runs queue: an HTTP call is cut off after 230 s whatever the function
 timeout, and a queue message's lock lasts 5 minutes, so each slice stops after SLICE_SECONDS at a
 page boundary and puts the run's id back on the queue, whose function continues it from the cursor.
+
+The next page is read while the current one is fed (shared/operations/read_ahead.py): the source's
+time on a page and the bus's on its events overlap, two pages held at most, and the cursor still
+names the first page not fully fed.
 """
 
 from __future__ import annotations
