@@ -15,14 +15,12 @@ import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 
-from benchmarks.simulator_process import PROJECT_ID, SimulatorProcess
+from benchmarks.simulator_process import SimulatorProcess, actual_columns, actual_id
 from sandbox.bus import LocalMessage
-from sandbox.dataverse.server import DataverseSimulator, LookupValue, WriteEffect
+from sandbox.dataverse.server import DataverseSimulator, WriteEffect
 from sandbox.dataverse.steps import Step, remote_execution_context
 from sandbox.environment import PERSON_USER_ID, Sandbox, SandboxOptions
-from sandbox.scenario import CATEGORY_ID, USD_ID, USMF_ID
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC
 
 STAGING = "ProjActualsImports"
@@ -75,23 +73,14 @@ def actual_messages(dataverse: DataverseSimulator, records: int) -> Iterator[Loc
     row = {
         "msdyn_actualid": TEMPLATE_ID,
         "msdyn_actualimportid": TEMPLATE_ID,
-        "msdyn_transactionclassification": 192350000,
-        "msdyn_transactiontypecode": 192350000,
-        "msdyn_billingtype": 192350001,
-        "msdyn_quantity": Decimal("1.5"),
-        "msdyn_price": Decimal("100.00"),
-        "msdyn_amount": Decimal("150.00"),
-        "msdyn_project": LookupValue("msdyn_project", PROJECT_ID),
-        "msdyn_owningcompany": LookupValue("cdm_company", USMF_ID),
-        "transactioncurrencyid": LookupValue("transactioncurrency", USD_ID),
-        "msdyn_transactioncategory": LookupValue("msdyn_transactioncategory", CATEGORY_ID),
+        **actual_columns(),
         "versionnumber": 1,
     }
     effect = WriteEffect(table, "Create", TEMPLATE_ID, None, row, set(row), PERSON_USER_ID)
     body, properties = remote_execution_context(dataverse, step, effect)
     assert body is not None and TEMPLATE_ID.encode() in body
     for n in range(records):
-        record_id = f"be000000-0000-4000-8000-{n:012d}"
+        record_id = actual_id(n)
         yield LocalMessage(
             body.replace(TEMPLATE_ID.encode(), record_id.encode()),
             "application/json",

@@ -5,6 +5,9 @@ so a throughput figure says as much about the simulators as about the code under
 parent starts this module as a child, reads the two URLs it prints, and asks it over its stdin for the
 figures that only the simulators know (requests received, rows held, the child's own CPU).
 
+Started with `actuals`, the child's Dataverse holds that many msdyn_actual rows (an initial sync's
+source) before it serves.
+
 Protocol, one JSON object a line: the child prints {"dataverse_url", "finance_url"} once it serves;
 then for each line the parent writes ({"stats": [collections]} or {"clear": true}) it prints one answer.
 End of stdin stops it.
@@ -19,18 +22,48 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from sandbox.dataverse.server import LookupValue
 from sandbox.environment import Sandbox, SandboxOptions
-from sandbox.scenario import seed_reference_data
+from sandbox.scenario import CATEGORY_ID, USD_ID, USMF_ID, seed_reference_data
 
 PROJECT_ID = "c0a1e000-0000-4000-8000-00000000be01"
 
 
+def actual_id(n: int) -> str:
+    return f"be000000-0000-4000-8000-{n:012d}"
+
+
+def actual_columns() -> dict[str, Any]:
+    """A cost actual of 1.5 hours at 100.00 on the bench project, every bench actual's columns but its ids."""
+    return {
+        "msdyn_transactionclassification": 192350000,
+        "msdyn_transactiontypecode": 192350000,
+        "msdyn_billingtype": 192350001,
+        "msdyn_quantity": Decimal("1.5"),
+        "msdyn_price": Decimal("100.00"),
+        "msdyn_amount": Decimal("150.00"),
+        "msdyn_project": LookupValue("msdyn_project", PROJECT_ID),
+        "msdyn_owningcompany": LookupValue("cdm_company", USMF_ID),
+        "transactioncurrencyid": LookupValue("transactioncurrency", USD_ID),
+        "msdyn_transactioncategory": LookupValue("msdyn_transactioncategory", CATEGORY_ID),
+    }
+
+
+def seed_actuals(sandbox: Sandbox, count: int) -> None:
+    """`count` bench actuals already in Dataverse (an initial sync's backlog), seeded without steps as
+    rows that were there before the integration."""
+    for n in range(count):
+        record_id = actual_id(n)
+        sandbox.dataverse.seed(
+            "msdyn_actual", {"msdyn_actualid": record_id, "msdyn_actualimportid": record_id, **actual_columns()}
+        )
+
+
 async def _seed_actuals_bench(sandbox: Sandbox) -> None:
     """The reference data and the one project every benchmark actual books on."""
-    from sandbox.scenario import USMF_ID
-
     await seed_reference_data(sandbox)
     sandbox.dataverse.seed(
         "msdyn_project",
@@ -48,6 +81,7 @@ async def _child(config: dict[str, Any]) -> None:
     sandbox = Sandbox(SandboxOptions())
     await sandbox.start_simulators()
     await _seed_actuals_bench(sandbox)
+    seed_actuals(sandbox, int(config.get("actuals", 0)))
     latency = float(config.get("latency_ms", 0))
     sandbox.dataverse.set_faults(latency_ms=latency)
     sandbox.finance.set_faults(latency_ms=latency)
@@ -66,7 +100,8 @@ async def _child(config: dict[str, Any]) -> None:
             answer = {
                 "dataverse_requests": sandbox.dataverse.requests.total,
                 "finance_requests": sandbox.finance.requests.total,
-                "rows": {name: len(sandbox.finance.rows(name)) for name in ask.get("stats", [])},
+                # Counted, not copied: a bench polls this while 100,000 rows land.
+                "rows": {name: len(sandbox.finance.data[name]) for name in ask.get("stats", [])},
                 "cpu_seconds": time.process_time(),
                 "peak_rss_kb": _peak_rss_kb(),
             }
@@ -98,15 +133,21 @@ class SimulatorStats:
 class SimulatorProcess:
     """The parent's handle on the child: start, ask, stop."""
 
-    def __init__(self, latency_ms: float) -> None:
+    def __init__(self, latency_ms: float, *, actuals: int = 0) -> None:
         self.latency_ms = latency_ms
+        self.actuals = actuals  # msdyn_actual rows in Dataverse before the run
         self._process: subprocess.Popen[str] | None = None
         self.urls: tuple[str, str] = ("", "")
 
     def __enter__(self) -> SimulatorProcess:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.simulator_process", json.dumps({"latency_ms": self.latency_ms})],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.simulator_process",
+                json.dumps({"latency_ms": self.latency_ms, "actuals": self.actuals}),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

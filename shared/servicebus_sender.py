@@ -11,6 +11,7 @@ from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.aio import ServiceBusSender as SdkSender
+from azure.servicebus.exceptions import MessageSizeExceededError
 
 from shared.bus import DATAVERSE_TOPIC, Backlog
 from shared.events import ChangeEvent
@@ -91,6 +92,25 @@ class ServiceBusBacklog:
         await self._credential.close()
 
 
+async def send_in_batches(sender: SdkSender, messages: Sequence[ServiceBusMessage]) -> None:
+    """Send as many messages a batch as the entity takes. A list is sent by the SDK as one batch and
+    refused whole (MessageSizeExceededError) past the tier's limit, 256 KB on Standard: an initial
+    sync's chunk of 500 wide events is well over it. The batch the sender creates knows the limit
+    the entity announced; a single message too big for any batch is the SDK's error, unchanged."""
+    batch = await sender.create_message_batch()
+    for message in messages:
+        try:
+            batch.add_message(message)
+        except MessageSizeExceededError:
+            if len(batch) == 0:
+                raise
+            await sender.send_messages(batch)
+            batch = await sender.create_message_batch()
+            batch.add_message(message)
+    if len(batch):
+        await sender.send_messages(batch)
+
+
 class ServiceBusSender:
     def __init__(self, settings: Settings) -> None:
         assert settings.servicebus_namespace, "ServiceBus__fullyQualifiedNamespace is required"
@@ -124,7 +144,7 @@ class ServiceBusSender:
         if delay_seconds > 0:
             await sender.schedule_messages(messages, utc_now() + timedelta(seconds=delay_seconds))
         else:
-            await sender.send_messages(messages)
+            await send_in_batches(sender, messages)
 
     async def send_raw(self, queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
         message = ServiceBusMessage(body, content_type=content_type, application_properties=properties)  # type: ignore[arg-type]
