@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.jsonio import MalformedJsonError
 from shared.values import Value, decode_record, encode_record, to_utc, utc_now
@@ -82,10 +82,6 @@ class ChangeEvent(BaseModel):
         # Values built in code pass through unchanged; tagged JSON forms become typed values again.
         return decode_record(value) if isinstance(value, dict) else value
 
-    @field_serializer("record", "before", when_used="json")
-    def _encode_values(self, value: dict[str, Value] | None) -> dict[str, Any] | None:
-        return encode_record(value)
-
     def to_json(self) -> str:
         return _WIRE_ENCODER.encode(_to_wire(self)).decode()
 
@@ -148,6 +144,10 @@ class _WireEvent(msgspec.Struct, omit_defaults=True, gc=False):
     message: str | None = None
     target_key: dict[str, Any] | None = None
 
+
+# A field added to the event and not here would be dropped on every hop without a word.
+if set(_WireEvent.__struct_fields__) != set(ChangeEvent.model_fields):
+    raise RuntimeError("the queue's wire shape (_WireEvent) does not name the ChangeEvent's fields")
 
 _WIRE_ENCODER = msgspec.json.Encoder(decimal_format="number")
 # A fraction in a hand-edited replay's target key stays exact, as everywhere else.
