@@ -101,6 +101,10 @@ class FieldMap:
     origin: str = ""
 
 
+def _plain(pair: FieldMap) -> bool:
+    return pair.transform is None and pair.value_map is None and pair.default is None and not pair.only_with
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A reference resolved to the other side's key.
@@ -376,11 +380,21 @@ class TableMap:
         return types
 
     @cached_property
-    def field_converters(self) -> tuple[Callable[[Value, str], Any], ...]:
-        """Each field pair's wire formatting, chosen once per map (shared.wire.converter)."""
+    def field_steps(self) -> tuple[tuple[str | None, str, Callable[[Value, str], Any], FieldMap | None], ...]:
+        """Each field pair as (source, target, wire formatting, pair), decided once per map: the pair
+        is None for a plain copy (no transform, value map, default or setting), the kind nearly
+        every pair is, which the targets stage then copies without asking any of that per value."""
         from shared.wire import converter  # wire formats by the types defined here: imported late
 
-        return tuple(converter(self.target.system, pair.type) for pair in self.fields)
+        return tuple(
+            (
+                pair.source,
+                pair.target,
+                converter(self.target.system, pair.type),
+                None if pair.source and _plain(pair) else pair,
+            )
+            for pair in self.fields
+        )
 
     @property
     def update_filtering_attributes(self) -> tuple[str, ...]:

@@ -198,6 +198,9 @@ async def resolve_companies(
     return [company]
 
 
+_ABSENT = object()
+
+
 async def _payload(
     engine: Engine, table_map: TableMap, record: dict[str, Value], company: str | None
 ) -> dict[str, Any]:
@@ -209,17 +212,25 @@ async def _payload(
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
             if company_field:
                 payload[company_field] = code
-    for pair, convert in zip(table_map.fields, table_map.field_converters, strict=True):
+    exact = record.get
+    for source, name, convert, pair in table_map.field_steps:
+        if pair is None:
+            # A plain copy: the column by its exact name, case-blind only when that misses.
+            value = exact(source, _ABSENT)  # type: ignore[arg-type]
+            if value is _ABSENT:
+                value = view.get(source)  # type: ignore[arg-type]
+            payload[name] = None if value is None else convert(value, name)
+            continue
         if pair.only_with and not getattr(engine.settings, pair.only_with):
             continue
-        value = view.get(pair.source) if pair.source else None
+        value = view.get(source) if source else None
         if pair.transform is not None:
             value = pair.transform(value)
         if pair.value_map is not None:
-            value = pair.value_map.apply(value, pair.source or pair.target)
+            value = pair.value_map.apply(value, source or name)
         if value is None:
             value = pair.default
-        payload[pair.target] = None if value is None else convert(value, pair.target)
+        payload[name] = None if value is None else convert(value, name)
     for lookup in table_map.lookups:
         payload.update(await _resolve_lookup(engine, table_map, lookup, view, company, payload))
     # Scratch values ("@name") only served as key parts of later lookups.
