@@ -21,7 +21,7 @@ from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import create_project_setup, seed_reference_data
 from shared.clients.base import DataverseApi, Key, Row
 from shared.documents import apply_document
-from shared.events import ChangeEvent, Source
+from shared.events import ChangeEvent, Operation, Source
 from shared.outcomes import OutcomeKind
 
 EVENT = vendor_invoices.INVOICE_POSTED
@@ -57,7 +57,7 @@ def _event(number: str) -> ChangeEvent:
         event_id=f"bench-{number}",
         source=Source.FINANCE,
         entity=EVENT,
-        operation="upsert",
+        operation=Operation.UPSERT,
         key=f"USMF|{number}|V-100",
         company="USMF",
         record={"InvoiceId": number, "InvoiceAccount": "V-100", "LegalEntity": "usmf"},

@@ -84,8 +84,8 @@ async def _consequence(
             )
             return final
         delay = retry_delay(settings, event.attempt, outcome.delay_seconds)
-        again = event.model_copy(
-            update={
+        again = event.replace(
+            **{
                 "attempt": event.attempt + 1,
                 "event_id": derive_id(event.event_id, f"attempt-{event.attempt + 1}"),
             }

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from shared.decoding.lazy_context import NotStandardShape, RawPairs, read_context
+from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
@@ -127,20 +127,20 @@ def normalize_entity(value: Mapping[str, Any], columns: Columns = None) -> dict[
 
 
 def normalize_attributes(attributes: Any, columns: Columns = None) -> dict[str, Value]:
-    if columns is not None and type(attributes) is RawPairs:
-        # One pass over a wide row's pairs, keeping only what the flows read.
-        pairs = {pair.key: pair.value for pair in attributes if pair.key in columns}
-    else:
-        pairs = _pairs(attributes)
-        if columns is not None:
-            pairs = {name: raw for name, raw in pairs.items() if name in columns}
-    if type(attributes) is RawPairs and pairs:
-        typed = decode_values(list(pairs.values()))
+    if type(attributes) is RawPairs:
+        attributes = raw_values([attributes], columns)
+    if type(attributes) is RawValues:
+        if not attributes:
+            return {}
+        typed = decode_values(list(attributes.values()))
         if typed is not None:
-            return dict(zip(pairs, typed, strict=True))
+            return dict(zip(attributes, typed, strict=True))
         # The kept raw values, parsed in one call rather than one call each.
-        decoded = decode_fragment(b"[" + b",".join(pairs.values()) + b"]")
-        return {name: normalize_value(raw) for name, raw in zip(pairs, decoded, strict=True)}
+        decoded = decode_fragment(b"[" + b",".join(attributes.values()) + b"]")
+        return {name: normalize_value(raw) for name, raw in zip(attributes, decoded, strict=True)}
+    pairs = _pairs(attributes)
+    if columns is not None:
+        pairs = {name: raw for name, raw in pairs.items() if name in columns}
     return {name: normalize_value(raw) for name, raw in pairs.items()}
 
 
@@ -279,13 +279,10 @@ def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value]
 
 def _merged_attributes(entities: list[dict[str, Any]], columns: Columns) -> Any:
     """The entities' attributes as one collection, later ones winning; raw values stay raw."""
+    if all(type(entity.get("Attributes")) is RawPairs for entity in entities):
+        return raw_values([entity["Attributes"] for entity in entities], columns)
     if len(entities) == 1:
         return entities[0].get("Attributes")
-    if all(type(entity.get("Attributes")) is RawPairs for entity in entities):
-        merged: dict[str, Any] = {}
-        for entity in entities:
-            merged.update((pair.key, pair) for pair in entity["Attributes"] if columns is None or pair.key in columns)
-        return RawPairs(merged.values())
     combined: dict[str, Any] = {}
     for entity in entities:
         combined.update(_pairs(entity.get("Attributes")))
@@ -329,7 +326,7 @@ def event_from_context(
     if not key:
         raise DecodeError("RemoteExecutionContext has no PrimaryEntityId")
 
-    base = {
+    base: dict[str, Any] = {
         "event_id": derive_id(context.operation_id or "", message, key),
         "source": Source.DATAVERSE,
         "entity": context.primary_entity_name,

@@ -114,8 +114,8 @@ def _data_event(payload: dict[str, Any]) -> ChangeEvent:
     changed = [
         name[len(DATA_EVENT_PREFIX) :] if name.startswith(DATA_EVENT_PREFIX) else name for name in event.changed or []
     ]
-    return event.model_copy(
-        update={
+    return event.replace(
+        **{
             "source": Source.FINANCE,
             "entity": entity,
             "record": record,

@@ -71,9 +71,9 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         return
     if "raw_body" in data:
         raise ValueError("the parked message was never a ChangeEvent; fix the sender and resend it")
-    event = ChangeEvent.model_validate(data) if "event_id" in data else ChangeEvent.from_json(item.event)
-    fresh = event.model_copy(
-        update={
+    event = ChangeEvent.from_json(item.event)
+    fresh = event.replace(
+        **{
             "attempt": 1,
             "source": Source.REPLAY,
             "event_id": derive_id(event.event_id, "replay", item.id),
