@@ -523,7 +523,16 @@ class Registry:
         raise KeyError(f"no flow named {name!r}; flows: {', '.join(m.name for m in self.maps)}")
 
     def for_dataverse_entity(self, entity: str) -> list[TableMap]:
-        return [m for m in self.maps if m.source.system is System.DATAVERSE and m.source.entity == entity.lower()]
+        # Asked once per routed message: answered from an index rather than a scan of every map.
+        return list(self._dataverse_maps.get(entity) or self._dataverse_maps.get(entity.lower(), ()))
+
+    @cached_property
+    def _dataverse_maps(self) -> dict[str, tuple[TableMap, ...]]:
+        index: dict[str, list[TableMap]] = {}
+        for m in self.maps:
+            if m.source.system is System.DATAVERSE:
+                index.setdefault(m.source.entity, []).append(m)
+        return {entity: tuple(maps) for entity, maps in index.items()}
 
     def dataverse_columns(self, entity: str) -> frozenset[str] | None:
         """The columns of a Dataverse table that its flows read, and the version; None: every column.

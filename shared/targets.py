@@ -206,7 +206,9 @@ async def _payload(
 ) -> dict[str, Any]:
     target = table_map.target.system
     payload: dict[str, Any] = {}
-    view = RecordView(record)
+    # Dataverse names columns by their logical names, lower case in the map and the record alike: a
+    # miss is an empty column. Finance events name fields in lower case, its rows in Pascal case.
+    view: RecordView | dict[str, Value] = record if table_map.source.system is System.DATAVERSE else RecordView(record)
     if company is not None:
         code = company.lower() if target is System.FINANCE else company
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
@@ -243,7 +245,7 @@ async def _resolve_lookup(
     engine: Engine,
     table_map: TableMap,
     lookup: Lookup,
-    record: RecordView,
+    record: RecordView | dict[str, Value],
     company: str | None,
     resolved: dict[str, Any],
 ) -> dict[str, Any]:
