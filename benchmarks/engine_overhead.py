@@ -14,6 +14,7 @@ import copy
 import gc
 import json
 import resource
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class OverheadResult:
     floor_us: float = 0.0
     narrow_us: float = 0.0
     wide_us: float = 0.0
+    engine_block_us: float = 0.0
+    # Medians of the ratios of neighbouring blocks (measure()).
+    to_floor: float = 0.0
+    wide_to_narrow: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -53,14 +58,6 @@ class OverheadResult:
     @property
     def mean_us(self) -> float:
         return self.seconds * 1e6 / self.events
-
-    @property
-    def to_floor(self) -> float:
-        return self.mean_us / self.floor_us
-
-    @property
-    def wide_to_narrow(self) -> float:
-        return self.wide_us / self.narrow_us
 
 
 def _engine() -> Engine:
@@ -163,16 +160,17 @@ def resource_category_message(columns: int) -> IncomingMessage:
     return _message(json.dumps(context).encode(), "bookableresourcecategory")
 
 
-async def _mean_us(engine: Engine, once: Callable[[], Awaitable[object]], events: int) -> float:
-    for _ in range(min(200, events)):
-        await once()
+BLOCK = 250  # events per block; the four measurements take turns block by block
+
+
+async def _block_us(once: Callable[[], Awaitable[object]]) -> float:
     started = time.perf_counter()
-    for _ in range(events):
+    for _ in range(BLOCK):
         await once()
-    return (time.perf_counter() - started) * 1e6 / events
+    return (time.perf_counter() - started) * 1e6 / BLOCK
 
 
-async def _floor_us(engine: Engine, message: IncomingMessage, events: int) -> float:
+async def _floor(engine: Engine, message: IncomingMessage) -> Callable[[], Awaitable[None]]:
     """orjson parsing the message and serializing the body the flow sends: no engine can do less."""
     event = decode_dataverse(message, CATALOG.dataverse_columns)
     rows = await build_target_rows(engine, actuals.MAP, event, dict(event.record or {}))
@@ -183,39 +181,53 @@ async def _floor_us(engine: Engine, message: IncomingMessage, events: int) -> fl
         orjson.loads(body)
         orjson.dumps(payload)
 
-    return await _mean_us(engine, once, events)
+    return once
 
 
 async def measure(events: int = 20_000) -> OverheadResult:
+    """The engine, the floor and the two widths measured in alternating blocks, and each ratio the
+    median of the ratios of neighbouring blocks: on a shared machine the speed drifts by half within
+    a run, so figures measured one after another compared the machine's moods as much as the code."""
     message = _message(MESSAGE.read_bytes(), "msdyn_actual")
     engine = _engine()
     for _ in range(200):  # warm the lookup cache and the interpreter
         assert await _one(engine, message) > 0
-    gc.collect()
-    samples: list[int] = []
-    started = time.perf_counter()
-    for _ in range(events):
-        t0 = time.perf_counter_ns()
-        await _one(engine, message)
-        samples.append(time.perf_counter_ns() - t0)
-    seconds = time.perf_counter() - started
-    samples.sort()
-    floor = await _floor_us(engine, message, events)
+    floor = await _floor(engine, message)
     narrow, wide = resource_category_message(10), resource_category_message(200)
     assert resource_roles.MAP in CATALOG.for_dataverse_entity("bookableresourcecategory")
-    width_events = max(1000, events // 4)
-    narrow_us = await _mean_us(engine, lambda: _one(engine, narrow), width_events)
-    wide_us = await _mean_us(engine, lambda: _one(engine, wide), width_events)
+    for _ in range(200):
+        await _one(engine, narrow)
+        await _one(engine, wide)
+    gc.collect()
+    samples: list[int] = []
+    blocks: dict[str, list[float]] = {"engine": [], "floor": [], "narrow": [], "wide": []}
+    engine_seconds = 0.0
+    while len(samples) < events:
+        block_started = time.perf_counter()
+        for _ in range(BLOCK):
+            t0 = time.perf_counter_ns()
+            await _one(engine, message)
+            samples.append(time.perf_counter_ns() - t0)
+        block = time.perf_counter() - block_started
+        engine_seconds += block
+        blocks["engine"].append(block * 1e6 / BLOCK)
+        blocks["floor"].append(await _block_us(floor))
+        blocks["narrow"].append(await _block_us(lambda: _one(engine, narrow)))
+        blocks["wide"].append(await _block_us(lambda: _one(engine, wide)))
+    samples.sort()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return OverheadResult(
-        events=events,
-        seconds=seconds,
+        events=len(samples),
+        seconds=engine_seconds,
         p50_us=samples[len(samples) // 2] / 1000,
         p99_us=samples[int(len(samples) * 0.99)] / 1000,
         peak_rss_mb=peak_kb / 1024,
-        floor_us=floor,
-        narrow_us=narrow_us,
-        wide_us=wide_us,
+        floor_us=statistics.median(blocks["floor"]),
+        narrow_us=statistics.median(blocks["narrow"]),
+        wide_us=statistics.median(blocks["wide"]),
+        engine_block_us=statistics.median(blocks["engine"]),
+        to_floor=statistics.median(e / f for e, f in zip(blocks["engine"], blocks["floor"], strict=True)),
+        wide_to_narrow=statistics.median(w / n for w, n in zip(blocks["wide"], blocks["narrow"], strict=True)),
     )
 
 
