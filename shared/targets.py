@@ -329,6 +329,9 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
         key["dataAreaId"] = company.lower()
     key[lookup.require_field] = natural
     require_set, require_field = lookup.require_set, lookup.require_field
+    cache_key = ("fo", require_set, tuple(key.items()))
+    if engine.cache.get(cache_key) is not None:  # the steady state: no closure, no second coroutine
+        return
 
     async def fetch() -> bool:
         if lookup.require_by_filter:
@@ -342,7 +345,7 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
             raise MissingDependencyError(f"{require_set}({described}) does not exist in Finance")
         return True
 
-    await engine.cache.get_or_fetch(("fo", require_set, tuple(key.items())), fetch)
+    await engine.cache.get_or_fetch(cache_key, fetch)
 
 
 async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str | None) -> str:
