@@ -346,7 +346,7 @@ class TableMap:
         """How the target field `name` is written, from the field pair or lookup that fills it."""
         return self.target_types.get(name, FieldType.STRING)
 
-    @property
+    @cached_property
     def target_key_types(self) -> dict[str, FieldType]:
         """The type of each target key field, from the field pair or lookup that fills it."""
         types = {lk.target: lk.type for lk in self.lookups}
