@@ -108,28 +108,29 @@ def _entity(entity: _Entity) -> dict[str, Any]:
     return result
 
 
-def _images(images: list[_Image] | None) -> list[dict[str, Any]]:
-    return [
-        {"key": image.key, "value": None if image.value is None else _entity(image.value)} for image in images or []
-    ]
+# The collections come back as the objects the generic parser's `_pairs` makes of them (a name's
+# last pair winning, as there): building a {"key", "value"} dict per pair only for `_pairs` to take
+# it apart again cost more than the rest of the envelope.
+def _images(images: list[_Image] | None) -> dict[str, Any]:
+    return {image.key: None if image.value is None else _entity(image.value) for image in images or []}
 
 
-def _parameters(pairs: list[_Pair]) -> list[dict[str, Any]]:
+def _parameters(pairs: list[_Pair]) -> dict[str, Any]:
     """Output parameters are few and small: decoded whole, as the generic parser would."""
-    return [{"key": pair.key, "value": decode_fragment(pair.value)} for pair in pairs]
+    return {pair.key: decode_fragment(pair.value) for pair in pairs}
 
 
-def _inputs(parameters: list[_Parameter]) -> list[dict[str, Any]]:
-    result = []
-    for parameter in parameters:
-        value = parameter.value
-        result.append({"key": parameter.key, "value": _entity(value) if type(value) is _Entity else value})
-    return result
+def _inputs(parameters: list[_Parameter]) -> dict[str, Any]:
+    return {
+        parameter.key: _entity(parameter.value) if type(parameter.value) is _Entity else parameter.value
+        for parameter in parameters
+    }
 
 
 def read_context(body: bytes) -> dict[str, Any]:
-    """The context as the generic parser's JSON shape, column values still raw. Raises NotStandardShape
-    for any other shape, and UntrustedJsonError for a value outside what a real message holds."""
+    """The context as the generic parser's JSON shape (collections as objects), column values still
+    raw. Raises NotStandardShape for any other shape, and UntrustedJsonError for a value outside what a
+    real message holds."""
     try:
         context = _CONTEXT.decode(body)
     except RecursionError:
