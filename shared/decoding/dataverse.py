@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Literal
 
 import msgspec
@@ -60,15 +61,17 @@ class IncomingMessage:
     message_id: str | None = None
     transport: Literal["servicebus", "webhook"] = "servicebus"
 
+    @cached_property
+    def _folded(self) -> dict[str, str]:
+        # Names lower-cased once a message (a decode asks three times); the first of two spellings wins.
+        return {key.lower(): value for key, value in reversed(list(self.properties.items()))}
+
     def property(self, name: str) -> str | None:
-        wanted = name.lower()
-        for key, value in self.properties.items():
-            if key.lower() == wanted:
-                return value
-        return None
+        return self._folded.get(name.lower())
 
     def has_property_containing(self, fragment: str) -> bool:
-        return any(fragment.lower() in key.lower() for key in self.properties)
+        wanted = fragment.lower()
+        return any(wanted in key for key in self._folded)
 
 
 @dataclass
