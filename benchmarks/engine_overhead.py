@@ -55,10 +55,6 @@ class OverheadResult:
     def per_second(self) -> float:
         return self.events / self.seconds
 
-    @property
-    def mean_us(self) -> float:
-        return self.seconds * 1e6 / self.events
-
 
 def _engine() -> Engine:
     settings = Settings.model_validate(

@@ -85,10 +85,8 @@ async def _consequence(
             return final
         delay = retry_delay(settings, event.attempt, outcome.delay_seconds)
         again = event.replace(
-            **{
-                "attempt": event.attempt + 1,
-                "event_id": derive_id(event.event_id, f"attempt-{event.attempt + 1}"),
-            }
+            attempt=event.attempt + 1,
+            event_id=derive_id(event.event_id, f"attempt-{event.attempt + 1}"),
         )
         await sender.send_events(flow_queue(flow), [again], delay_seconds=delay)
         return Outcome.retry_later(outcome.reason or "", outcome.detail or "", delay)

@@ -198,9 +198,6 @@ async def resolve_companies(
     return [company]
 
 
-_ABSENT = object()
-
-
 async def _payload(
     engine: Engine, table_map: TableMap, record: dict[str, Value], company: str | None
 ) -> dict[str, Any]:
@@ -214,13 +211,9 @@ async def _payload(
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
             if company_field:
                 payload[company_field] = code
-    exact = record.get
     for source, name, convert, pair in table_map.field_steps:
-        if pair is None:
-            # A plain copy: the column by its exact name, case-blind only when that misses.
-            value = exact(source, _ABSENT)  # type: ignore[arg-type]
-            if value is _ABSENT:
-                value = view.get(source)  # type: ignore[arg-type]
+        if pair is None:  # a plain copy
+            value = view.get(source)  # type: ignore[arg-type]
             payload[name] = None if value is None else convert(value, name)
             continue
         if pair.only_with and not getattr(engine.settings, pair.only_with):

@@ -133,12 +133,12 @@ def converter(system: System, field_type: FieldType) -> Converter:
     rather than by a chain of tests per value. A reference is written as its id. The common cases
     (text that is text, an amount that is a Decimal, a reference) are answered in the one call: a
     map formats every field of every row."""
+    if field_type is FieldType.DECIMAL:
+        return _passes_decimal
     if field_type is FieldType.DATE:
         convert: Converter = _finance_date if system is System.FINANCE else _dataverse_date
     else:
         convert = _CONVERTERS.get(field_type, _text)
-    if field_type is FieldType.DECIMAL:
-        return _passes_decimal
     passes = _PASSES.get(field_type)
 
     def formatted(value: Value, target: str) -> Any:

@@ -115,17 +115,15 @@ def _data_event(payload: dict[str, Any]) -> ChangeEvent:
         name[len(DATA_EVENT_PREFIX) :] if name.startswith(DATA_EVENT_PREFIX) else name for name in event.changed or []
     ]
     return event.replace(
-        **{
-            "source": Source.FINANCE,
-            "entity": entity,
-            "record": record,
-            "before": before,
-            "changed": changed if event.changed is not None else None,
-            "company": str(company).upper() if company else None,
-            # Updated carries only the changed fields; with PreImage the row is whole again.
-            "partial": event.operation is Operation.UPDATE and before is None,
-            "event_id": derive_id(event.event_id, "finance"),
-        }
+        source=Source.FINANCE,
+        entity=entity,
+        record=record,
+        before=before,
+        changed=changed if event.changed is not None else None,
+        company=str(company).upper() if company else None,
+        # Updated carries only the changed fields; with PreImage the row is whole again.
+        partial=event.operation is Operation.UPDATE and before is None,
+        event_id=derive_id(event.event_id, "finance"),
     )
 
 

@@ -129,7 +129,7 @@ def row_event(
         record=record,
         correlation_id=correlation_id,
     )
-    return event if key else event.replace(**{"key": source_key(table_map, event)})
+    return event if key else event.replace(key=source_key(table_map, event))
 
 
 async def _feed(runtime: Runtime, table_map: TableMap, run: SyncRun, page: Page) -> int:

@@ -73,11 +73,9 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         raise ValueError("the parked message was never a ChangeEvent; fix the sender and resend it")
     event = ChangeEvent.from_json(item.event)
     fresh = event.replace(
-        **{
-            "attempt": 1,
-            "source": Source.REPLAY,
-            "event_id": derive_id(event.event_id, "replay", item.id),
-        }
+        attempt=1,
+        source=Source.REPLAY,
+        event_id=derive_id(event.event_id, "replay", item.id),
     )
     if item.flow in ROUTERS:
         result = RouteResult()

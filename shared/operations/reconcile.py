@@ -341,7 +341,7 @@ def _document_event(table_map: TableMap, row: dict[str, Value], run_id: str) -> 
         record=members,
         correlation_id=run_id,
     )
-    return event.replace(**{"key": document_key(table_map, event)})
+    return event.replace(key=document_key(table_map, event))
 
 
 async def _expected_rows(run: _Run, row: dict[str, Any]) -> None:

@@ -180,7 +180,7 @@ async def test_a_document_not_yet_readable_is_retried(engine: Engine) -> None:
 
 
 def test_an_event_without_its_document_member_cannot_be_keyed() -> None:
-    event = invoice_event().replace(**{"record": {"InvoiceAccount": "V-100", "LegalEntity": "usmf"}})
+    event = invoice_event().replace(record={"InvoiceAccount": "V-100", "LegalEntity": "usmf"})
     with pytest.raises(MappingError, match="has no InvoiceId"):
         source_key(vendor_invoice_lines.MAP, event)
 

@@ -198,7 +198,7 @@ async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) ->
 
 
 async def test_update_of_unmapped_column_is_skipped(engine: Engine) -> None:
-    event = actual_event().replace(**{"operation": Operation.UPDATE, "changed": ["msdyn_vouchernumber"]})
+    event = actual_event().replace(operation=Operation.UPDATE, changed=["msdyn_vouchernumber"])
     outcome = await apply_event(engine, actuals.MAP, event)
     assert outcome.reason == "no-mapped-change"
 
@@ -307,10 +307,10 @@ async def test_project_delete_uses_remembered_key_and_tombstones(engine: Engine,
     assert (await apply_event(engine, projects_v2.MAP, create)).kind is OutcomeKind.WRITTEN
     row = finance.tables["ProjectsV2"][(("ProjectId", "prj-9"), ("dataAreaId", "usmf"))]
     assert row["ProjectStage"] == "InProcess" and row["ActualStartDate"] == "2026-11-03T12:00:00Z"
-    delete = create.replace(**{"event_id": "p2", "operation": Operation.DELETE, "record": None, "version": 2})
+    delete = create.replace(event_id="p2", operation=Operation.DELETE, record=None, version=2)
     assert (await apply_event(engine, projects_v2.MAP, delete)).kind is OutcomeKind.WRITTEN
     assert ("DELETE", "ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-9"}) in finance.calls
-    late = create.replace(**{"event_id": "p3", "operation": Operation.UPDATE, "version": 3})
+    late = create.replace(event_id="p3", operation=Operation.UPDATE, version=3)
     assert (await apply_event(engine, projects_v2.MAP, late)).reason == "tombstone"
 
 
@@ -364,7 +364,7 @@ async def test_write_back_updates_the_actual_by_id(
         "msdyn_accountexchangerate": Decimal("1"),
         "msdyn_accountingtaxamount": Decimal("0"),
     }
-    own = event.replace(**{"initiated_by": Initiator(aad_object_id=INTEGRATION_OBJECT)})
+    own = event.replace(initiated_by=Initiator(aad_object_id=INTEGRATION_OBJECT))
     assert (await apply_event(engine, actuals_accounting.MAP, own)).reason == "echo"
 
 
