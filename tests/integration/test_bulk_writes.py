@@ -94,10 +94,12 @@ async def test_order_per_record_holds_under_bulk_writes(sandbox: Sandbox) -> Non
     [
         SandboxOptions(
             max_concurrent_sessions=64,
-            # 3 s windows of 60 requests and 12 s of work, at most 6 at once, 30 ms a row: a backlog
-            # meets every limit within seconds.
+            # 3 s windows of 60 requests and 4 s of work, at most 2 at once, 30 ms a row. The client's
+            # limiter starts at 8 in flight, so the first burst of a backlog meets the concurrency limit
+            # on any machine; limits that are only rates (6 at once, 12 s of work) were met on a fast
+            # machine and missed on a slow one, where rows reached the writer too slowly to overlap.
             dataverse_protection=ServiceProtection(
-                window_seconds=3.0, max_requests=60, max_execution_seconds=12.0, max_concurrent=6, row_ms=30
+                window_seconds=3.0, max_requests=60, max_execution_seconds=4.0, max_concurrent=2, row_ms=30
             ),
             http_max_retries=8,
             extra_settings={"http_max_retry_wait_seconds": 5.0},
