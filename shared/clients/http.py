@@ -25,6 +25,7 @@ from shared.values import utc_now
 
 Sleep = Callable[[float], Awaitable[None]]
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": "projops-sync"}
+_SENDS_BODY = frozenset({"POST", "PUT", "PATCH"})  # an empty one still says Content-Length: 0, as httpx's
 Classifier = Callable[[httpx.Response], ServiceError]
 
 
@@ -158,14 +159,19 @@ class HttpEngine:
             return await self._client.request(method, url, headers=headers, params=params, content=content)
         # Straight to the transport with an httpx.Request: the client's cookie jar (urllib's, run on every
         # answer although neither service authenticates by cookie), base-URL merge and header copies
-        # were as much CPU per call as the connection itself.
+        # were as much CPU per call as the connection itself. Built from a stream with its Host and
+        # Content-Length given, as httpx's own transports receive it: from `content=` httpx normalizes
+        # the headers twice and scans them once per default header, 57 µs a request against 13.
+        target, host = self._url(url, tuple(params.items()) if params else ())
+        body = content or b""
+        request_headers = {**_DEFAULT_HEADERS, **headers, "Host": host}
+        if body or method in _SENDS_BODY:
+            request_headers["Content-Length"] = str(len(body))
+        stream = httpx.ByteStream(body)
         request = httpx.Request(
-            method,
-            self._url(url, tuple(params.items()) if params else ()),
-            headers={**_DEFAULT_HEADERS, **headers},
-            content=content,
-            extensions={"timeout": self._timeout},
+            method, target, headers=request_headers, stream=stream, extensions={"timeout": self._timeout}
         )
+        request.read()  # the body as `request.content`, as `content=` would have left it
         response = await self._transport.handle_async_request(request)
         try:
             await response.aread()
@@ -174,14 +180,16 @@ class HttpEngine:
         return response
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one engine a service, for the process's life
-    def _url(self, url: str, params: tuple[tuple[str, str], ...]) -> httpx.URL:
-        """The parsed URL: httpx parses in Python, and a flow writes to the same few URLs all day."""
+    def _url(self, url: str, params: tuple[tuple[str, str], ...]) -> tuple[httpx.URL, str]:
+        """The parsed URL and its Host header: httpx parses in Python, and a flow writes to the same
+        few URLs all day."""
         absolute = url if url.startswith(("http://", "https://")) else self._base + url.lstrip("/")
-        return httpx.URL(absolute, params=dict(params)) if params else httpx.URL(absolute)
+        parsed = httpx.URL(absolute, params=dict(params)) if params else httpx.URL(absolute)
+        return parsed, parsed.netloc.decode("ascii")
 
     def classify_part(self, status: int, body: Any, method: str = "POST", url: str = "$batch") -> ServiceError:
         """The typed error of one failed $batch part, as if it had been its own request."""
-        request = httpx.Request(method, self._url(url, ()))
+        request = httpx.Request(method, self._url(url, ())[0])
         return self._classify(httpx.Response(status, content=dump_bytes(body or {}), request=request))
 
     async def close(self) -> None:

@@ -1,0 +1,116 @@
+"""What the request engine puts on the socket: the head and body a service receives, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from shared.auth import StaticToken
+from shared.clients.http import HttpEngine
+from shared.errors import PermanentServiceError, ServiceError
+from shared.settings import Settings
+
+
+@dataclass
+class Received:
+    head: list[tuple[str, str]] = field(default_factory=list)
+    line: str = ""
+    body: bytes = b""
+
+    def values(self, name: str) -> list[str]:
+        return [value for key, value in self.head if key.lower() == name.lower()]
+
+
+@dataclass
+class Server:
+    url: str
+    received: list[Received]
+    answer: bytes = b'{"value": [{"Name": "a"}]}'
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    received: list[Received] = []
+    state = Server("", received)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            line, *lines = head.decode("latin-1").split("\r\n")
+            got = Received(line=line, head=[tuple(part.strip() for part in h.split(":", 1)) for h in lines if h])  # type: ignore[misc]
+            length = int((got.values("Content-Length") or ["0"])[0])
+            got.body = await reader.readexactly(length)
+            received.append(got)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Id: 7\r\n"
+                + f"Content-Length: {len(state.answer)}\r\n\r\n".encode()
+                + state.answer
+            )
+            await writer.drain()
+        writer.close()
+
+    listening = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = listening.sockets[0].getsockname()[1]
+    state.url = f"http://127.0.0.1:{port}/data/"
+    async with listening:
+        yield state
+
+
+def _classify(response: httpx.Response) -> ServiceError:
+    return PermanentServiceError("finance", response.status_code, response.text)
+
+
+@pytest.fixture
+async def engine(server: Server) -> AsyncIterator[HttpEngine]:
+    settings = Settings.model_validate(
+        {
+            "dataverse_url": "http://127.0.0.1:1",
+            "finance_url": server.url.removesuffix("/data/"),
+            "auth_mode": "none",
+            "state_backend": "sqlite",
+            "bus_backend": "local",
+            "http_max_retries": 0,
+        }
+    )
+    http = HttpEngine("finance", server.url, server.url, StaticToken("t0ken"), settings, _classify)
+    yield http
+    await http.close()
+
+
+async def test_a_body_arrives_whole_with_one_host_and_its_length(server: Server, engine: HttpEngine) -> None:
+    row = {"ProjectId": "PRJ-1", "Description": "Müller & Ærø", "Amount": Decimal("12.50")}
+    response = await engine.request("POST", "Projects", json=row, correlation_id="c-1")
+
+    assert response.status_code == 200 and response.headers["X-Id"] == "7"
+    assert response.json() == {"value": [{"Name": "a"}]}
+    (got,) = server.received
+    assert got.line == "POST /data/Projects HTTP/1.1"
+    assert json.loads(got.body, parse_float=Decimal) == row
+    assert b'"Amount":12.50' in got.body
+    host = server.url.split("/")[2]
+    assert got.values("Host") == [host]
+    assert got.values("Content-Length") == [str(len(got.body))]
+    assert got.values("Content-Type") == ["application/json"]
+    assert got.values("Authorization") == ["Bearer t0ken"]
+    assert got.values("x-ms-client-request-id") == ["c-1"]
+    assert got.values("User-Agent") == ["projops-sync"]
+
+
+async def test_a_get_says_no_length_and_an_empty_post_says_zero(server: Server, engine: HttpEngine) -> None:
+    await engine.request("GET", "Projects", params={"$filter": "ProjectId eq 'a b'"})
+    await engine.request("POST", "Projects/Microsoft.Dynamics.DataEntities.Touch")
+
+    get, post = server.received
+    assert get.line == "GET /data/Projects?%24filter=ProjectId+eq+%27a+b%27 HTTP/1.1"
+    assert get.values("Content-Length") == [] and get.body == b""
+    assert post.values("Content-Length") == ["0"]
+    assert len(get.values("Host")) == len(post.values("Host")) == 1
