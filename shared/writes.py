@@ -33,12 +33,11 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         return
 
     created_body = {k: v for k, v in row.payload.items() if v is not None}
-    update_body = {k: (v if v is not None else finance_empty(table_map.target_type(k))) for k, v in row.body.items()}
-    update_body = {k: v for k, v in update_body.items() if v is not None}
     key = typed_key(row.key, table_map.target_key_types)
     if table_map.write_mode is WriteMode.CREATE:
         await engine.finance.create(entity_set, created_body, key)
         return
+    update_body = _finance_update_body(table_map, row)
     if table_map.write_mode is WriteMode.UPDATE:
         await engine.finance.update(entity_set, key, update_body)
         return
@@ -54,6 +53,18 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         await engine.finance.create(entity_set, created_body, key)
     except RecordExistsError:
         await engine.finance.update(entity_set, key, update_body)
+
+
+def _finance_update_body(table_map: TableMap, row: TargetRow) -> dict[str, Any]:
+    """The body of an update: an emptied field as the value that clears it, since Finance has no null
+    for most types; a type with no such value is left out."""
+    body: dict[str, Any] = {}
+    for name, value in row.body.items():
+        if value is None:
+            value = finance_empty(table_map.target_type(name))
+        if value is not None:
+            body[name] = value
+    return body
 
 
 async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> Outcome:
