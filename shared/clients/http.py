@@ -161,7 +161,7 @@ class HttpEngine:
         # answer although neither service authenticates by cookie), base-URL merge and header copies
         # were as much CPU per call as the connection itself. Built from a stream with its Host and
         # Content-Length given, as httpx's own transports receive it: from `content=` httpx normalizes
-        # the headers twice and scans them once per default header, 57 µs a request against 13.
+        # the headers twice and scans them once per default header, 25 µs a request against 15.
         target, host = self._url(url, tuple(params.items()) if params else ())
         body = content or b""
         request_headers = {**_DEFAULT_HEADERS, **headers, "Host": host}
