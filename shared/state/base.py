@@ -6,6 +6,7 @@ Two implementations stand behind it: Azure Table Storage (production, Azurite in
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -91,8 +92,14 @@ TALLY_BUCKET_SECONDS = 600
 
 def tally_bucket(at: datetime) -> str:
     """The bucket an outcome at `at` falls in, as a sortable UTC string."""
-    start = int(at.timestamp()) // TALLY_BUCKET_SECONDS * TALLY_BUCKET_SECONDS
-    return datetime.fromtimestamp(start, tz=UTC).strftime("%Y-%m-%dT%H:%M")
+    return _bucket_name(int(at.timestamp()) // TALLY_BUCKET_SECONDS)
+
+
+@functools.lru_cache(maxsize=64)
+def _bucket_name(bucket: int) -> str:
+    # Every outcome of ten minutes names the same bucket: formatted once, not once per outcome
+    # (strftime was 1.6% of the functions' CPU end to end).
+    return datetime.fromtimestamp(bucket * TALLY_BUCKET_SECONDS, tz=UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def run_scope(run_id: str) -> str:
