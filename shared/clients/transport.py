@@ -56,12 +56,19 @@ class AiohttpPool(httpx.AsyncBaseTransport):
             timeout = self._timeouts[key] = aiohttp.ClientTimeout(sock_connect=key[0], sock_read=key[1], connect=key[2])
         return timeout
 
+    @staticmethod
+    def _headers(request: httpx.Request) -> list[tuple[str, str]]:
+        # From the raw pairs, decoded as httpx decodes them: aiohttp iterating httpx's Headers decoded
+        # each pair through a property lookup (aiohttp's header dict built in 8.3 µs against 6.3).
+        encoding = request.headers.encoding
+        return [(name.decode(encoding), value.decode(encoding)) for name, value in request.headers.raw]
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             async with self._client().request(
                 request.method,
                 self._url(request),
-                headers=request.headers,
+                headers=self._headers(request),
                 data=request.content or None,
                 allow_redirects=False,
                 timeout=self._timeout(request),
