@@ -69,8 +69,7 @@ def _classify(response: httpx.Response) -> ServiceError:
     return PermanentServiceError("finance", response.status_code, response.text)
 
 
-@pytest.fixture
-async def engine(server: Server) -> AsyncIterator[HttpEngine]:
+def _engine(server: Server) -> HttpEngine:
     settings = Settings.model_validate(
         {
             "dataverse_url": "http://127.0.0.1:1",
@@ -81,7 +80,12 @@ async def engine(server: Server) -> AsyncIterator[HttpEngine]:
             "http_max_retries": 0,
         }
     )
-    http = HttpEngine("finance", server.url, server.url, StaticToken("t0ken"), settings, _classify)
+    return HttpEngine("finance", server.url, server.url, StaticToken("t0ken"), settings, _classify)
+
+
+@pytest.fixture
+async def engine(server: Server) -> AsyncIterator[HttpEngine]:
+    http = _engine(server)
     yield http
     await http.close()
 
@@ -114,3 +118,27 @@ async def test_a_get_says_no_length_and_an_empty_post_says_zero(server: Server, 
     assert get.values("Content-Length") == [] and get.body == b""
     assert post.values("Content-Length") == ["0"]
     assert len(get.values("Host")) == len(post.values("Host")) == 1
+
+
+async def test_traced_the_request_carries_its_trace_and_its_body(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Application Insights configured, requests go through OpenTelemetry's transport, which
+    replaces the request's headers to add `traceparent`: the body and its length still arrive."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from shared import telemetry
+
+    monkeypatch.setattr(telemetry, "_configured", True)
+    http = _engine(server)
+    tracer = TracerProvider().get_tracer("test")
+    try:
+        with trace.use_span(tracer.start_span("flow"), end_on_exit=True):
+            await http.request("PATCH", "Projects(ProjectId='P-1')", json={"Name": "x"})
+    finally:
+        await http.close()
+
+    (got,) = server.received
+    assert len(got.values("traceparent")) == 1
+    assert got.body == b'{"Name":"x"}' and got.values("Content-Length") == ["12"]
