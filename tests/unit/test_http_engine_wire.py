@@ -10,7 +10,10 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
+from shared import telemetry
 from shared.auth import StaticToken
 from shared.clients.http import HttpEngine
 from shared.errors import PermanentServiceError, ServiceError
@@ -31,13 +34,14 @@ class Received:
 class Server:
     url: str
     received: list[Received]
-    answer: bytes = b'{"value": [{"Name": "a"}]}'
+
+
+ANSWER = b'{"value": [{"Name": "a"}]}'
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     received: list[Received] = []
-    state = Server("", received)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -46,23 +50,23 @@ async def server() -> AsyncIterator[Server]:
             except asyncio.IncompleteReadError:
                 break
             line, *lines = head.decode("latin-1").split("\r\n")
-            got = Received(line=line, head=[tuple(part.strip() for part in h.split(":", 1)) for h in lines if h])  # type: ignore[misc]
+            pairs = [header.partition(":") for header in lines if header]
+            got = Received(line=line, head=[(name.strip(), value.strip()) for name, _, value in pairs])
             length = int((got.values("Content-Length") or ["0"])[0])
             got.body = await reader.readexactly(length)
             received.append(got)
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Id: 7\r\n"
-                + f"Content-Length: {len(state.answer)}\r\n\r\n".encode()
-                + state.answer
+                + f"Content-Length: {len(ANSWER)}\r\n\r\n".encode()
+                + ANSWER
             )
             await writer.drain()
         writer.close()
 
     listening = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = listening.sockets[0].getsockname()[1]
-    state.url = f"http://127.0.0.1:{port}/data/"
     async with listening:
-        yield state
+        yield Server(f"http://127.0.0.1:{port}/data/", received)
 
 
 def _classify(response: httpx.Response) -> ServiceError:
@@ -120,16 +124,9 @@ async def test_a_get_says_no_length_and_an_empty_post_says_zero(server: Server, 
     assert len(get.values("Host")) == len(post.values("Host")) == 1
 
 
-async def test_traced_the_request_carries_its_trace_and_its_body(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_traced_request_carries_its_trace_and_its_body(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """With Application Insights configured, requests go through OpenTelemetry's transport, which
     replaces the request's headers to add `traceparent`: the body and its length still arrive."""
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-
-    from shared import telemetry
-
     monkeypatch.setattr(telemetry, "_configured", True)
     http = _engine(server)
     tracer = TracerProvider().get_tracer("test")
