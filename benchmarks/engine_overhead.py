@@ -2,9 +2,15 @@
 
 The message is a realistic asynchronous post-operation Create of an msdyn_actual (35 columns, a post
 image, the Claims properties). Lookups are answered from a warm cache, as they are in steady state.
-Two figures are ratios measured in the same run: the cost per event to the floor (orjson parsing the
-same message and serializing the same Finance body), and a bookable resource category message of 200
+The figures are ratios measured in the same run: the cost per event to the floor (orjson parsing the
+same message and serializing the same Finance body), and a bookable resource category Create of 200
 columns to one of 10, both read by the resource-roles map (3 columns).
+
+The width ratio is measured on two shapes of message. The goal's is what the step `register-steps`
+registers sends: Target holds every column the Create set, the post image only the columns the flows
+read (and versionnumber). The other is a step registered with a whole-row post image, so every column
+arrives twice; for it the run also measures what msgspec's scanner costs to skip the wide body's
+extra bytes and nothing else, the least any reader built on it can pay for them.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import orjson
 
 from functions import actuals, resource_roles
@@ -28,6 +35,7 @@ from shared.cache import TtlCache
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.events import ChangeEvent
 from shared.jsonio import dumps
+from shared.operations.register_steps import plan_steps
 from shared.pipeline import Engine, build_target_rows, source_key
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 from tests.unit.fakes import FakeDataverse, FakeFinance, MemoryState
@@ -46,10 +54,15 @@ class OverheadResult:
     floor_us: float = 0.0
     narrow_us: float = 0.0
     wide_us: float = 0.0
+    full_narrow_us: float = 0.0
+    full_wide_us: float = 0.0
     engine_block_us: float = 0.0
     # Medians of the ratios of neighbouring blocks (measure()).
     to_floor: float = 0.0
     wide_to_narrow: float = 0.0
+    full_wide_to_narrow: float = 0.0
+    # The whole-row-image ratio if reading the wide body's extra pairs cost only msgspec's skipping them.
+    full_scan_bound: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -134,8 +147,16 @@ def _filler(n: int) -> dict[str, object]:
     return {"key": name, "value": {**reference, "Name": f"Account {n}", "KeyAttributes": [], "RowVersion": None}}
 
 
-def resource_category_message(columns: int) -> IncomingMessage:
-    """A bookable resource category Create of `columns` columns (Target and post image), three mapped."""
+def registered_image_columns(entity: str) -> frozenset[str]:
+    """The post image's columns of the Create step register-steps registers for `entity`."""
+    [plan] = [plan for plan in plan_steps(CATALOG) if plan.entity == entity and plan.message == "Create"]
+    assert plan.image_attributes is not None
+    return frozenset(plan.image_attributes.split(","))
+
+
+def resource_category_message(columns: int, image_columns: frozenset[str] | None = None) -> IncomingMessage:
+    """A bookable resource category Create of `columns` columns in Target, three of them mapped; the
+    post image holds the same columns, or only `image_columns`."""
     context = json.loads(MESSAGE.read_bytes())
     record_id = "c0a1e000-0000-4000-8000-0000000000e1"
     attributes: list[dict[str, object]] = [
@@ -152,11 +173,29 @@ def resource_category_message(columns: int) -> IncomingMessage:
     target["LogicalName"], target["Id"], target["Attributes"] = "bookableresourcecategory", record_id, attributes
     for image in context["PostEntityImages"]:
         image["value"].update(LogicalName="bookableresourcecategory", Id=record_id)
-        image["value"]["Attributes"] = copy.deepcopy(attributes)
+        kept = [pair for pair in attributes if image_columns is None or pair["key"] in image_columns]
+        image["value"]["Attributes"] = copy.deepcopy(kept)
     return _message(json.dumps(context).encode(), "bookableresourcecategory")
 
 
-BLOCK = 250  # events per block; the four measurements take turns block by block
+BLOCK = 250  # events per block; the measurements take turns block by block
+
+
+class _MessageNameOnly(msgspec.Struct):
+    MessageName: str
+
+
+# Reads one field and skips the rest of the body: what the scanner costs for the bytes alone.
+_SKIPPER = msgspec.json.Decoder(_MessageNameOnly)
+
+
+def _skip(message: IncomingMessage) -> Callable[[], Awaitable[None]]:
+    body = message.body
+
+    async def once() -> None:
+        _SKIPPER.decode(body)
+
+    return once
 
 
 async def _block_us(once: Callable[[], Awaitable[object]]) -> float:
@@ -189,14 +228,19 @@ async def measure(events: int = 20_000) -> OverheadResult:
     for _ in range(200):  # warm the lookup cache and the interpreter
         assert await _one(engine, message) > 0
     floor = await _floor(engine, message)
-    narrow, wide = resource_category_message(10), resource_category_message(200)
+    image = registered_image_columns("bookableresourcecategory")
+    assert {"name", "msdyn_resourcecategorynumber"} <= image and len(image) < 10
+    narrow, wide = resource_category_message(10, image), resource_category_message(200, image)
+    full_narrow, full_wide = resource_category_message(10), resource_category_message(200)
     assert resource_roles.MAP in CATALOG.for_dataverse_entity("bookableresourcecategory")
     for _ in range(200):
-        await _one(engine, narrow)
-        await _one(engine, wide)
+        for width in (narrow, wide, full_narrow, full_wide):
+            assert await _one(engine, width) > 0
+    skip_narrow, skip_wide = _skip(full_narrow), _skip(full_wide)
     gc.collect()
     samples: list[int] = []
-    blocks: dict[str, list[float]] = {"engine": [], "floor": [], "narrow": [], "wide": []}
+    names = ("engine", "floor", "narrow", "wide", "full_narrow", "full_wide", "skip_narrow", "skip_wide")
+    blocks: dict[str, list[float]] = {name: [] for name in names}
     engine_seconds = 0.0
     while len(samples) < events:
         block_started = time.perf_counter()
@@ -210,6 +254,10 @@ async def measure(events: int = 20_000) -> OverheadResult:
         blocks["floor"].append(await _block_us(floor))
         blocks["narrow"].append(await _block_us(lambda: _one(engine, narrow)))
         blocks["wide"].append(await _block_us(lambda: _one(engine, wide)))
+        blocks["full_narrow"].append(await _block_us(lambda: _one(engine, full_narrow)))
+        blocks["full_wide"].append(await _block_us(lambda: _one(engine, full_wide)))
+        blocks["skip_narrow"].append(await _block_us(skip_narrow))
+        blocks["skip_wide"].append(await _block_us(skip_wide))
     samples.sort()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return OverheadResult(
@@ -221,10 +269,21 @@ async def measure(events: int = 20_000) -> OverheadResult:
         floor_us=statistics.median(blocks["floor"]),
         narrow_us=statistics.median(blocks["narrow"]),
         wide_us=statistics.median(blocks["wide"]),
+        full_narrow_us=statistics.median(blocks["full_narrow"]),
+        full_wide_us=statistics.median(blocks["full_wide"]),
         engine_block_us=statistics.median(blocks["engine"]),
-        to_floor=statistics.median(e / f for e, f in zip(blocks["engine"], blocks["floor"], strict=True)),
-        wide_to_narrow=statistics.median(w / n for w, n in zip(blocks["wide"], blocks["narrow"], strict=True)),
+        to_floor=_median_ratio(blocks["engine"], blocks["floor"]),
+        wide_to_narrow=_median_ratio(blocks["wide"], blocks["narrow"]),
+        full_wide_to_narrow=_median_ratio(blocks["full_wide"], blocks["full_narrow"]),
+        full_scan_bound=statistics.median(
+            (n + w - s) / n
+            for n, w, s in zip(blocks["full_narrow"], blocks["skip_wide"], blocks["skip_narrow"], strict=True)
+        ),
     )
+
+
+def _median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(numerators, denominators, strict=True))
 
 
 def run(events: int = 20_000) -> OverheadResult:
