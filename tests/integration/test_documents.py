@@ -118,11 +118,17 @@ async def test_an_expense_line_of_another_company_takes_that_company_s_category(
 async def test_vendor_invoice_without_project_lines_stays_in_finance(posted_setup: Sandbox) -> None:
     sandbox = posted_setup
     await create_vendor(sandbox)
+    filtered = {flow: FIGURES.flows[flow].skipped["filtered"] for flow in ("vendor-invoices", "vendor-invoice-lines")}
     await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0001"), [vendor_line(1, project="")])
     await sandbox.wait_quiet()
     assert sandbox.dataverse.rows("msdyn_projectvendorinvoice") == []
     assert sandbox.dataverse.rows("msdyn_projectvendorinvoiceline") == []
     assert await parked(sandbox) == []
+    # The event did arrive: both flows read it and their filters kept it out, rather than nothing coming.
+    assert {flow: FIGURES.flows[flow].skipped["filtered"] - count for flow, count in filtered.items()} == {
+        "vendor-invoices": 1,
+        "vendor-invoice-lines": 1,
+    }
 
 
 async def test_a_line_without_a_role_clears_the_role_like_a_single_write_does(posted_setup: Sandbox) -> None:

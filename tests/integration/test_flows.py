@@ -74,11 +74,21 @@ async def test_update_of_an_unmapped_column_sends_nothing(sandbox: Sandbox) -> N
     async with sandbox.person_dataverse() as dv:
         await send(dv, "POST", "msdyn_projects", project_body())
         await sandbox.wait_quiet()
-        before = len(finance_writes(sandbox, "ProjectsV2"))
-        # msdyn_plannedlaborcost is not mapped: the step's filtering attributes keep it from firing at all.
+        assert finance_writes(sandbox, "ProjectsV2") == [("POST", "/data/ProjectsV2")]
+        events = FIGURES.flows["projects-v2"].events
+        # msdyn_plannedlaborcost is not mapped: the step's filtering attributes keep it from firing at all,
+        # so no event reaches the flow (the flow's own no-mapped-change guard is not what stops it).
         await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_plannedlaborcost": Decimal("1000.00")})
         await sandbox.wait_quiet()
-    assert len(finance_writes(sandbox, "ProjectsV2")) == before
+        assert FIGURES.flows["projects-v2"].events == events
+        assert len(finance_writes(sandbox, "ProjectsV2")) == 1
+        # The control: a mapped column on the same record does fire, reach the flow and write.
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Warehouse automation II"})
+        await sandbox.wait_quiet()
+    assert FIGURES.flows["projects-v2"].events == events + 1
+    assert finance_writes(sandbox, "ProjectsV2")[1:] == [
+        ("PATCH", "/data/ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-2001')")
+    ]
 
 
 async def create_project(sandbox: Sandbox) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
+from shared.errors import TransientServiceError
 from shared.events import ChangeEvent
 from shared.operations.initial_sync import initial_sync, latest_unfinished
 from shared.operations.pause import pause, resume
@@ -129,14 +130,16 @@ async def test_a_page_that_fails_while_read_ahead_fails_the_run_after_the_page_b
         await real_send(queue, events)
 
     monkeypatch.setattr(sender, "send_events", send_events)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(TransientServiceError, match=r"dataverse 500 .*\$skiptoken=10"):
         await initial_sync(sandbox.runtime, table_map, page_size=10)
     assert failed_ahead == [True]
     failed = await latest_unfinished(sandbox.runtime, "resource-roles")
     assert failed is not None and failed.status == "failed"
     assert failed.counts == {"fed": 10, "pages": 1}
     assert failed.cursor is not None and parse_qs(failed.cursor.split("?", 1)[1])["$skiptoken"] == ["10"]
-    assert failed.errors == [f"{type(raised.value).__name__}: {raised.value}"]
+    [error] = failed.errors
+    assert error.startswith("TransientServiceError: dataverse 500 [0x80040216]: An unexpected error occurred.")
+    assert error.endswith("/bookableresourcecategories?$skiptoken=10)")
     assert sandbox.bus.entity(table_map.flow_queue).active_count == 10
 
     monkeypatch.setattr(sender, "send_events", real_send)

@@ -527,6 +527,7 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
     order, line = "c0a1e000-0000-4000-8000-0000000d0d01", "c0a1e000-0000-4000-8000-0000000d0d02"
     # The setup's own line may have waited for its header; only this order's events count.
     retried_before = FIGURES.flows["contract-lines"].retried
+    filtered = {flow: FIGURES.flows[flow].skipped["filtered"] for flow in ("contract-headers", "contract-lines")}
     await dataverse(
         project,
         "POST",
@@ -558,3 +559,8 @@ async def test_a_sales_order_line_without_billing_method_is_no_billing_rule_and_
     assert methods(project, "ProjectContractLines") == ["POST"]  # only the project's own line, at setup
     assert FIGURES.flows["contract-lines"].retried == retried_before
     assert await parked(project) == []
+    # Both events did arrive and were filtered out (an item-based order), rather than never sent.
+    assert {flow: FIGURES.flows[flow].skipped["filtered"] - count for flow, count in filtered.items()} == {
+        "contract-headers": 1,
+        "contract-lines": 1,
+    }

@@ -15,6 +15,8 @@ from sandbox.environment import Sandbox
 from sandbox.scenario import actual_body, import_id
 from shared.console.output import status_text
 from shared.operations.admin_runs import schedule_reconciles
+from shared.operations.changes import catch_up
+from shared.operations.initial_sync import initial_sync
 from shared.operations.reconcile import last_reconciles, reconcile
 from shared.operations.reconcile_text import report_text
 from shared.operations.status import flow_statuses
@@ -205,7 +207,11 @@ async def test_initial_sync_runs_list_no_reconcile_or_catch_up_runs(sandbox: San
     """Reconcile and catch-up keep their runs in the same table; `initial-sync --status` and the
     console's initial-sync list show initial syncs only."""
     assert sandbox.runtime is not None
-    table_map = CATALOG.by_name("actuals")
+    table_map = CATALOG.by_name("transaction-connections")
+    synced = await initial_sync(sandbox.runtime, table_map)
     await reconcile(sandbox.runtime, table_map)
-    listed = await runs_view(sandbox.runtime, "actuals")
-    assert [run["options"].get("kind", "initial-sync") for run in listed] == []
+    await catch_up(sandbox.runtime, table_map)
+    kinds = {run.kind for run in await sandbox.runtime.engine.state.list_runs()}
+    assert kinds >= {"initial-sync", "reconcile", "changes"}  # all three are in the table
+    listed = await runs_view(sandbox.runtime, "transaction-connections")
+    assert [run["id"] for run in listed] == [synced.id]
