@@ -18,7 +18,7 @@ from shared.auth import TokenProvider
 from shared.clients.batch import BatchRequest, BatchResponse, build_batch, parse_batch_response
 from shared.clients.throttle import limiter_for
 from shared.clients.transport import AiohttpPool
-from shared.errors import ServiceError, TransientServiceError
+from shared.errors import PermanentServiceError, ServiceError, TransientServiceError
 from shared.jsonio import dump_bytes, loads
 from shared.settings import Settings
 from shared.values import utc_now
@@ -115,6 +115,8 @@ class HttpEngine:
 
         With `multipart_errors` a failed answer whose body is multipart is returned, not raised: a failed
         $batch answers 400 with the failing part inside, and only that part says what went wrong."""
+        if url.startswith(("http://", "https://")):
+            self._refuse_foreign(method, url)
         request_headers = dict(headers or {})
         request_headers["x-ms-client-request-id"] = correlation_id or str(uuid.uuid4())
         if json is not None:
@@ -178,6 +180,25 @@ class HttpEngine:
         finally:
             await response.aclose()
         return response
+
+    def _refuse_foreign(self, method: str, url: str) -> None:
+        """An absolute URL is one a service sent (a next or delta link, a cursor saved from one): it is
+        followed, with the token, only under the configured service URL. A link to another host would
+        hand that host the token and feed its rows to the flows; one to another path of the same host
+        could read another entity set, or a part of the service the identity was not meant to use."""
+        parsed, base = httpx.URL(url), httpx.URL(self._base)
+        prefix = base.path if base.path.endswith("/") else base.path + "/"
+        same_origin = (parsed.scheme, parsed.host, parsed.port) == (base.scheme, base.host, base.port)
+        if same_origin and parsed.path.startswith(prefix) and not parsed.userinfo:
+            return
+        raise PermanentServiceError(
+            self.system,
+            0,
+            f"the service linked to {url[:300]!r}, outside {self._base}: not followed (a link is followed only "
+            "under the configured service URL, the only place the token is sent)",
+            method=method,
+            url=self._base,
+        )
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one engine a service, for the process's life
     def _url(self, url: str, params: tuple[tuple[str, str], ...]) -> tuple[httpx.URL, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -39,8 +40,8 @@ class Server:
 ANSWER = b'{"value": [{"Name": "a"}]}'
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
+@contextlib.asynccontextmanager
+async def _listening() -> AsyncIterator[Server]:
     received: list[Received] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -67,6 +68,12 @@ async def server() -> AsyncIterator[Server]:
     port = listening.sockets[0].getsockname()[1]
     async with listening:
         yield Server(f"http://127.0.0.1:{port}/data/", received)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    async with _listening() as listening:
+        yield listening
 
 
 def _classify(response: httpx.Response) -> ServiceError:
@@ -139,3 +146,26 @@ async def test_a_traced_request_carries_its_trace_and_its_body(server: Server, m
     (got,) = server.received
     assert len(got.values("traceparent")) == 1
     assert got.body == b'{"Name":"x"}' and got.values("Content-Length") == ["12"]
+
+
+async def test_a_link_outside_the_service_is_not_followed_and_never_gets_the_token(
+    server: Server, engine: HttpEngine
+) -> None:
+    """Next and delta links (and cursors saved from them) are absolute URLs a service sent: followed
+    only under the configured service URL, or the token and the flows' input would come from elsewhere."""
+    async with _listening() as elsewhere:
+        links = [
+            elsewhere.url + "Projects?$skip=2",  # another host or port
+            server.url.removesuffix("data/") + "api/services/Other",  # the same host, outside the service
+            server.url + "../metadata/Projects",  # climbs out of the service path
+            server.url.replace("http://", "http://someone@") + "Projects",  # credentials of its own
+            server.url.replace("http://", "https://") + "Projects",  # another scheme
+        ]
+        for link in links:
+            with pytest.raises(PermanentServiceError, match="not followed"):
+                await engine.request("GET", link)
+        assert elsewhere.received == []
+    assert server.received == []
+    await engine.request("GET", server.url + "Projects?$skip=2")  # under the service: followed
+    assert [got.line for got in server.received] == ["GET /data/Projects?$skip=2 HTTP/1.1"]
+    assert server.received[0].values("Authorization") == ["Bearer t0ken"]
