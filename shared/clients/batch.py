@@ -61,32 +61,79 @@ def build_batch(changesets: Sequence[Sequence[BatchRequest]], base_path: str) ->
     return "\r\n".join(lines).encode(), f'multipart/mixed; boundary="{batch}"'
 
 
-def parse_batch_response(body: bytes, content_type: str) -> list[BatchResponse]:
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        raise ValueError(f"a $batch answer without a boundary: {content_type!r}")
-    text = body.decode("utf-8")
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^";\s]+))', re.IGNORECASE)
+_STATUS = re.compile(r"HTTP/1\.[01] (\d{3})[^\r\n]*")
+
+
+def _boundary(content_type: str) -> str | None:
+    match = _BOUNDARY.search(content_type)
+    return None if match is None else match.group(1) or match.group(2)
+
+
+def _body_parts(text: str, boundary: str) -> list[str]:
+    """The parts between the delimiters of one multipart body (RFC 2046 §5.1.1).
+
+    A delimiter is `--boundary` at the start of a line, and only that one boundary: an answer echoes
+    the rows it wrote, so a text value that merely looks like a boundary (`--batch_1`) is part of a
+    body, not a split."""
+    delimiter = re.compile(r"(?:^|\r?\n)--" + re.escape(boundary) + r"(--)?[ \t]*(?:\r?\n|$)")
+    parts: list[str] = []
+    start: int | None = None
+    for match in delimiter.finditer(text):
+        if start is not None:
+            parts.append(text[start : match.start()])
+        if match.group(1):  # the close delimiter: what follows is the epilogue
+            return parts
+        start = match.end()
+    raise ValueError(f"a $batch answer whose multipart body never closes its boundary {boundary!r}")
+
+
+def _header_pairs(head: str) -> list[tuple[str, str]]:
+    pairs = []
+    for line in head.splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def _split_head(part: str) -> tuple[str, str]:
+    normalized = part.replace("\r\n", "\n")
+    head, _, rest = normalized.partition("\n\n")
+    return head, rest
+
+
+def _responses(text: str, boundary: str, depth: int = 0) -> list[BatchResponse]:
     responses: list[BatchResponse] = []
-    for part in re.split(r"--[\w.-]*(?:batchresponse|changesetresponse|batch|changeset)_[0-9a-fA-F-]+(?:--)?", text):
-        status_line = re.search(r"HTTP/1\.1 (\d{3})[^\r\n]*", part)
-        if not status_line:
+    for part in _body_parts(text, boundary):
+        head, content = _split_head(part)
+        mime = {name.lower(): value for name, value in _header_pairs(head)}
+        inner = _boundary(mime.get("content-type", ""))
+        if mime.get("content-type", "").lower().startswith("multipart/") and inner:
+            if depth:  # a changeset holds requests, never another changeset (OData 4.0 §11.7.2)
+                raise ValueError("a $batch answer with a changeset inside a changeset")
+            responses += _responses(content, inner, depth + 1)
             continue
-        rest = part[status_line.end() :].replace("\r\n", "\n").lstrip("\n")
-        head, _, payload = rest.partition("\n\n")
-        headers = {}
-        for line in head.splitlines():
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip()] = value.strip()
+        status = _STATUS.match(content.lstrip("\n"))
+        if status is None:
+            continue  # not an HTTP answer (a preamble or an empty part): nothing to read
+        answer_head, payload = _split_head(content.lstrip("\n")[status.end() :].lstrip("\n"))
         payload = payload.strip()
-        # The part's own MIME headers (before the status line) carry the Content-ID of its request.
-        content_id = re.search(r"Content-ID:\s*(\S+)", part[: status_line.start()], re.IGNORECASE)
         responses.append(
             BatchResponse(
-                int(status_line.group(1)),
-                headers,
+                int(status.group(1)),
+                dict(_header_pairs(answer_head)),
                 loads(payload) if payload.startswith("{") else None,
-                content_id.group(1) if content_id else None,
+                mime.get("content-id"),
             )
         )
     return responses
+
+
+def parse_batch_response(body: bytes, content_type: str) -> list[BatchResponse]:
+    """Every answer of a `$batch`, in order, changesets' answers in their place; split only on the
+    boundaries the answer declares."""
+    boundary = _boundary(content_type)
+    if not boundary:
+        raise ValueError(f"a $batch answer without a boundary: {content_type!r}")
+    return _responses(body.decode("utf-8"), boundary)

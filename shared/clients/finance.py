@@ -9,7 +9,7 @@ import httpx
 
 from shared.clients.addressing import KeyFilter, entity_path, filter_for_key, unaddressable_character
 from shared.clients.base import Key, Page, Row, WriteResult
-from shared.clients.batch import BatchRequest, build_batch, parse_batch_response
+from shared.clients.batch import BatchRequest, build_batch
 from shared.clients.bulk import key_identity
 from shared.clients.finance_batch import FinanceBatches, PartOutcome
 from shared.clients.http import ODataClient, json_body
@@ -120,7 +120,7 @@ class FinanceClient(ODataClient):
             content=body,
             multipart_errors=True,
         )
-        parts = parse_batch_response(response.content, response.headers.get("Content-Type", ""))
+        parts = self.batch_answers(response)
         by_number = {part.content_id: part for part in parts if part.content_id}
         if not by_number and len(parts) == len(requests):
             # Answers without Content-IDs come in the order of the requests (OData 4.0, 11.7.4).

@@ -265,7 +265,7 @@ class ODataClient:
             content=body,
             multipart_errors=True,
         )
-        parts = parse_batch_response(response.content, response.headers.get("Content-Type", ""))
+        parts = self.batch_answers(response)
         for number, part in enumerate(parts):
             if part.status >= 400:
                 error = self.http.classify_part(part.status, part.body)
@@ -279,6 +279,22 @@ class ODataClient:
         if response.status_code >= 400:
             raise self.http.classify_part(response.status_code, None)
         return parts
+
+    def batch_answers(self, response: httpx.Response) -> list[BatchResponse]:
+        """The answers of a `$batch`. One that cannot be read leaves unknown which writes were applied:
+        a transient failure, so the writes are tried again (each is an upsert, or a create whose
+        repeat is answered "already exists"), never an error that escapes into redelivery."""
+        try:
+            return parse_batch_response(response.content, response.headers.get("Content-Type", ""))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise TransientServiceError(
+                self.system,
+                response.status_code,
+                f"the $batch answer could not be read ({str(exc)[:300]}); whether its writes were applied is not "
+                "known, so they are tried again",
+                method="POST",
+                url="$batch",
+            ) from exc
 
     async def metadata(self) -> str:
         response = await self.http.request("GET", "$metadata", headers={"Accept": "application/xml"})
