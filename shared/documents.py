@@ -75,8 +75,11 @@ async def _target_rows(
 
 
 async def _any_row(engine: Engine, entity_set: str, condition: str) -> bool:
+    # Every page until a row: a member key holding Finance's wildcard leaves a page only the exact rows,
+    # so an empty first page does not mean there is none.
     async for page in engine.finance.query(entity_set, filter=condition, page_size=1):
-        return bool(page)
+        if page:
+            return True
     return False
 
 

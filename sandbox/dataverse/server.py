@@ -414,7 +414,7 @@ class DataverseSimulator(Simulator):
         }
         if start + page_size < len(rows):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
-            params = "&".join(f"{k}={v}" for k, v in rest.items())
+            params = "&".join(f"{k}={quote(v, safe='')}" for k, v in rest.items())
             result["@odata.nextLink"] = (
                 f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={start + page_size}"
             )

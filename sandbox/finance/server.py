@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 from xml.sax.saxutils import quoteattr
 
 from starlette.requests import Request
@@ -495,7 +495,7 @@ class FinanceSimulator(Simulator):
             if top is not None:
                 rest["$top"] = str(top - self.page_size)
             result["@odata.nextLink"] = f"{self.data_url}/{spec.collection}?" + "&".join(
-                f"{k}={v}" for k, v in rest.items()
+                f"{k}={quote(v, safe='')}" for k, v in rest.items()
             )
         return result
 

@@ -59,6 +59,15 @@ def _written(request: BatchRequest, status: int) -> WriteResult:
     return WriteResult(created=False)
 
 
+async def first_exact_row(pages: AsyncIterator[Page]) -> Row | None:
+    """The first row the key names. A key holding Finance's wildcard is answered as a pattern, and
+    `pages` keeps only the exact rows: a page may hold none of them although a later one does."""
+    async for page in pages:
+        if page.rows:
+            return page.rows[0]
+    return None
+
+
 class FinanceClient(ODataClient):
     system = "finance"
     api_path = "/data/"
@@ -79,9 +88,10 @@ class FinanceClient(ODataClient):
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None:
         if unaddressable_character(key):
             # Read by $filter: the key cannot be in the URL, the query string can carry anything.
-            async for page in self.pages(entity_set, select=select, filter=filter_for_key(key), page_size=2):
-                return page.rows[0] if page.rows else None
-            return None
+            key_filter = filter_for_key(key)
+            # Two rows answer "is there exactly one"; a pattern may match many rows before the one meant.
+            page_size = 1000 if key_filter.wildcard_fields() else 2
+            return await first_exact_row(self.pages(entity_set, select=select, filter=key_filter, page_size=page_size))
         params = dict(_CROSS_COMPANY)
         if select:
             params["$select"] = ",".join(select)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from shared.auth import StaticToken
 from shared.clients.addressing import UnaddressableKeyError, entity_path, filter_for_key, key_segment
 from shared.clients.dataverse import DataverseClient
 from shared.clients.finance import FinanceClient
+from shared.documents import _any_row
 from shared.errors import NotFoundError, PermanentServiceError
 from shared.settings import Settings
 
@@ -174,3 +176,55 @@ async def test_dataverse_refuses_a_key_it_cannot_address_as_documented(dataverse
     with pytest.raises(PermanentServiceError, match="holds '/', which cannot be used in a key") as refused:
         await client.http.request("GET", "msdyn_projects(msdyn_projectnumber='A%2FB')")
     assert refused.value.status == 400
+
+
+async def test_a_finance_key_holding_the_wildcard_finds_its_row_past_a_page_of_other_matches() -> None:
+    """Finance reads `*` in eq as a pattern: `C-*1` matches C-A1 and C-B1 too. With pages of two,
+    the first page holds only those; the row the key names is on the next, and is the one found."""
+    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"}, page_size=2)
+    await sim.start()
+    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
+    try:
+        sim.seed("CustomerGroups", {"dataAreaId": "usmf", "CustomerGroupId": "10"})
+        for account in ("C-A1", "C-B1", "C-*1"):
+            sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": account, "OrganizationName": account})
+        found = await client.get("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C-*1"})
+        assert found is not None and found["CustomerAccount"] == "C-*1"
+        assert await client.get("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C-*9"}) is None
+        reads = [r for r in sim.requests if r.method == "GET" and r.path.endswith("/CustomersV3")]
+        assert len(reads) >= 2  # the exact row was not on the first page
+        # A document's "does the other entity have rows" asks the same way.
+        engine: Any = SimpleNamespace(finance=client)
+        assert await _any_row(engine, "CustomersV3", filter_for_key({"dataAreaId": "usmf", "CustomerAccount": "C-*1"}))
+        assert not await _any_row(engine, "CustomersV3", filter_for_key({"CustomerAccount": "C-*9"}))
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+async def test_a_filter_holding_an_ampersand_reads_every_page() -> None:
+    """The next link carries the query it continues: its values encoded, or `R&D` would cut it short."""
+    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"}, page_size=2)
+    await sim.start()
+    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
+    try:
+        for n in range(5):
+            sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": f"C-{n}", "OrganizationName": "R&D #1"})
+        sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C-9", "OrganizationName": "R"})
+        pages = [page.rows async for page in client.pages("CustomersV3", filter="OrganizationName eq 'R&D #1'")]
+        assert [len(rows) for rows in pages] == [2, 2, 1]
+        assert sorted(row["CustomerAccount"] for rows in pages for row in rows) == [f"C-{n}" for n in range(5)]
+    finally:
+        await client.close()
+        await sim.stop()
+
+
+async def test_a_dataverse_filter_holding_an_ampersand_reads_every_page(dataverse: Any) -> None:
+    _, client = dataverse
+    for n in range(5):
+        await client.write("msdyn_projects", {"msdyn_projectnumber": f"P-{n}"}, {"msdyn_subject": "R&D #1"})
+    await client.write("msdyn_projects", {"msdyn_projectnumber": "P-9"}, {"msdyn_subject": "R"})
+    pages = [
+        page.rows async for page in client.pages("msdyn_projects", filter="msdyn_subject eq 'R&D #1'", page_size=2)
+    ]
+    assert [len(rows) for rows in pages] == [2, 2, 1]
