@@ -16,6 +16,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from shared.extensions import WHAT_TO_ADD
 from shared.values import utc_now
@@ -145,10 +146,11 @@ def print_parked_one(row: dict[str, Any]) -> None:
         "closed_reason",
     ):
         if row.get(name) not in (None, ""):
-            out.print(f"[bold]{name:<14}[/bold]{row[name]}", markup=True)
-    out.print("[bold]error[/bold]", markup=True)
+            # The values come from records and from people (a label, a key, a reason): text, never markup.
+            out.print(Text.assemble((f"{name:<14}", "bold"), str(row[name])))
+    out.print(Text("error", style="bold"))
     out.print(row.get("error") or "-", markup=False)
-    out.print("[bold]event[/bold]", markup=True)
+    out.print(Text("event", style="bold"))
     out.print(json.dumps(row.get("event"), indent=2, default=str), markup=False)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.console.output import print_parked_one
 from shared.console.profile import apply_profile, read_profile, write_profile
 from shared.errors import OperatorError
 from shared.operations.views import record_label
@@ -56,3 +57,13 @@ def test_a_broken_profile_names_its_line(tmp_path: Path) -> None:
         read_profile(str(path))
     with pytest.raises(OperatorError, match="cannot read the profile"):
         read_profile(str(tmp_path / "missing.env"))
+
+
+def test_a_parked_event_shows_its_values_as_text_not_as_terminal_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    label = "ACT-1 [/bold] [link=https://evil.example/]Click to fix[/link]"
+    print_parked_one(
+        {"id": "3f2a", "flow": "actuals", "label": label, "key": "k[red]", "reason": "mapping", "event": {}}
+    )
+    out = capsys.readouterr().out
+    assert f"label         {label}" in out
+    assert "key           k[red]" in out
