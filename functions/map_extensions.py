@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from functions import lookups
-from shared.clients.addressing import literal
+from shared.clients.addressing import is_property_name, literal
 from shared.maps import INF, FieldMap, FieldType, Filter, Lookup, Registry, TableMap, ValueMap
 from shared.values import Value
 
@@ -113,6 +114,16 @@ def _unwrap(located: _Located) -> Any:
     return value
 
 
+def _decimals(value: Any) -> Any:
+    """YAML reads 1.5 as a binary float; a filter compares with the Decimal a record holds. A float's
+    shortest text is the number the file wrote (0.10 and 0.1 are one value)."""
+    if isinstance(value, list):
+        return [_decimals(item) for item in value]
+    if isinstance(value, float) and not isinstance(value, bool):
+        return Decimal(repr(value))
+    return value
+
+
 class _Reader:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -137,6 +148,9 @@ class _Reader:
     def name(self, located: _Located | None, what: str, parent: _Located) -> str:
         if located is None or not isinstance(located.value, str) or not located.value:
             raise self.fail(located or parent, f"{what} must be a name")
+        if not is_property_name(located.value):
+            # The name goes into $select and $filter as it is: only a property name may.
+            raise self.fail(located, f"{what} {located.value!r} is not a column or field name")
         return str(located.value)
 
 
@@ -208,7 +222,7 @@ def _field(
     target = reader.name(spec.get("target"), "a field's target", item)
     _check_target(reader, item, table_map, target, protected, taken)
     source = spec["source"].value if "source" in spec else None
-    if source is not None and not isinstance(source, str):
+    if source is not None and not (isinstance(source, str) and is_property_name(source)):
         raise reader.fail(spec["source"], "a field's source must be a column name (or null for a constant)")
     field_type = FieldType.STRING
     if "type" in spec:
@@ -268,7 +282,7 @@ def _filter(reader: _Reader, located: _Located, base: Filter | None, origin: str
     compare = _OPERATORS.get(op)
     if compare is None:
         raise reader.fail(spec["op"], f"unknown filter op {op!r} (known: {', '.join(_OPERATORS)})")
-    wanted = _unwrap(spec["value"]) if "value" in spec else None
+    wanted = _decimals(_unwrap(spec["value"])) if "value" in spec else None
     if op == "in" and not isinstance(wanted, list):
         raise reader.fail(located, "op in needs a list of values")
 

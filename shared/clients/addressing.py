@@ -51,6 +51,11 @@ def is_guid(value: Any) -> bool:
 
 def literal(value: Any) -> str:
     """The OData literal of a value, not yet percent-encoded."""
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        # A binary float is not the number a person wrote: amounts and quantities are Decimal.
+        raise MappingError(f"the binary float {value!r} has no exact OData literal: give it as a Decimal")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | Decimal):
@@ -70,6 +75,11 @@ def _encoded(text: str) -> str:
 
 def _is_lookup_column(name: str) -> bool:
     return name.startswith("_") and name.endswith("_value")
+
+
+def is_property_name(name: str) -> bool:
+    """A name that can stand in $select and $filter as a property, and as nothing else."""
+    return _PROPERTY.match(name) is not None
 
 
 def _name(name: str) -> str:

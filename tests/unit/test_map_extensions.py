@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from functions.catalog import CATALOG
 from functions.map_extensions import MapExtensionError, read_extensions
 from shared.cli import maps_markdown
+from shared.clients.addressing import literal
+from shared.errors import MappingError
 from shared.operations.register_steps import plan_steps
 from shared.runtime import build_runtime
 from shared.settings import Settings
@@ -83,6 +86,14 @@ def test_an_extension_is_merged_and_marked(tmp_path: Path) -> None:
         ),
         ("flows:\n  projects-v2:\n    company: x\n", "line 3: flow projects-v2 has no setting 'company'"),
         ("flows:\n  projects-v2:\n    fields: [\n", "line 4: not YAML"),
+        (
+            "flows:\n  projects-v2:\n    filter: {column: 'X eq 1 or true', value: 1}\n",
+            "line 3: a filter's column 'X eq 1 or true' is not a column or field name",
+        ),
+        (
+            "flows:\n  projects-v2:\n    fields:\n      - {source: 'a,b', target: ProjectGroup}\n",
+            "line 4: a field's source must be a column name",
+        ),
     ],
 )
 def test_a_wrong_extension_is_refused_naming_its_line(tmp_path: Path, text: str, message: str) -> None:
@@ -106,3 +117,17 @@ def test_the_app_does_not_start_with_a_wrong_extension_file(tmp_path: Path) -> N
     )
     with pytest.raises(MapExtensionError, match=r"map-extensions.yaml line 2: unknown flow 'projects-v3'"):
         build_runtime(settings, sender=object())  # type: ignore[arg-type]
+
+
+def test_a_filter_on_a_number_with_a_fraction_compares_exactly_and_null_is_null(tmp_path: Path) -> None:
+    registry = extend(
+        tmp_path,
+        "flows:\n  resource-roles:\n    filter: {column: cnt_rate, op: in, value: [1.5, null]}\n",
+    )
+    row_filter = registry.by_name("resource-roles").filter  # type: ignore[attr-defined]
+    assert row_filter is not None
+    assert row_filter.predicate({"cnt_rate": Decimal("1.50"), **dict.fromkeys(row_filter.columns[:-1])})
+    assert row_filter.odata == "cnt_rate eq 1.5 or cnt_rate eq null"
+    assert literal(None) == "null"
+    with pytest.raises(MappingError, match="binary float"):
+        literal(0.1)
