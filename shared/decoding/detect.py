@@ -24,7 +24,7 @@ def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
     if isinstance(data, dict) and ("applicationProperties" in data or "body_file" in data or "contentType" in data):
         properties = {str(k): str(v) for k, v in (data.get("applicationProperties") or {}).items()}
         if "body_file" in data:
-            body = ((base_dir or Path(".")) / str(data["body_file"])).read_bytes()
+            body = _body_file(base_dir or Path("."), str(data["body_file"]))
         elif isinstance(data.get("body"), str):
             body = data["body"].encode()
         else:
@@ -47,3 +47,16 @@ def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
             decode_dataverse(IncomingMessage(body=raw, content_type="application/json", transport="webhook"))
         ]
     raise DecodeError("not a Dataverse or Finance message: no MessageName, BusinessEventId or applicationProperties")
+
+
+def _body_file(base_dir: Path, name: str) -> bytes:
+    """The body a saved message names beside itself. A capture can come from anyone: it may name a
+    file next to it, never one elsewhere (`../`, an absolute path, a link out)."""
+    folder = base_dir.resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder):
+        raise DecodeError(f"body_file {name!r} is outside the message's folder: only a file beside it is read")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DecodeError(f"body_file {name!r} cannot be read: {exc.strerror or exc}") from None

@@ -139,6 +139,26 @@ def test_detect_service_bus_message_file() -> None:
     assert kind == "dataverse-servicebus" and event.entity == "msdyn_expense"
 
 
+@pytest.mark.parametrize(
+    ("body_file", "reason"),
+    [
+        ("../unit/test_decoding.py", "outside the message's folder"),
+        ("/etc/hostname", "outside the message's folder"),
+        ("missing.json", "cannot be read: No such file or directory"),
+    ],
+)
+def test_a_saved_message_reads_only_a_body_file_beside_it(tmp_path: Path, body_file: str, reason: str) -> None:
+    outside = tmp_path / "secret.json"
+    outside.write_text("{}")
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    (folder / "link.json").symlink_to(outside)
+    for name in (body_file, "link.json"):
+        saved = json.dumps({"contentType": "application/json", "body_file": name}).encode()
+        with pytest.raises(DecodeError, match=reason if name == body_file else "outside the message's folder"):
+            detect_and_decode(saved, base_dir=folder)
+
+
 @given(st.integers(min_value=-2_000_000_000_000, max_value=4_000_000_000_000))
 def test_ms_dates_are_exact_utc_instants(millis: int) -> None:
     parsed = parse_ms_date(f"/Date({millis}+0200)/")
