@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.errors import MappingError
 from shared.events import ChangeEvent
+from shared.key_text import join_key_parts
 from shared.maps import Document, TableMap
 from shared.values import Value
 
@@ -23,7 +24,7 @@ def document_members(table_map: TableMap, event: ChangeEvent) -> tuple[str, dict
 
 def document_key(table_map: TableMap, event: ChangeEvent) -> str:
     company, members = document_members(table_map, event)
-    return "|".join([company, *(str(value) for value in members.values())])
+    return join_key_parts([company, *(str(value) for value in members.values())])
 
 
 def _document(table_map: TableMap) -> Document:

@@ -18,6 +18,7 @@ from shared.document_keys import document_key
 from shared.engine import Engine
 from shared.errors import MappingError, MissingDependencyError
 from shared.events import ChangeEvent, Operation, Source
+from shared.key_text import join_key_parts
 from shared.maps import CompanyRuleKind, Lookup, System, TableMap
 from shared.records import RecordView, field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.state.base import SyncState
@@ -138,7 +139,7 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
     record = {**(event.before or {}), **(event.record or {})}
     fields = finance_source_key_fields(table_map, event, record)
     companies = _company_columns(table_map)
-    return "|".join(_key_text(v, k.lower() in companies) for k, v in fields.items())
+    return join_key_parts(_key_text(v, k.lower() in companies) for k, v in fields.items())
 
 
 def _key_text(value: Any, is_company: bool) -> str:

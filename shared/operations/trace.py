@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.errors import MappingError, MissingDependencyError, RecordNotFoundByKeyError
 from shared.events import ChangeEvent, Operation, Source, derive_id
+from shared.key_text import split_key_parts
 from shared.maps import System, TableMap
 from shared.operations.reconcile import field_differences
 from shared.records import normalize_finance_row, normalize_webapi_row
@@ -23,7 +24,7 @@ from shared.wire import typed_key
 
 def _known_key(table_map: TableMap, key: str) -> dict[str, Any]:
     """A Finance source key as the key fields it was made from (COMPANY|natural key, in key order)."""
-    parts = key.split("|")
+    parts = split_key_parts(key)
     columns = table_map.source.key_columns
     if len(parts) != len(columns):
         raise MappingError(f"{key!r} is not a {table_map.name} key: it has the parts {', '.join(columns)}")

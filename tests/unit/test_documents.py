@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from functions import expenses, vendor_invoice_lines, vendor_invoices
 from functions.catalog import CATALOG
@@ -16,6 +18,7 @@ from shared.clients.base import key_segment
 from shared.clients.batch import parse_batch_response
 from shared.errors import MappingError
 from shared.events import ChangeEvent, Operation, Source
+from shared.key_text import join_key_parts, split_key_parts
 from shared.maps import Document, Registry
 from shared.operations.finance_events import activations
 from shared.outcomes import FILTERED, MISSING_DEPENDENCY, UNCHANGED, OutcomeKind
@@ -90,7 +93,7 @@ def test_check_maps_names_a_document_selector_the_rows_do_not_have() -> None:
     ]
 
 
-def invoice_event(number: str = "VI-1", **extra: Any) -> ChangeEvent:
+def invoice_event(number: str = "VI-1", record_override: dict[str, Any] | None = None, **extra: Any) -> ChangeEvent:
     return ChangeEvent(
         event_id="e1",
         source=Source.FINANCE,
@@ -98,7 +101,13 @@ def invoice_event(number: str = "VI-1", **extra: Any) -> ChangeEvent:
         operation=Operation.UPSERT,
         key=f"USMF|{number}|V-100",
         company="USMF",
-        record={"InvoiceId": number, "InvoiceAccount": "V-100", "LegalEntity": "usmf", **extra},
+        record={
+            "InvoiceId": number,
+            "InvoiceAccount": "V-100",
+            "LegalEntity": "usmf",
+            **extra,
+            **(record_override or {}),
+        },
         version=7,
     )
 
@@ -274,3 +283,17 @@ def test_finance_events_name_what_the_administrator_activates_for_the_document_f
     # The simulator, like Finance, names a data event after the entity's AOT name.
     assert BEHAVIOUR["ProjExpensesExport"].aot == expenses.MAP.source.entity
     assert BEHAVIOUR["ProjExpenseCategoriesExport"].aot == CATALOG.by_name("expense-categories").source.entity
+
+
+def test_two_documents_whose_members_hold_the_separator_keep_two_keys() -> None:
+    """("VI|1", "V") and ("VI", "1|V") joined plainly were one key: one state row, one session."""
+    first = invoice_event(record_override={"InvoiceId": "VI|1", "InvoiceAccount": "V"})
+    second = invoice_event(record_override={"InvoiceId": "VI", "InvoiceAccount": "1|V"})
+    keys = [source_key(vendor_invoice_lines.MAP, event) for event in (first, second)]
+    assert keys == ["USMF|VI\\|1|V", "USMF|VI|1\\|V"]
+    assert [split_key_parts(key) for key in keys] == [["USMF", "VI|1", "V"], ["USMF", "VI", "1|V"]]
+
+
+@given(st.lists(st.text(alphabet="ab|\\", max_size=4), min_size=1, max_size=4))
+def test_key_parts_come_back_as_they_were_joined(parts: list[str]) -> None:
+    assert split_key_parts(join_key_parts(parts)) == parts
