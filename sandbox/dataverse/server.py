@@ -580,11 +580,14 @@ class DataverseSimulator(Simulator):
         return row
 
     def _resolve_bind(self, reference: str) -> LookupValue:
-        path = reference.split(API + "/", 1)[-1].lstrip("/")
+        # A bind is a URL (Use an alternate key to reference a record): read as a request's path is,
+        # percent-decoded and with the same characters refused in a key (inferred: not documented for binds).
+        path = unquote(reference.split(API + "/", 1)[-1].lstrip("/"))
         entity_set, key_segment, _ = split_resource(path)
         target = self.by_set.get(entity_set)
         if target is None or key_segment is None:
             raise error(400, f"Invalid @odata.bind reference '{reference}'.", "0x80060888")
+        _refuse_unaddressable(key_segment)
         record_id = self._find(target, key_segment)
         if record_id is None:
             raise self._missing(target, key_segment)

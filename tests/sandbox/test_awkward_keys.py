@@ -18,7 +18,7 @@ import pytest
 from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from shared.auth import StaticToken
-from shared.clients.addressing import UnaddressableKeyError, entity_path, filter_for_key, key_segment
+from shared.clients.addressing import UnaddressableKeyError, bind_reference, entity_path, filter_for_key, key_segment
 from shared.clients.dataverse import DataverseClient
 from shared.clients.finance import FinanceClient
 from shared.documents import _any_row
@@ -228,3 +228,18 @@ async def test_a_dataverse_filter_holding_an_ampersand_reads_every_page(datavers
         page.rows async for page in client.pages("msdyn_projects", filter="msdyn_subject eq 'R&D #1'", page_size=2)
     ]
     assert [len(rows) for rows in pages] == [2, 2, 1]
+
+
+async def test_a_bind_by_an_alternate_key_is_read_as_the_url_it_is(dataverse: Any) -> None:
+    """The client percent-encodes a bind's key as it encodes a path: `PRJ 1` travels as `PRJ%201`."""
+    sim, client = dataverse
+    await client.write("msdyn_projects", {"msdyn_projectnumber": "PRJ 1"}, {"msdyn_subject": "spaced"})
+    [project] = [r for r in sim.rows("msdyn_project") if r.get("msdyn_projectnumber") == "PRJ 1"]
+    task = "c0a1e000-0000-4000-8000-00000000e001"
+    bind = bind_reference("msdyn_projects", {"msdyn_projectnumber": "PRJ 1"})
+    assert bind == "/msdyn_projects(msdyn_projectnumber='PRJ%201')"
+    await client.write(
+        "msdyn_projecttasks", {"msdyn_projecttaskid": task}, {"msdyn_subject": "t", "msdyn_project@odata.bind": bind}
+    )
+    [row] = [r for r in sim.rows("msdyn_projecttask") if r.get("msdyn_projecttaskid") == task]
+    assert row["msdyn_project"] == project["msdyn_projectid"]
