@@ -24,8 +24,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.bus import ADMIN_RUNS_QUEUE
-from shared.clients.addressing import filter_for_key, literal
+from shared.clients.addressing import FINANCE_WILDCARD, filter_for_key, literal
 from shared.clients.base import Page
+from shared.errors import OperatorError
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import Registry, System, TableMap
 from shared.operations.read_ahead import in_turn, read_ahead
@@ -143,6 +144,10 @@ async def _feed(runtime: Runtime, table_map: TableMap, run: SyncRun, page: Page)
 
 
 def new_run(table_map: TableMap, companies: list[str] | None, since: datetime | None) -> SyncRun:
+    for company in companies or []:
+        if FINANCE_WILDCARD in company:
+            # Finance reads * in eq as a pattern: 'US*' would sync every legal entity it matches.
+            raise OperatorError(f"company {company!r} holds {FINANCE_WILDCARD!r}: name each legal entity in full")
     return SyncRun(
         id=uuid.uuid4().hex,
         flow=table_map.name,

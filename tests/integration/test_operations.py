@@ -15,6 +15,7 @@ from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
 from shared.console.output import status_text
+from shared.errors import OperatorError
 from shared.maps import FieldMap, FieldType, Registry, ValueMap
 from shared.operations import initial_sync as initial_sync_module
 from shared.operations.check_maps import check_maps
@@ -173,3 +174,14 @@ async def test_admin_functions_need_the_function_key(sandbox: Sandbox) -> None:
         assert {e["name"] for e in events} >= {"ProjActualsImportEntity", "OMLegalEntity"}
         replay = await client.post("/api/admin/replay", headers=keyed, json={})
         assert replay.status_code == 400
+
+
+async def test_an_initial_sync_for_a_wildcard_company_is_refused_before_it_reads(sandbox: Sandbox) -> None:
+    """Finance reads * in eq as a pattern: 'US*' would read every legal entity it matches."""
+    assert sandbox.runtime is not None
+    table_map = CATALOG.by_name("workers")
+    reads_before = len([r for r in sandbox.finance.requests if r.method == "GET"])
+    with pytest.raises(OperatorError, match="company 'US\\*' holds '\\*': name each legal entity in full"):
+        await initial_sync(sandbox.runtime, table_map, companies=["US*"])
+    assert len([r for r in sandbox.finance.requests if r.method == "GET"]) == reads_before
+    assert await latest_unfinished(sandbox.runtime, "workers") is None
