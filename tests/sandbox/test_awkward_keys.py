@@ -7,6 +7,7 @@ closes the key early and turns the rest of the URL into a query.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -46,9 +47,10 @@ def _settings(*, dataverse_url: str = "http://127.0.0.1:1", finance_url: str = "
     return Settings.model_validate({"dataverse_url": dataverse_url, "finance_url": finance_url, **values})
 
 
-@pytest.fixture
-async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
-    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"})
+@contextlib.asynccontextmanager
+async def finance_on_a_socket(**options: Any) -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
+    """The Finance simulator serving on loopback (`options` its own, e.g. page_size) and a client of it."""
+    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"}, **options)
     await sim.start()
     client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
     try:
@@ -56,6 +58,12 @@ async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
     finally:
         await client.close()
         await sim.stop()
+
+
+@pytest.fixture
+async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
+    async with finance_on_a_socket() as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -181,10 +189,7 @@ async def test_dataverse_refuses_a_key_it_cannot_address_as_documented(dataverse
 async def test_a_finance_key_holding_the_wildcard_finds_its_row_past_a_page_of_other_matches() -> None:
     """Finance reads `*` in eq as a pattern: `C-*1` matches C-A1 and C-B1 too. With pages of two,
     the first page holds only those; the row the key names is on the next, and is the one found."""
-    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"}, page_size=2)
-    await sim.start()
-    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
-    try:
+    async with finance_on_a_socket(page_size=2) as (sim, client):
         sim.seed("CustomerGroups", {"dataAreaId": "usmf", "CustomerGroupId": "10"})
         for account in ("C-A1", "C-B1", "C-*1"):
             sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": account, "OrganizationName": account})
@@ -197,26 +202,17 @@ async def test_a_finance_key_holding_the_wildcard_finds_its_row_past_a_page_of_o
         engine: Any = SimpleNamespace(finance=client)
         assert await _any_row(engine, "CustomersV3", filter_for_key({"dataAreaId": "usmf", "CustomerAccount": "C-*1"}))
         assert not await _any_row(engine, "CustomersV3", filter_for_key({"CustomerAccount": "C-*9"}))
-    finally:
-        await client.close()
-        await sim.stop()
 
 
 async def test_a_filter_holding_an_ampersand_reads_every_page() -> None:
     """The next link carries the query it continues: its values encoded, or `R&D` would cut it short."""
-    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"}, page_size=2)
-    await sim.start()
-    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
-    try:
+    async with finance_on_a_socket(page_size=2) as (sim, client):
         for n in range(5):
             sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": f"C-{n}", "OrganizationName": "R&D #1"})
         sim.seed("CustomersV3", {"dataAreaId": "usmf", "CustomerAccount": "C-9", "OrganizationName": "R"})
         pages = [page.rows async for page in client.pages("CustomersV3", filter="OrganizationName eq 'R&D #1'")]
         assert [len(rows) for rows in pages] == [2, 2, 1]
         assert sorted(row["CustomerAccount"] for rows in pages for row in rows) == [f"C-{n}" for n in range(5)]
-    finally:
-        await client.close()
-        await sim.stop()
 
 
 async def test_a_dataverse_filter_holding_an_ampersand_reads_every_page(dataverse: Any) -> None:

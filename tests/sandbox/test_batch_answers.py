@@ -12,26 +12,18 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.finance.server import FinanceSimulator
-from shared.auth import StaticToken
 from shared.clients.batch import BatchRequest, parse_batch_response
-from shared.clients.finance import FinanceClient
 from shared.errors import TransientServiceError
-from tests.sandbox.test_awkward_keys import TOKEN, _settings
-
-LOOKALIKES = ["Evil --batch_1 Ltd", "--changesetresponse_9a8b--", "A --batchresponse_1f2e-- B"]
+from tests.sandbox.test_awkward_keys import finance_on_a_socket
 
 
 @pytest.fixture
-async def finance() -> AsyncIterator[tuple[FinanceSimulator, FinanceClient]]:
-    sim = FinanceSimulator(users={TOKEN: "aa000000-0000-4000-8000-000000000001"})
-    await sim.start()
-    client = FinanceClient(_settings(finance_url=sim.url), StaticToken(TOKEN))
-    try:
-        yield sim, client
-    finally:
-        await client.close()
-        await sim.stop()
+async def finance() -> AsyncIterator[Any]:
+    async with finance_on_a_socket() as pair:
+        yield pair
+
+
+LOOKALIKES = ["Evil --batch_1 Ltd", "--changesetresponse_9a8b--", "A --batchresponse_1f2e-- B"]
 
 
 async def test_rows_whose_text_looks_like_a_boundary_are_answered_row_by_row(finance: Any) -> None:
