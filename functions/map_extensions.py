@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +98,34 @@ def _locate(node: yaml.Node) -> _Located:
         )
     if isinstance(node, yaml.SequenceNode):
         return _Located([_locate(item) for item in node.value], line)
+    if node.tag == _YAML_FLOAT:
+        return _Located(_exact_number(node.value, line), line)
     return _Located(yaml.safe_load(yaml.serialize(node)), line)
 
 
+_YAML_FLOAT = "tag:yaml.org,2002:float"
+
+
+class _InexactNumber(ValueError):
+    def __init__(self, text: str, line: int) -> None:
+        super().__init__(f"line {line}: {text!r} is not a number with an exact value")
+
+
+def _exact_number(text: str, line: int) -> Decimal:
+    """YAML reads 1.5 as a binary float; amounts and quantities are Decimal, taken from the file's text
+    (12345678901234567.25 as a float is ...568)."""
+    try:
+        number = Decimal(text.replace("_", ""))
+    except InvalidOperation:
+        raise _InexactNumber(text, line) from None
+    if not number.is_finite():
+        raise _InexactNumber(text, line)
+    return number
+
+
 def _plain(node: yaml.Node) -> Any:
+    if node.tag == _YAML_FLOAT:  # a value map's source value
+        return _exact_number(node.value, node.start_mark.line + 1)
     return yaml.safe_load(yaml.serialize(node))
 
 
@@ -111,16 +135,6 @@ def _unwrap(located: _Located) -> Any:
         return {key: _unwrap(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_unwrap(item) for item in value]
-    return value
-
-
-def _decimals(value: Any) -> Any:
-    """YAML reads 1.5 as a binary float; a filter compares with the Decimal a record holds. A float's
-    shortest text is the number the file wrote (0.10 and 0.1 are one value)."""
-    if isinstance(value, list):
-        return [_decimals(item) for item in value]
-    if isinstance(value, float) and not isinstance(value, bool):
-        return Decimal(repr(value))
     return value
 
 
@@ -167,7 +181,11 @@ def read_extensions(path: Path, registry: Registry) -> Registry:
     if root is None:
         return registry
     reader = _Reader(path)
-    document = reader.mapping(_locate(root), "the file", {"flows"})
+    try:
+        located_root = _locate(root)
+    except _InexactNumber as exc:
+        raise MapExtensionError(f"{path.name} {exc}") from None
+    document = reader.mapping(located_root, "the file", {"flows"})
     flows = document.get("flows")
     if flows is None:
         return registry
@@ -282,7 +300,7 @@ def _filter(reader: _Reader, located: _Located, base: Filter | None, origin: str
     compare = _OPERATORS.get(op)
     if compare is None:
         raise reader.fail(spec["op"], f"unknown filter op {op!r} (known: {', '.join(_OPERATORS)})")
-    wanted = _decimals(_unwrap(spec["value"])) if "value" in spec else None
+    wanted = _unwrap(spec["value"]) if "value" in spec else None
     if op == "in" and not isinstance(wanted, list):
         raise reader.fail(located, "op in needs a list of values")
 

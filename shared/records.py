@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from shared.values import Ref, Value, parse_iso_datetime
+from shared.values import FINANCE_EMPTY_DATE, Ref, Value, parse_iso_datetime
 
 _ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+_FINANCE_EMPTY_DATE_TEXT = FINANCE_EMPTY_DATE.isoformat()
 _LOOKUP_VALUE = re.compile(r"^_(?P<name>.+)_value$")
 _LOOKUP_LOGICAL = "@Microsoft.Dynamics.CRM.lookuplogicalname"
 _FORMATTED = "@OData.Community.Display.V1.FormattedValue"
@@ -83,6 +84,8 @@ def normalize_finance_row(row: Mapping[str, Any]) -> dict[str, Value]:
             continue
         if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
             normalized[key] = parse_iso_datetime(value)
+        elif value == _FINANCE_EMPTY_DATE_TEXT:  # an Edm.Date field's empty value
+            normalized[key] = None
         else:
             normalized[key] = value
     return normalized

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
 from shared.clients.addressing import bind_reference, filter_for_key, unaddressable_character
@@ -19,7 +19,7 @@ from shared.engine import Engine
 from shared.errors import MappingError, MissingDependencyError
 from shared.events import ChangeEvent, Operation, Source
 from shared.key_text import join_key_parts
-from shared.maps import CompanyRuleKind, Lookup, System, TableMap
+from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap
 from shared.records import RecordView, field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.state.base import SyncState
 from shared.values import Ref, Value
@@ -139,14 +139,19 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
     record = {**(event.before or {}), **(event.record or {})}
     fields = finance_source_key_fields(table_map, event, record)
     companies = _company_columns(table_map)
-    return join_key_parts(_key_text(v, k.lower() in companies) for k, v in fields.items())
+    types = dict(table_map.source.key_types)
+    return join_key_parts(_key_text(v, k.lower() in companies, types.get(k)) for k, v in fields.items())
 
 
-def _key_text(value: Any, is_company: bool) -> str:
+def _key_text(value: Any, is_company: bool, kind: FieldType | None) -> str:
     if is_company:
         return str(value).upper()
     if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time(0) else value.isoformat()
+        # A date key part is its UTC day however it arrives: an event says midnight, Finance's rows say
+        # noon, and one record must keep one state key and one session.
+        if kind is FieldType.DATE or value.time() == time(0):
+            return value.astimezone(UTC).date().isoformat()
+        return value.isoformat()
     return str(value)
 
 

@@ -65,6 +65,10 @@ def parse_iso_datetime(text: str) -> datetime | None:
     parsed = datetime.fromisoformat(cleaned)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    # Finance's empty date is its own calendar day, whatever offset the text gives it: tested before
+    # the conversion (1900-01-01T00:00+01:00 is 1899-12-31 in UTC) and after it.
+    if parsed.date() == FINANCE_EMPTY_DATE:
+        return None
     parsed = parsed.astimezone(UTC)
     if parsed.date() == FINANCE_EMPTY_DATE:
         return None
@@ -161,7 +165,11 @@ def _decode_ref(inner: Any) -> Ref:
 
 @lru_cache(maxsize=4096)
 def _decode_datetime(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        # Written by hand into a replay: the integration's times are UTC, never the reading machine's.
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 _DECODERS: dict[str, Any] = {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from shared.decoding.dataverse import IncomingMessage, _parse_json, decode_dataverse
 from shared.decoding.finance import FinanceTestEvent, decode_finance
 from shared.errors import DecodeError
 from shared.events import ChangeEvent
+from shared.jsonio import dump_bytes
 
 
 def detect_and_decode(raw: bytes, *, base_dir: Path | None = None) -> tuple[str, list[ChangeEvent]]:
@@ -28,7 +28,7 @@ def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
         elif isinstance(data.get("body"), str):
             body = data["body"].encode()
         else:
-            body = json.dumps(data.get("body")).encode()
+            body = dump_bytes(data.get("body"))  # read with Decimal numbers, written back exactly
         message = IncomingMessage(body=body, content_type=data.get("contentType"), properties=properties)
         probe = _parse_json(body) if body.lstrip()[:1] in (b"{", b"[") else None
         if isinstance(probe, dict) and str(probe.get("PrimaryEntityName", "")).startswith("mserp_"):

@@ -1,0 +1,105 @@
+"""Exact values where they were lost: times read in the machine's zone, one record under two keys,
+amounts through YAML floats, Finance's empty date in its other spellings, a saved message's amounts."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from functions.catalog import CATALOG
+from functions.map_extensions import MapExtensionError, read_extensions
+from shared.cli import main
+from shared.events import ChangeEvent, Operation, Source
+from shared.records import normalize_finance_row
+from shared.targets import source_key
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def test_a_replayed_time_without_an_offset_is_utc_whatever_zone_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = json.dumps(
+        {
+            "event_id": "e",
+            "source": "replay",
+            "entity": "msdyn_actual",
+            "operation": "create",
+            "key": "k",
+            "record": {"msdyn_transactiondate": {"$datetime": "2026-03-01T00:00:00.000123"}},
+        }
+    )
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        event = ChangeEvent.from_json(wire)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert event.record == {"msdyn_transactiondate": datetime(2026, 3, 1, 0, 0, 0, 123, tzinfo=UTC)}
+
+
+def test_an_exchange_rate_keeps_one_key_whether_its_date_says_midnight_or_noon() -> None:
+    """Events carry ValidFrom at midnight, Finance's rows at noon: one record, one state key, one session."""
+    table_map = CATALOG.by_name("exchange-rates")
+
+    def event(valid_from: datetime) -> ChangeEvent:
+        record = {"ExchangeRateTypeName": "Default", "FromCurrencyCode": "USD", "ToCurrencyCode": "EUR"}
+        return ChangeEvent(
+            event_id="e",
+            source=Source.FINANCE,
+            entity=table_map.source.entity,
+            operation=Operation.UPSERT,
+            key="-",
+            record={**record, "ValidFrom": valid_from},
+        )
+
+    keys = {source_key(table_map, event(datetime(2026, 3, 1, hour, tzinfo=UTC))) for hour in (0, 12)}
+    assert keys == {"Default|USD|EUR|2026-03-01"}
+
+
+def test_numbers_in_the_extension_file_are_the_decimals_it_wrote(tmp_path: Path) -> None:
+    path = tmp_path / "map-extensions.yaml"
+    path.write_text(
+        "flows:\n  resource-roles:\n    filter: {column: cnt_rate, value: 12345678901234567.25}\n"
+        "  projects-v2:\n    fields:\n      - {source: null, target: cnt_Share, type: decimal, default: 0.15}\n"
+    )
+    registry = read_extensions(path, CATALOG)
+    row_filter = registry.by_name("resource-roles").filter
+    assert row_filter is not None and row_filter.odata == "cnt_rate eq 12345678901234567.25"
+    [share] = [pair for pair in registry.by_name("projects-v2").fields if pair.target == "cnt_Share"]
+    assert share.default == Decimal("0.15") and type(share.default) is Decimal
+    path.write_text("flows:\n  resource-roles:\n    filter: {column: cnt_rate, value: .inf}\n")
+    with pytest.raises(MapExtensionError, match=r"map-extensions\.yaml line 3: '\.inf' is not a number with an exact"):
+        read_extensions(path, CATALOG)
+
+
+def test_finances_empty_date_is_empty_in_every_spelling() -> None:
+    row = {
+        "A": "1900-01-01T12:00:00Z",
+        "B": "1900-01-01",
+        "C": "1900-01-01T00:00:00+01:00",
+        "D": "2026-03-01",
+        "E": "2026-03-01T00:00:00+01:00",
+    }
+    assert normalize_finance_row(row) == {
+        "A": None,
+        "B": None,
+        "C": None,
+        "D": "2026-03-01",
+        "E": datetime(2026, 2, 28, 23, tzinfo=UTC),
+    }
+
+
+def test_decode_reads_a_saved_message_whose_body_is_inline_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = json.loads((FIXTURES / "synthetic_dataverse_servicebus_message.json").read_text())
+    body = json.loads((FIXTURES / saved.pop("body_file")).read_text())
+    path = tmp_path / "inline.json"
+    path.write_text(json.dumps({**saved, "body": body}))
+    assert main(["decode", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["events"][0]["record"]["msdyn_amount"] == {"$decimal": "42.75"}
