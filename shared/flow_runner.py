@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from shared.events import ChangeEvent
 from shared.maps import TableMap
-from shared.outcomes import UNDECODABLE, Outcome
+from shared.outcomes import UNDECODABLE, UNEXPECTED, Outcome
 from shared.pipeline import apply_event
 from shared.runtime import Runtime
 from shared.settlement import park, settle
 from shared.telemetry import record_outcome
+
+_log = logging.getLogger(__name__)
 
 
 async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, message_id: str | None) -> Outcome:
@@ -32,7 +35,14 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
         return Outcome.parked(UNDECODABLE, detail)
 
     started = time.perf_counter()
-    outcome = await apply_event(runtime.engine, table_map, event)
+    try:
+        outcome = await apply_event(runtime.engine, table_map, event)
+    except Exception as exc:
+        # Raised here it would be redelivered until Service Bus dead-letters it, costing the whole work
+        # each time and leaving nobody a reason; as an outcome it is retried within the budget, then
+        # parked with the event whole, replayable once the cause is fixed.
+        _log.exception("flow %s: unexpected error for %s", table_map.name, event.key)
+        outcome = Outcome.retry_later(UNEXPECTED, f"{type(exc).__name__}: {exc}"[:2000])
     final = await settle(runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome)
     record_outcome(event, table_map.name, final, (time.perf_counter() - started) * 1000)
     return final

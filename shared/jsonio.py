@@ -65,17 +65,23 @@ class MalformedJsonError(ValueError):
         super().__init__(f"{self.msg} at line {self.lineno} column {self.colno}")
 
 
-def _bounded_decimal(text: str) -> Decimal:
+def bounded_decimal(text: str) -> Decimal:
+    """A number from outside, as a Decimal within the limits; raises UntrustedJsonError beyond them
+    and decimal.InvalidOperation for text that is no number."""
     if len(text) > MAX_NUMBER_CHARS:
         raise UntrustedJsonError(f"a number of {len(text)} characters")
-    value = Decimal(text)
-    # 1e999999 is short but turns int() into seconds of CPU: refuse exponents no amount has.
-    if value and abs(value.adjusted()) > MAX_EXPONENT:
-        raise UntrustedJsonError(f"the number {text} is out of range")
+    return check_range(Decimal(text))
+
+
+def check_range(value: Decimal) -> Decimal:
+    # 1e999999 is short but turns int() into seconds of CPU, and written out in full it is a million
+    # digits: refuse exponents no amount has.
+    if value.is_finite() and value and abs(value.adjusted()) > MAX_EXPONENT:
+        raise UntrustedJsonError(f"the number {value} is out of range")
     return value
 
 
-_UNTRUSTED = msgspec.json.Decoder(float_hook=_bounded_decimal)
+_UNTRUSTED = msgspec.json.Decoder(float_hook=bounded_decimal)
 _CONSTANTS = (b"NaN", b"Infinity", b"-Infinity")
 
 

@@ -74,6 +74,9 @@ class ValueMap:
     def apply(self, value: Any, column: str) -> Any:
         if value is None:
             return None
+        if isinstance(value, list | dict):
+            # A multi-select choice or an object where one option belongs: no entry can name it.
+            raise MappingError(f"{column} holds a {type(value).__name__} ({value!r:.200}), not one value to map")
         if value in self.pairs:
             return self.pairs[value]
         if self.default is not _UNSET:

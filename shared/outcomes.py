@@ -59,6 +59,9 @@ TRANSIENT = "transient"
 REJECTED = "rejected-by-target"
 MAPPING = "mapping-error"
 UNDECODABLE = "undecodable"
+# An exception the engine has no name for (a bug, or an input nothing yet handles): tried again like
+# an outage, within the same budget, then parked whole with the exception named.
+UNEXPECTED = "unexpected-error"
 # The map's target entity is published only by a Finance extension that is not installed: kept, so
 # the change can be replayed once the extension is there.
 EXTENSION_MISSING = "extension-missing"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import dataclass, field
 
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
@@ -20,6 +21,8 @@ from shared.pipeline import source_key
 from shared.runtime import Runtime
 from shared.settlement import park
 from shared.telemetry import record_router_parking
+
+_log = logging.getLogger(__name__)
 
 DATAVERSE_ROUTER = "route-dataverse-changes"
 FINANCE_ROUTER = "route-finance-events"
@@ -53,9 +56,10 @@ async def route_dataverse(runtime: Runtime, registry: Registry, message: Incomin
     result = RouteResult()
     try:
         event = decode_dataverse(message, registry.dataverse_columns)
-    except DecodeError as exc:
-        await _park_undecodable(runtime, DATAVERSE_ROUTER, message, str(exc), "dataverse-changes")
-        result.parked.append(str(exc))
+    except Exception as exc:  # decoding does no I/O: whatever it raises is about this message
+        reason = _decode_failure(exc)
+        await _park_undecodable(runtime, DATAVERSE_ROUTER, message, reason, "dataverse-changes")
+        result.parked.append(reason)
         return result
     await dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result)
     return result
@@ -68,9 +72,10 @@ async def route_finance(runtime: Runtime, registry: Registry, message: IncomingM
     except FinanceTestEvent:
         result.skipped.append(FINANCE_TEST_EVENT)
         return result
-    except DecodeError as exc:
-        await _park_undecodable(runtime, FINANCE_ROUTER, message, str(exc), "finance-events")
-        result.parked.append(str(exc))
+    except Exception as exc:  # decoding does no I/O: whatever it raises is about this message
+        reason = _decode_failure(exc)
+        await _park_undecodable(runtime, FINANCE_ROUTER, message, reason, "finance-events")
+        result.parked.append(reason)
         return result
     for event in events:
         await dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result)
@@ -112,6 +117,15 @@ async def dispatch(
             continue
         await runtime.sender.send_events(table_map.flow_queue, [event.for_flow(table_map.name, key)])
         result.sent[table_map.name] = result.sent.get(table_map.name, 0) + 1
+
+
+def _decode_failure(exc: Exception) -> str:
+    if isinstance(exc, DecodeError):
+        return str(exc)
+    # A bug, or a shape no decoder rule names yet: parked whole, replayable once it is handled,
+    # instead of redelivered until Service Bus dead-letters it.
+    _log.exception("a message the decoders did not expect")
+    return f"unexpected error while decoding: {type(exc).__name__}: {exc}"[:2000]
 
 
 async def _park_undecodable(runtime: Runtime, router: str, message: IncomingMessage, error: str, ingress: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.errors import MappingError
+from shared.jsonio import MAX_NUMBER_CHARS, UntrustedJsonError, check_range
 from shared.maps import FieldType, System
 from shared.values import Ref, Value, parse_iso_datetime
 
@@ -56,14 +57,21 @@ def _as_decimal(value: Value, target: str) -> Decimal:
         number = Decimal(value)
     elif isinstance(value, str):
         try:
-            number = Decimal(value)
+            number = Decimal(value) if len(value) <= MAX_NUMBER_CHARS else None
         except InvalidOperation:
             number = None
     if number is None:
         raise MappingError(f"{target}: cannot read {value!r} as a decimal")
     if not number.is_finite():
         raise MappingError(f"{target}: {value!r} is not an amount (neither system stores NaN or infinity)")
-    return number
+    return _in_range(number, target)
+
+
+def _in_range(number: Decimal, target: str) -> Decimal:
+    try:
+        return check_range(number)
+    except UntrustedJsonError as exc:
+        raise MappingError(f"{target}: {exc}: no amount or quantity comes near it") from None
 
 
 def _as_whole(value: Value, target: str) -> int:
@@ -152,7 +160,7 @@ def converter(system: System, field_type: FieldType) -> Converter:
 
 def _passes_decimal(value: Value, target: str) -> Any:
     if type(value) is Decimal and value.is_finite():
-        return value
+        return _in_range(value, target)
     return _as_decimal(value.id if type(value) is Ref else value, target)
 
 

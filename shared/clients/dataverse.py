@@ -11,7 +11,7 @@ from shared.clients.addressing import entity_path, entity_set_path, filter_for_k
 from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult, primary_id
 from shared.clients.batch import BatchRequest
 from shared.clients.bulk import BulkUpserts
-from shared.clients.http import ODataClient, json_body
+from shared.clients.http import ODataClient, json_body, json_object
 from shared.errors import (
     MappingError,
     NotFoundError,
@@ -110,8 +110,7 @@ class DataverseClient(ODataClient):
             )
         except (NotFoundError, RecordNotFoundByKeyError):
             return None
-        body = json_body(response)
-        return body if isinstance(body, dict) else None
+        return json_object(response, self.system)
 
     async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult:
         headers = dict(_HEADERS)
@@ -233,7 +232,7 @@ class DataverseClient(ODataClient):
                 params["$filter"] = filter
         while url is not None:
             response = await self.http.request("GET", url, headers=headers, params=params or None)
-            body = json_body(response) or {}
+            body = json_object(response, self.system)
             url = body.get("@odata.nextLink")
             params = None  # the nextLink carries the whole query, verbatim
             yield Page(list(body.get("value") or []), url)
@@ -254,7 +253,7 @@ class DataverseClient(ODataClient):
         params = {"$select": ",".join(select)} if select and delta_link is None else None
         while url is not None:
             response = await self.http.request("GET", url, headers=headers, params=params)
-            body = json_body(response) or {}
+            body = json_object(response, self.system)
             params = None
             rows, removed = [], []
             for entry in body.get("value") or []:

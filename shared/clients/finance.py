@@ -12,7 +12,7 @@ from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.batch import BatchRequest, build_batch
 from shared.clients.bulk import key_identity
 from shared.clients.finance_batch import FinanceBatches, PartOutcome
-from shared.clients.http import ODataClient, json_body
+from shared.clients.http import ODataClient, json_body, json_object
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -99,8 +99,7 @@ class FinanceClient(ODataClient):
             response = await self.http.request("GET", entity_path(entity_set, key), headers=_HEADERS, params=params)
         except NotFoundError:
             return None
-        body = json_body(response)
-        return body if isinstance(body, dict) else None
+        return json_object(response, self.system)
 
     async def create(self, entity_set: str, body: Row, key: Key | None = None) -> WriteResult:
         """POST a new row; `key` names its record, so a record never has two writes in one $batch."""
@@ -177,7 +176,7 @@ class FinanceClient(ODataClient):
         while url is not None:
             headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size}"}
             response = await self.http.request("GET", url, headers=headers, params=params or None)
-            body = json_body(response) or {}
+            body = json_object(response, self.system)
             url = body.get("@odata.nextLink")
             params = None
             rows = list(body.get("value") or [])

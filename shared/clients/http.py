@@ -52,6 +52,27 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
+def json_object(response: httpx.Response, system: str) -> dict[str, Any]:
+    """The JSON object a successful read answers. Anything else (a proxy's HTML page, JSON cut short,
+    a list, text Dataverse could not have written) says nothing about the row: an error to retry and
+    then park, never an answer taken to mean the row is gone."""
+    try:
+        body = loads(response.content) if response.content else None
+    except ValueError as exc:
+        problem = f"is not JSON ({str(exc)[:200]})"
+    else:
+        if isinstance(body, dict):
+            return body
+        problem = f"is a JSON {type(body).__name__}, not an object" if body is not None else "is empty"
+    raise TransientServiceError(
+        system,
+        response.status_code,
+        f"the answer {problem}",
+        method=response.request.method,
+        url=str(response.request.url)[:300],
+    )
+
+
 class HttpEngine:
     def __init__(
         self,

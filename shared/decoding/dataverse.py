@@ -20,7 +20,14 @@ from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, 
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
-from shared.jsonio import MAX_MESSAGE_BYTES, MalformedJsonError, UntrustedJsonError, decode_fragment, loads_untrusted
+from shared.jsonio import (
+    MAX_MESSAGE_BYTES,
+    MalformedJsonError,
+    UntrustedJsonError,
+    bounded_decimal,
+    decode_fragment,
+    loads_untrusted,
+)
 from shared.values import Ref, Value, is_ms_date, parse_ms_date, utc_now
 
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
@@ -125,11 +132,16 @@ def _is_entity(value: Mapping[str, Any]) -> bool:
 Columns = frozenset[str] | None  # the columns to keep; None: all of them
 
 
-def normalize_entity(value: Mapping[str, Any], columns: Columns = None) -> dict[str, Value]:
-    return normalize_attributes(value.get("Attributes"), columns)
+# How deep a value may nest (a party list's entities, a collection inside): real ones reach three or
+# four. Past it the record could not even be written onto a queue (its encoder recurses per level).
+MAX_VALUE_DEPTH = 16
 
 
-def normalize_attributes(attributes: Any, columns: Columns = None) -> dict[str, Value]:
+def normalize_entity(value: Mapping[str, Any], columns: Columns = None, depth: int = 0) -> dict[str, Value]:
+    return normalize_attributes(value.get("Attributes"), columns, depth)
+
+
+def normalize_attributes(attributes: Any, columns: Columns = None, depth: int = 0) -> dict[str, Value]:
     if type(attributes) is RawPairs:
         attributes = raw_values([attributes], columns)
     if type(attributes) is RawValues:
@@ -140,15 +152,17 @@ def normalize_attributes(attributes: Any, columns: Columns = None) -> dict[str, 
             return dict(zip(attributes, typed, strict=True))
         # The kept raw values, parsed in one call rather than one call each.
         decoded = decode_fragment(b"[" + b",".join(attributes.values()) + b"]")
-        return {name: normalize_value(raw) for name, raw in zip(attributes, decoded, strict=True)}
+        return {name: normalize_value(raw, depth) for name, raw in zip(attributes, decoded, strict=True)}
     pairs = _pairs(attributes)
     if columns is not None:
         pairs = {name: raw for name, raw in pairs.items() if name in columns}
-    return {name: normalize_value(raw) for name, raw in pairs.items()}
+    return {name: normalize_value(raw, depth) for name, raw in pairs.items()}
 
 
-def normalize_value(raw: Any) -> Value:
+def normalize_value(raw: Any, depth: int = 0) -> Value:
     """One attribute value: `__type` dispatch, dates, and plain JSON values."""
+    if depth > MAX_VALUE_DEPTH:
+        raise UntrustedJsonError(f"a value nested over {MAX_VALUE_DEPTH} levels deep")
     kind_of = type(raw)
     if kind_of is msgspec.Raw:
         raw = decode_fragment(raw)
@@ -160,7 +174,7 @@ def normalize_value(raw: Any) -> Value:
     if kind_of is float:
         return Decimal(str(raw))
     if kind_of is list:
-        return [normalize_value(item) for item in raw]
+        return [normalize_value(item, depth + 1) for item in raw]
     if kind_of is not dict:
         return None
     annotation = raw.get("__type")
@@ -171,18 +185,19 @@ def normalize_value(raw: Any) -> Value:
         return int(raw["Value"]) if raw.get("Value") is not None else None
     if kind == "Money":
         value = raw.get("Value")
-        return None if value is None else Decimal(str(value))
+        return None if value is None else bounded_decimal(str(value))
     if kind == "EntityCollection":
-        return [normalize_entity(entity) for entity in raw.get("Entities") or [] if isinstance(entity, dict)]
+        entities = raw.get("Entities") or []
+        return [normalize_entity(entity, None, depth + 1) for entity in entities if isinstance(entity, dict)]
     if kind == "OptionSetValueCollection":
         return [
             int(item["Value"]) if isinstance(item, dict) else int(item)
             for item in raw.get("Values") or raw.get("Value") or []
         ]
     if kind == "Entity" or _is_entity(raw):
-        return normalize_entity(raw)
+        return normalize_entity(raw, None, depth + 1)
     if "Value" in raw:
-        return normalize_value(raw["Value"])
+        return normalize_value(raw["Value"], depth + 1)
     # An unknown shape: keep nothing rather than a structure no map can read.
     return None
 
@@ -297,15 +312,21 @@ def _changed_columns(target: dict[str, Any], primary: str) -> list[str]:
     return sorted(n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
 
 
+# versionnumber is SQL's rowversion, a bigint: a version outside it no Dataverse wrote, and kept it
+# would not fit the state stores (SQLite and Table Storage hold 64 bits) or would hide every real change.
+_MAX_VERSION = 2**63 - 1
+
+
 def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
+    version: int | None = None
     if isinstance(target, dict) and target.get("RowVersion") not in (None, ""):
         try:
-            return int(str(target["RowVersion"]))
+            version = int(str(target["RowVersion"]))
         except ValueError:
-            pass
-    if record and isinstance(record.get("versionnumber"), int):
-        return int(str(record["versionnumber"]))
-    return None
+            version = None
+    if version is None and record and isinstance(record.get("versionnumber"), int):
+        version = int(str(record["versionnumber"]))
+    return version if version is not None and 0 <= version <= _MAX_VERSION else None
 
 
 def event_from_context(

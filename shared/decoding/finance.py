@@ -43,11 +43,18 @@ class FinanceTestEvent(Exception):
 
 def is_test_event(payload: Mapping[str, Any]) -> bool:
     """Finance sends a test message on activation (formats.md §2.1). It has the catalog's default
-    values: no business event id or an empty/all-zero EventId, and control number 0."""
+    values: an empty or all-zero EventId and control number 0 (the business event id may be empty or
+    name the event activated: inferred). A real event always has its EventId; one without, or with a
+    number, is not a test and is decoded (or refused) as what it is."""
     event_id = str(payload.get("EventId") or "").strip("{}")
-    if not payload.get("BusinessEventId") or event_id in ("", _EMPTY_GUID):
-        return True
-    return "test" in str(payload["BusinessEventId"]).lower() and not payload.get("ControlNumber")
+    return event_id in ("", _EMPTY_GUID) and not payload.get("ControlNumber")
+
+
+def _event_id(payload: Mapping[str, Any]) -> str:
+    event_id = str(payload.get("EventId") or "").strip("{}").lower()
+    if event_id in ("", _EMPTY_GUID):
+        raise DecodeError(f"the {payload.get('BusinessEventId') or 'business'} event has no EventId")
+    return event_id
 
 
 def _member(name: str, value: Any) -> Value:
@@ -67,7 +74,9 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
     if occurred is None and isinstance(payload.get("EventTime"), str) and is_ms_date(payload["EventTime"]):
         occurred = parse_ms_date(payload["EventTime"])
     company = str(payload.get("BusinessEventLegalEntity") or "").upper() or None
-    event_id = str(payload["EventId"]).strip("{}").lower()
+    event_id = _event_id(payload)
+    if not payload.get("BusinessEventId"):
+        raise DecodeError(f"the business event {event_id} names no BusinessEventId")
     record = {name: _member(name, value) for name, value in payload.items() if name not in ENVELOPE}
     control = payload.get("ControlNumber")
     return ChangeEvent(
@@ -138,6 +147,10 @@ def decode_finance(message: IncomingMessage) -> list[ChangeEvent]:
             raise DecodeError("not a Finance business event or data event: expected a JSON object")
         try:
             if "BusinessEventId" in item:
+                if len(items) > 1 and is_test_event(item):
+                    # Finance's activation test comes alone: in a batch, an item without an EventId is an
+                    # event that lost it, refused (and the message parked whole) rather than dropped.
+                    raise DecodeError(f"item {len(events) + 1} of the batch has no EventId")
                 try:
                     events.append(_business_event(item))
                 except FinanceTestEvent:

@@ -28,8 +28,15 @@ _TALLY = (
 )
 _LAST_WRITE = "INSERT INTO lastwrite VALUES (?,?) ON CONFLICT (scope) DO UPDATE SET at=max(at, excluded.at)"
 
-# Errors that belong to one statement rather than to the database.
-_STATEMENT_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError)
+# Errors that belong to one statement rather than to the database (OverflowError: an integer over
+# SQLite's 64 bits, which must fail its own writer only, not every writer of the commit).
+_STATEMENT_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    OverflowError,
+)
 
 
 Statement = tuple[str, tuple[object, ...]]
