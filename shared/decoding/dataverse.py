@@ -137,6 +137,16 @@ Columns = frozenset[str] | None  # the columns to keep; None: all of them
 MAX_VALUE_DEPTH = 16
 
 
+# A record id is a Guid (36 characters) and a Finance natural key a few short fields. Far longer is no
+# record's, and kept it would not fit a state store's key properties (Table Storage: 32K).
+MAX_KEY_CHARS = 1024
+
+
+def check_key_length(key: str) -> None:
+    if len(key) > MAX_KEY_CHARS:
+        raise DecodeError(f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one")
+
+
 def normalize_entity(value: Mapping[str, Any], columns: Columns = None, depth: int = 0) -> dict[str, Value]:
     return normalize_attributes(value.get("Attributes"), columns, depth)
 
@@ -349,6 +359,7 @@ def event_from_context(
         key = str(target["Id"]).lower()
     if not key:
         raise DecodeError("RemoteExecutionContext has no PrimaryEntityId")
+    check_key_length(key)
 
     base: dict[str, Any] = {
         "event_id": derive_id(context.operation_id or "", message, key),

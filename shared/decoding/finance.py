@@ -10,6 +10,7 @@ from shared.decoding.dataverse import (
     IncomingMessage,
     _parse_json,
     check_content_type,
+    check_key_length,
     context_from_json,
     event_from_context,
     malformed,
@@ -78,6 +79,7 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
     if not payload.get("BusinessEventId"):
         raise DecodeError(f"the business event {event_id} names no BusinessEventId")
     record = {name: _member(name, value) for name, value in payload.items() if name not in ENVELOPE}
+    check_key_length(str(payload.get("ContextRecordSubject") or event_id))
     control = payload.get("ControlNumber")
     return ChangeEvent(
         event_id=event_id,

@@ -250,7 +250,7 @@ class TableStateStore:
         values: dict[str, Any] = {
             "id": parked.id,
             "flow": parked.flow,
-            "key": parked.key,
+            "key": _fit(parked.key),  # shown to people; the event, split, keeps the whole record
             "reason": parked.reason,
             "error": _fit(parked.error),
             "attempts": parked.attempts,
@@ -462,7 +462,7 @@ class TableStateStore:
     async def record_outcome(self, outcome: OutcomeRecord) -> None:
         values: dict[str, Any] = {
             "flow": outcome.flow,
-            "key": outcome.key,
+            "key": _fit(outcome.key),
             "kind": outcome.kind,
             "at": outcome.at.isoformat(),
         }

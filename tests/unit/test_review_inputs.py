@@ -97,3 +97,13 @@ def test_finance_events_without_an_event_id_are_refused_not_taken_for_tests() ->
     # Finance's activation test (the catalog's defaults) still is one.
     with pytest.raises(FinanceTestEvent):
         _finance(json.loads((FIXTURES / "synthetic_fno_business_event_schema_download_defaults.json").read_text()))
+
+
+def test_a_record_key_no_record_has_is_refused_at_decode() -> None:
+    context = _context()
+    context["PrimaryEntityId"] = "a" * 40_000
+    with pytest.raises(DecodeError, match="the record key is 40,000 characters long"):
+        _decode(context)
+    real = json.loads((FIXTURES / BUSINESS_EVENT).read_text())
+    with pytest.raises(DecodeError, match="the record key is 40,000 characters long"):
+        _finance({**real, "ContextRecordSubject": "k" * 40_000})
