@@ -462,7 +462,7 @@ class TableStateStore:
     async def record_outcome(self, outcome: OutcomeRecord) -> None:
         values: dict[str, Any] = {
             "flow": outcome.flow,
-            "key": _fit(outcome.key),
+            "key": outcome.key,
             "kind": outcome.kind,
             "at": outcome.at.isoformat(),
         }
