@@ -98,9 +98,7 @@ def _locate(node: yaml.Node) -> _Located:
         )
     if isinstance(node, yaml.SequenceNode):
         return _Located([_locate(item) for item in node.value], line)
-    if node.tag == _YAML_FLOAT:
-        return _Located(_exact_number(node.value, line), line)
-    return _Located(yaml.safe_load(yaml.serialize(node)), line)
+    return _Located(_plain(node), line)
 
 
 _YAML_FLOAT = "tag:yaml.org,2002:float"
@@ -124,7 +122,7 @@ def _exact_number(text: str, line: int) -> Decimal:
 
 
 def _plain(node: yaml.Node) -> Any:
-    if node.tag == _YAML_FLOAT:  # a value map's source value
+    if node.tag == _YAML_FLOAT:
         return _exact_number(node.value, node.start_mark.line + 1)
     return yaml.safe_load(yaml.serialize(node))
 

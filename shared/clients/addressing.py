@@ -83,7 +83,7 @@ def is_property_name(name: str) -> bool:
 
 
 def _name(name: str) -> str:
-    if not _PROPERTY.match(name):
+    if not is_property_name(name):
         raise MappingError(f"{name!r} is not a property name")
     return name
 

@@ -114,10 +114,11 @@ def _responses(text: str, boundary: str, depth: int = 0) -> list[BatchResponse]:
                 raise ValueError("a $batch answer with a changeset inside a changeset")
             responses += _responses(content, inner, depth + 1)
             continue
-        status = _STATUS.match(content.lstrip("\n"))
+        answer = content.lstrip("\n")
+        status = _STATUS.match(answer)
         if status is None:
             continue  # not an HTTP answer (a preamble or an empty part): nothing to read
-        answer_head, payload = _split_head(content.lstrip("\n")[status.end() :].lstrip("\n"))
+        answer_head, payload = _split_head(answer[status.end() :].lstrip("\n"))
         payload = payload.strip()
         responses.append(
             BatchResponse(

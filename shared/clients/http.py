@@ -101,6 +101,9 @@ class HttpEngine:
             )
         self._client = client
         self._base = str(client.base_url)
+        # Where a link a service sends may lead (_refuse_foreign): parsed once, not per page.
+        self._base_url = httpx.URL(self._base)
+        self._base_prefix = self._base_url.path if self._base_url.path.endswith("/") else self._base_url.path + "/"
         self._timeout = {name: settings.http_timeout_seconds for name in ("connect", "read", "write", "pool")}
         self.calls = 0
         # Shared by every client of the process that calls this service as this identity.
@@ -207,10 +210,9 @@ class HttpEngine:
         followed, with the token, only under the configured service URL. A link to another host would
         hand that host the token and feed its rows to the flows; one to another path of the same host
         could read another entity set, or a part of the service the identity was not meant to use."""
-        parsed, base = httpx.URL(url), httpx.URL(self._base)
-        prefix = base.path if base.path.endswith("/") else base.path + "/"
+        parsed, base = httpx.URL(url), self._base_url
         same_origin = (parsed.scheme, parsed.host, parsed.port) == (base.scheme, base.host, base.port)
-        if same_origin and parsed.path.startswith(prefix) and not parsed.userinfo:
+        if same_origin and parsed.path.startswith(self._base_prefix) and not parsed.userinfo:
             return
         raise PermanentServiceError(
             self.system,

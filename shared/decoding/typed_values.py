@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from shared.jsonio import MAX_EXPONENT, MAX_NUMBER_CHARS, UntrustedJsonError, decode_fragment
+from shared.jsonio import MAX_NUMBER_CHARS, UntrustedJsonError, check_range, decode_fragment
 from shared.values import Ref, Value, is_ms_date, parse_ms_date
 
 _CONTRACTS = ":http://schemas.microsoft.com/xrm/2011/Contracts"
@@ -49,9 +49,7 @@ def _bounded(value: Decimal) -> Decimal:
     text = str(value)
     if len(text) > MAX_NUMBER_CHARS:
         raise UntrustedJsonError(f"a number of {len(text)} characters")
-    if value and abs(value.adjusted()) > MAX_EXPONENT:
-        raise UntrustedJsonError(f"the number {value} is out of range")
-    return value
+    return check_range(value)
 
 
 def decode_values(raws: Sequence[msgspec.Raw]) -> list[Value] | None:
