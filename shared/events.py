@@ -6,12 +6,20 @@ import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from shared.jsonio import MalformedJsonError
-from shared.values import Value, decode_record, encode_record, to_utc, utc_now
+from shared.values import TaggedValue, Value, decode_record, encode_record, to_utc, untag_record, utc_now
+
+if TYPE_CHECKING:
+    RecordOnWire = dict[str, Value]
+else:
+    # How msgspec reads a record off the queue: the plain values and the tagged ones of the common
+    # kinds (shared.values.TaggedValue) in C, typed as they are read. The rest of the code sees the
+    # record as what the untagging makes of it, a dict of normalized values.
+    RecordOnWire = dict[str, str | int | bool | TaggedValue | None]
 
 
 class Source(StrEnum):
@@ -52,8 +60,8 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     key: str
     company: str | None = None
     changed: list[str] | None = None
-    record: dict[str, Value] | None = None
-    before: dict[str, Value] | None = None
+    record: RecordOnWire | None = None
+    before: RecordOnWire | None = None
     version: int | None = None
     occurred_at: datetime = msgspec.field(default_factory=utc_now)
     initiated_by: Initiator = msgspec.field(default_factory=Initiator)
@@ -114,24 +122,41 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
         return None
 
 
+class _AnyRecordEvent(ChangeEvent, kw_only=True, omit_defaults=True):
+    """The event with its record read as any JSON: for the values the typed reading does not take
+    (a list, a map, a float, a timestamp in another ISO form), which shared.values decodes instead."""
+
+    record: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None
+
+
 _WIRE_ENCODER = msgspec.json.Encoder(decimal_format="number")
 # A fraction in a hand-edited replay's target key stays exact, as everywhere else.
 _WIRE_DECODER = msgspec.json.Decoder(ChangeEvent, float_hook=Decimal)
+_ANY_RECORD_DECODER = msgspec.json.Decoder(_AnyRecordEvent, float_hook=Decimal)
+_FIELDS = ChangeEvent.__struct_fields__
 
 
 def _from_wire(data: str | bytes) -> ChangeEvent:
     try:
         event = _WIRE_DECODER.decode(data)
-    except msgspec.ValidationError as exc:
-        raise ValueError(f"not a ChangeEvent: {exc}") from None
+        if untag_record(event.record) and untag_record(event.before):
+            return event
+    except msgspec.ValidationError:
+        pass  # the record holds a value of a rarer shape, or the event is no event: read it generally
     except msgspec.DecodeError as exc:
         raise MalformedJsonError(str(exc), data) from None
     try:
+        loose = _ANY_RECORD_DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"not a ChangeEvent: {exc}") from None
+    try:
         # The record's tagged values (shared.values) become typed values again.
-        event.record, event.before = decode_record(event.record), decode_record(event.before)
+        record, before = decode_record(loose.record), decode_record(loose.before)
     except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # a tagged value of the wrong shape
         raise ValueError(f"a record value of the wrong shape: {type(exc).__name__}: {exc}") from None
-    return event
+    fields = {name: getattr(loose, name) for name in _FIELDS}
+    return ChangeEvent(**{**fields, "record": record, "before": before})
 
 
 def derive_id(*parts: str) -> str:

@@ -383,6 +383,11 @@ class TableMap:
         return types
 
     @cached_property
+    def scratch_targets(self) -> tuple[str, ...]:
+        """The lookups' scratch values ("@name"): key parts of later lookups, never written."""
+        return tuple(lookup.target for lookup in self.lookups if lookup.target.startswith("@"))
+
+    @cached_property
     def field_steps(self) -> tuple[tuple[str | None, str, Callable[[Value, str], Any], FieldMap | None], ...]:
         """Each field pair as (source, target, wire formatting, pair), decided once per map: the pair
         is None for a plain copy (no transform, value map, default or setting), the kind nearly

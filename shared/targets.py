@@ -234,9 +234,9 @@ async def _payload(
         payload[name] = None if value is None else convert(value, name)
     for lookup in table_map.lookups:
         payload.update(await _resolve_lookup(engine, table_map, lookup, view, company, payload))
-    # Scratch values ("@name") only served as key parts of later lookups.
-    for name in [name for name in payload if name.startswith("@")]:
-        del payload[name]
+    # Asked of the map, not of every payload key: a map has few lookups and a payload many fields.
+    for name in table_map.scratch_targets:
+        payload.pop(name, None)
     return payload
 
 

@@ -224,6 +224,49 @@ def encode_record(record: dict[str, Value] | None) -> dict[str, Any] | None:
 _PLAIN = (str, int, bool, type(None), Decimal, datetime, date, Ref)
 
 
+_UNSET = msgspec.UNSET
+
+
+class TaggedValue(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """A tagged value of the common kinds as msgspec reads it off the queue, typed in C: the text of
+    a $decimal as an exact Decimal, a $datetime as RFC 3339. Exactly one field is set in what
+    encode_record writes; any other shape is left to decode_record, which names what is wrong."""
+
+    decimal: Decimal | msgspec.UnsetType = msgspec.field(default=_UNSET, name="$decimal")
+    moment: datetime | msgspec.UnsetType = msgspec.field(default=_UNSET, name="$datetime")
+    day: date | msgspec.UnsetType = msgspec.field(default=_UNSET, name="$date")
+    ref: Ref | msgspec.UnsetType = msgspec.field(default=_UNSET, name="$ref")
+
+
+def untag_record(record: dict[str, Any] | None) -> bool:
+    """Replace the record's TaggedValues by their values, in place. False when one is not a tagged
+    value of exactly one kind: the caller reads the record the general way, which refuses it."""
+    if record is None:
+        return True
+    for name, value in record.items():
+        if type(value) is not TaggedValue:
+            continue
+        decimal, moment, day, ref = value.decimal, value.moment, value.day, value.ref
+        if ref is not _UNSET:
+            if decimal is not _UNSET or moment is not _UNSET or day is not _UNSET:
+                return False
+            record[name] = ref
+        elif decimal is not _UNSET:
+            if moment is not _UNSET or day is not _UNSET:
+                return False
+            record[name] = decimal
+        elif moment is not _UNSET:
+            if day is not _UNSET:
+                return False
+            # Written by hand into a replay without an offset: the integration's times are UTC.
+            record[name] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        elif day is not _UNSET:
+            record[name] = day
+        else:
+            return False
+    return True
+
+
 def decode_record(data: dict[str, Any] | None) -> dict[str, Value] | None:
     if data is None:
         return None
@@ -257,6 +300,7 @@ def utc_now() -> datetime:
 __all__ = [
     "FINANCE_EMPTY_DATE",
     "Ref",
+    "TaggedValue",
     "Value",
     "decode_record",
     "decode_value",
@@ -267,5 +311,6 @@ __all__ = [
     "parse_ms_date",
     "parse_since",
     "to_utc",
+    "untag_record",
     "utc_now",
 ]

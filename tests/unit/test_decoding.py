@@ -182,10 +182,52 @@ def test_ms_dates_are_exact_utc_instants(millis: int) -> None:
         b' "record": {"owner": {"$ref": {"id": "1"}}}}',
         b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
         b' "record": {"at": {"$datetime": 5}}}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "record": {"amount": {"$decimal": "1.5", "$datetime": "2026-03-01T00:00:00Z"}}}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "before": {"amount": {}}}',
+        b'{"event_id": "e", "source": "dataverse", "entity": "x", "operation": "create", "key": "k",'
+        b' "record": {"amount": {"$decimal": "1.5", "$rate": "2"}}}',
     ],
-    ids=["not-json", "not-an-object", "no-key", "bad-decimal", "ref-without-table", "datetime-not-text"],
+    ids=[
+        "not-json",
+        "not-an-object",
+        "no-key",
+        "bad-decimal",
+        "ref-without-table",
+        "datetime-not-text",
+        "two-tags",
+        "no-tag",
+        "unknown-tag",
+    ],
 )
 def test_a_flow_message_that_is_no_change_event_is_a_value_error(body: bytes) -> None:
     # The flow runner parks on ValueError; anything else would be raised into redelivery.
     with pytest.raises(ValueError):
         ChangeEvent.from_json(body)
+
+
+def test_a_record_read_off_the_queue_has_the_types_it_was_written_with() -> None:
+    """The typed reading (msgspec, in C) and the general one (lists, maps, other ISO forms) agree."""
+    record = {
+        "amount": Decimal("1125.000"),
+        "tiny": Decimal("1E-7"),
+        "at": datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
+        "owner": Ref("account", "c0a1e000-0000-4000-8000-000000000001", "Contoso"),
+        "plain": "text",
+        "count": 3,
+        "flag": False,
+        "empty": None,
+    }
+    event = ChangeEvent(
+        event_id="e", source=Source.DATAVERSE, entity="x", operation=Operation.CREATE, key="k", record=record
+    )
+    typed = ChangeEvent.from_json(event.to_json())
+    assert typed == event
+    assert {name: type(value) for name, value in (typed.record or {}).items()} == {
+        name: type(value) for name, value in record.items()
+    }
+    general = event.replace(record={**record, "parties": [Ref("contact", "1", None)], "other": {"a": Decimal("2")}})
+    assert ChangeEvent.from_json(general.to_json()) == general
+    spaced = event.to_json().replace("2026-03-01T08:30:00+00:00", "2026-03-01 10:30:00+02:00")
+    assert (ChangeEvent.from_json(spaced).record or {})["at"] == record["at"]
