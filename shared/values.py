@@ -165,10 +165,13 @@ def _decode_ref(inner: Any) -> Ref:
 
 @lru_cache(maxsize=4096)
 def _decode_datetime(text: str) -> datetime:
-    parsed = datetime.fromisoformat(text)
+    return _queued_utc(datetime.fromisoformat(text))
+
+
+def _queued_utc(parsed: datetime) -> datetime:
     if parsed.tzinfo is None:
         # Written by hand into a replay: the integration's times are UTC, never the reading machine's.
-        parsed = parsed.replace(tzinfo=UTC)
+        return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
@@ -258,8 +261,7 @@ def untag_record(record: dict[str, Any] | None) -> bool:
         elif moment is not _UNSET:
             if day is not _UNSET:
                 return False
-            # Written by hand into a replay without an offset: the integration's times are UTC.
-            record[name] = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            record[name] = _queued_utc(moment)
         elif day is not _UNSET:
             record[name] = day
         else:
