@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -72,3 +72,13 @@ def _answer(waiters: list[asyncio.Future[None]], answers: Sequence[BaseException
             done.set_result(None)
         else:
             done.set_exception(error)
+
+
+async def all_settled(*writes: Awaitable[Any]) -> None:
+    """Await every write, then raise the first error, if any. `asyncio.gather` raises at the first
+    failure while the others are still in flight: a settle would report failure (and be redelivered)
+    while a write it carried could still land after, and be counted twice."""
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -38,7 +38,7 @@ from shared.state.base import (
     SyncState,
     tally_bucket,
 )
-from shared.state.group_commit import GroupCommit
+from shared.state.group_commit import GroupCommit, all_settled
 from shared.values import utc_now
 
 CHUNK = 30_000
@@ -397,7 +397,7 @@ class TableStateStore:
         if len(writes) == 1:
             await writes[0]
         else:
-            await asyncio.gather(*writes)
+            await all_settled(*writes)
 
     def _tally_row(self, scope: str, bucket: str) -> _TallyRow:
         newest = self._newest_bucket.get(scope)
@@ -485,7 +485,7 @@ class TableStateStore:
 
     async def record_settlement(self, outcome: OutcomeRecord, scopes: Sequence[str]) -> None:
         # Different rows and partitions: the requests go in parallel, each by its own group commit.
-        await asyncio.gather(
+        await all_settled(
             self.record_outcome(outcome), *(self.count_outcome(scope, outcome.kind, outcome.at) for scope in scopes)
         )
 
@@ -513,16 +513,11 @@ class TableStateStore:
                 if _not_about_an_entity(exc):
                     raise
         # Refused for one of its rows (the transaction fails whole): each row alone, so only a bad
-        # row's own settle fails.
-
-        async def one(entity: dict[str, Any]) -> BaseException | None:
-            try:
-                await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
-            except HttpResponseError as exc:
-                return exc
-            return None
-
-        return list(await asyncio.gather(*(one(entity) for entity in chunk)))
+        # row's own settle fails, with that row's error, whatever it is.
+        results = await asyncio.gather(
+            *(client.upsert_entity(entity, mode=UpdateMode.REPLACE) for entity in chunk), return_exceptions=True
+        )
+        return [r if isinstance(r, BaseException) else None for r in results]
 
     async def _purge_outcomes(self, before: datetime) -> None:
         client = await self._table("outcomes")

@@ -1,13 +1,17 @@
-"""GroupCommit alone, with a flush that records what each write carried."""
+"""GroupCommit alone, with a flush that records what each write carried; and how the Table Storage
+store waits for the several writes of one settle."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from shared.state.group_commit import GroupCommit
+from shared.state.table_store import TableStateStore
 
 
 class Recorder:
@@ -71,3 +75,28 @@ async def test_one_caller_cancelled_does_not_cancel_the_write_or_the_others() ->
     with pytest.raises(asyncio.CancelledError):
         await callers[0]
     assert recorder.writes == [[0, 1, 2]]
+
+
+async def test_a_settle_reports_its_failure_only_once_every_write_it_carried_is_resolved() -> None:
+    # The last-write row is refused at once while the tally row is still in flight. Had the settle
+    # returned then, the tally could land after it and count a settle that is redelivered.
+    store = TableStateStore(connection_string="UseDevelopmentStorage=true", table_prefix="unit")
+    release, landed = asyncio.Event(), []
+
+    async def put(table: str, partition: str, row: str, values: dict[str, object]) -> None:
+        if row.startswith("~last-write|"):
+            raise HttpResponseError("the last-write row is refused")
+        await release.wait()
+        landed.append(row)
+
+    store._put = put  # type: ignore[method-assign]
+    try:
+        settling = asyncio.create_task(store.count_outcome("actuals", "written", datetime.now(UTC)))
+        await asyncio.sleep(0.01)
+        assert not settling.done()
+        release.set()
+        with pytest.raises(HttpResponseError, match="last-write row is refused"):
+            await settling
+        assert len(landed) == 1
+    finally:
+        await store.close()
