@@ -12,10 +12,12 @@ from uuid import UUID
 from shared.errors import MappingError
 from shared.jsonio import MAX_NUMBER_CHARS, UntrustedJsonError, check_range
 from shared.maps import FieldType, System
-from shared.values import Ref, Value, parse_iso_datetime
+from shared.values import FINANCE_EMPTY_DATE, Ref, Value, parse_iso_datetime
 
 
-def _as_date(value: Value, target: str) -> date:
+def _as_date(value: Value, target: str) -> date | None:
+    """The value's UTC day; None for Finance's empty date given as text, which a normalized row
+    would have held as None (shared.records): it empties the field rather than parking the record."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).date()
     if isinstance(value, date):
@@ -23,27 +25,26 @@ def _as_date(value: Value, target: str) -> date:
     if isinstance(value, str):
         try:
             if len(value) == 10:
-                return date.fromisoformat(value)
+                day = date.fromisoformat(value)
+                return None if day == FINANCE_EMPTY_DATE else day
             parsed = parse_iso_datetime(value)
         except ValueError:
-            parsed = None
-        if parsed is not None:
-            return parsed.date()
+            raise MappingError(f"{target}: cannot read {value!r} as a date") from None
+        return None if parsed is None else parsed.date()
     raise MappingError(f"{target}: cannot read {value!r} as a date")
 
 
-def _as_datetime(value: Value, target: str) -> datetime:
+def _as_datetime(value: Value, target: str) -> datetime | None:
+    """The value as aware UTC; None for Finance's empty date given as text, as in _as_date."""
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=UTC)
     if isinstance(value, str):
         try:
-            parsed = parse_iso_datetime(value)
+            return parse_iso_datetime(value)
         except ValueError:
-            parsed = None
-        if parsed is not None:
-            return parsed
+            raise MappingError(f"{target}: cannot read {value!r} as a date and time") from None
     raise MappingError(f"{target}: cannot read {value!r} as a date and time")
 
 
@@ -103,17 +104,20 @@ def _noyes(value: Value, target: str) -> str:
     return "Yes" if _bool(value, target) else "No"
 
 
-def _finance_date(value: Value, target: str) -> str:
+def _finance_date(value: Value, target: str) -> str | None:
     # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
-    return f"{_as_date(value, target).isoformat()}T12:00:00Z"
+    day = _as_date(value, target)
+    return None if day is None else f"{day.isoformat()}T12:00:00Z"
 
 
-def _dataverse_date(value: Value, target: str) -> str:
-    return _as_date(value, target).isoformat()
+def _dataverse_date(value: Value, target: str) -> str | None:
+    day = _as_date(value, target)
+    return None if day is None else day.isoformat()
 
 
-def _datetime(value: Value, target: str) -> str:
-    return _iso_z(_as_datetime(value, target))
+def _datetime(value: Value, target: str) -> str | None:
+    moment = _as_datetime(value, target)
+    return None if moment is None else _iso_z(moment)
 
 
 def _guid(value: Value, target: str) -> str:

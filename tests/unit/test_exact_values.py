@@ -15,8 +15,10 @@ from functions.catalog import CATALOG
 from functions.map_extensions import MapExtensionError, read_extensions
 from shared.cli import main
 from shared.events import ChangeEvent, Operation, Source
+from shared.maps import FieldType, System
 from shared.records import normalize_finance_row
 from shared.targets import source_key
+from shared.wire import to_wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -103,3 +105,15 @@ def test_decode_reads_a_saved_message_whose_body_is_inline_json(
     path.write_text(json.dumps({**saved, "body": body}))
     assert main(["decode", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["events"][0]["record"]["msdyn_amount"] == {"$decimal": "42.75"}
+
+
+@pytest.mark.parametrize("text", ["1900-01-01T12:00:00Z", "1900-01-01", "1900-01-01T00:00:00+01:00"])
+@pytest.mark.parametrize("system", [System.FINANCE, System.DATAVERSE])
+@pytest.mark.parametrize("kind", [FieldType.DATE, FieldType.DATETIME])
+def test_finances_empty_date_as_text_empties_the_field_instead_of_parking_the_record(
+    text: str, system: System, kind: FieldType
+) -> None:
+    # Rows are normalized before they are mapped, but a value can still arrive as text (an event's
+    # payload, a replayed message): it means "no date", as it does in a row.
+    assert to_wire(system, kind, text, "Field") is None
+    assert to_wire(system, kind, "2026-03-01T12:00:00Z", "Field") is not None
