@@ -49,7 +49,7 @@ from shared.maps import (
     ValueMap,
     company_from_lookup,
 )
-from shared.values import Ref
+from shared.values import LOCAL_DAY_INFERRED, Ref, user_local_day
 
 COST, UNBILLED_SALES, BILLED_SALES = 192350000, 192350005, 192350006
 
@@ -118,7 +118,14 @@ MAP = TableMap(
             note="integration key, both ways; Edm.Guid in Finance",
         ),
         FieldMap("msdyn_actualid", "ActualId", FieldType.GUID, provenance=DOC),
-        FieldMap("msdyn_accountingdate", "AccountingDate", FieldType.DATE, provenance=DOC),
+        FieldMap(
+            "msdyn_accountingdate",
+            "AccountingDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=DOC,
+            note=LOCAL_DAY_INFERRED,
+        ),
         FieldMap(
             "msdyn_adjustmentstatus", "AdjustmentStatus", FieldType.OPTION, provenance=DOC, note="the option value"
         ),
@@ -127,7 +134,14 @@ MAP = TableMap(
         FieldMap("msdyn_billingtype", "BillingType", FieldType.ENUM, value_map=BILLING_TYPE, provenance=DOC),
         FieldMap("msdyn_nameofbookableresource", "BookableResourceName", provenance=DOC),
         FieldMap("msdyn_description", "Description", provenance=DOC),
-        FieldMap("msdyn_transactiondate", "DocumentDate", FieldType.DATE, provenance=DOC, note="fix 3445803"),
+        FieldMap(
+            "msdyn_transactiondate",
+            "DocumentDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=DOC,
+            note=f"fix 3445803; {LOCAL_DAY_INFERRED}",
+        ),
         FieldMap("msdyn_enddatetime", "EndDate", FieldType.DATETIME, provenance=DOC),
         FieldMap("msdyn_externaldescription", "ExternalDescription", provenance=DOC),
         FieldMap("msdyn_externalreferenceid", "ExternalReference", provenance=DOC),

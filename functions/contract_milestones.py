@@ -28,7 +28,7 @@ from shared.maps import (
     ValueMap,
     company_of_project,
 )
-from shared.values import Value
+from shared.values import LOCAL_DAY_INFERRED, Value, user_local_day
 
 # Documented for the cutover only (migrating-invoiced-milestones): while milestones invoiced before
 # go-live are migrated, 192350001 → 4 (invoiced) and 192350000 → 0; afterwards the pair is removed, since
@@ -77,7 +77,14 @@ MAP = TableMap(
             note="PSA-DI: = TRANSACTIONID, which was the PSA-era entity's Guid; here the Guid field",
         ),
         FieldMap("msdyn_name", "Description", provenance=MET, note="PSA-DI: = DESCRIPTION"),
-        FieldMap("msdyn_invoicedate", "TransactionDate", FieldType.DATE, provenance=MET, note="PSA-DI: = INVOICEDATE"),
+        FieldMap(
+            "msdyn_invoicedate",
+            "TransactionDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=MET,
+            note=f"PSA-DI: = INVOICEDATE; {LOCAL_DAY_INFERRED}",
+        ),
         FieldMap("msdyn_amount", "Amount", FieldType.DECIMAL, provenance=MET, note="PSA-DI: = AMOUNT"),
         FieldMap(
             "msdyn_invoicestatus",

@@ -28,6 +28,7 @@ from shared.maps import (
     TargetSide,
     company_of_referenced,
 )
+from shared.values import LOCAL_DAY_INFERRED, user_local_day
 
 CONFIRMED = 192350002
 WORK_BASED = 192350001
@@ -60,7 +61,14 @@ MAP = TableMap(
     fields=(
         FieldMap("invoicenumber", "InvoiceProposalId", provenance=DOC, note="proposal number = proforma invoice id"),
         FieldMap("name", "InvoiceHeaderText", provenance=INF),
-        FieldMap("msdyn_invoicedate", "InvoiceDate", FieldType.DATE, provenance=INF),
+        FieldMap(
+            "msdyn_invoicedate",
+            "InvoiceDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=INF,
+            note=LOCAL_DAY_INFERRED,
+        ),
         FieldMap("paymenttermscode", "TermsOfPayment", value_map=TERMS_OF_PAYMENT, provenance=DOC, note="1.0.0.3"),
     ),
     lookups=(

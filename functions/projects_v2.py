@@ -21,6 +21,9 @@ from shared.maps import (
     ValueMap,
     company_from_lookup,
 )
+from shared.values import user_local_day
+
+_PICKED_DAY = "DateOnly/UserLocal in the live schema: the picked day, not the UTC one"
 
 PROJECT_STAGE = ValueMap("statecode → ProjectStage", {0: "InProcess", 1: "Completed"}, provenance=DOC)
 
@@ -40,7 +43,14 @@ MAP = TableMap(
         ),
         FieldMap("msdyn_subject", "ProjectName", provenance=INF, note="PSA-DI pair"),
         FieldMap("msdyn_description", "Description", provenance=INF),
-        FieldMap("msdyn_scheduledstart", "ProjectedStartDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"),
+        FieldMap(
+            "msdyn_scheduledstart",
+            "ProjectedStartDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=INF,
+            note=f"PSA-DI pair; {_PICKED_DAY}",
+        ),
         FieldMap(
             "msdyn_finish",
             "ProjectedEndDate",
@@ -52,10 +62,18 @@ MAP = TableMap(
             "msdyn_actualstart",
             "ActualStartDate",
             FieldType.DATE,
+            transform=user_local_day,
             provenance=DOC,
-            note="fix 2125274: start date from msdyn_actualstart",
+            note=f"fix 2125274: start date from msdyn_actualstart; {_PICKED_DAY}",
         ),
-        FieldMap("msdyn_actualend", "ActualEndDate", FieldType.DATE, provenance=INF, note="PSA-DI pair"),
+        FieldMap(
+            "msdyn_actualend",
+            "ActualEndDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=INF,
+            note=f"PSA-DI pair; {_PICKED_DAY}",
+        ),
         FieldMap("statecode", "ProjectStage", FieldType.ENUM, value_map=PROJECT_STAGE, provenance=DOC),
     ),
     lookups=(

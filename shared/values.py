@@ -8,7 +8,7 @@ floats, so typed values are written as one-key tagged objects and read back into
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -53,6 +53,33 @@ def parse_ms_date(text: str) -> datetime | None:
 
 def is_ms_date(value: object) -> bool:
     return isinstance(value, str) and _DATE_RE.match(value) is not None
+
+
+def user_local_day(value: Value) -> Value:
+    """The day a person picked in a Dataverse column of DateOnly format and UserLocal behaviour.
+
+    Such a column holds the picked day's midnight in the picking user's time zone, as UTC (Behavior
+    and format of the date and time column), so east of UTC it falls after noon on the day before.
+    The value does not say the zone: a time after noon UTC is read as a midnight east of UTC and moves
+    to the next day, any other as a midnight at or west of UTC and keeps its day. That is the picked
+    day for every zone from UTC-12 to UTC+11:45, and keeps a value written at midnight or noon UTC on
+    its day. At UTC+12 and beyond (New Zealand, Fiji, Tonga, Kiribati) it stays the UTC day, one day
+    early (inferred: telling those from noon UTC needs the user's zone, which the row does not hold).
+    Anything but a date and time is left to the field's conversion."""
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            value = parse_iso_datetime(value)
+        except ValueError:
+            return value  # the date conversion names what it cannot read
+    if not isinstance(value, datetime):
+        return value
+    utc = value.astimezone(UTC)
+    return (utc + timedelta(hours=12)).date() if utc.time() > _NOON else utc.date()
+
+
+_NOON = time(12)
+# A map's note on a pair read by user_local_day where the live schema does not show the column.
+LOCAL_DAY_INFERRED = "read as DateOnly/UserLocal (inferred: its table is not in the live schema)"
 
 
 def parse_iso_datetime(text: str) -> datetime | None:
@@ -301,6 +328,7 @@ def utc_now() -> datetime:
 
 __all__ = [
     "FINANCE_EMPTY_DATE",
+    "LOCAL_DAY_INFERRED",
     "Ref",
     "TaggedValue",
     "Value",
@@ -314,5 +342,6 @@ __all__ = [
     "parse_since",
     "to_utc",
     "untag_record",
+    "user_local_day",
     "utc_now",
 ]

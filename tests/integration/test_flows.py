@@ -70,6 +70,28 @@ async def test_projects_v2_create_update_complete_delete(sandbox: Sandbox) -> No
     ]
 
 
+async def test_a_date_only_column_in_user_local_time_reaches_finance_as_the_day_its_user_picked(
+    sandbox: Sandbox,
+) -> None:
+    # msdyn_scheduledstart and msdyn_actualstart are DateOnly in format, UserLocal in behaviour (the
+    # live schema): a model-driven app stores the picked day as midnight in the user's zone, in UTC.
+    # Picked in Berlin (UTC+1) and Sydney (UTC+11), 2 December is on 1 December in UTC.
+    # msdyn_finish is DateAndTime: its day stays the UTC one.
+    body = project_body(
+        msdyn_scheduledstart="2026-12-01T23:00:00Z",
+        msdyn_actualstart="2026-12-01T13:00:00Z",
+        msdyn_finish="2027-03-31T23:00:00Z",
+    )
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", body)
+        await sandbox.wait_quiet()
+    row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+    assert row is not None
+    assert row["ProjectedStartDate"].isoformat() == "2026-12-02T12:00:00+00:00"
+    assert row["ActualStartDate"].isoformat() == "2026-12-02T12:00:00+00:00"
+    assert row["ProjectedEndDate"].isoformat() == "2027-03-31T12:00:00+00:00"
+
+
 async def test_update_of_an_unmapped_column_sends_nothing(sandbox: Sandbox) -> None:
     async with sandbox.person_dataverse() as dv:
         await send(dv, "POST", "msdyn_projects", project_body())

@@ -18,6 +18,7 @@ from shared.events import ChangeEvent, Operation, Source
 from shared.maps import FieldType, System
 from shared.records import normalize_finance_row
 from shared.targets import source_key
+from shared.values import user_local_day
 from shared.wire import to_wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -117,3 +118,23 @@ def test_finances_empty_date_as_text_empties_the_field_instead_of_parking_the_re
     # payload, a replayed message): it means "no date", as it does in a row.
     assert to_wire(system, kind, text, "Field") is None
     assert to_wire(system, kind, "2026-03-01T12:00:00Z", "Field") is not None
+
+
+@pytest.mark.parametrize(
+    ("stored", "picked"),
+    [
+        ("2026-12-01T23:00:00Z", "2026-12-02"),  # Berlin, UTC+1
+        ("2026-12-01T13:00:00Z", "2026-12-02"),  # Sydney in summer, UTC+11
+        ("2026-12-01T18:30:00Z", "2026-12-02"),  # India, UTC+5:30
+        ("2026-12-02T05:00:00Z", "2026-12-02"),  # New York, UTC-5
+        ("2026-12-02T10:00:00Z", "2026-12-02"),  # Hawaii, UTC-10
+        ("2026-12-02T00:00:00Z", "2026-12-02"),  # UTC, or a column of DateOnly behaviour
+        ("2026-12-02T12:00:00Z", "2026-12-02"),  # noon UTC, as Finance writes a date
+        ("2026-12-02T12:00:00+01:00", "2026-12-02"),  # the same instant as 11:00 UTC
+        ("2026-12-02", "2026-12-02"),
+    ],
+)
+def test_a_user_local_date_only_value_is_the_day_its_user_picked(stored: str, picked: str) -> None:
+    day = user_local_day(stored if len(stored) == 10 else datetime.fromisoformat(stored))
+    assert str(day) == picked
+    assert to_wire(System.FINANCE, FieldType.DATE, day, "Field") == f"{picked}T12:00:00Z"
