@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from shared.jsonio import MalformedJsonError
+from shared.jsonio import TOO_DEEP_REASON, MalformedJsonError
 from shared.values import TaggedValue, Value, decode_record, encode_record, to_utc, untag_record, utc_now
 
 if TYPE_CHECKING:
@@ -20,6 +20,11 @@ else:
     # kinds (shared.values.TaggedValue) in C, typed as they are read. The rest of the code sees the
     # record as what the untagging makes of it, a dict of normalized values.
     RecordOnWire = dict[str, str | int | bool | TaggedValue | None]
+
+
+# A record id is a Guid (36 characters) and a Finance natural key a few short fields. Far longer is no
+# record's, and kept it would not fit a state store's key properties (Table Storage: 32K).
+MAX_KEY_CHARS = 1024
 
 
 class Source(StrEnum):
@@ -89,6 +94,11 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
             self.occurred_at = to_utc(self.occurred_at)
         if type(self.key) is not str or type(self.event_id) is not str or type(self.entity) is not str:
             raise TypeError("a ChangeEvent's event_id, entity and key are text")
+        if len(self.key) > MAX_KEY_CHARS:
+            raise ValueError(f"the record key is {len(self.key):,} characters long, over {MAX_KEY_CHARS:,}")
+        if self.attempt < 1:
+            # The retry delay grows from attempt 1: below it a retry would come back at once, again and again.
+            raise ValueError(f"attempt is {self.attempt}: deliveries are counted from 1")
 
     def to_json(self) -> str:
         return _WIRE_ENCODER.encode(
@@ -146,14 +156,18 @@ def _from_wire(data: str | bytes) -> ChangeEvent:
         pass  # the record holds a value of a rarer shape, or the event is no event: read it generally
     except msgspec.DecodeError as exc:
         raise MalformedJsonError(str(exc), data) from None
+    except RecursionError:
+        raise ValueError(TOO_DEEP_REASON) from None
     try:
         loose = _ANY_RECORD_DECODER.decode(data)
     except msgspec.ValidationError as exc:
         raise ValueError(f"not a ChangeEvent: {exc}") from None
+    except RecursionError:
+        raise ValueError(TOO_DEEP_REASON) from None
     try:
         # The record's tagged values (shared.values) become typed values again.
         record, before = decode_record(loose.record), decode_record(loose.before)
-    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:  # a tagged value of the wrong shape
+    except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as exc:  # a tagged value's shape
         raise ValueError(f"a record value of the wrong shape: {type(exc).__name__}: {exc}") from None
     fields = {name: getattr(loose, name) for name in _FIELDS}
     return ChangeEvent(**{**fields, "record": record, "before": before})

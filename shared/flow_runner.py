@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -20,9 +21,10 @@ _log = logging.getLogger(__name__)
 async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, message_id: str | None) -> Outcome:
     try:
         event = ChangeEvent.from_json(body)
-    except ValueError as exc:
+    except Exception as exc:  # decoding does no I/O: whatever it raises is about this message
         # A message on a flow queue that is not a ChangeEvent: keep it whole so nothing is lost.
-        detail = f"the message on {table_map.flow_queue} is not a ChangeEvent: {exc}"
+        why = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+        detail = f"the message on {table_map.flow_queue} is not a ChangeEvent: {why}"[:2000]
         await park(
             runtime.engine.state,
             flow=table_map.name,
@@ -30,7 +32,7 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
             reason=UNDECODABLE,
             error=detail,
             attempts=1,
-            event=json.dumps({"raw_body": body.decode("utf-8", "replace"), "queue": table_map.flow_queue}),
+            event=json.dumps({**_kept_body(body), "queue": table_map.flow_queue}, ensure_ascii=False),
         )
         return Outcome.parked(UNDECODABLE, detail)
 
@@ -46,3 +48,11 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
     final = await settle(runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome)
     record_outcome(event, table_map.name, final, (time.perf_counter() - started) * 1000)
     return final
+
+
+def _kept_body(body: bytes) -> dict[str, str]:
+    """The body as text when it is UTF-8, else its exact bytes in base64, as the routers keep theirs."""
+    try:
+        return {"raw_body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"raw_body_base64": base64.b64encode(body).decode("ascii")}

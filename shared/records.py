@@ -70,7 +70,7 @@ def normalize_webapi_row(row: Mapping[str, Any]) -> dict[str, Value]:
             normalized[name] = None if value is None else Ref(str(logical or ""), str(value).lower(), display)
             continue
         if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
-            normalized[key] = parse_iso_datetime(value)
+            normalized[key] = _timestamp(value)
             continue
         normalized[key] = value
     return normalized
@@ -83,9 +83,18 @@ def normalize_finance_row(row: Mapping[str, Any]) -> dict[str, Value]:
         if key.startswith("@odata"):
             continue
         if isinstance(value, str) and _ISO_TIMESTAMP.match(value):
-            normalized[key] = parse_iso_datetime(value)
+            normalized[key] = _timestamp(value)
         elif value == _FINANCE_EMPTY_DATE_TEXT:  # an Edm.Date field's empty value
             normalized[key] = None
         else:
             normalized[key] = value
     return normalized
+
+
+def _timestamp(text: str) -> Value:
+    """A row's timestamp in UTC; one outside the calendar there (9999-12-31T23:30-01:00) stays text,
+    for the field's conversion to refuse by name if a map reads it."""
+    try:
+        return parse_iso_datetime(text)
+    except ValueError:
+        return text

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.decoding.finance import FinanceTestEvent, decode_finance
 from shared.errors import DecodeError, MappingError
-from shared.events import ChangeEvent
+from shared.events import MAX_KEY_CHARS, ChangeEvent
 from shared.maps import Registry, TableMap
 from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
 from shared.pipeline import source_key
@@ -41,6 +41,7 @@ def raw_envelope(message: IncomingMessage, ingress: str) -> str:
         body: dict[str, str] = {"body": message.body.decode("utf-8")}
     except UnicodeDecodeError:
         body = {"body_base64": base64.b64encode(message.body).decode("ascii")}
+    # Text as it is, not \u-escaped: an escape is six characters, and the copy must fit a parked row.
     return json.dumps(
         {
             "ingress": ingress,
@@ -48,7 +49,8 @@ def raw_envelope(message: IncomingMessage, ingress: str) -> str:
             "properties": dict(message.properties),
             "message_id": message.message_id,
             **body,
-        }
+        },
+        ensure_ascii=False,
     )
 
 
@@ -86,7 +88,9 @@ async def dispatch(
     runtime: Runtime, router: str, maps: list[TableMap], event: ChangeEvent, result: RouteResult
 ) -> None:
     if not maps:
-        reason = f"no flow for {event.entity}"
+        # The name is the sender's: a reason is a short label people filter by, the error says it whole.
+        shown = event.entity if len(event.entity) <= 200 else event.entity[:200] + "…"
+        reason = f"no flow for {shown}"
         record_router_parking(router, event.key or event.event_id, reason, reason, event.event_id)
         await park(
             runtime.engine.state,
@@ -102,6 +106,10 @@ async def dispatch(
     for table_map in maps:
         try:
             key = source_key(table_map, event)
+            if len(key) > MAX_KEY_CHARS:
+                raise MappingError(
+                    f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one"
+                )
         except MappingError as exc:
             record_router_parking(router, event.key or event.event_id, MAPPING, str(exc), event.event_id)
             await park(

@@ -42,13 +42,30 @@ def parse_ms_date(text: str) -> datetime | None:
     Cached: a backlog repeats its dates (a day's transactions), and the regex and arithmetic cost
     more than the lookup.
     """
-    match = _DATE_RE.match(text)
+    match = _DATE_RE.match(text) if len(text) <= _MS_DATE_CHARS else None
     if match is None:
-        raise ValueError(f"not a /Date(ms)/ value: {text!r}")
-    instant = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+        raise ValueError(f"not a /Date(ms)/ value: {text[:60]!r}")
+    try:
+        instant = _EPOCH + timedelta(milliseconds=int(match.group(1)))
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the calendar (years 1 to 9999)") from None
     if instant.date() == FINANCE_EMPTY_DATE:
         return None
+    offset = match.group(2)
+    if offset is not None:
+        # The empty date of a local-kind DateTime is 1900-01-01 on its own clock: east of UTC that
+        # instant falls on 1899-12-31 in UTC.
+        minutes = int(offset[1:3]) * 60 + int(offset[3:])
+        shift = timedelta(minutes=-minutes if offset[0] == "-" else minutes)
+        if instant.year == 1899 and (instant + shift).date() == FINANCE_EMPTY_DATE:
+            return None
     return instant
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The longest /Date(ms+hhmm)/ a DateTime can give (ms of year 9999 have 15 digits); longer text is
+# not a date, and is neither parsed nor kept in the caches.
+_MS_DATE_CHARS = len("/Date(-999999999999999+0000)/")
 
 
 def is_ms_date(value: object) -> bool:
@@ -56,11 +73,21 @@ def is_ms_date(value: object) -> bool:
 
 
 @lru_cache(maxsize=4096)
+def _short_ms_date_or_text(text: str) -> Value:
+    """One cached call where testing and then parsing matched the pattern twice per date (a decoder
+    asks it for every text that starts like one)."""
+    if len(text) > _MS_DATE_CHARS or _DATE_RE.match(text) is None:
+        return text
+    try:
+        return parse_ms_date(text)
+    except ValueError:
+        return text  # outside the calendar: no DateTime column holds it, so it is a text column's text
+
+
 def ms_date_or_text(text: str) -> Value:
-    """A column's text as its date when it is a `/Date(ms)/` value, else the text: one cached call
-    where testing and then parsing matched the pattern twice per date (a decoder asks it for every
-    text that starts like one)."""
-    return parse_ms_date(text) if _DATE_RE.match(text) is not None else text
+    """A column's text as its date when it is a `/Date(ms)/` value, else the text. Only text short
+    enough to be a date reaches the cache: a text column can hold 1 MB that starts like one."""
+    return text if len(text) > _MS_DATE_CHARS else _short_ms_date_or_text(text)
 
 
 def user_local_day(value: Value) -> Value:
@@ -82,7 +109,9 @@ def user_local_day(value: Value) -> Value:
     if not isinstance(value, datetime):
         return value
     utc = value.astimezone(UTC)
-    return (utc + timedelta(hours=12)).date() if utc.time() > _NOON else utc.date()
+    if utc.time() > _NOON and utc.date() < date.max:
+        return (utc + timedelta(hours=12)).date()
+    return utc.date()
 
 
 _NOON = time(12)
@@ -104,10 +133,17 @@ def parse_iso_datetime(text: str) -> datetime | None:
     # the conversion (1900-01-01T00:00+01:00 is 1899-12-31 in UTC) and after it.
     if parsed.date() == FINANCE_EMPTY_DATE:
         return None
-    parsed = parsed.astimezone(UTC)
+    parsed = _in_utc(parsed)
     if parsed.date() == FINANCE_EMPTY_DATE:
         return None
     return parsed
+
+
+def _in_utc(parsed: datetime) -> datetime:
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:30-01:00 is in year 10000 in UTC
+        raise ValueError(f"{parsed.isoformat()} is outside the calendar in UTC") from None
 
 
 def parse_since(text: str) -> datetime:
@@ -126,7 +162,7 @@ def parse_since(text: str) -> datetime:
 def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime: every datetime in projops-sync is timezone-aware UTC")
-    return value.astimezone(UTC)
+    return _in_utc(value)
 
 
 def _encode_decimal(value: Decimal) -> Any:
@@ -207,7 +243,7 @@ def _queued_utc(parsed: datetime) -> datetime:
     if parsed.tzinfo is None:
         # Written by hand into a replay: the integration's times are UTC, never the reading machine's.
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return _in_utc(parsed)
 
 
 _DECODERS: dict[str, Any] = {

@@ -19,7 +19,7 @@ import msgspec
 from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
-from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
+from shared.events import MAX_KEY_CHARS, ChangeEvent, Initiator, Operation, Source, derive_id
 from shared.jsonio import (
     MAX_MESSAGE_BYTES,
     MalformedJsonError,
@@ -135,11 +135,6 @@ Columns = frozenset[str] | None  # the columns to keep; None: all of them
 # How deep a value may nest (a party list's entities, a collection inside): real ones reach three or
 # four. Past it the record could not even be written onto a queue (its encoder recurses per level).
 MAX_VALUE_DEPTH = 16
-
-
-# A record id is a Guid (36 characters) and a Finance natural key a few short fields. Far longer is no
-# record's, and kept it would not fit a state store's key properties (Table Storage: 32K).
-MAX_KEY_CHARS = 1024
 
 
 def check_key_length(key: str) -> None:
@@ -301,7 +296,9 @@ def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value]
     merged: dict[str, Value] | None = None
     for image in images.values():
         if isinstance(image, dict):
-            merged = {**(merged or {}), **normalize_entity(image, columns)}
+            # In place: a message of many images would otherwise copy the merge so far once per image.
+            merged = merged if merged is not None else {}
+            merged.update(normalize_entity(image, columns))
     return merged
 
 

@@ -69,9 +69,15 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         properties = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
         await runtime.sender.send_raw(data["ingress"], body, properties, data.get("content_type") or "")
         return
-    if "raw_body" in data:
-        raise ValueError("the parked message was never a ChangeEvent; fix the sender and resend it")
-    event = ChangeEvent.from_json(item.event)
+    if "raw_body" in data or "raw_body_base64" in data:
+        # What a flow queue could not read: read again, by a version that may now can.
+        raw = data["raw_body"].encode() if "raw_body" in data else base64.b64decode(data["raw_body_base64"])
+        try:
+            event = ChangeEvent.from_json(raw)
+        except ValueError as exc:
+            raise ValueError(f"the parked message is still not a ChangeEvent ({exc}); fix its sender") from None
+    else:
+        event = ChangeEvent.from_json(item.event)
     fresh = event.replace(
         attempt=1,
         source=Source.REPLAY,

@@ -67,14 +67,24 @@ def _fit(text: str, limit: int = CHUNK) -> str:
     return text[:n]
 
 
-def _split(text: str) -> dict[str, Any]:
+def _split(text: str) -> list[str]:
     parts = []
     while text:
         part = _fit(text)
         parts.append(part)
         text = text[len(part) :]
-    parts = parts or [""]
-    return {f"event_{i}": part for i, part in enumerate(parts)} | {"event_parts": len(parts)}
+    return parts or [""]
+
+
+# An entity holds at most 1 MiB (Understanding the Table service data model): 14 parts of 60 KB leave
+# room for the row's other properties. A longer event (a 256 KB message of escaped control characters
+# is 1.5 MB of JSON) goes on in rows of its own, PartitionKey = the parked id, in order.
+ROW_EVENT_PARTS = 14
+PARTS_TABLE = "parkedparts"
+
+
+def _event_properties(parts: Sequence[str], first: int = 0) -> dict[str, str]:
+    return {f"event_{first + i}": part for i, part in enumerate(parts)}
 
 
 def _int(value: Any) -> int | None:
@@ -135,10 +145,6 @@ def _not_about_an_entity(exc: HttpResponseError) -> bool:
     multiply the requests (the SDK has retried already), so every settle of the chunk fails."""
     status = exc.status_code or 0
     return status >= 500 or status in (404, 408, 429)
-
-
-def _join(entity: dict[str, Any]) -> str:
-    return "".join(entity[f"event_{i}"] for i in range(int(entity.get("event_parts", 1))))
 
 
 class TableStateStore:
@@ -251,13 +257,18 @@ class TableStateStore:
             "id": parked.id,
             "flow": parked.flow,
             "key": _fit(parked.key),  # shown to people; the event, split, keeps the whole record
-            "reason": parked.reason,
+            "reason": _fit(parked.reason, 1024),
             "error": _fit(parked.error),
             "attempts": parked.attempts,
             "parked_at": parked.parked_at.isoformat(),
             "status": parked.status,
-            **_split(parked.event),
         }
+        parts = _split(parked.event)
+        values |= _event_properties(parts[:ROW_EVENT_PARTS]) | {"event_parts": len(parts)}
+        # The overflow first: the row never names parts that are not there yet.
+        for row, start in enumerate(range(ROW_EVENT_PARTS, len(parts), ROW_EVENT_PARTS)):
+            overflow = _event_properties(parts[start : start + ROW_EVENT_PARTS], start)
+            await self._put(PARTS_TABLE, parked.id, f"{row:06d}", overflow)
         for name in ("closed_by", "closed_reason"):
             if getattr(parked, name) is not None:
                 values[name] = getattr(parked, name)
@@ -284,12 +295,32 @@ class TableStateStore:
             )
         ]
         for entity in doomed:
+            if int(entity.get("event_parts", 1)) > ROW_EVENT_PARTS:
+                await self._delete_overflow(entity["id"])
             with contextlib.suppress(ResourceNotFoundError):
                 await client.delete_entity(partition_key=entity["PartitionKey"], row_key=entity["RowKey"])
         return len(doomed)
 
-    @staticmethod
-    def _parked(entity: dict[str, Any]) -> ParkedEvent:
+    async def _overflow(self, parked_id: str) -> list[dict[str, Any]]:
+        client = await self._table(PARTS_TABLE)
+        query = "PartitionKey eq @id"
+        return [dict(row) async for row in client.query_entities(query, parameters={"id": encode_key(parked_id)})]
+
+    async def _delete_overflow(self, parked_id: str) -> None:
+        client = await self._table(PARTS_TABLE)
+        for row in await self._overflow(parked_id):
+            with contextlib.suppress(ResourceNotFoundError):
+                await client.delete_entity(partition_key=row["PartitionKey"], row_key=row["RowKey"])
+
+    async def _event_text(self, entity: dict[str, Any]) -> str:
+        count = int(entity.get("event_parts", 1))
+        parts = dict(entity)
+        if count > ROW_EVENT_PARTS:
+            for row in await self._overflow(entity["id"]):
+                parts.update(row)
+        return "".join(parts[f"event_{i}"] for i in range(count))
+
+    async def _parked(self, entity: dict[str, Any]) -> ParkedEvent:
         return ParkedEvent(
             id=entity["id"],
             flow=entity["flow"],
@@ -297,7 +328,7 @@ class TableStateStore:
             reason=entity["reason"],
             error=entity["error"],
             attempts=int(entity["attempts"]),
-            event=_join(entity),
+            event=await self._event_text(entity),
             parked_at=datetime.fromisoformat(entity["parked_at"]),
             status=entity["status"],
             closed_by=entity.get("closed_by"),
@@ -308,7 +339,7 @@ class TableStateStore:
     async def get_parked(self, parked_id: str) -> ParkedEvent | None:
         client = await self._table("parked")
         async for entity in client.query_entities("id eq @id", parameters={"id": parked_id}):
-            return self._parked(dict(entity))
+            return await self._parked(dict(entity))
         return None
 
     async def list_parked(
@@ -335,7 +366,7 @@ class TableStateStore:
         found = []
         entities = client.query_entities(query, parameters=parameters) if query else client.list_entities()
         async for entity in entities:
-            found.append(self._parked(dict(entity)))
+            found.append(await self._parked(dict(entity)))
         found.sort(key=lambda p: (p.parked_at, p.id), reverse=True)
         return found[:limit] if limit is not None else found
 

@@ -275,3 +275,26 @@ async def test_an_event_with_a_key_longer_than_a_property_holds_can_still_be_par
     await store.park(item)
     got = await store.get_parked(item.id)
     assert got is not None and key.startswith(got.key) and json.loads(got.event)["key"] == key
+
+
+async def test_a_parked_event_over_an_entitys_megabyte_round_trips_and_is_purged_whole(
+    retaining: SqliteStateStore | TableStateStore,
+) -> None:
+    """Table Storage holds 1 MiB per entity: a 256 KB message of control characters is 1.5 MB once
+    escaped as JSON, and it must park (a park that fails raises the message into the dead-letter queue)."""
+    body = json.dumps({"body": "\x01" * 420_000, "emoji": "😀" * 60_000})
+    assert len(body) > 2_500_000
+    item = parked("route-dataverse-changes", "m-1", "undecodable", 0, body)
+    item.reason = "no flow for " + "x" * 40_000
+    await retaining.park(item)
+    got = await retaining.get_parked(item.id)
+    assert got is not None and got.event == body
+    [listed] = await retaining.list_parked()
+    assert listed.event == body and item.reason.startswith(listed.reason)
+
+    item.status, item.closed_by, item.closed_reason = "dismissed", "finance.admin", "checked"
+    item.closed_at = datetime.now(UTC) - timedelta(days=200)
+    await retaining.update_parked(item)
+    assert await retaining.list_parked(status=None) == []
+    if isinstance(retaining, TableStateStore):
+        assert await retaining._overflow(item.id) == []

@@ -14,11 +14,13 @@ import pytest
 from functions.catalog import CATALOG
 from functions.map_extensions import MapExtensionError, read_extensions
 from shared.cli import main
+from shared.decoding.dataverse import _images as dataverse_images
+from shared.errors import MappingError
 from shared.events import ChangeEvent, Operation, Source
 from shared.maps import FieldType, System
 from shared.records import normalize_finance_row
 from shared.targets import source_key
-from shared.values import user_local_day
+from shared.values import ms_date_or_text, parse_iso_datetime, parse_ms_date, user_local_day
 from shared.wire import to_wire
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -138,3 +140,39 @@ def test_a_user_local_date_only_value_is_the_day_its_user_picked(stored: str, pi
     day = user_local_day(stored if len(stored) == 10 else datetime.fromisoformat(stored))
     assert str(day) == picked
     assert to_wire(System.FINANCE, FieldType.DATE, day, "Field") == f"{picked}T12:00:00Z"
+
+
+def test_the_empty_date_of_a_local_kind_datetime_east_of_utc_is_empty() -> None:
+    # 1900-01-01T00:00 at +01:00 is 1899-12-31T23:00 in UTC; the offset says whose clock it was.
+    assert parse_ms_date("/Date(-2208992400000+0100)/") is None
+    assert parse_ms_date("/Date(-2208992400000)/") == datetime(1899, 12, 31, 23, tzinfo=UTC)
+    assert parse_ms_date("/Date(-2208985200000-0100)/") is None
+
+
+def test_a_text_column_that_only_looks_like_a_date_stays_text() -> None:
+    # No DateTime holds a year past 9999, so the column is text: it is kept, not refused.
+    assert ms_date_or_text("/Date(99999999999999999)/") == "/Date(99999999999999999)/"
+    assert ms_date_or_text("/Date(253402300799000)/") == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    long_text = "/Date(" + "1" * 200_000
+    assert ms_date_or_text(long_text) is long_text
+    with pytest.raises(ValueError, match="outside the calendar"):
+        parse_ms_date("/Date(999999999999999)/")
+
+
+def test_dates_at_the_calendars_edges_are_refused_as_values_not_raised_as_overflows() -> None:
+    assert user_local_day(datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)).isoformat() == "9999-12-31"
+    with pytest.raises(ValueError, match="outside the calendar"):
+        parse_iso_datetime("9999-12-31T23:30:00-01:00")
+    row = normalize_finance_row({"BirthDate": "9999-12-31T23:30:00-01:00", "Name": "x"})
+    assert row == {"BirthDate": "9999-12-31T23:30:00-01:00", "Name": "x"}
+    with pytest.raises(MappingError, match="BirthDate"):
+        to_wire(System.DATAVERSE, FieldType.DATE, row["BirthDate"], "BirthDate")
+
+
+def test_many_images_merge_in_linear_time() -> None:
+    images = {f"i{n}": {"Attributes": [{"key": f"c{n % 3}", "value": n}], "LogicalName": "x"} for n in range(20_000)}
+    started = time.process_time()
+    merged = dataverse_images(images)
+    # Bounded work, not a timing claim: the quadratic merge took seconds here, the linear one milliseconds.
+    assert time.process_time() - started < 2.0
+    assert merged == {"c0": 19998, "c1": 19999, "c2": 19997}
