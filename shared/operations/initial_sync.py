@@ -28,7 +28,7 @@ from shared.clients.addressing import FINANCE_WILDCARD, filter_for_key, literal
 from shared.clients.base import Page
 from shared.errors import OperatorError
 from shared.events import ChangeEvent, Operation, Source, derive_id
-from shared.maps import Registry, System, TableMap
+from shared.maps import CompanyRuleKind, Registry, System, TableMap
 from shared.operations.read_ahead import in_turn, read_ahead
 from shared.pipeline import source_key
 from shared.records import normalize_finance_row, normalize_webapi_row
@@ -51,9 +51,33 @@ def source_filter(table_map: TableMap, since: datetime | None) -> str | None:
     if table_map.filter is not None and table_map.filter.odata:
         clauses.append(f"({table_map.filter.odata})")
     if since is not None:
-        column = "modifiedon" if table_map.source.system is System.DATAVERSE else "ModifiedDateTime"
-        clauses.append(f"{column} ge {literal(since)}")
+        check_since(table_map)
+        clauses.append(f"modifiedon ge {literal(since)}")
     return " and ".join(clauses) or None
+
+
+def check_since(table_map: TableMap) -> None:
+    """Only Dataverse rows say when they changed: none of the Finance entities the maps read has a
+    modified-time field in the live $metadata, so a filter on one is refused by Finance."""
+    if table_map.source.system is System.FINANCE:
+        raise OperatorError(
+            f"{table_map.name} reads Finance's {table_map.source.entity_set}, which has no modified-time field: "
+            "run it without --since (rows that did not change are written as unchanged, not again)"
+        )
+
+
+def company_field_of(table_map: TableMap) -> str:
+    """The field of the Finance source rows that names their legal entity, for a filter by company."""
+    rule = table_map.company
+    if rule.kind is CompanyRuleKind.FIELD and rule.source:
+        return rule.source  # ReferenceDataAreaId, DAreaId: export entities name it their own way
+    keyed = [column for column in table_map.source.key_columns if column.lower() == "dataareaid"]
+    if keyed:
+        return keyed[0]
+    raise OperatorError(
+        f"{table_map.name} reads Finance's {table_map.source.entity_set}, which is not kept per legal entity: "
+        "run it without --companies"
+    )
 
 
 def source_pages(
@@ -62,7 +86,7 @@ def source_pages(
     *,
     entity_set: str | None = None,
     companies: list[str] | None = None,
-    company_field: str = "dataAreaId",
+    company_field: str | None = None,
     since: datetime | None = None,
     page_size: int = 5000,
     start_url: str | None = None,
@@ -77,7 +101,8 @@ def source_pages(
             entity_set or source.entity_set, filter=row_filter, page_size=page_size, start_url=start_url
         )
     if companies:
-        company_filter = " or ".join(filter_for_key({company_field: c.lower()}) for c in companies)
+        field = company_field or company_field_of(table_map)
+        company_filter = " or ".join(filter_for_key({field: c.lower()}) for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
     return runtime.engine.finance.pages(
         entity_set or source.entity_set, select=select, filter=row_filter, page_size=page_size, start_url=start_url
@@ -148,6 +173,10 @@ def new_run(table_map: TableMap, companies: list[str] | None, since: datetime | 
         if FINANCE_WILDCARD in company:
             # Finance reads * in eq as a pattern: 'US*' would sync every legal entity it matches.
             raise OperatorError(f"company {company!r} holds {FINANCE_WILDCARD!r}: name each legal entity in full")
+    if since is not None:
+        check_since(table_map)
+    if companies and table_map.source.system is System.FINANCE:
+        company_field_of(table_map)
     return SyncRun(
         id=uuid.uuid4().hex,
         flow=table_map.name,

@@ -36,7 +36,7 @@ from shared.errors import MappingError, MissingDependencyError, RecordNotFoundBy
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.jsonio import dumps, loads
 from shared.maps import FieldType, System, TableMap, WriteMode
-from shared.operations.initial_sync import record_failure, row_event, source_pages
+from shared.operations.initial_sync import check_since, record_failure, row_event, source_pages
 from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
@@ -525,6 +525,8 @@ async def reconcile(
 ) -> ReconcileReport:
     """Compare the flow's source with its target; with `repair`, send the drift through the flow.
     `run_id` names the queued run this one carries out (from the admin API or the schedule)."""
+    if since is not None:
+        check_since(table_map)
     company = company.upper() if company else None
     report = ReconcileReport(
         id=run_id or uuid.uuid4().hex,
@@ -584,7 +586,7 @@ async def _read_source(run: _Run, since: datetime | None) -> None:
         table_map,
         entity_set=document.rows_set if document else None,
         companies=companies,
-        company_field=document.company_field if document else "dataAreaId",
+        company_field=document.company_field if document else None,
         since=since,
         page_size=PAGE_SIZE,
     )

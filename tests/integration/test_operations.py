@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote_plus
 
 import httpx
 import pytest
 
 from functions import actuals
 from functions.catalog import CATALOG
+from sandbox.demo_documents import expense_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
 from shared.console.output import status_text
@@ -185,3 +189,34 @@ async def test_an_initial_sync_for_a_wildcard_company_is_refused_before_it_reads
         await initial_sync(sandbox.runtime, table_map, companies=["US*"])
     assert len([r for r in sandbox.finance.requests if r.method == "GET"]) == reads_before
     assert await latest_unfinished(sandbox.runtime, "workers") is None
+
+
+async def test_an_initial_sync_by_company_filters_on_the_field_the_entity_names_its_company_by(
+    sandbox: Sandbox,
+) -> None:
+    """ProjExpensesExport has no dataAreaId (live $metadata): its lines name the company ReferenceDataAreaId."""
+    assert sandbox.runtime is not None
+    await sandbox.finance.post_expense_report("usmf", "EXP-0200", [expense_line("Taxi", "42.10")])
+    await sandbox.finance.post_expense_report("uspi", "EXP-0201", [expense_line("Hotel", "120.00")])
+    await sandbox.wait_quiet()
+    run = await initial_sync(sandbox.runtime, CATALOG.by_name("expenses"), companies=["USMF"])
+    assert run.status == "completed" and run.counts["fed"] == 1
+    [read] = [r for r in sandbox.finance.requests if r.method == "GET" and r.path.endswith("/ProjExpensesExport")]
+    assert "ReferenceDataAreaId eq 'usmf'" in unquote_plus(read.query)
+
+
+@pytest.mark.parametrize(
+    ("flow", "arguments", "refusal"),
+    [
+        ("customers", {"since": datetime(2026, 11, 1, tzinfo=UTC)}, "has no modified-time field"),
+        ("workers", {"companies": ["USMF"]}, "is not kept per legal entity"),
+    ],
+)
+async def test_an_initial_sync_finance_cannot_answer_is_refused_before_it_reads(
+    sandbox: Sandbox, flow: str, arguments: dict[str, Any], refusal: str
+) -> None:
+    assert sandbox.runtime is not None
+    reads_before = len([r for r in sandbox.finance.requests if r.method == "GET"])
+    with pytest.raises(OperatorError, match=refusal):
+        await initial_sync(sandbox.runtime, CATALOG.by_name(flow), **arguments)
+    assert len([r for r in sandbox.finance.requests if r.method == "GET"]) == reads_before
