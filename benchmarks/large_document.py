@@ -19,7 +19,7 @@ from functions import vendor_invoice_lines, vendor_invoices
 from sandbox.demo_documents import create_vendor, vendor_invoice, vendor_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import create_project_setup, seed_reference_data
-from shared.clients.base import DataverseApi, Key, Row
+from shared.clients.base import DataverseApi, Key, KeyBinds, Row
 from shared.documents import apply_document
 from shared.events import ChangeEvent, Operation, Source
 from shared.outcomes import OutcomeKind
@@ -46,9 +46,15 @@ class OneUpsertPerRequest:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
-    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
-        for key, body in rows:
-            await self._client.write(entity_set, key, body)
+    async def write_many(
+        self,
+        entity_set: str,
+        rows: Sequence[tuple[Key, Row]],
+        changeset_size: int = 500,
+        key_binds: Sequence[KeyBinds] | None = None,
+    ) -> int:
+        for n, (key, body) in enumerate(rows):
+            await self._client.write(entity_set, key, body, key_binds=key_binds[n] if key_binds else None)
         return 0
 
 

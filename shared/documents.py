@@ -53,7 +53,8 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
         return Outcome.skipped(UNCHANGED)
 
     upserts = [(target.key, target.body) for target in targets]
-    await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size)
+    binds = [target.key_binds for target in targets]
+    await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size, binds)
     await engine.state.put_state(SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text))
     shown = (targets[0].key_text,) if len(targets) == 1 else (targets[0].key_text, targets[-1].key_text)
     return Outcome.written(len(targets), shown)

@@ -93,6 +93,10 @@ class MappingError(ProjopsError):
     """The record cannot be mapped: an unmapped option value, a filter that cannot be evaluated ..."""
 
 
+class OutOfScopeError(MappingError):
+    """The record belongs to a legal entity outside PROJOPS_COMPANIES: not this deployment's to sync."""
+
+
 class OperatorError(ProjopsError):
     """An expected failure of an operation (unknown flow, bad date, no such parked event, a missing
     setting, a host that does not answer): one line that says what to do, never a traceback."""

@@ -52,6 +52,7 @@ SOURCE_EXISTS = "source-still-exists"
 NEVER_SYNCED = "never-synced"
 DUPLICATE = "duplicate"
 FINANCE_TEST_EVENT = "finance-test-event"
+OUT_OF_SCOPE = "out-of-scope"  # a legal entity outside PROJOPS_COMPANIES
 
 # Retry and park reasons.
 MISSING_DEPENDENCY = "missing-dependency"

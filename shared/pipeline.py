@@ -13,6 +13,7 @@ from shared.errors import (
     MappingError,
     MissingDependencyError,
     NotFoundError,
+    OutOfScopeError,
     PermanentServiceError,
     PreconditionFailedError,
     RecordExistsError,
@@ -31,6 +32,7 @@ from shared.outcomes import (
     MISSING_DEPENDENCY,
     NO_MAPPED_CHANGE,
     OPERATION_NOT_ALLOWED,
+    OUT_OF_SCOPE,
     REJECTED,
     SOURCE_EXISTS,
     SOURCE_GONE,
@@ -68,6 +70,8 @@ async def apply_event(engine: Engine, table_map: TableMap, event: ChangeEvent) -
         return Outcome.retry_later(TRANSIENT, str(exc), exc.retry_after)
     except AuthError as exc:
         return Outcome.retry_later(TRANSIENT, f"token: {exc}")
+    except OutOfScopeError as exc:
+        return Outcome.skipped(OUT_OF_SCOPE, str(exc))
     except MappingError as exc:
         return Outcome.parked(MAPPING, str(exc))
     except (PermanentServiceError, PreconditionFailedError, RecordExistsError, NotFoundError) as exc:

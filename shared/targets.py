@@ -8,7 +8,7 @@ reconcile and trace all call this one stage, so a mapping is computed one way on
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
@@ -16,7 +16,7 @@ from shared.clients.addressing import bind_reference, filter_for_key, unaddressa
 from shared.clients.base import primary_id
 from shared.document_keys import document_key
 from shared.engine import Engine
-from shared.errors import MappingError, MissingDependencyError
+from shared.errors import MappingError, MissingDependencyError, OutOfScopeError
 from shared.events import ChangeEvent, Operation, Source
 from shared.key_text import join_key_parts
 from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap
@@ -34,6 +34,8 @@ class TargetRow:
     company: str | None
     key: dict[str, Any]
     body: dict[str, Any]
+    # A Dataverse key's lookup parts as the binds a create sets them with (shared.clients.base.KeyBinds).
+    key_binds: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -168,8 +170,22 @@ async def build_target_rows(
         if missing:
             raise MappingError(f"target key field(s) {', '.join(missing)} have no value")
         state_key = f"{event.key}|{company}" if fan_out else event.key
-        rows.append(TargetRow(state_key, company, key, payload))
+        rows.append(TargetRow(state_key, company, key, payload, _key_binds(table_map, key)))
     return rows
+
+
+def _key_binds(table_map: TableMap, key: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The binds that set the key's lookup parts when the row is created with its key in the body
+    (a key Dataverse cannot address in a URL): `_msdyn_company_value` → `msdyn_company@odata.bind`."""
+    if table_map.target.system is not System.DATAVERSE:
+        return {}
+    binds: dict[str, tuple[str, str]] = {}
+    for lookup in table_map.lookups:
+        name = lookup.target
+        if name in key and name.startswith("_") and name.endswith("_value") and lookup.bind_set and key[name]:
+            navigation = lookup.navigation or name[1:-6]
+            binds[name] = (f"{navigation}@odata.bind", bind_reference(lookup.bind_set, {"id": key[name]}))
+    return binds
 
 
 async def resolve_companies(
@@ -188,7 +204,8 @@ async def resolve_companies(
         company = value or event.company
         if not company:
             raise MappingError(f"the record has no {rule.source}: its company cannot be determined")
-        return [str(company).upper()]
+        # Finance raises data events for every legal entity, whatever the deployment covers.
+        return [_in_scope(engine, str(company).upper())]
     if not isinstance(value, Ref):
         raise MappingError(f"the record has no {rule.source}: its company cannot be determined")
     assert rule.read_set is not None and rule.read_column is not None
@@ -196,12 +213,15 @@ async def resolve_companies(
     if rule.via_set and rule.via_column:
         company_id = str(await _read_column(engine, rule.via_set, value.id, rule.via_column))
     code = await _read_column(engine, rule.read_set, company_id, rule.read_column)
-    company = str(code).upper()
+    return [_in_scope(engine, str(code).upper())]
+
+
+def _in_scope(engine: Engine, company: str) -> str:
     if engine.settings.companies and company not in engine.settings.companies:
-        raise MappingError(
+        raise OutOfScopeError(
             f"company {company} is not in scope (PROJOPS_COMPANIES={','.join(engine.settings.companies)})"
         )
-    return [company]
+    return company
 
 
 async def _payload(

@@ -223,3 +223,16 @@ def typed_key(key: Mapping[str, Any], types: Mapping[str, FieldType]) -> dict[st
         else:
             typed[name] = value
     return typed
+
+
+def dataverse_typed_key(key: Mapping[str, Any], types: Mapping[str, FieldType]) -> dict[str, Any]:
+    """A Dataverse alternate key with each part as OData writes it in a key segment: a date-only
+    column's day as a bare date (msdyn_validfrom=2026-12-01), a date and time bare; text stays text."""
+    typed = dict(key)
+    for name, value in key.items():
+        kind = types.get(name)
+        if kind is FieldType.DATE and isinstance(value, str):
+            typed[name] = _as_date(value, name)
+        elif kind is FieldType.DATETIME and isinstance(value, str):
+            typed[name] = _as_datetime(value, name)
+    return typed

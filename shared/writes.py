@@ -17,14 +17,15 @@ from shared.maps import System, TableMap, WriteMode
 from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
 from shared.state.base import SyncState
 from shared.targets import TargetRow, build_target_rows, passes_filter
-from shared.wire import finance_empty, typed_key
+from shared.wire import dataverse_typed_key, finance_empty, typed_key
 
 
 async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_state: SyncState | None) -> None:
     entity_set = table_map.target.entity_set
     if table_map.target.system is System.DATAVERSE:
+        key = dataverse_typed_key(row.key, table_map.target_key_types)
         try:
-            await engine.dataverse.write(entity_set, row.key, row.body, table_map.write_mode.value)
+            await engine.dataverse.write(entity_set, key, row.body, table_map.write_mode.value, row.key_binds)
         except NotFoundError as exc:
             if table_map.write_mode is WriteMode.UPDATE:
                 described = ",".join(f"{k}={v}" for k, v in row.key.items())
@@ -87,6 +88,8 @@ async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, s
     for _state_key, key in keys:
         if table_map.target.system is System.FINANCE:
             key = typed_key(key, table_map.target_key_types)
+        else:
+            key = dataverse_typed_key(key, table_map.target_key_types)
         await client.delete(table_map.target.entity_set, key)
     key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
     version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)

@@ -40,6 +40,7 @@ from sandbox.odata import (
     parse_key,
     request_path,
     split_resource,
+    split_top,
 )
 from shared.values import parse_iso_datetime
 
@@ -378,6 +379,7 @@ class DataverseSimulator(Simulator):
                 "Make sure both the key name and value are valid.",
                 "0x80060888",
             )
+        _check_key_literals(table, key_segment)
         wanted = {n: v for n, v in zip(names, key.values(), strict=True)}
         alternate = next(a for a in table.alternate_keys if set(a) == set(names))
         record_id = self._key_index(table, alternate).get(tuple(_key_text(wanted[c]) for c in alternate))
@@ -919,6 +921,30 @@ def _dump(value: Any) -> bytes:
     from shared.jsonio import dumps
 
     return dumps(value).encode()
+
+
+# OData v4 key literals: text quoted, dates, times, numbers and Guids bare (OData ABNF keyPredicate). A
+# DateOnly column's key value written as text ('2026-12-01') does not name the row (inferred: the same
+# answer Dataverse gives a key it cannot read).
+_BARE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?|-?[\d.]+|[0-9a-fA-F-]{36})$")
+
+
+def _check_key_literals(table: Table, key_segment: str) -> None:
+    inner = key_segment.strip()[1:-1]
+    for part in split_top(inner):
+        name, _, text = part.partition("=")
+        name, text = name.strip(), unquote(text.strip())
+        column = table.columns.get(name[1:-6] if name.startswith("_") and name.endswith("_value") else name)
+        quoted = len(text) >= 2 and text[0] == "'" and text[-1] == "'"
+        kind = column.type if column is not None else "string"
+        wrong = (quoted or not _BARE.match(text)) if kind in ("date", "datetime", "lookup") else not quoted
+        if wrong and kind in ("date", "datetime", "lookup", "string"):
+            raise error(
+                400,
+                f"The key in the request URI is not valid for resource 'Microsoft.Dynamics.CRM.{table.logical}'. "
+                f"Make sure both the key name and value are valid: {name}={text} is not {EDM.get(kind, 'Edm.Guid')}.",
+                "0x80060888",
+            )
 
 
 def _plain_value(value: Any) -> Any:

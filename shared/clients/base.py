@@ -17,6 +17,9 @@ from shared.clients.batch import BatchRequest, BatchResponse
 Row = dict[str, Any]
 Key = Mapping[str, Any]
 WriteMode = Literal["upsert", "create", "update"]
+# What sets a key's lookup part (`_msdyn_company_value`) in a create's body, which cannot carry the
+# read-only `_x_value` itself: the part's name → (`<navigation>@odata.bind`, `/<set>(<id>)`).
+KeyBinds = Mapping[str, tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,17 @@ class ChangePage:
 class DataverseApi(Protocol):
     async def get(self, entity_set: str, key: Key, select: Sequence[str] | None = None) -> Row | None: ...
 
-    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult: ...
+    async def write(
+        self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert", key_binds: KeyBinds | None = None
+    ) -> WriteResult: ...
 
-    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int: ...
+    async def write_many(
+        self,
+        entity_set: str,
+        rows: Sequence[tuple[Key, Row]],
+        changeset_size: int = 500,
+        key_binds: Sequence[KeyBinds] | None = None,
+    ) -> int: ...
 
     async def create(self, entity_set: str, body: Row) -> WriteResult: ...
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from shared.clients.addressing import entity_path, entity_set_path, filter_for_key, unaddressable_character
-from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult, primary_id
+from shared.clients.base import ChangePage, Key, KeyBinds, Page, Row, WriteMode, WriteResult, primary_id
 from shared.clients.batch import BatchRequest
 from shared.clients.bulk import BulkUpserts
 from shared.clients.http import ODataClient, json_body, json_object
@@ -59,14 +59,21 @@ def _entity_id(response: httpx.Response) -> str | None:
     return inner.lower() if "=" not in inner else inner
 
 
-def _bindable(key: Key) -> Row:
-    """Key columns as a create body can carry them; a lookup key part cannot be a plain column."""
-    if any(name.startswith("_") and name.endswith("_value") for name in key):
-        raise MappingError(
-            "the key holds a character Dataverse cannot address and a lookup part a create cannot set: "
-            + ", ".join(f"{k}={v!r}" for k, v in key.items())
-        )
-    return dict(key)
+def _bindable(key: Key, key_binds: KeyBinds | None) -> Row:
+    """Key columns as a create body carries them: a lookup part (`_x_value`, read-only) as its bind."""
+    body: Row = {}
+    for name, value in key.items():
+        if not (name.startswith("_") and name.endswith("_value")):
+            body[name] = value
+        elif key_binds and name in key_binds:
+            bind, reference = key_binds[name]
+            body[bind] = reference
+        else:
+            raise MappingError(
+                "the key holds a character Dataverse cannot address and a lookup part the map gives no bind for: "
+                + ", ".join(f"{k}={v!r}" for k, v in key.items())
+            )
+    return body
 
 
 def logical_name(entity_set: str) -> str:
@@ -112,7 +119,9 @@ class DataverseClient(ODataClient):
             return None
         return json_object(response, self.system)
 
-    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult:
+    async def write(
+        self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert", key_binds: KeyBinds | None = None
+    ) -> WriteResult:
         headers = dict(_HEADERS)
         if mode == "create":
             headers["If-None-Match"] = "*"
@@ -122,7 +131,7 @@ class DataverseClient(ODataClient):
         # on create the URL's values must win (formats.md §4.2).
         payload = {name: value for name, value in body.items() if name not in key}
         if unaddressable_character(key):
-            return await self._write_found(entity_set, key, payload, mode)
+            return await self._write_found(entity_set, key, payload, mode, key_binds)
         if mode == "upsert" and self.bulk is not None:
             return await self.bulk.upsert(entity_set, key, payload)
         response = await self.http.request(
@@ -162,14 +171,16 @@ class DataverseClient(ODataClient):
             return page.rows[0] if page.rows else None
         return None
 
-    async def _write_found(self, entity_set: str, key: Key, payload: Row, mode: WriteMode) -> WriteResult:
+    async def _write_found(
+        self, entity_set: str, key: Key, payload: Row, mode: WriteMode, key_binds: KeyBinds | None
+    ) -> WriteResult:
         """Upsert by a key that cannot be in the URL: find the row by $filter, then write it by id,
         or create it with the key columns in the body."""
         found = await self._find(entity_set, key)
         if found is None:
             if mode == "update":
                 raise NotFoundError("dataverse", 404, f"no {entity_set} row where {filter_for_key(key)}")
-            return await self.create(entity_set, {**_bindable(key), **payload})
+            return await self.create(entity_set, {**_bindable(key, key_binds), **payload})
         if mode == "create":
             raise PreconditionFailedError("dataverse", 412, f"a {entity_set} row where {filter_for_key(key)} exists")
         row_id = primary_id(entity_set, found)
@@ -179,21 +190,37 @@ class DataverseClient(ODataClient):
         )
         return WriteResult(entity_id=row_id, created=False)
 
-    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
+    async def write_many(
+        self,
+        entity_set: str,
+        rows: Sequence[tuple[Key, Row]],
+        changeset_size: int = 500,
+        key_binds: Sequence[KeyBinds] | None = None,
+    ) -> int:
         """Upsert rows by their keys in atomic changesets; returns the number of changesets sent."""
         changesets = 0
         for start in range(0, len(rows), changeset_size):
+            chunk = rows[start : start + changeset_size]
+            binds = key_binds[start : start + changeset_size] if key_binds else [None] * len(chunk)
             requests = [
-                BatchRequest(
-                    "PATCH",
-                    entity_path(entity_set, key, guid_primary=True),
-                    {name: value for name, value in body.items() if name not in key},
-                )
-                for key, body in rows[start : start + changeset_size]
+                await self._upsert_request(entity_set, key, body, row_binds)
+                for (key, body), row_binds in zip(chunk, binds, strict=True)
             ]
             await self.batch(requests)
             changesets += 1
         return changesets
+
+    async def _upsert_request(self, entity_set: str, key: Key, body: Row, key_binds: KeyBinds | None) -> BatchRequest:
+        """One row's upsert in a changeset. A key Dataverse cannot address in a URL (an invoice number
+        with a '/') is found by $filter first, then written by id or created with its key in the body."""
+        payload = {name: value for name, value in body.items() if name not in key}
+        if not unaddressable_character(key):
+            return BatchRequest("PATCH", entity_path(entity_set, key, guid_primary=True), payload)
+        found = await self._find(entity_set, key)
+        if found is None:
+            return BatchRequest("POST", entity_set_path(entity_set), {**_bindable(key, key_binds), **payload})
+        row = {"id": primary_id(entity_set, found)}
+        return BatchRequest("PATCH", entity_path(entity_set, row, guid_primary=True), payload, {"If-Match": "*"})
 
     async def create(self, entity_set: str, body: Row) -> WriteResult:
         response = await self.http.request("POST", entity_set, headers=dict(_HEADERS), json=body)

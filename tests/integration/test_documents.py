@@ -266,3 +266,23 @@ async def test_a_5000_line_vendor_invoice_lands_complete_in_ten_changesets(poste
     line_batches = [r for r in batches(sandbox) if "msdyn_projectvendorinvoicelines" in r.body]
     assert len(line_batches) == 10
     assert await parked(sandbox) == []
+
+
+async def test_an_invoice_numbered_with_a_slash_lands_whole_by_filter_and_binds(posted_setup: Sandbox) -> None:
+    """A vendor's own numbering ("INV/2026/001") cannot be in a key segment: the header is found by
+    $filter, created with its vendor bound (the key's `_msdyn_vendor_value` is read-only), and its
+    lines find it the same way."""
+    sandbox = posted_setup
+    await create_vendor(sandbox)
+    await sandbox.finance.post_vendor_invoice(
+        "usmf", vendor_invoice("INV/2026/001"), [vendor_line(1, price="101.25"), vendor_line(2, price="99.99")]
+    )
+    await sandbox.wait_quiet()
+    assert await parked(sandbox) == []
+    [header] = sandbox.dataverse.rows("msdyn_projectvendorinvoice")
+    assert (header["msdyn_vendorinvoicenumber"], header["msdyn_vendor"]) == ("INV/2026/001", vendor_account_id(sandbox))
+    lines = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    assert len(lines) == 2 and {line["msdyn_vendorinvoice"] for line in lines} == {
+        header["msdyn_projectvendorinvoiceid"]
+    }
+    assert not any("INV/2026" in r.path for r in sandbox.dataverse.requests if r.method == "PATCH")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from functions import exchange_rates
@@ -340,3 +341,35 @@ async def test_vendor_becomes_a_vendor_account_that_never_turns_into_a_customer(
     assert {r["msdyn_vendoraccountnumber"] for r in sandbox.dataverse.rows("msdyn_vendor")} == {"V-200", "V-201"}
     assert sandbox.finance.get("CustomersV3", dataAreaId="usmf", CustomerAccount="V-200") is None
     assert await parked(sandbox) == []
+
+
+async def test_a_customer_account_dataverse_cannot_address_is_created_with_its_company_bound(
+    sandbox: Sandbox,
+) -> None:
+    """accounts are keyed by accountnumber + _msdyn_company_value: "C&A-001" cannot be in a key segment,
+    so the account is created by POST, its company bound as msdyn_company@odata.bind."""
+    body = {
+        "dataAreaId": "usmf",
+        "CustomerAccount": "C&A-001",
+        "OrganizationName": "C and A",
+        "PartyType": "Organization",
+    }
+    async with sandbox.person_finance() as fo:
+        await send(fo, "POST", "CustomersV3", {**body, "CustomerGroupId": "30"})
+    await sandbox.wait_quiet()
+    assert await parked(sandbox) == []
+    [account] = [r for r in sandbox.dataverse.rows("account") if r["accountnumber"] == "C&A-001"]
+    assert account["name"] == "C and A" and account["msdyn_company"] == "c0a1e000-0000-4000-8000-000000000001"
+    [create] = [
+        json.loads(r.body)
+        for r in sandbox.dataverse.requests
+        if r.method == "POST" and r.path.endswith("/accounts") and "C&A-001" in r.body
+    ]
+    assert create["msdyn_company@odata.bind"] == "/cdm_companies(c0a1e000-0000-4000-8000-000000000001)"
+
+    async with sandbox.person_finance() as fo:
+        await send(
+            fo, "PATCH", "CustomersV3(dataAreaId='usmf',CustomerAccount='C%26A-001')", {"OrganizationName": "C&A"}
+        )
+    await sandbox.wait_quiet()
+    assert [r["name"] for r in sandbox.dataverse.rows("account") if r["accountnumber"] == "C&A-001"] == ["C&A"]

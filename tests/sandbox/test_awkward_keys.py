@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from datetime import date
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
@@ -239,3 +240,21 @@ async def test_a_bind_by_an_alternate_key_is_read_as_the_url_it_is(dataverse: An
     )
     [row] = [r for r in sim.rows("msdyn_projecttask") if r.get("msdyn_projecttaskid") == task]
     assert row["msdyn_project"] == project["msdyn_projectid"]
+
+
+async def test_a_date_only_key_part_is_a_bare_date_and_text_in_its_place_is_refused(dataverse: Any) -> None:
+    """OData writes an Edm.Date key value bare; quoted it is text, which names no row of a date key."""
+    sim, client = dataverse
+    key = {
+        "msdyn_exchangeratetypename": "Default",
+        "msdyn_fromcurrencycode": "GBP",
+        "msdyn_tocurrencycode": "USD",
+        "msdyn_validfrom": "2026-12-01",
+    }
+    refusal = re.escape("msdyn_validfrom='2026-12-01' is not Edm.Date")
+    with pytest.raises(PermanentServiceError, match=refusal) as refused:
+        await client.write("msdyn_currencyexchangerates", key, {"msdyn_exchangerate": "1.27"})
+    assert refused.value.status == 400 and refused.value.code == "0x80060888"
+    await client.write("msdyn_currencyexchangerates", {**key, "msdyn_validfrom": date(2026, 12, 1)}, {})
+    [rate] = sim.rows("msdyn_currencyexchangerate")
+    assert str(rate["msdyn_validfrom"]) == "2026-12-01"

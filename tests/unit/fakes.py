@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.clients.base import ChangePage, Key, Page, Row, WriteMode, WriteResult
+from shared.clients.base import ChangePage, Key, KeyBinds, Page, Row, WriteMode, WriteResult
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
@@ -39,11 +39,19 @@ class FakeDataverse:
         (value,) = key.values() if len(key) == 1 else (None,)
         return rows.get(str(value).lower()) if value is not None else None
 
-    async def write(self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert") -> WriteResult:
+    async def write(
+        self, entity_set: str, key: Key, body: Row, mode: WriteMode = "upsert", key_binds: KeyBinds | None = None
+    ) -> WriteResult:
         self.writes.append((entity_set, mode, dict(key), dict(body)))
         return WriteResult()
 
-    async def write_many(self, entity_set: str, rows: Sequence[tuple[Key, Row]], changeset_size: int = 500) -> int:
+    async def write_many(
+        self,
+        entity_set: str,
+        rows: Sequence[tuple[Key, Row]],
+        changeset_size: int = 500,
+        key_binds: Sequence[KeyBinds] | None = None,
+    ) -> int:
         for key, body in rows:
             self.writes.append((entity_set, "upsert", dict(key), dict(body)))
         return -(-len(rows) // changeset_size)

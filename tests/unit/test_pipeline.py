@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from functions import actuals, actuals_accounting, expense_categories, projects_v2, resource_roles, workers
+from functions import actuals, actuals_accounting, customers, expense_categories, projects_v2, resource_roles, workers
 from shared.cache import TtlCache
 from shared.events import ChangeEvent, Initiator, Operation, Source
 from shared.maps import each_company_in_scope
-from shared.outcomes import OutcomeKind
+from shared.outcomes import OUT_OF_SCOPE, OutcomeKind
 from shared.pipeline import Engine, apply_event, source_key
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 from shared.settlement import settle
@@ -473,3 +473,24 @@ async def test_a_finance_delete_older_than_the_row_is_skipped(engine: Engine, fi
     workers_that_delete = dataclasses.replace(workers.MAP, operations=frozenset(Operation))
     outcome = await apply_event(engine, workers_that_delete, worker_event("d1", "x", Operation.DELETE))
     assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "source-still-exists")
+
+
+async def test_a_finance_record_of_a_company_outside_the_scope_is_skipped_not_written(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    """Finance raises data events for every legal entity; PROJOPS_COMPANIES is USMF,USPI here."""
+    dataverse.add("cdm_companies", "c0000000-0000-4000-8000-0000000000de", {"cdm_companycode": "DEMF"})
+    row = {"dataAreaId": "demf", "CustomerAccount": "DE-001", "OrganizationName": "Contoso GmbH"}
+    finance.add("CustomersV3", {**row, "PartyType": "Organization"})
+    event = ChangeEvent(
+        event_id="d1",
+        source=Source.FINANCE,
+        entity="custcustomerv3entity",
+        operation=Operation.CREATE,
+        key="",
+        record=row,
+    )
+    outcome = await apply_event(engine, customers.MAP, event.for_flow("customers", source_key(customers.MAP, event)))
+    assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, OUT_OF_SCOPE)
+    assert outcome.detail is not None and "DEMF is not in scope" in outcome.detail
+    assert dataverse.writes == []
