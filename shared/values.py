@@ -42,7 +42,7 @@ def parse_ms_date(text: str) -> datetime | None:
     Cached: a backlog repeats its dates (a day's transactions), and the regex and arithmetic cost
     more than the lookup.
     """
-    match = _DATE_RE.match(text) if len(text) <= _MS_DATE_CHARS else None
+    match = _DATE_RE.match(text) if len(text) <= MS_DATE_CHARS else None
     if match is None:
         raise ValueError(f"not a /Date(ms)/ value: {text[:60]!r}")
     try:
@@ -65,7 +65,7 @@ def parse_ms_date(text: str) -> datetime | None:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The longest /Date(ms+hhmm)/ a DateTime can give (ms of year 9999 have 15 digits); longer text is
 # not a date, and is neither parsed nor kept in the caches.
-_MS_DATE_CHARS = len("/Date(-999999999999999+0000)/")
+MS_DATE_CHARS = len("/Date(-999999999999999+0000)/")
 
 
 def is_ms_date(value: object) -> bool:
@@ -73,10 +73,10 @@ def is_ms_date(value: object) -> bool:
 
 
 @lru_cache(maxsize=4096)
-def _short_ms_date_or_text(text: str) -> Value:
-    """One cached call where testing and then parsing matched the pattern twice per date (a decoder
-    asks it for every text that starts like one)."""
-    if len(text) > _MS_DATE_CHARS or _DATE_RE.match(text) is None:
+def short_ms_date_or_text(text: str) -> Value:
+    """ms_date_or_text for text of at most MS_DATE_CHARS characters, which the caller has tested: the
+    decoders' hot path, one cached call where testing and then parsing matched the pattern twice."""
+    if len(text) > MS_DATE_CHARS or _DATE_RE.match(text) is None:
         return text
     try:
         return parse_ms_date(text)
@@ -87,7 +87,7 @@ def _short_ms_date_or_text(text: str) -> Value:
 def ms_date_or_text(text: str) -> Value:
     """A column's text as its date when it is a `/Date(ms)/` value, else the text. Only text short
     enough to be a date reaches the cache: a text column can hold 1 MB that starts like one."""
-    return text if len(text) > _MS_DATE_CHARS else _short_ms_date_or_text(text)
+    return text if len(text) > MS_DATE_CHARS else short_ms_date_or_text(text)
 
 
 def user_local_day(value: Value) -> Value:
@@ -133,17 +133,10 @@ def parse_iso_datetime(text: str) -> datetime | None:
     # the conversion (1900-01-01T00:00+01:00 is 1899-12-31 in UTC) and after it.
     if parsed.date() == FINANCE_EMPTY_DATE:
         return None
-    parsed = _in_utc(parsed)
+    parsed = to_utc(parsed)
     if parsed.date() == FINANCE_EMPTY_DATE:
         return None
     return parsed
-
-
-def _in_utc(parsed: datetime) -> datetime:
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 9999-12-31T23:30-01:00 is in year 10000 in UTC
-        raise ValueError(f"{parsed.isoformat()} is outside the calendar in UTC") from None
 
 
 def parse_since(text: str) -> datetime:
@@ -162,7 +155,10 @@ def parse_since(text: str) -> datetime:
 def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("naive datetime: every datetime in projops-sync is timezone-aware UTC")
-    return _in_utc(value)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:30-01:00 is in year 10000 in UTC
+        raise ValueError(f"{value.isoformat()} is outside the calendar in UTC") from None
 
 
 def _encode_decimal(value: Decimal) -> Any:
@@ -243,7 +239,7 @@ def _queued_utc(parsed: datetime) -> datetime:
     if parsed.tzinfo is None:
         # Written by hand into a replay: the integration's times are UTC, never the reading machine's.
         return parsed.replace(tzinfo=UTC)
-    return _in_utc(parsed)
+    return to_utc(parsed)
 
 
 _DECODERS: dict[str, Any] = {
@@ -373,6 +369,7 @@ def utc_now() -> datetime:
 __all__ = [
     "FINANCE_EMPTY_DATE",
     "LOCAL_DAY_INFERRED",
+    "MS_DATE_CHARS",
     "Ref",
     "TaggedValue",
     "Value",
@@ -385,6 +382,7 @@ __all__ = [
     "parse_iso_datetime",
     "parse_ms_date",
     "parse_since",
+    "short_ms_date_or_text",
     "to_utc",
     "untag_record",
     "user_local_day",

@@ -28,7 +28,7 @@ from shared.jsonio import (
     decode_fragment,
     loads_untrusted,
 )
-from shared.values import Ref, Value, is_ms_date, ms_date_or_text, parse_ms_date, utc_now
+from shared.values import MS_DATE_CHARS, Ref, Value, is_ms_date, parse_ms_date, short_ms_date_or_text, utc_now
 
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
 SIZE_EXCEEDED = "MessageMaxSizeExceeded"
@@ -173,7 +173,7 @@ def normalize_value(raw: Any, depth: int = 0) -> Value:
         raw = decode_fragment(raw)
         kind_of = type(raw)
     if kind_of is str:
-        return ms_date_or_text(raw) if raw.startswith("/Date(") else raw
+        return short_ms_date_or_text(raw) if raw.startswith("/Date(") and len(raw) <= MS_DATE_CHARS else raw
     if raw is None or kind_of in (bool, int, Decimal):
         return raw
     if kind_of is float:

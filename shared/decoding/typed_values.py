@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from shared.jsonio import MAX_NUMBER_CHARS, UntrustedJsonError, check_range, decode_fragment
-from shared.values import Ref, Value, ms_date_or_text
+from shared.values import MS_DATE_CHARS, Ref, Value, short_ms_date_or_text
 
 _CONTRACTS = ":http://schemas.microsoft.com/xrm/2011/Contracts"
 
@@ -63,7 +63,9 @@ def decode_values(raws: Sequence[msgspec.Raw]) -> list[Value] | None:
     for raw, value in zip(raws, decoded, strict=True):
         kind = type(value)
         if kind is str:
-            append(ms_date_or_text(value) if value.startswith("/Date(") else value)
+            append(
+                short_ms_date_or_text(value) if value.startswith("/Date(") and len(value) <= MS_DATE_CHARS else value
+            )
         elif kind is _EntityReference:
             append(Ref(value.LogicalName or "", (value.Id or "").lower(), value.Name))
         elif kind is _OptionSetValue:
