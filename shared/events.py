@@ -79,6 +79,9 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     partial: bool = False
     # Name of the source message (Create, Update, OnExternalUpdated, a business event id ...), for people.
     message: str | None = None
+    # Dataverse's execution depth: 1 for a request made directly, more for what a plug-in or workflow
+    # did in response to one (under the identity of the request that caused it).
+    depth: int | None = None
     # A delete reconcile asks for: the target row it found orphaned, by its key, when no source
     # record (and so no state or pre image) is left to derive it from.
     target_key: dict[str, Any] | None = None

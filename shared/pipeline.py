@@ -96,11 +96,16 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         return Outcome.skipped(OPERATION_NOT_ALLOWED, operation.value)
 
     state = await engine.state.get_state(table_map.name, event.key)
-    if state is not None and state.tombstone and operation is not Operation.CREATE:
-        return Outcome.skipped(TOMBSTONE)
+    if state is not None and state.tombstone:
+        if operation is not Operation.CREATE:
+            return Outcome.skipped(TOMBSTONE)
+        if event.version is not None and state.version is not None and event.version <= state.version:
+            # The asynchronous service does not keep order: this Create is the deleted row's, late.
+            return Outcome.skipped(TOMBSTONE, f"the create (version {event.version}) is older than the delete")
     if event.version is not None and state is not None and state.version is not None and event.version < state.version:
         return Outcome.skipped(STALE, f"version {event.version} < applied {state.version}")
     if _is_own_change(engine.settings, table_map, event):
+        await _note_echo(engine, table_map, event, state)
         return Outcome.skipped(ECHO)
     if table_map.document is not None:
         return await apply_document(engine, table_map, event)
@@ -150,6 +155,21 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     return Outcome.written(len(written), tuple(written))
 
 
+async def _note_echo(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> None:
+    """The reverse flow has just written this record from the target's side, so the target holds what
+    it copied, not what this flow last wrote there: the payload hash no longer says "unchanged" (a user
+    who reverts the change must reach the target), and the echo's version is the newest the source had
+    (a retry or a backlog of an older change must not overwrite what came back). The row also tells
+    an initial sync that the record was changed since its page was read."""
+    version = event.version
+    if state is not None and state.version is not None and (version is None or version < state.version):
+        version = state.version
+    if state is not None and state.payload_hash is None and state.version == version:
+        return  # nothing to note: a second echo of the same write
+    target_key = state.target_key if state is not None else None
+    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, target_key))
+
+
 async def _source_still_has(engine: Engine, table_map: TableMap, event: ChangeEvent) -> bool:
     known = {**(event.before or {}), **(event.record or {})}
     try:
@@ -162,6 +182,10 @@ def _is_own_change(settings: Settings, table_map: TableMap, event: ChangeEvent) 
     if table_map.accept_own_changes:
         return False
     who = event.initiated_by
+    if table_map.source.system is System.DATAVERSE and event.depth is not None and event.depth > 1:
+        # Microsoft's own logic answering our write (a plug-in, a workflow) runs as our user, one level
+        # deeper: what it changes is its change, not our echo (DESIGN §6).
+        return False
     if table_map.source.system is System.DATAVERSE and who.user_id:
         return who.user_id.lower() in settings.integration_user_ids
     if who.aad_object_id:

@@ -368,6 +368,7 @@ def event_from_context(
         "initiated_by": Initiator(user_id=context.initiating_user_id, aad_object_id=context.initiating_aad_object_id),
         "correlation_id": correlation_id or context.correlation_id,
         "message": message,
+        "depth": context.depth,
     }
     if size_exceeded or not params:
         # Dataverse dropped InputParameters and the images to fit the message: re-read by id. The

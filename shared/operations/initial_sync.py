@@ -140,10 +140,14 @@ def row_event(
         record = normalize_webapi_row(row)
         key = str(record[source.key_columns[0]]).lower()
         company = None
+        # The row's version as read: a live change applied after the page was read is newer, and the
+        # row fed after it is then stale, not written over it.
+        version = _row_version(record.get("versionnumber"))
     else:
         record = normalize_finance_row(row)
         key = ""
         company = str(record.get("dataAreaId") or "").upper() or None
+        version = None  # Finance rows carry none a guard could trust (shared.targets.complete_record)
     event = ChangeEvent(
         event_id=derive_id(correlation_id, table_map.name, str(sorted(row.items()))),
         flow=table_map.name,
@@ -153,9 +157,22 @@ def row_event(
         key=key,
         company=company,
         record=record,
+        version=version,
         correlation_id=correlation_id,
     )
     return event if key else event.replace(key=source_key(table_map, event))
+
+
+def _row_version(value: Any) -> int | None:
+    """versionnumber as the Web API gives it: a number, or its text where the client asked for
+    IEEE754-compatible Int64 values."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2**63 else None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19 and int(value) < 2**63:
+        return int(value)
+    return None
 
 
 async def _feed(runtime: Runtime, table_map: TableMap, run: SyncRun, page: Page) -> int:

@@ -47,6 +47,7 @@ def test_create_with_typed_values() -> None:
     assert record["msdyn_project"] == Ref("msdyn_project", "55555555-0000-4000-8000-000000000005", None)
     assert record["msdyn_transactiondate"] == datetime(2024, 6, 11, tzinfo=UTC)
     assert event.initiated_by.user_id == "44444444-0000-4000-8000-000000000004"
+    assert event.depth == 1 and ChangeEvent.from_json(event.to_json()).depth == 1
 
 
 def test_delete_target_is_a_reference_and_pre_image_is_kept() -> None:
