@@ -177,7 +177,12 @@ MAP = TableMap(
         ),
         FieldMap("msdyn_price_base", "UnitPriceMST", FieldType.DECIMAL, provenance=MET, note="not in the 2020 map"),
         FieldMap(
-            "msdyn_exchangeratedate", "ExchangeRateDate", FieldType.DATE, provenance=MET, note="not in the 2020 map"
+            "msdyn_exchangeratedate",
+            "ExchangeRateDate",
+            FieldType.DATE,
+            transform=user_local_day,
+            provenance=MET,
+            note=f"not in the 2020 map; {LOCAL_DAY_INFERRED}, as the row's other dates",
         ),
         FieldMap(
             "msdyn_contractorganizationalunitid",
@@ -195,13 +200,6 @@ MAP = TableMap(
         ),
     ),
     lookups=(
-        project_number(
-            "msdyn_project",
-            "ProjectId",
-            must_be_in_finance=True,
-            provenance=DOC,
-            note="msdyn_project.msdyn_projectnumber; the project must be in Finance first",
-        ),
         Lookup(
             "msdyn_project",
             "ProjectDataAreaId",
@@ -212,6 +210,14 @@ MAP = TableMap(
             transform=dataarea_id,
             provenance=DOC,
             note="the project's legal entity: msdyn_project.msdyn_owningcompany.cdm_companycode",
+        ),
+        project_number(
+            "msdyn_project",
+            "ProjectId",
+            must_be_in_finance=True,
+            provenance=DOC,
+            note="msdyn_project.msdyn_projectnumber; the project must be in Finance first, in its own company",
+            company_from="ProjectDataAreaId",
         ),
         _funding_source(
             "ContractId",

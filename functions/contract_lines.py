@@ -114,7 +114,17 @@ MAP = TableMap(
         FieldMap("msdyn_includefee", "AreFeeTransactionsIncluded", FieldType.NOYES, transform=_yes, provenance=MET),
         FieldMap("quantity", "Quantity", FieldType.DECIMAL, provenance=MET),
         FieldMap("priceperunit", "UnitPrice", FieldType.DECIMAL, provenance=MET),
-        FieldMap("extendedamount", "LineAmount", FieldType.DECIMAL, provenance=MET),
+        FieldMap(
+            "baseamount",
+            "LineAmount",
+            FieldType.DECIMAL,
+            provenance=INF,
+            note=(
+                "the line's amount before tax: extendedamount adds the estimated tax, and Finance applies its "
+                "own sales tax to the line (salesorderdetail column reference); inferred: project-based lines "
+                "carry no discount, so baseamount is also the amount after discounts"
+            ),
+        ),
     ),
     lookups=(
         contract_number(

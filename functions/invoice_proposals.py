@@ -59,7 +59,15 @@ MAP = TableMap(
         provenance=INF,
     ),
     fields=(
-        FieldMap("invoicenumber", "InvoiceProposalId", provenance=DOC, note="proposal number = proforma invoice id"),
+        FieldMap(
+            "msdyn_invoicenumber",
+            "InvoiceProposalId",
+            provenance=DOC,
+            note=(
+                "the proposal id the billed-sales actual names (Microsoft's actuals map: INVOICEPROPOSALID < "
+                "msdyn_invoice.msdyn_invoicenumber); invoicenumber is the CE invoice id"
+            ),
+        ),
         FieldMap("name", "InvoiceHeaderText", provenance=INF),
         FieldMap(
             "msdyn_invoicedate",
@@ -80,7 +88,11 @@ MAP = TableMap(
             read_column="accountnumber",
             required=True,
             provenance=INF,
-            note="the customer's funding source on the contract (funding-sources keys it by account)",
+            note=(
+                "the customer's account: Microsoft's actuals map names a funding source by its own number "
+                "(msdyn_projectcontractsplitbillingrulenumber), which the invoice does not reference directly; "
+                "to confirm with check-maps and the extension before the flow is switched on"
+            ),
         ),
         currency_code("transactioncurrencyid", "SalesCurrency"),
     ),

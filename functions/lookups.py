@@ -48,9 +48,16 @@ def currency_bind(source: str, target: str, provenance: Provenance = INF) -> Loo
 
 
 def project_number(
-    source: str, target: str, *, must_be_in_finance: bool, note: str = "", provenance: Provenance = INF
+    source: str,
+    target: str,
+    *,
+    must_be_in_finance: bool,
+    note: str = "",
+    provenance: Provenance = INF,
+    company_from: str | None = None,
 ) -> Lookup:
-    """Dataverse → Finance: a project reference as its project number (optionally checked in Finance)."""
+    """Dataverse → Finance: a project reference as its project number (optionally checked in Finance,
+    in the legal entity `company_from` names where the project's may differ from the record's)."""
     return Lookup(
         source,
         target,
@@ -58,6 +65,7 @@ def project_number(
         read_column="msdyn_projectnumber",
         require_set="ProjectsV2" if must_be_in_finance else None,
         require_field="ProjectId" if must_be_in_finance else None,
+        require_company=company_from,
         required=must_be_in_finance,
         provenance=provenance,
         note=note,

@@ -42,13 +42,18 @@ MAP = TableMap(
         FieldMap(
             "msdyn_projecttaskid",
             "TaskElementId",
-            FieldType.GUID,
+            # Edm.String in the live $metadata: a Guid's text, and "" (not the zero Guid) when empty.
+            FieldType.STRING,
             provenance=MET,
             note="PSA-DI: = TASK; the element id the subtasks' parent id points at",
         ),
         FieldMap("msdyn_subject", "TaskName", provenance=MET, note="PSA-DI: = NAME"),
         FieldMap(
-            "msdyn_parenttask", "ParentTaskElementId", FieldType.GUID, provenance=MET, note="the parent's element id"
+            "msdyn_parenttask",
+            "ParentTaskElementId",
+            FieldType.STRING,  # Edm.String, as TaskElementId: a top-level task's empty parent is ""
+            provenance=MET,
+            note="the parent's element id",
         ),
         FieldMap("msdyn_outlinelevel", "TaskOutlineLevel", FieldType.INT, provenance=MET),
         FieldMap("msdyn_displaysequence", "TaskDisplaySequence", FieldType.DECIMAL, provenance=MET),

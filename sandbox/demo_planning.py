@@ -206,7 +206,8 @@ async def plan_and_bill(sandbox: Sandbox) -> None:
             "invoices",
             {
                 "invoiceid": INVOICE_ID,
-                "invoicenumber": "PINV-0001",
+                "invoicenumber": "INV-01001-X5Y6Z7",
+                "msdyn_invoicenumber": "PINV-0001",
                 "name": "ERP rollout, November",
                 "msdyn_invoicedate": "2026-11-30",
                 "msdyn_ordertype": 192350001,

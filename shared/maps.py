@@ -131,6 +131,9 @@ class Lookup:
     require_set: str | None = None
     require_field: str | None = None
     require_by_filter: bool = False
+    # The target field, filled by an earlier lookup, that names the legal entity the required record is
+    # in, where it is not the record's own (an intercompany actual's project is its own company's).
+    require_company: str | None = None
     bind_set: str | None = None
     bind_key: str | None = None
     resolve_id: str | None = None
@@ -341,8 +344,8 @@ class TableMap:
     document: Document | None = None
     money: Money | None = None
     # Target fields the target itself moves on after our write (Finance journalizing a staged actual
-    # sets IsJournalized to Yes): reconcile does not count them as drift, so a repair never sends the
-    # source's value back over the target's.
+    # sets IsJournalized to Yes): sent on create, never on update, and reconcile does not count them as
+    # drift, so neither a later change nor a repair sends the source's value back over the target's.
     target_owned: tuple[str, ...] = ()
 
     def target_type(self, name: str) -> FieldType:

@@ -292,7 +292,8 @@ async def _resolve_lookup(
         if lookup.transform is not None:
             natural = lookup.transform(natural)
         if lookup.require_set:
-            await _require_in_finance(engine, lookup, natural, company)
+            owner = resolved.get(lookup.require_company) if lookup.require_company else None
+            await _require_in_finance(engine, lookup, natural, str(owner) if owner else company)
         return {lookup.target: to_wire(table_map.target.system, lookup.type, natural, lookup.target)}
 
     natural = lookup.transform(value) if lookup.transform is not None else value

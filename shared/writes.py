@@ -61,6 +61,10 @@ def _finance_update_body(table_map: TableMap, row: TargetRow) -> dict[str, Any]:
     for most types; a type with no such value is left out."""
     body: dict[str, Any] = {}
     for name, value in row.body.items():
+        if name in table_map.target_owned:
+            # Finance moves it on by itself (an actual it has journalized says IsJournalized = Yes):
+            # sent again it would undo that, and the next posting run would post the actual twice.
+            continue
         if value is None:
             value = finance_empty(table_map.target_type(name))
         if value is not None:

@@ -716,6 +716,7 @@ class DataverseSimulator(Simulator):
                     "0x80060892",
                 )
         row[table.primary] = record_id
+        _price(table, row)
         touched = set(row)
         self._stamp(table, row, user, creating=True)
         self.data[table.logical][record_id] = row
@@ -757,8 +758,9 @@ class DataverseSimulator(Simulator):
         current.update(changes)
         if any(column in alternate for alternate in table.alternate_keys for column in changes):
             self._forget_indexes(table)
+        touched = set(changes) | _price(table, current)
         self._stamp(table, current, user, creating=False)
-        return WriteEffect(table, "Update", record_id, before, dict(current), set(changes), user), False
+        return WriteEffect(table, "Update", record_id, before, dict(current), touched, user), False
 
     # --- bulk operation messages -----------------------------------------------------------------
 
@@ -927,6 +929,19 @@ def _dump(value: Any) -> bytes:
 # DateOnly column's key value written as text ('2026-12-01') does not name the row (inferred: the same
 # answer Dataverse gives a key it cannot read).
 _BARE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?|-?[\d.]+|[0-9a-fA-F-]{36})$")
+
+
+def _price(table: Table, row: dict[str, Any]) -> set[str]:
+    """An order line's amounts as Dataverse calculates them (salesorderdetail: baseamount "based on the
+    price per unit, volume discount, and quantity", extendedamount "the sum of the unit price, quantity,
+    discounts, and tax"; inferred: written values are replaced by the calculation). The names set."""
+    if table.logical != "salesorderdetail" or row.get("priceperunit") is None or row.get("quantity") is None:
+        return set()
+    base = Decimal(str(row["priceperunit"])) * Decimal(str(row["quantity"]))
+    row["baseamount"] = base
+    discounts = sum(Decimal(str(row.get(name) or 0)) for name in ("manualdiscountamount", "volumediscountamount"))
+    row["extendedamount"] = base - discounts + Decimal(str(row.get("tax") or 0))
+    return {"baseamount", "extendedamount"}
 
 
 def _check_key_literals(table: Table, key_segment: str) -> None:

@@ -187,6 +187,29 @@ async def test_actual_and_its_write_back_settle_after_one_round_trip(sandbox: Sa
     assert write_backs[0].headers.get("if-match") == "*"
 
 
+async def test_a_later_change_to_a_journalized_actual_is_not_posted_twice(sandbox: Sandbox) -> None:
+    """Finance sets IsJournalized = Yes when it posts a staged actual; an update that sent the source's
+    No again would have the next posting run post it a second time."""
+    await create_project(sandbox)
+    actual_id = "c0a1e000-0000-4000-8000-0000000b0077"
+    async with sandbox.person_dataverse() as dv:
+        body = actual_body(actual_id, "ACT-9077", classification=192350000, quantity="8", price="125.50")
+        body["msdyn_transactiontypecode"] = 192350005  # unbilled sales
+        body["msdyn_project@odata.bind"] = f"/msdyn_projects({PROJECT})"
+        await send(dv, "POST", "msdyn_actuals", body)
+    await sandbox.wait_quiet()
+    assert await sandbox.finance.post_actuals() == [import_id("ACT-9077")]
+    await sandbox.wait_quiet()
+    async with sandbox.person_dataverse() as dv:  # an invoice is created: the billing status moves on
+        await send(dv, "PATCH", f"msdyn_actuals({actual_id})", {"msdyn_billingstatus": 192350001})
+    await sandbox.wait_quiet()
+    [update] = [r for r in sandbox.finance.requests if r.method == "PATCH" and "ProjActualsImports" in r.path]
+    assert "IsJournalized" not in json.loads(update.body) and '"BillingStatusId":192350001' in update.body
+    row = sandbox.finance.get("ProjActualsImports", dataAreaId="usmf", ActualsImportId=import_id("ACT-9077"))
+    assert row is not None and row["IsJournalized"] == "Yes"
+    assert await sandbox.finance.post_actuals() == []
+
+
 async def test_resource_role_is_one_role_for_all_companies_and_is_never_deleted(sandbox: Sandbox) -> None:
     role = "c0a1e000-0000-4000-8000-0000000c0001"
     async with sandbox.person_dataverse() as dv:
@@ -375,7 +398,7 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
                 "msdyn_includetime": True,
                 "quantity": Decimal("1"),
                 "priceperunit": Decimal("48000.00"),
-                "extendedamount": Decimal("48000.00"),
+                "tax": Decimal("3840.00"),  # estimated: Finance taxes the line itself
                 "salesorderid@odata.bind": f"/salesorders({order})",
                 "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
             },
@@ -392,6 +415,6 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
     )
     assert rule is not None and rule["ContractLineId"] == line
     assert (rule["BillingMethod"], rule["LineType"]) == ("FixedPrice", "LumpSum")
-    assert rule["LineAmount"] == Decimal("48000.00")
+    assert rule["LineAmount"] == Decimal("48000.00")  # before tax, not extendedamount's 51,840.00
     assert rule["AreHourTransactionsIncluded"] == "Yes" and rule["AreFeeTransactionsIncluded"] == "No"
     assert sandbox.runtime is not None and await sandbox.runtime.engine.state.list_parked() == []

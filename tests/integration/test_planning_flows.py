@@ -129,6 +129,10 @@ async def test_tasks_keep_their_hierarchy_and_every_task_syncs(project: Sandbox)
         ("PATCH", url),
         ("DELETE", url),
     ]
+    # A top-level task renamed: its parent (an Edm.String) stays empty, not the zero Guid.
+    await dataverse(project, "PATCH", f"msdyn_projecttasks({TASK})", {"msdyn_subject": "Build and ship"})
+    top = landed(project, "ProjectTasks", **task_key("A-100"))
+    assert (top["TaskName"], top["ParentTaskElementId"]) == ("Build and ship", "")
 
 
 MILESTONE = "c0a1e000-0000-4000-8000-0000000c1e01"
@@ -385,7 +389,8 @@ async def test_invoice_proposal_only_once_confirmed_and_never_deleted_from_datav
         "invoices",
         {
             "invoiceid": invoice,
-            "invoicenumber": "PINV-0100",
+            "invoicenumber": "INV-01100-X5Y6Z7",  # the CE invoice id, not Finance's
+            "msdyn_invoicenumber": "PINV-0100",
             "name": "December",
             "msdyn_invoicedate": "2026-12-31",
             "msdyn_ordertype": 192350001,

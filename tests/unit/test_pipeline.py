@@ -24,6 +24,7 @@ INTEGRATION_USER = "11111111-1111-4111-8111-111111111111"
 INTEGRATION_OBJECT = "22222222-2222-4222-8222-222222222222"
 PERSON = "33333333-3333-4333-8333-333333333333"
 USMF = "c0000000-0000-4000-8000-000000000001"
+USPI = "c0000000-0000-4000-8000-000000000002"
 PROJECT = "d0000000-0000-4000-8000-000000000001"
 USD = "e0000000-0000-4000-8000-000000000001"
 CATEGORY = "f0000000-0000-4000-8000-000000000001"
@@ -189,6 +190,16 @@ async def test_sales_microsofts_filter_passes_are_staged_as_its_symbols(
 ) -> None:
     assert (await apply_event(engine, actuals.MAP, actual_event(**changes))).kind is OutcomeKind.WRITTEN
     assert staged(finance)["TransactionType"] == symbol  # type: ignore[index]
+
+
+async def test_what_microsofts_logic_does_under_our_identity_is_not_taken_for_an_echo(
+    engine: Engine, finance: FakeFinance
+) -> None:
+    """A plug-in answering our write runs as our user one level deeper (Depth 2): its change is synced."""
+    outcome = await apply_event(engine, actuals.MAP, actual_event(user=INTEGRATION_USER).replace(depth=2))
+    assert outcome.kind is OutcomeKind.WRITTEN and staged(finance) is not None
+    echo = await apply_event(engine, actuals.MAP, actual_event(2, user=INTEGRATION_USER).replace(depth=1))
+    assert echo.reason == "echo"
 
 
 async def test_own_change_is_not_echoed(engine: Engine, finance: FakeFinance) -> None:
@@ -494,3 +505,25 @@ async def test_a_finance_record_of_a_company_outside_the_scope_is_skipped_not_wr
     assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, OUT_OF_SCOPE)
     assert outcome.detail is not None and "DEMF is not in scope" in outcome.detail
     assert dataverse.writes == []
+
+
+async def test_an_intercompany_actual_finds_its_project_in_the_projects_company(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    """An actual owned by USPI on USMF's project: the project is checked in USMF, where it is."""
+    dataverse.add("cdm_companies", USPI, {"cdm_companyid": USPI, "cdm_companycode": "USPI"})
+    outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_owningcompany=Ref("cdm_company", USPI)))
+    assert outcome.kind is OutcomeKind.WRITTEN, outcome.detail
+    row = finance.tables["ProjActualsImports"][(("ActualsImportId", IMPORT_ID.lower()), ("dataAreaId", "uspi"))]
+    assert (row["ProjectId"], row["ProjectDataAreaId"]) == ("PRJ-1", "usmf")
+
+
+async def test_the_exchange_rate_date_is_the_day_its_user_picked_as_the_rows_other_dates(
+    engine: Engine, finance: FakeFinance
+) -> None:
+    # Picked 2 November in Sydney (UTC+11): stored as 1 November 13:00 UTC, as the accounting date is.
+    sydney = datetime(2026, 11, 1, 13, tzinfo=UTC)
+    event = actual_event(msdyn_exchangeratedate=sydney, msdyn_accountingdate=sydney)
+    assert (await apply_event(engine, actuals.MAP, event)).kind is OutcomeKind.WRITTEN
+    row = staged(finance)
+    assert row is not None and row["ExchangeRateDate"] == row["AccountingDate"] == "2026-11-02T12:00:00Z"
