@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from shared.console import output
-from shared.console.output import fail, print_json
+from shared.console.output import fail, print_json, printable
 from shared.errors import DecodeError, OperatorError
 from shared.settings import MAP_EXTENSIONS_SETTING
 from shared.values import parse_since
@@ -40,7 +40,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     try:
         kind, events = detect_and_decode(path.read_bytes(), base_dir=path.parent)
     except DecodeError as exc:
-        print(f"cannot decode {path.name}: {exc}", file=sys.stderr)
+        print(printable(f"cannot decode {path.name}: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
@@ -231,7 +231,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             print(f"replayed {len(report['replayed'])} event(s)")
             for parked_id, why in report["failed"].items():
-                print(f"  {parked_id}: {why}", file=sys.stderr)
+                print(printable(f"  {parked_id}: {why}"), file=sys.stderr)
         return 1 if report["failed"] else 0
 
     return with_backend(args, action)
@@ -342,7 +342,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.done()
-        print_json(report) if args.json else print(report_text(report))
+        print_json(report) if args.json else print(report_text(printable(report)))
         totals = report["totals"]
         drift = totals["missing"] + totals["different"] + totals["orphaned"] + totals["unmappable"]
         return 0 if drift == 0 or args.repair else 1
@@ -355,7 +355,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     async def action(backend: Any) -> int:
         found = await backend.trace(args.flow, args.key)
-        print_json(found) if args.json else print(trace_text(found))
+        print_json(found) if args.json else print(trace_text(printable(found)))
         return 0
 
     return with_backend(args, action)

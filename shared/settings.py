@@ -160,7 +160,8 @@ class Settings(BaseSettings):
     state_tables_account_url: str | None = Field(
         default=None, description="https://<account>.table.core.windows.net (identity-based)"
     )
-    state_tables_connection_string: str | None = Field(default=None, description="Azurite or key-based")
+    # A key-based connection string holds the account key: kept out of every repr and dump.
+    state_tables_connection_string: SecretStr | None = Field(default=None, description="Azurite or key-based")
     state_sqlite_path: str = ".sandbox/state.db"
 
     # Messaging.

@@ -55,6 +55,10 @@ var platformSettings = {
   AZURE_CLIENT_ID: identityClientId
   // pause/resume flips AzureWebJobs.<function>.Disabled through Resource Manager: the app needs its own id.
   PROJOPS_FUNCTION_APP_RESOURCE_ID: resourceId('Microsoft.Web/sites', appName)
+  // The host reads a request's whole body before the worker's own limits (PROJOPS_WEBHOOK_MAX_BYTES,
+  // 1 MiB) and the webhook key are checked: without this an anonymous caller could send each instance
+  // 100 MB, the host's default. 4 MiB stays above any body the app takes.
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '4194304'
 }
 
 // A deployment replaces every app setting. What the app has now comes first, so the settings only an

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from shared.console.output import console, run_counts
+from shared.console.output import console, printable, run_counts
 
 POLL_SECONDS = 1.0
 
@@ -54,7 +54,7 @@ async def follow_run(backend: Any, flow: str, options: dict[str, Any], *, wait: 
             show(run)
     if not quiet:
         state = "done" if run["done"] else run["status"]
-        print(f"{run['id']} {run['flow']} {state}: {run_counts(run)}")
+        print(printable(f"{run['id']} {run['flow']} {state}: {run_counts(run)}"))
         if not wait and not run["done"]:
             print(f"follow it: projops-sync initial-sync --status --run {run['id']} (or start with --wait)")
     return run

@@ -21,6 +21,25 @@ from rich.text import Text
 from shared.extensions import WHAT_TO_ADD
 from shared.values import utc_now
 
+# What either system sends reaches a terminal here (a record's name, a key, a service's error text). A
+# terminal obeys an ESC or CSI sequence in it: retitle the window, erase the rows above, plant a link
+# that reads as another. Control characters (but tab and newline) and the bidirectional overrides that
+# reorder what a line shows are printed as their escapes instead.
+_CONTROLS = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F]
+_UNPRINTABLE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
+_UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def printable(value: Any) -> Any:
+    """`value` with every string in it safe to print on a terminal (dicts and lists walked)."""
+    if isinstance(value, str):
+        return value.translate(_UNPRINTABLE)
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(item) for item in value]
+    return value
+
 
 def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
@@ -36,7 +55,7 @@ def print_json(data: Any) -> None:
 
 def fail(message: str) -> int:
     """An expected failure: one line on stderr, exit status 2."""
-    sys.stderr.write(f"projops-sync: {message}\n")
+    sys.stderr.write(f"projops-sync: {printable(message)}\n")
     return 2
 
 
@@ -98,6 +117,7 @@ def status_table(rows: list[dict[str, Any]]) -> Table:
 
 def print_status(rows: list[dict[str, Any]], out: Console | None = None) -> None:
     out = out or console()
+    rows = printable(rows)
     out.print(status_table(rows))
     for row in rows:
         if row.get("needs_extension"):
@@ -114,6 +134,7 @@ def status_text(rows: list[dict[str, Any]]) -> str:
 
 
 def print_parked(rows: list[dict[str, Any]]) -> None:
+    rows = printable(rows)
     table = _table("id", "age", "flow", "record", "key", "reason", "error")
     for row in rows:
         status = "" if row["status"] == "parked" else f" [{row['status']}]"
@@ -133,6 +154,7 @@ def print_parked(rows: list[dict[str, Any]]) -> None:
 
 def print_parked_one(row: dict[str, Any]) -> None:
     out = console()
+    row = printable(row)
     for name in (
         "id",
         "flow",
@@ -164,6 +186,7 @@ def run_counts(run: dict[str, Any]) -> str:
 
 
 def print_runs(runs: list[dict[str, Any]]) -> None:
+    runs = printable(runs)
     table = _table(
         "run",
         "flow",
@@ -195,6 +218,7 @@ def print_runs(runs: list[dict[str, Any]]) -> None:
 
 def print_check_maps(result: dict[str, Any]) -> None:
     out = console()
+    result = printable(result)
     problems = result["problems"]
     if not problems:
         out.print("every map matches both systems' metadata")
@@ -208,6 +232,7 @@ def print_check_maps(result: dict[str, Any]) -> None:
 
 
 def print_maps(descriptions: list[dict[str, Any]]) -> None:
+    descriptions = printable(descriptions)
     table = _table("flow", "direction", "source", "target", "operations")
     for d in descriptions:
         table.add_row(

@@ -21,7 +21,7 @@ def create_state_store(settings: Settings) -> StateStore:
     history = settings.outcome_retention_days
     if settings.state_tables_connection_string:
         return TableStateStore(
-            connection_string=settings.state_tables_connection_string,
+            connection_string=settings.state_tables_connection_string.get_secret_value(),
             parked_retention_days=retention,
             outcome_retention_days=history,
         )

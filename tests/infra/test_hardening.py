@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from shared.settings import Settings
 from tests.infra.bicep import (
     INFRA,
     broad_role_problems,
@@ -315,3 +316,14 @@ def test_every_client_is_given_the_identity_client_id() -> None:
     assert identity_setting_problems(
         source.replace(b"'ClientId=${identityClientId};Authorization=AAD'", b"'Authorization=AAD'")
     )
+
+
+def test_the_host_refuses_a_body_larger_than_the_app_takes_before_reading_it() -> None:
+    """The host reads a whole request before the worker checks the webhook's key and size: its own
+    limit (100 MB by default) is what an anonymous caller could send each instance."""
+    platform = declaration(
+        parse((INFRA / "modules" / "functionapp.bicep").read_bytes()), "variable", "platformSettings"
+    )
+    limit = int(text(object_properties(platform)["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"]).strip("'"))
+    webhook = Settings.model_fields["webhook_max_bytes"].default
+    assert webhook <= limit <= 8 * 1024 * 1024

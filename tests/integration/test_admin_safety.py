@@ -96,12 +96,14 @@ def test_settings_never_print_their_secrets() -> None:
             "client_id": "c",
             "client_secret": "client-secret-value",
             "webhook_secret": "webhook-secret-value",
+            "state_tables_connection_string": "DefaultEndpointsProtocol=https;AccountKey=account-key-value",
             "state_backend": "sqlite",
             "bus_backend": "local",
         }
     )
     shown = repr(settings) + str(settings) + settings.model_dump_json()
     assert "client-secret-value" not in shown and "webhook-secret-value" not in shown
+    assert "account-key-value" not in shown
     assert settings.client_secret is not None and settings.client_secret.get_secret_value() == "client-secret-value"
 
 

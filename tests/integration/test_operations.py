@@ -170,6 +170,11 @@ async def test_admin_functions_need_the_function_key(sandbox: Sandbox) -> None:
     assert sandbox.host is not None
     async with httpx.AsyncClient(base_url=sandbox.host.http_url) as client:
         assert (await client.get("/api/admin/status")).status_code == 401
+        assert (await client.get("/api/admin/console")).status_code == 401
+        # The console's one public file, htmx, is fetched without the key: no URL holding it is cached.
+        page = await client.get("/api/admin/console", params={"code": sandbox.host.function_key})
+        assert '<script src="console/htmx.min.js"></script>' in page.text
+        assert (await client.get("/api/admin/console/htmx.min.js")).status_code == 200
         keyed = {"x-functions-key": sandbox.host.function_key}
         status = (await client.get("/api/admin/status", headers=keyed)).json()
         assert {s["flow"] for s in status} == {m.name for m in CATALOG.maps}

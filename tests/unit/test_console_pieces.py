@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.console.output import print_parked_one
+from shared.console.output import fail, print_parked, print_parked_one
 from shared.console.profile import apply_profile, read_profile, write_profile
 from shared.errors import OperatorError
 from shared.operations.views import record_label
@@ -67,3 +67,27 @@ def test_a_parked_event_shows_its_values_as_text_not_as_terminal_markup(capsys: 
     out = capsys.readouterr().out
     assert f"label         {label}" in out
     assert "key           k[red]" in out
+
+
+HOSTILE = "Role\x1b]0;PWNED\x1b\\\x1b[1A\x1b[2K\x1b]8;;https://evil.example/\x1b\\click me\x1b]8;;\x1b\\\u202e"
+
+
+def test_a_records_text_reaches_the_terminal_as_text_not_as_escape_sequences(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A name from either system could retitle the window, erase the rows above or plant a link."""
+    row = {
+        "id": "3f2a",
+        "flow": "actuals",
+        "label": HOSTILE,
+        "key": "k\x1b[2J",
+        "reason": "mapping",
+        "status": "parked",
+    }
+    print_parked_one({**row, "error": f"Finance answered 400: {HOSTILE}", "event": {}})
+    print_parked([{**row, "parked_at": "2026-12-04T10:00:00+00:00", "error": HOSTILE}])
+    fail(f"no such record {HOSTILE}")
+    captured = capsys.readouterr()
+    for text in (captured.out, captured.err):
+        assert "\x1b" not in text and "\u202e" not in text
+    assert "Role\\x1b]0;PWNED" in captured.out and "\\u202e" in captured.err
