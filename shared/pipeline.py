@@ -6,6 +6,9 @@ trace compute a mapping the same way without writing.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from shared.documents import apply_document
 from shared.engine import Engine
 from shared.errors import (
@@ -23,6 +26,7 @@ from shared.errors import (
 )
 from shared.events import ChangeEvent, Operation, Source, payload_hash
 from shared.extensions import WHAT_TO_ADD
+from shared.key_text import split_key_parts
 from shared.maps import System, TableMap
 from shared.outcomes import (
     ECHO,
@@ -118,6 +122,10 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         return Outcome.skipped(NO_MAPPED_CHANGE)
 
     if operation is Operation.DELETE:
+        if event.source is Source.RECONCILE and event.target_key is not None and state is None:
+            kept = await _orphans_source(engine, table_map, event.target_key)
+            if kept is not None:
+                return Outcome.skipped(SOURCE_EXISTS, kept)
         if table_map.source.system is System.FINANCE and await _source_still_has(engine, table_map, event):
             # A delete that arrives after the row was created again is older than what Finance holds.
             return Outcome.skipped(SOURCE_EXISTS, "Finance still has the row: the delete is older than it")
@@ -153,6 +161,41 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     if not written:
         return Outcome.skipped(UNCHANGED)
     return Outcome.written(len(written), tuple(written))
+
+
+async def _orphans_source(engine: Engine, table_map: TableMap, target_key: dict[str, Any]) -> str | None:
+    """Why a target row reconcile found no source row for is not deleted, or None to delete it.
+
+    Reconcile's snapshot of the source can miss a row the target still owes to it: one created after
+    the source was read, one it could not map or filtered out, one of a company taken out of scope,
+    one that moved between pages. This flow's state knows which record it wrote the row from; while
+    that record is there (or, for Finance, where no delete for it arrived), the row is not an orphan."""
+    written = await engine.state.find_by_target_key(table_map.name, json.dumps(target_key, default=str))
+    if written is None:
+        return None
+    source = table_map.source
+    if source.system is System.DATAVERSE:
+        if await engine.dataverse.get(source.entity_set, {source.key_columns[0]: written.key}) is None:
+            return None
+        return f"its source record {written.key} still exists in Dataverse"
+    parts = split_key_parts(written.key)
+    if table_map.document is None and len(parts) == len(source.key_columns):
+        probe = ChangeEvent(
+            event_id="orphan",
+            source=Source.RECONCILE,
+            entity=source.entity,
+            operation=Operation.DELETE,
+            key=written.key,
+        )
+        try:
+            row = await read_source_row(engine, table_map, probe, dict(zip(source.key_columns, parts, strict=True)))
+        except MappingError:
+            row = {}
+        if row is None:
+            return None
+        if row:
+            return f"its source record {written.key} still exists in Finance"
+    return f"it was written from Finance record {written.key}, which could not be read again: check it there"
 
 
 async def _note_echo(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from shared.clients.addressing import filter_for_key
 from shared.document_keys import document_key
-from shared.errors import MappingError, MissingDependencyError, RecordNotFoundByKeyError
+from shared.errors import MappingError, MissingDependencyError, OutOfScopeError, RecordNotFoundByKeyError
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.jsonio import dumps, loads
 from shared.maps import FieldType, System, TableMap, WriteMode
@@ -322,6 +322,9 @@ class _Run:
     # The currency label behind a target row's currency value (a bound currency's id), learned on matching.
     currency_of_value: dict[str, str] = field(default_factory=dict)
     target_money: dict[tuple[str, str], MoneyTotals] = field(default_factory=dict)
+    # With --since only the rows changed since were read: the target's other rows are not counted or
+    # summed against them, or every tie-out would be off by the rows left unread.
+    since: datetime | None = None
 
 
 def _document_event(table_map: TableMap, row: dict[str, Value], run_id: str) -> ChangeEvent:
@@ -363,6 +366,11 @@ async def _expected_rows(run: _Run, row: dict[str, Any]) -> None:
             return
     try:
         targets = await build_target_rows(run.runtime.engine, table_map, event, record)
+    except OutOfScopeError:
+        # Not this deployment's to sync: the flow skips it, so it is no drift (and its target row,
+        # if an earlier scope wrote one, is kept by the flow's orphan check).
+        report.filtered_out += 1
+        return
     except (MappingError, MissingDependencyError, RecordNotFoundByKeyError) as exc:
         # The flow would park or wait on this row: it is drift, with the reason the flow would give.
         report.company(event.company).add("unmappable", Drift({}, event.key, error=str(exc)))
@@ -438,6 +446,8 @@ async def _compare_page(run: _Run, rows: list[dict[str, Any]], judge_orphans: bo
     keyed = {key_text(table_map, row): row for row in rows}
     found = run.spill.find(list(keyed))
     for tkey, row in keyed.items():
+        if run.since is not None and tkey not in found:
+            continue
         company = _target_company(run, row)
         if tkey in found:
             company = found[tkey][0]
@@ -539,7 +549,7 @@ async def reconcile(
     run_row = SyncRun(id=report.id, flow=table_map.name, options=options)
     await runtime.engine.state.put_run(run_row)
     spill = Spill()
-    run = _Run(runtime, table_map, report, spill, company, progress)
+    run = _Run(runtime, table_map, report, spill, company, progress, since=since)
     try:
         await _read_source(run, since)
         orphan_note = _orphan_judgement(runtime, table_map, since)

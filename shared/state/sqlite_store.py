@@ -110,6 +110,12 @@ class SqliteStateStore:
             return None
         return SyncState(flow, key, row[0], row[1], row[2], bool(row[3]), datetime.fromisoformat(row[4]))
 
+    async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
+        row = self._db.execute(
+            "SELECT key FROM syncstate WHERE flow=? AND target_key=? AND tombstone=0 LIMIT 1", (flow, target_key)
+        ).fetchone()
+        return None if row is None else await self.get_state(flow, row[0])
+
     async def put_state(self, state: SyncState) -> None:
         await self._write(
             "INSERT OR REPLACE INTO syncstate VALUES (?,?,?,?,?,?,?)",

@@ -234,6 +234,14 @@ class TableStateStore:
             updated_at=datetime.fromisoformat(entity["updated_at"]),
         )
 
+    async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
+        client = await self._table("syncstate")
+        query = "PartitionKey eq @flow and target_key eq @target and tombstone eq false"
+        parameters = {"flow": encode_key(flow), "target": target_key}
+        async for entity in client.query_entities(query, parameters=parameters):
+            return await self.get_state(flow, entity["key"])
+        return None
+
     async def put_state(self, state: SyncState) -> None:
         values: dict[str, Any] = {
             "flow": state.flow,

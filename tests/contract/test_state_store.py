@@ -298,3 +298,13 @@ async def test_a_parked_event_over_an_entitys_megabyte_round_trips_and_is_purged
     assert await retaining.list_parked(status=None) == []
     if isinstance(retaining, TableStateStore):
         assert await retaining._overflow(item.id) == []
+
+
+async def test_the_record_a_target_row_was_written_from_is_found_by_its_target_key(store: StateStore) -> None:
+    await store.put_state(SyncState("projects-v2", "p-1", 3, "h1", '{"ProjectId": "PRJ-1"}'))
+    await store.put_state(SyncState("projects-v2", "p-2", 4, "h2", '{"ProjectId": "PRJ-2"}', tombstone=True))
+    await store.put_state(SyncState("project-tasks", "t-1", 5, "h3", '{"ProjectId": "PRJ-1"}'))
+    found = await store.find_by_target_key("projects-v2", '{"ProjectId": "PRJ-1"}')
+    assert found is not None and (found.key, found.version) == ("p-1", 3)
+    assert await store.find_by_target_key("projects-v2", '{"ProjectId": "PRJ-2"}') is None  # deleted
+    assert await store.find_by_target_key("projects-v2", '{"ProjectId": "PRJ-3"}') is None

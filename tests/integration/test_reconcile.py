@@ -7,13 +7,17 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
+import pytest
 
 from functions.catalog import CATALOG
+from sandbox.demo_data import USMF_ID, USPI_ID
 from sandbox.environment import Sandbox
 from sandbox.scenario import actual_body, import_id
 from shared.console.output import status_text
+from shared.operations import reconcile as reconcile_module
 from shared.operations.admin_runs import schedule_reconciles
 from shared.operations.changes import catch_up
 from shared.operations.initial_sync import initial_sync
@@ -22,7 +26,7 @@ from shared.operations.reconcile_text import report_text
 from shared.operations.status import flow_statuses
 from shared.operations.views import plain, runs_view
 from tests.integration.conftest import finance_writes, send
-from tests.integration.test_flows import PROJECT, create_project
+from tests.integration.test_flows import PROJECT, create_project, project_body
 
 ACTUALS = [f"c0a1e000-0000-4000-8000-0000000d000{n}" for n in range(1, 4)]
 
@@ -200,6 +204,9 @@ async def test_company_and_since_narrow_what_is_compared(sandbox: Sandbox) -> No
     later = await reconcile(sandbox.runtime, table_map, since=datetime.now(UTC) + timedelta(days=1))
     # Nothing changed since: no source rows, and the target's rows are not called orphans for it.
     assert later.totals["source_rows"] == 0 and later.totals["orphaned"] == 0 and later.drift == 0
+    # Nor are they counted and summed against the rows read: a tie-out compares like with like.
+    assert later.totals["target_rows"] == 0
+    assert all(m.target_count == 0 for c in later.companies.values() for m in c.money.values())
     assert later.notes == ["orphans are not judged with --since: the rows changed before it were not read"]
 
 
@@ -215,3 +222,66 @@ async def test_initial_sync_runs_list_no_reconcile_or_catch_up_runs(sandbox: San
     assert kinds >= {"initial-sync", "reconcile", "changes"}  # all three are in the table
     listed = await runs_view(sandbox.runtime, "transaction-connections")
     assert [run["id"] for run in listed] == [synced.id]
+
+
+async def test_repair_keeps_a_row_created_while_reconcile_read_the_source(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a large table the source pass takes minutes: a row a user creates meanwhile is in the target
+    but not in the source snapshot. It is no orphan, and its source record says so."""
+    assert sandbox.runtime is not None
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_transactionconnections", connection(CONNECTIONS[0]))
+    await sandbox.wait_quiet()
+    target_pages = reconcile_module._target_pages
+
+    async def created_between_the_passes(run: Any) -> Any:
+        async with sandbox.person_dataverse() as dv:
+            await send(dv, "POST", "msdyn_transactionconnections", connection(CONNECTIONS[1]))
+        await sandbox.wait_quiet()
+        async for page in target_pages(run):
+            yield page
+
+    monkeypatch.setattr(reconcile_module, "_target_pages", created_between_the_passes)
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("transaction-connections"), repair=True)
+    assert report.totals["orphaned"] == 1 and report.repair["deletes"] == 1
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectTransactionRelationships", ConnectionId=CONNECTIONS[1]) is not None
+
+
+async def test_repair_keeps_a_row_whose_source_it_could_not_map(sandbox: Sandbox) -> None:
+    """The project's new customer is not in Finance yet: the row is unmappable, not orphaned, and the
+    Finance project stays (the flow itself would only wait for the customer)."""
+    assert sandbox.runtime is not None
+    await create_project(sandbox)
+    account = "c0a1e000-0000-4000-8000-0000000000a9"
+    with steps_off(sandbox):
+        async with sandbox.person_dataverse() as dv:
+            company = f"/cdm_companies({USMF_ID})"
+            new = {"accountid": account, "accountnumber": "US-NEW", "name": "New", "msdyn_company@odata.bind": company}
+            await send(dv, "POST", "accounts", new)
+            await send(
+                dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_customer@odata.bind": f"/accounts({account})"}
+            )
+    await sandbox.wait_quiet()
+    await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), repair=True)
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001") is not None
+
+
+async def test_a_company_taken_out_of_scope_is_neither_drift_nor_deleted(sandbox: Sandbox) -> None:
+    """USPI handed to another deployment: the flow skips its projects, and so does reconcile."""
+    assert sandbox.runtime is not None
+    await create_project(sandbox)
+    async with sandbox.person_dataverse() as dv:
+        body = project_body("PRJ-3001", msdyn_projectid="c0a1e000-0000-4000-8000-00000000aa02")
+        body["msdyn_OwningCompany@odata.bind"] = f"/cdm_companies({USPI_ID})"
+        body.pop("msdyn_customer@odata.bind")
+        await send(dv, "POST", "msdyn_projects", body)
+    await sandbox.wait_quiet()
+    engine = sandbox.runtime.engine
+    engine.settings = engine.settings.model_copy(update={"companies": ["USMF"]})
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), repair=True)
+    assert report.totals["unmappable"] == 0 and report.filtered_out == 1
+    await sandbox.wait_quiet()
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="uspi", ProjectId="PRJ-3001") is not None

@@ -141,6 +141,10 @@ class MemoryState:
     async def put_state(self, state: SyncState) -> None:
         self.states[(state.flow, state.key)] = state
 
+    async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
+        found = (s for (f, _), s in self.states.items() if f == flow and s.target_key == target_key and not s.tombstone)
+        return next(found, None)
+
     async def park(self, parked: ParkedEvent) -> None:
         self.parked[parked.id] = parked
 
