@@ -14,8 +14,9 @@ import pytest
 
 from functions.catalog import CATALOG
 from sandbox.demo_data import USMF_ID, USPI_ID
+from sandbox.demo_documents import expense_category, expense_line
 from sandbox.environment import Sandbox
-from sandbox.scenario import actual_body, import_id
+from sandbox.scenario import actual_body, create_project_setup, import_id
 from shared.console.output import status_text
 from shared.operations import reconcile as reconcile_module
 from shared.operations.admin_runs import schedule_reconciles
@@ -285,3 +286,37 @@ async def test_a_company_taken_out_of_scope_is_neither_drift_nor_deleted(sandbox
     assert report.totals["unmappable"] == 0 and report.filtered_out == 1
     await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjectsV2", dataAreaId="uspi", ProjectId="PRJ-3001") is not None
+
+
+async def test_a_money_row_bound_to_another_currency_is_drift_and_its_total_counts_there(sandbox: Sandbox) -> None:
+    """Expenses reach Dataverse bound to their currency: a line moved to EUR behind the integration's
+    back is different, and the tie-out counts it under EUR, not under the first matched row's USD."""
+    assert sandbox.runtime is not None
+    eur_id = "c0a1e000-0000-4000-8000-0000000000e1"
+    await create_project_setup(sandbox)
+    async with sandbox.person_dataverse() as dv:
+        euro = {"transactioncurrencyid": eur_id, "isocurrencycode": "EUR", "currencyname": "Euro"}
+        await send(dv, "POST", "transactioncurrencies", euro)
+    async with sandbox.person_finance() as fo:
+        await send(fo, "POST", "ProjExpenseCategoriesExport", expense_category("usmf"))
+    await sandbox.wait_quiet()
+    await sandbox.finance.post_expense_report(
+        "usmf", "EXP-1", [expense_line("Hotel", "100.00"), expense_line("Taxi", "20.00")]
+    )
+    await sandbox.wait_quiet()
+    table_map = CATALOG.by_name("expenses")
+    assert (await reconcile(sandbox.runtime, table_map)).drift == 0
+    [hotel] = [r for r in sandbox.dataverse.rows("msdyn_expense") if r["msdyn_amount"] == Decimal("100.00")]
+    with steps_off(sandbox):
+        async with sandbox.person_dataverse() as dv:
+            moved = {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({eur_id})"}
+            await send(dv, "PATCH", f"msdyn_expenses({hotel['msdyn_expenseid']})", moved)
+    report = await reconcile(sandbox.runtime, table_map)
+    [usmf] = report.companies.values()
+    assert usmf.different_count == 1
+    [difference] = usmf.different[0].fields
+    assert (difference.source, difference.target) == ("USD", "EUR")
+    usd, eur = usmf.money["USD"], usmf.money["EUR"]
+    assert (usd.source_count, usd.source_sum) == (2, Decimal("120.00"))
+    assert (usd.target_count, usd.target_sum) == (1, Decimal("20.00"))
+    assert (eur.target_count, eur.target_sum) == (1, Decimal("100.00"))

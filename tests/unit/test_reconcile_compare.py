@@ -51,3 +51,10 @@ def test_a_field_finance_moves_on_after_posting_is_not_drift() -> None:
     assert field_differences(ACTUALS, expected, actual) == [
         FieldDifference("Amount", Decimal("20.50"), Decimal("21.50"))
     ]
+
+
+def test_an_enum_the_map_leaves_empty_holds_whatever_member_finance_defaults_to() -> None:
+    """The flow cannot clear an enum (there is no empty member to send): reported, it would be drift
+    no repair could remove."""
+    assert same_value(ACTUALS, "BillingType", None, "NotSpecified")
+    assert not same_value(ACTUALS, "BillingType", "Chargeable", "NotSpecified")
