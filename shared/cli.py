@@ -343,11 +343,19 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.done()
         print_json(report) if args.json else print(report_text(printable(report)))
-        totals = report["totals"]
-        drift = totals["missing"] + totals["different"] + totals["orphaned"] + totals["unmappable"]
-        return 0 if drift == 0 or args.repair else 1
+        return reconcile_exit_code(report, repaired=args.repair)
 
     return with_backend(args, action)
+
+
+def reconcile_exit_code(report: dict[str, Any], *, repaired: bool) -> int:
+    """1 while drift is left: found and not repaired, or left by the repair itself (orphans of a map
+    without deletes are only listed; an unmappable row sent again parks as it would have)."""
+    totals = report["totals"]
+    if totals["missing"] + totals["different"] + totals["orphaned"] + totals["unmappable"] == 0:
+        return 0
+    listed = (report.get("repair") or {}).get("orphans_listed", 0)
+    return 0 if repaired and not listed and not totals["unmappable"] else 1
 
 
 def cmd_trace(args: argparse.Namespace) -> int:

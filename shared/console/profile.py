@@ -47,5 +47,8 @@ def write_profile(path: Path, values: Mapping[str, str], *, title: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}", "# Use: export PROJOPS_PROFILE=<this file>  (or: set -a; . <this file>; set +a)"]
     lines += [f"{name}={value}" for name, value in values.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.chmod(0o600)  # it holds the admin key
+    # It holds the admin key: created readable by its owner alone, never for a moment by the umask's.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file that was there keeps its mode through O_CREAT
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from functions.catalog import CATALOG
+from shared.cli import reconcile_exit_code
 from shared.operations.reconcile import FieldDifference, field_differences, key_text, same_value
 
 ACTUALS = CATALOG.by_name("actuals")  # Finance target
@@ -58,3 +59,15 @@ def test_an_enum_the_map_leaves_empty_holds_whatever_member_finance_defaults_to(
     no repair could remove."""
     assert same_value(ACTUALS, "BillingType", None, "NotSpecified")
     assert not same_value(ACTUALS, "BillingType", "Chargeable", "NotSpecified")
+
+
+def test_the_exit_code_says_drift_is_left_when_a_repair_cannot_remove_it() -> None:
+    def report(repair: dict[str, int] | None = None, **totals: int) -> dict[str, object]:
+        counts = {"missing": 0, "different": 0, "orphaned": 0, "unmappable": 0, **totals}
+        return {"totals": counts, "repair": repair}
+
+    assert reconcile_exit_code(report(), repaired=False) == 0
+    assert reconcile_exit_code(report(different=2), repaired=False) == 1
+    assert reconcile_exit_code(report({"sent": 2, "deletes": 0, "orphans_listed": 0}, different=2), repaired=True) == 0
+    assert reconcile_exit_code(report({"sent": 0, "deletes": 0, "orphans_listed": 1}, orphaned=1), repaired=True) == 1
+    assert reconcile_exit_code(report({"sent": 1, "deletes": 0, "orphans_listed": 0}, unmappable=1), repaired=True) == 1
