@@ -5,7 +5,7 @@ off after 230 s. Scheduled reconciles are queued here too, one message per flow.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.bus import ADMIN_RUNS_QUEUE
 from shared.maps import Registry, TableMap
@@ -13,6 +13,12 @@ from shared.operations.initial_sync import continue_run
 from shared.operations.reconcile import reconcile
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
+from shared.values import utc_now
+
+# host.json's functionTimeout, and the margin after it past which a run still "running" is one the
+# host stopped (its message is delivered again once its lock lapses).
+FUNCTION_TIMEOUT = timedelta(minutes=10)
+GONE_AFTER = FUNCTION_TIMEOUT + timedelta(minutes=5)
 
 
 async def queue_reconcile(
@@ -45,6 +51,17 @@ async def continue_admin_run(runtime: Runtime, registry: Registry, run_id: str) 
     run = await runtime.engine.state.get_run(run_id)
     if run is None or run.kind != "reconcile":
         return await continue_run(runtime, registry, run_id)
+    if run.status == "running" and utc_now() - run.updated_at > GONE_AFTER:
+        # Running longer than any invocation may (host.json functionTimeout): the host stopped it. Said
+        # so, or it would read "running" for ever and a waiting command line with it.
+        run.status = "failed"
+        run.errors.append(
+            f"stopped before it finished: no invocation runs past {FUNCTION_TIMEOUT} (the host's functionTimeout); "
+            "reconcile it again, by company or with --since for a smaller run"
+        )
+        run.updated_at = utc_now()
+        await runtime.engine.state.put_run(run)
+        return run
     if run.status != "queued":
         # Delivered again after it ran (or while it runs): one reconcile per request is enough.
         return run
