@@ -22,18 +22,28 @@ from shared.targets import TargetRow, build_target_rows, passes_filter
 from shared.values import Value
 
 # The document key lives with the targets stage; it is offered here as before.
-__all__ = ["apply_document", "document_key", "document_members"]
+__all__ = ["apply_document", "document_applies", "document_key", "document_members"]
+
+
+async def document_applies(engine: Engine, table_map: TableMap, event: ChangeEvent) -> bool:
+    """Whether the document is one the map syncs: one with a row of `only_if_any` (a vendor invoice
+    with a project line), or any where the map names no such condition. Reconcile asks it too."""
+    document = _document(table_map)
+    if document.only_if_any is None:
+        return True
+    company, members = document_members(table_map, event)
+    other_set, condition = document.only_if_any
+    other = document.rows_filter(company, members, document.only_if_company_field)
+    return await _any_row(engine, other_set, other.and_(condition))
 
 
 async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Outcome:
     document = _document(table_map)
     company, members = document_members(table_map, event)
     selector = document.rows_filter(company, members)
-    if document.only_if_any is not None:
-        other_set, condition = document.only_if_any
-        other = document.rows_filter(company, members, document.only_if_company_field)
-        if not await _any_row(engine, other_set, other.and_(condition)):
-            return Outcome.skipped(FILTERED, document.only_if_description or condition)
+    if not await document_applies(engine, table_map, event):
+        assert document.only_if_any is not None
+        return Outcome.skipped(FILTERED, document.only_if_description or document.only_if_any[1])
 
     rows: list[dict[str, Value]] = []
     async for page in engine.finance.query(document.rows_set, filter=selector):

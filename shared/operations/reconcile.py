@@ -32,6 +32,7 @@ from typing import Any
 
 from shared.clients.addressing import filter_for_key
 from shared.document_keys import document_key
+from shared.documents import document_applies
 from shared.errors import MappingError, MissingDependencyError, OutOfScopeError, RecordNotFoundByKeyError
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.jsonio import dumps, loads
@@ -329,6 +330,8 @@ class _Run:
     # With --since only the rows changed since were read: the target's other rows are not counted or
     # summed against them, or every tie-out would be off by the rows left unread.
     since: datetime | None = None
+    # Per document (its key): whether the map syncs it at all (shared.documents.document_applies).
+    documents_applying: dict[str, bool] = field(default_factory=dict)
 
 
 def _document_event(table_map: TableMap, row: dict[str, Value], run_id: str) -> ChangeEvent:
@@ -356,6 +359,13 @@ async def _expected_rows(run: _Run, row: dict[str, Any]) -> None:
     if table_map.document is not None:
         record = normalize_finance_row(row)
         event = _document_event(table_map, record, report.id)
+        applies = run.documents_applying.get(event.key)
+        if applies is None:
+            applies = run.documents_applying[event.key] = await document_applies(run.runtime.engine, table_map, event)
+        if not applies:
+            # The flow skips the whole document (a vendor invoice without a project line): so does this.
+            report.filtered_out += 1
+            return
     else:
         event = row_event(table_map, row, report.id, Source.RECONCILE)
         record = event.record or {}

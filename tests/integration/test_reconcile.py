@@ -14,7 +14,7 @@ import pytest
 
 from functions.catalog import CATALOG
 from sandbox.demo_data import USMF_ID, USPI_ID
-from sandbox.demo_documents import expense_category, expense_line
+from sandbox.demo_documents import create_vendor, expense_category, expense_line, vendor_invoice, vendor_line
 from sandbox.environment import Sandbox
 from sandbox.scenario import actual_body, create_project_setup, import_id
 from shared.console.output import status_text
@@ -320,3 +320,15 @@ async def test_a_money_row_bound_to_another_currency_is_drift_and_its_total_coun
     assert (usd.source_count, usd.source_sum) == (2, Decimal("120.00"))
     assert (usd.target_count, usd.target_sum) == (1, Decimal("20.00"))
     assert (eur.target_count, eur.target_sum) == (1, Decimal("100.00"))
+
+
+async def test_a_document_the_map_does_not_sync_is_not_missing(sandbox: Sandbox) -> None:
+    """A vendor invoice without a project line stays in Finance (the flow skips it): not drift either."""
+    assert sandbox.runtime is not None
+    await create_project_setup(sandbox)
+    await create_vendor(sandbox)
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0001"), [vendor_line(1)])
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0002"), [vendor_line(1, project="")])
+    await sandbox.wait_quiet()
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("vendor-invoices"))
+    assert report.drift == 0 and report.totals["matched"] == 1 and report.filtered_out == 1
