@@ -100,6 +100,10 @@ REVERSE_MAP = TableMap(
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE}),
+    # customers writes the same fields the other way: an account's image queued behind a pause (or a
+    # retry) is older than what customers may have brought from Finance since. One read per change of
+    # a customer account, a table that changes rarely.
+    reread_source=True,
 )
 
 bp = flow_blueprint(MAP)

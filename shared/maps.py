@@ -347,6 +347,10 @@ class TableMap:
     # sets IsJournalized to Yes): sent on create, never on update, and reconcile does not count them as
     # drift, so neither a later change nor a repair sends the source's value back over the target's.
     target_owned: tuple[str, ...] = ()
+    # The source row is read again before every write, whatever the message carries: for the side of a
+    # pair whose reverse flow writes the same fields, where a backlog's older image (a paused flow
+    # resumed) would overwrite what the reverse flow brought over meanwhile.
+    reread_source: bool = False
 
     def target_type(self, name: str) -> FieldType:
         """How the target field `name` is written, from the field pair or lookup that fills it."""

@@ -76,7 +76,7 @@ async def complete_record(
         if _fed_and_first(event, state):
             return record
         return await read_source_row(engine, table_map, event, record)
-    whole = not (event.notification_only or event.record is None or event.partial)
+    whole = not (event.notification_only or event.record is None or event.partial or table_map.reread_source)
     if whole and event.operation is Operation.UPDATE and table_map.source.system is System.DATAVERSE:
         # A post image holds only the columns its step registered; if it lacks one this map reads,
         # the row is read again rather than guessing the column is empty.

@@ -17,7 +17,7 @@ from sandbox.environment import Sandbox, SandboxOptions
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC
 from shared.errors import TransientServiceError
 from shared.operations.initial_sync import initial_sync
-from tests.integration.conftest import send, started
+from tests.integration.conftest import send, started, until
 from tests.integration.test_flows import project_body
 
 CUSTOMER = "CustomersV3(dataAreaId='usmf',CustomerAccount='US-500')"
@@ -151,3 +151,20 @@ async def test_a_create_delivered_after_its_delete_does_not_bring_the_row_back(s
     await sandbox.runtime.switch.set_disabled("route_dataverse_changes", False)
     await sandbox.wait_quiet()
     assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-5001") is None
+
+
+async def test_a_backlog_resumed_after_a_pause_does_not_undo_what_came_back_meanwhile(sandbox: Sandbox) -> None:
+    """accounts-to-customers paused: a Dataverse rename waits, a Finance rename comes back to Dataverse
+    meanwhile. Resumed, the older image is not written; the account as it is now is."""
+    assert sandbox.runtime is not None and sandbox.runtime.switch is not None
+    account = await create_customer(sandbox)
+    flow = CATALOG.by_name("accounts-to-customers").function_name
+    await sandbox.runtime.switch.set_disabled(flow, True)
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"accounts({account})", {"name": "Dataverse, older"})
+    async with sandbox.person_finance() as fo:
+        await send(fo, "PATCH", CUSTOMER, {"OrganizationName": "Finance, newer"})
+    await until(lambda: names(sandbox) == ("Finance, newer", "Finance, newer"))
+    await sandbox.runtime.switch.set_disabled(flow, False)
+    await sandbox.wait_quiet()
+    assert names(sandbox) == ("Finance, newer", "Finance, newer")
