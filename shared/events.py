@@ -27,6 +27,12 @@ else:
 MAX_KEY_CHARS = 1024
 
 
+def check_key_length(key: str, error: type[Exception] = ValueError) -> None:
+    """Raises `error` (what the caller parks it as) for a key longer than any record's."""
+    if len(key) > MAX_KEY_CHARS:
+        raise error(f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one")
+
+
 class Source(StrEnum):
     DATAVERSE = "dataverse"
     FINANCE = "finance"
@@ -97,8 +103,7 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
             self.occurred_at = to_utc(self.occurred_at)
         if type(self.key) is not str or type(self.event_id) is not str or type(self.entity) is not str:
             raise TypeError("a ChangeEvent's event_id, entity and key are text")
-        if len(self.key) > MAX_KEY_CHARS:
-            raise ValueError(f"the record key is {len(self.key):,} characters long, over {MAX_KEY_CHARS:,}")
+        check_key_length(self.key)
         if self.attempt < 1:
             # The retry delay grows from attempt 1: below it a retry would come back at once, again and again.
             raise ValueError(f"attempt is {self.attempt}: deliveries are counted from 1")

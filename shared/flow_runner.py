@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -11,6 +10,7 @@ from shared.events import ChangeEvent
 from shared.maps import TableMap
 from shared.outcomes import UNDECODABLE, UNEXPECTED, Outcome
 from shared.pipeline import apply_event
+from shared.routing import kept_body
 from shared.runtime import Runtime
 from shared.settlement import park, settle
 from shared.telemetry import record_outcome
@@ -32,7 +32,7 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
             reason=UNDECODABLE,
             error=detail,
             attempts=1,
-            event=json.dumps({**_kept_body(body), "queue": table_map.flow_queue}, ensure_ascii=False),
+            event=json.dumps({**kept_body(body, "raw_body"), "queue": table_map.flow_queue}, ensure_ascii=False),
         )
         return Outcome.parked(UNDECODABLE, detail)
 
@@ -48,11 +48,3 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
     final = await settle(runtime.settings, runtime.engine.state, runtime.sender, table_map.name, event, outcome)
     record_outcome(event, table_map.name, final, (time.perf_counter() - started) * 1000)
     return final
-
-
-def _kept_body(body: bytes) -> dict[str, str]:
-    """The body as text when it is UTF-8, else its exact bytes in base64, as the routers keep theirs."""
-    try:
-        return {"raw_body": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"raw_body_base64": base64.b64encode(body).decode("ascii")}

@@ -56,6 +56,7 @@ from shared.targets import (
     read_source_row,
     source_key,
 )
+from shared.values import Value
 from shared.writes import delete_rows, write_row
 
 # The stages' names the flow path has always offered.
@@ -169,17 +170,19 @@ async def _orphans_source(engine: Engine, table_map: TableMap, target_key: dict[
     Reconcile's snapshot of the source can miss a row the target still owes to it: one created after
     the source was read, one it could not map or filtered out, one of a company taken out of scope,
     one that moved between pages. This flow's state knows which record it wrote the row from; while
-    that record is there (or, for Finance, where no delete for it arrived), the row is not an orphan."""
+    that record can be read from the source, the row is not an orphan (and while it cannot be read
+    again at all, a person decides)."""
     written = await engine.state.find_by_target_key(table_map.name, json.dumps(target_key, default=str))
     if written is None:
         return None
     source = table_map.source
-    if source.system is System.DATAVERSE:
-        if await engine.dataverse.get(source.entity_set, {source.key_columns[0]: written.key}) is None:
-            return None
-        return f"its source record {written.key} still exists in Dataverse"
-    parts = split_key_parts(written.key)
-    if table_map.document is None and len(parts) == len(source.key_columns):
+    system = "Dataverse" if source.system is System.DATAVERSE else "Finance"
+    known: dict[str, Value] = {}
+    if source.system is System.FINANCE:
+        parts = split_key_parts(written.key)
+        if table_map.document is None and len(parts) == len(source.key_columns):
+            known = dict(zip(source.key_columns, parts, strict=True))
+    if known or source.system is System.DATAVERSE:
         probe = ChangeEvent(
             event_id="orphan",
             source=Source.RECONCILE,
@@ -188,14 +191,12 @@ async def _orphans_source(engine: Engine, table_map: TableMap, target_key: dict[
             key=written.key,
         )
         try:
-            row = await read_source_row(engine, table_map, probe, dict(zip(source.key_columns, parts, strict=True)))
+            row = await read_source_row(engine, table_map, probe, known)
         except MappingError:
-            row = {}
-        if row is None:
-            return None
-        if row:
-            return f"its source record {written.key} still exists in Finance"
-    return f"it was written from Finance record {written.key}, which could not be read again: check it there"
+            pass  # a key it cannot be read again by
+        else:
+            return None if row is None else f"its source record {written.key} still exists in {system}"
+    return f"it was written from {system} record {written.key}, which could not be read again: check it there"
 
 
 async def _note_echo(engine: Engine, table_map: TableMap, event: ChangeEvent, state: SyncState | None) -> None:

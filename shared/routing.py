@@ -10,11 +10,12 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.decoding.finance import FinanceTestEvent, decode_finance
 from shared.errors import DecodeError, MappingError
-from shared.events import MAX_KEY_CHARS, ChangeEvent
+from shared.events import ChangeEvent, check_key_length
 from shared.maps import Registry, TableMap
 from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
 from shared.pipeline import source_key
@@ -35,12 +36,27 @@ class RouteResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def kept_body(body: bytes, name: str = "body") -> dict[str, str]:
+    """A message's bytes as a parked row keeps them: `name` the text when it is UTF-8, else
+    `<name>_base64` the exact bytes."""
+    try:
+        return {name: body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {f"{name}_base64": base64.b64encode(body).decode("ascii")}
+
+
+def kept_bytes(data: dict[str, Any], name: str = "body") -> bytes | None:
+    """The bytes kept_body kept under `name`, or None when it kept none."""
+    if name in data:
+        return str(data[name]).encode()
+    if f"{name}_base64" in data:
+        return base64.b64decode(data[f"{name}_base64"])
+    return None
+
+
 def raw_envelope(message: IncomingMessage, ingress: str) -> str:
     """The raw message as JSON, so a parked undecodable message can be fixed and replayed."""
-    try:
-        body: dict[str, str] = {"body": message.body.decode("utf-8")}
-    except UnicodeDecodeError:
-        body = {"body_base64": base64.b64encode(message.body).decode("ascii")}
+    body = kept_body(message.body)
     # Text as it is, not \u-escaped: an escape is six characters, and the copy must fit a parked row.
     return json.dumps(
         {
@@ -106,10 +122,7 @@ async def dispatch(
     for table_map in maps:
         try:
             key = source_key(table_map, event)
-            if len(key) > MAX_KEY_CHARS:
-                raise MappingError(
-                    f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one"
-                )
+            check_key_length(key, MappingError)
         except MappingError as exc:
             record_router_parking(router, event.key or event.event_id, MAPPING, str(exc), event.event_id)
             await park(

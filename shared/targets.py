@@ -23,7 +23,7 @@ from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap
 from shared.records import RecordView, field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.state.base import SyncState
 from shared.values import Ref, Value
-from shared.wire import to_wire, typed_key
+from shared.wire import dataverse_typed_key, to_wire, typed_key
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class TargetRow:
     @property
     def key_text(self) -> str:
         return json.dumps(self.key, default=str)
+
+
+def typed_target_key(table_map: TableMap, key: dict[str, Any]) -> dict[str, Any]:
+    """A target row's key with each part as its service takes it in a key segment (shared.wire)."""
+    if table_map.target.system is System.FINANCE:
+        return typed_key(key, table_map.target_key_types)
+    return dataverse_typed_key(key, table_map.target_key_types)
 
 
 def passes_filter(table_map: TableMap, record: dict[str, Value]) -> bool:

@@ -16,14 +16,14 @@ from shared.events import ChangeEvent
 from shared.maps import System, TableMap, WriteMode
 from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
 from shared.state.base import SyncState
-from shared.targets import TargetRow, build_target_rows, passes_filter
-from shared.wire import dataverse_typed_key, finance_empty, typed_key
+from shared.targets import TargetRow, build_target_rows, passes_filter, typed_target_key
+from shared.wire import finance_empty
 
 
 async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_state: SyncState | None) -> None:
     entity_set = table_map.target.entity_set
     if table_map.target.system is System.DATAVERSE:
-        key = dataverse_typed_key(row.key, table_map.target_key_types)
+        key = typed_target_key(table_map, row.key)
         try:
             await engine.dataverse.write(entity_set, key, row.body, table_map.write_mode.value, row.key_binds)
         except NotFoundError as exc:
@@ -33,7 +33,7 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
             raise
         return
 
-    key = typed_key(row.key, table_map.target_key_types)
+    key = typed_target_key(table_map, row.key)
     if table_map.write_mode is WriteMode.UPDATE:
         await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
         return
@@ -90,11 +90,7 @@ async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, s
 
     client = engine.client_for(table_map.target.system)
     for _state_key, key in keys:
-        if table_map.target.system is System.FINANCE:
-            key = typed_key(key, table_map.target_key_types)
-        else:
-            key = dataverse_typed_key(key, table_map.target_key_types)
-        await client.delete(table_map.target.entity_set, key)
+        await client.delete(table_map.target.entity_set, typed_target_key(table_map, key))
     key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
     version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)
     await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True))

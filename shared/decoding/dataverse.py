@@ -19,7 +19,7 @@ import msgspec
 from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
-from shared.events import MAX_KEY_CHARS, ChangeEvent, Initiator, Operation, Source, derive_id
+from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id
 from shared.jsonio import (
     MAX_MESSAGE_BYTES,
     MalformedJsonError,
@@ -135,11 +135,6 @@ Columns = frozenset[str] | None  # the columns to keep; None: all of them
 # How deep a value may nest (a party list's entities, a collection inside): real ones reach three or
 # four. Past it the record could not even be written onto a queue (its encoder recurses per level).
 MAX_VALUE_DEPTH = 16
-
-
-def check_key_length(key: str) -> None:
-    if len(key) > MAX_KEY_CHARS:
-        raise DecodeError(f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one")
 
 
 def normalize_entity(value: Mapping[str, Any], columns: Columns = None, depth: int = 0) -> dict[str, Value]:
@@ -356,7 +351,7 @@ def event_from_context(
         key = str(target["Id"]).lower()
     if not key:
         raise DecodeError("RemoteExecutionContext has no PrimaryEntityId")
-    check_key_length(key)
+    check_key_length(key, DecodeError)
 
     base: dict[str, Any] = {
         "event_id": derive_id(context.operation_id or "", message, key),

@@ -10,13 +10,12 @@ from shared.decoding.dataverse import (
     IncomingMessage,
     _parse_json,
     check_content_type,
-    check_key_length,
     context_from_json,
     event_from_context,
     malformed,
 )
 from shared.errors import DecodeError
-from shared.events import ChangeEvent, Initiator, Operation, Source, derive_id
+from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id
 from shared.values import Value, is_ms_date, parse_iso_datetime, parse_ms_date, utc_now
 
 ENVELOPE = frozenset(
@@ -79,7 +78,7 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
     if not payload.get("BusinessEventId"):
         raise DecodeError(f"the business event {event_id} names no BusinessEventId")
     record = {name: _member(name, value) for name, value in payload.items() if name not in ENVELOPE}
-    check_key_length(str(payload.get("ContextRecordSubject") or event_id))
+    check_key_length(str(payload.get("ContextRecordSubject") or event_id), DecodeError)
     control = payload.get("ControlNumber")
     return ChangeEvent(
         event_id=event_id,

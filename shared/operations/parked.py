@@ -8,13 +8,12 @@ dismissed ones keep who, why and when, for audit.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass, field
 
 from shared.events import ChangeEvent, Source, derive_id
 from shared.maps import Registry
-from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER, RouteResult, dispatch
+from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER, RouteResult, dispatch, kept_bytes
 from shared.runtime import Runtime
 from shared.state.base import ParkedEvent
 from shared.values import utc_now
@@ -65,13 +64,15 @@ async def replay(runtime: Runtime, registry: Registry, parked: list[ParkedEvent]
 async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> None:
     data = json.loads(item.event)
     if "ingress" in data:
-        body = data["body"].encode() if "body" in data else base64.b64decode(data["body_base64"])
+        body = kept_bytes(data)
+        if body is None:
+            raise KeyError("body")
         properties = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
         await runtime.sender.send_raw(data["ingress"], body, properties, data.get("content_type") or "")
         return
-    if "raw_body" in data or "raw_body_base64" in data:
+    raw = kept_bytes(data, "raw_body")
+    if raw is not None:
         # What a flow queue could not read: read again, by a version that may now can.
-        raw = data["raw_body"].encode() if "raw_body" in data else base64.b64decode(data["raw_body_base64"])
         try:
             event = ChangeEvent.from_json(raw)
         except ValueError as exc:

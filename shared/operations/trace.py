@@ -18,8 +18,8 @@ from shared.maps import System, TableMap
 from shared.operations.reconcile import field_differences
 from shared.records import normalize_finance_row, normalize_webapi_row
 from shared.runtime import Runtime
-from shared.targets import TargetRow, build_target_rows
-from shared.wire import dataverse_typed_key, typed_key
+from shared.targets import TargetRow, build_target_rows, typed_target_key
+from shared.wire import typed_key
 
 
 def _known_key(table_map: TableMap, key: str) -> dict[str, Any]:
@@ -42,10 +42,8 @@ async def _source_row(runtime: Runtime, table_map: TableMap, key: str) -> dict[s
 
 
 async def _target_row(runtime: Runtime, table_map: TableMap, key: dict[str, Any]) -> dict[str, Any] | None:
-    if table_map.target.system is System.DATAVERSE:
-        typed = dataverse_typed_key(key, table_map.target_key_types)
-        return await runtime.engine.dataverse.get(table_map.target.entity_set, typed)
-    return await runtime.engine.finance.get(table_map.target.entity_set, typed_key(key, table_map.target_key_types))
+    client = runtime.engine.client_for(table_map.target.system)
+    return await client.get(table_map.target.entity_set, typed_target_key(table_map, key))
 
 
 async def trace(runtime: Runtime, table_map: TableMap, key: str) -> dict[str, Any]:
