@@ -204,8 +204,10 @@ _SCALARS = frozenset({str, int, bool, type(None), date})
 
 
 def _writes_plainly(value: dict[Any, Any]) -> bool:
-    for item in value.values():
+    for key, item in value.items():
         kind = type(item)
+        if type(key) is not str:
+            return False
         if kind in _SCALARS:
             continue
         if kind is Decimal:
@@ -217,7 +219,7 @@ def _writes_plainly(value: dict[Any, Any]) -> bool:
                 return False
         else:
             return False
-    return all(type(key) is str for key in value)
+    return True
 
 
 def dump_bytes(value: Any) -> bytes:

@@ -363,6 +363,13 @@ class TableMap:
         types.update({f.target: f.type for f in self.fields})
         return {name: types.get(name, FieldType.STRING) for name in self.target.key_fields}
 
+    @cached_property
+    def lookup_steps(self) -> tuple[tuple[Lookup, Callable[[Value, str], Any]], ...]:
+        """Each lookup with the wire formatting of what it resolves to, chosen once per map."""
+        from shared.wire import converter
+
+        return tuple((lookup, converter(self.target.system, lookup.type)) for lookup in self.lookups)
+
     @property
     def flow_queue(self) -> str:
         return f"flow-{self.name}"

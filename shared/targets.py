@@ -23,7 +23,7 @@ from shared.maps import CompanyRuleKind, FieldType, Lookup, System, TableMap
 from shared.records import RecordView, field_value, has_field, normalize_finance_row, normalize_webapi_row
 from shared.state.base import SyncState
 from shared.values import Ref, Value
-from shared.wire import dataverse_typed_key, to_wire, typed_key
+from shared.wire import Converter, dataverse_typed_key, typed_key
 
 
 @dataclass(frozen=True)
@@ -259,8 +259,8 @@ async def _payload(
         if value is None:
             value = pair.default
         payload[name] = None if value is None else convert(value, name)
-    for lookup in table_map.lookups:
-        payload.update(await _resolve_lookup(engine, table_map, lookup, view, company, payload))
+    for lookup, convert in table_map.lookup_steps:
+        payload.update(await _resolve_lookup(engine, table_map, lookup, convert, view, company, payload))
     # Asked of the map, not of every payload key: a map has few lookups and a payload many fields.
     for name in table_map.scratch_targets:
         payload.pop(name, None)
@@ -271,6 +271,7 @@ async def _resolve_lookup(
     engine: Engine,
     table_map: TableMap,
     lookup: Lookup,
+    convert: Converter,
     record: RecordView | dict[str, Value],
     company: str | None,
     resolved: dict[str, Any],
@@ -301,7 +302,7 @@ async def _resolve_lookup(
         if lookup.require_set:
             owner = resolved.get(lookup.require_company) if lookup.require_company else None
             await _require_in_finance(engine, lookup, natural, str(owner) if owner else company)
-        return {lookup.target: to_wire(table_map.target.system, lookup.type, natural, lookup.target)}
+        return {lookup.target: None if natural is None else convert(natural, lookup.target)}
 
     natural = lookup.transform(value) if lookup.transform is not None else value
     assert lookup.bind_set is not None and lookup.bind_key is not None

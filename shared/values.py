@@ -281,11 +281,13 @@ def encode_record(record: dict[str, Value] | None) -> dict[str, Any] | None:
         if kind is str or kind is int or kind is bool or value is None:
             encoded[name] = value
         elif kind is Ref:
-            encoded[name] = {"$ref": {"logical_name": value.logical_name, "id": value.id, "name": value.name}}
+            # Left to the encoder, which writes a struct's fields in C: the object _encode_ref builds.
+            encoded[name] = {"$ref": value}
         elif kind is Decimal:
             encoded[name] = {"$decimal": str(value)}
         elif kind is datetime:
-            encoded[name] = {"$datetime": _datetime_text(value)}
+            # The encoder writes an instant in UTC as RFC 3339 in C; any other is turned to UTC first.
+            encoded[name] = {"$datetime": value if value.tzinfo is UTC else _datetime_text(value)}
         else:
             encoded[name] = encode_value(value)
     return encoded
@@ -328,7 +330,7 @@ def untag_record(record: dict[str, Any] | None) -> bool:
         elif moment is not _UNSET:
             if day is not _UNSET:
                 return False
-            record[name] = _queued_utc(moment)
+            record[name] = moment if moment.tzinfo is UTC else _queued_utc(moment)
         elif day is not _UNSET:
             record[name] = day
         else:

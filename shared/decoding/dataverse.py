@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any, Literal
 
 import msgspec
 
+from shared.decoding.context import RemoteExecutionContext, created_on, lower_id
 from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
@@ -28,7 +28,7 @@ from shared.jsonio import (
     decode_fragment,
     loads_untrusted,
 )
-from shared.values import MS_DATE_CHARS, Ref, Value, is_ms_date, parse_ms_date, short_ms_date_or_text, utc_now
+from shared.values import MS_DATE_CHARS, Ref, Value, short_ms_date_or_text, utc_now
 
 CLAIMS = "http://schemas.microsoft.com/xrm/2011/Claims/"
 SIZE_EXCEEDED = "MessageMaxSizeExceeded"
@@ -79,26 +79,6 @@ class IncomingMessage:
     def has_property_containing(self, fragment: str) -> bool:
         wanted = fragment.lower()
         return any(wanted in key for key in self._folded)
-
-
-@dataclass
-class RemoteExecutionContext:
-    """The parts of the context a flow needs, with collections already turned into dicts."""
-
-    message_name: str
-    primary_entity_name: str
-    primary_entity_id: str | None
-    input_parameters: dict[str, Any] | None
-    output_parameters: dict[str, Any]
-    pre_images: dict[str, Any]
-    post_images: dict[str, Any]
-    initiating_user_id: str | None
-    initiating_aad_object_id: str | None
-    correlation_id: str | None
-    operation_id: str | None
-    operation_created_on: datetime | None
-    depth: int | None
-    raw: dict[str, Any]
 
 
 def _type_name(value: Mapping[str, Any]) -> str | None:
@@ -244,13 +224,15 @@ def check_content_type(content_type: str | None, body: bytes) -> None:
 def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
     try:
         # msgspec refuses a lone surrogate anywhere it decodes; the generic parser then names it.
-        data = read_context(body) if len(body) <= MAX_MESSAGE_BYTES else None
+        if len(body) <= MAX_MESSAGE_BYTES:
+            return read_context(body)
     except NotStandardShape:
-        data = None
+        pass
     except UntrustedJsonError as exc:
         raise _refused(exc) from None
-    if data is None:
-        data = _parse_json(body)
+    except MALFORMED as exc:
+        raise malformed("the RemoteExecutionContext", exc) from None
+    data = _parse_json(body)
     try:
         return context_from_json(data)
     except MALFORMED as exc:
@@ -260,7 +242,6 @@ def parse_remote_execution_context(body: bytes) -> RemoteExecutionContext:
 def context_from_json(data: Any) -> RemoteExecutionContext:
     if not isinstance(data, dict) or "MessageName" not in data:
         raise DecodeError("not a RemoteExecutionContext: the JSON object has no MessageName")
-    created = data.get("OperationCreatedOn")
     primary_id = data.get("PrimaryEntityId")
     return RemoteExecutionContext(
         message_name=str(data["MessageName"]),
@@ -270,18 +251,13 @@ def context_from_json(data: Any) -> RemoteExecutionContext:
         output_parameters=_pairs(data.get("OutputParameters")),
         pre_images=_pairs(data.get("PreEntityImages")),
         post_images=_pairs(data.get("PostEntityImages")),
-        initiating_user_id=_lower(data.get("InitiatingUserId")),
-        initiating_aad_object_id=_lower(data.get("InitiatingUserAzureActiveDirectoryObjectId")),
-        correlation_id=_lower(data.get("CorrelationId")),
-        operation_id=_lower(data.get("OperationId")),
-        operation_created_on=parse_ms_date(created) if isinstance(created, str) and is_ms_date(created) else None,
+        initiating_user_id=lower_id(data.get("InitiatingUserId")),
+        initiating_aad_object_id=lower_id(data.get("InitiatingUserAzureActiveDirectoryObjectId")),
+        correlation_id=lower_id(data.get("CorrelationId")),
+        operation_id=lower_id(data.get("OperationId")),
+        operation_created_on=created_on(data.get("OperationCreatedOn")),
         depth=data.get("Depth") if isinstance(data.get("Depth"), int) else None,
-        raw=data,
     )
-
-
-def _lower(value: Any) -> str | None:
-    return str(value).strip("{}").lower() if value else None
 
 
 def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value] | None:
@@ -409,7 +385,7 @@ def decode_dataverse(message: IncomingMessage, columns_for: Callable[[str], Colu
         return event_from_context(
             context,
             size_exceeded=size_exceeded,
-            correlation_id=_lower(message.property("x-ms-correlation-request-id")),
+            correlation_id=lower_id(message.property("x-ms-correlation-request-id")),
             columns=columns_for(context.primary_entity_name) if columns_for else None,
         )
     except UntrustedJsonError as exc:

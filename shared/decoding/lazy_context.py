@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from shared.decoding.context import RemoteExecutionContext, created_on, lower_id
 from shared.jsonio import TOO_DEEP_REASON, UntrustedJsonError, decode_fragment
 
 
@@ -108,7 +109,7 @@ def _entity(entity: _Entity) -> dict[str, Any]:
     return result
 
 
-# The collections come back as the objects the generic parser's `_pairs` makes of them (a name's
+# The collections come back as the dicts the generic parser's `_pairs` makes of them (a name's
 # last pair winning, as there): building a {"key", "value"} dict per pair only for `_pairs` to take
 # it apart again cost more than the rest of the envelope.
 def _images(images: list[_Image] | None) -> dict[str, Any]:
@@ -127,30 +128,29 @@ def _inputs(parameters: list[_Parameter]) -> dict[str, Any]:
     }
 
 
-def read_context(body: bytes) -> dict[str, Any]:
-    """The context as the generic parser's JSON shape (collections as objects), column values still
-    raw. Raises NotStandardShape for any other shape, and UntrustedJsonError for a value outside what a
-    real message holds."""
+def read_context(body: bytes) -> RemoteExecutionContext:
+    """The context, its column values still raw: the generic parser's result without the JSON object
+    it is made from, which cost as much again to build and read back. Raises NotStandardShape for any
+    other shape, and UntrustedJsonError for a value outside what a real message holds."""
     try:
         context = _CONTEXT.decode(body)
     except RecursionError:
         raise UntrustedJsonError(TOO_DEEP_REASON) from None
     except msgspec.DecodeError:  # ValidationError too: the body is not the standard shape
         raise NotStandardShape from None
-    data: dict[str, Any] = {
-        "MessageName": context.MessageName,
-        "PrimaryEntityName": context.PrimaryEntityName,
-        "PrimaryEntityId": context.PrimaryEntityId,
-        "OutputParameters": _parameters(context.OutputParameters or []),
-        "PreEntityImages": _images(context.PreEntityImages),
-        "PostEntityImages": _images(context.PostEntityImages),
-        "InitiatingUserId": context.InitiatingUserId,
-        "InitiatingUserAzureActiveDirectoryObjectId": context.InitiatingUserAzureActiveDirectoryObjectId,
-        "CorrelationId": context.CorrelationId,
-        "OperationId": context.OperationId,
-        "OperationCreatedOn": context.OperationCreatedOn,
-        "Depth": context.Depth,
-    }
-    if context.InputParameters is not msgspec.UNSET:
-        data["InputParameters"] = _inputs(context.InputParameters)
-    return data
+    inputs = context.InputParameters
+    return RemoteExecutionContext(
+        message_name=context.MessageName,
+        primary_entity_name=(context.PrimaryEntityName or "").lower(),
+        primary_entity_id=context.PrimaryEntityId.lower() if context.PrimaryEntityId else None,
+        input_parameters=None if inputs is msgspec.UNSET else _inputs(inputs),
+        output_parameters=_parameters(context.OutputParameters or []),
+        pre_images=_images(context.PreEntityImages),
+        post_images=_images(context.PostEntityImages),
+        initiating_user_id=lower_id(context.InitiatingUserId),
+        initiating_aad_object_id=lower_id(context.InitiatingUserAzureActiveDirectoryObjectId),
+        correlation_id=lower_id(context.CorrelationId),
+        operation_id=lower_id(context.OperationId),
+        operation_created_on=created_on(context.OperationCreatedOn),
+        depth=context.Depth,
+    )
