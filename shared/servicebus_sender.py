@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +13,20 @@ from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.aio import ServiceBusSender as SdkSender
-from azure.servicebus.exceptions import MessageSizeExceededError
+from azure.servicebus.exceptions import (
+    MessageSizeExceededError,
+    OperationTimeoutError,
+    ServiceBusCommunicationError,
+    ServiceBusConnectionError,
+    ServiceBusError,
+)
 
 from shared.bus import DATAVERSE_TOPIC, Backlog
 from shared.events import ChangeEvent
 from shared.settings import Settings
 from shared.values import utc_now
+
+_log = logging.getLogger(__name__)
 
 ARM = "https://management.azure.com"
 SERVICEBUS_API_VERSION = "2022-10-01-preview"
@@ -111,22 +121,83 @@ async def send_in_batches(sender: SdkSender, messages: Sequence[ServiceBusMessag
         await sender.send_messages(batch)
 
 
+# Errors of the link rather than of the message or the entity: the SDK's wrapper for what it did not
+# expect ("Handler failed: ...", a handler another operation closed), a dropped connection, a link
+# that did not answer in time, and the AttributeError a handler reset to None leaks after the
+# service's idle timeout (Azure/azure-sdk-for-python #48921). A message too big, a missing entity or
+# a refused identity are the same on a new link: they are raised as they are.
+_LINK_ERRORS: tuple[type[BaseException], ...] = (
+    AttributeError,
+    ServiceBusConnectionError,
+    ServiceBusCommunicationError,
+    OperationTimeoutError,
+)
+
+
+def _stale_link(exc: BaseException) -> bool:
+    return isinstance(exc, _LINK_ERRORS) or type(exc) is ServiceBusError
+
+
+class _Link:
+    """One entity's SDK sender, its operations one at a time: an aio sender is not coroutine-safe
+    (the SDK's README, "Thread safety", guards it with an asyncio.Lock; #36334 and #35618: sends on
+    one sender at once close the link under each other and fail). A link gone stale is opened again
+    and the operation made once more. A retried send that had reached a flow queue is dropped there
+    by duplicate detection, the message id being the event's; a raw message sent twice is routed to
+    the same event ids, dropped the same way."""
+
+    def __init__(self, open_sender: Callable[[], SdkSender]) -> None:
+        self._open_sender = open_sender
+        self._lock = asyncio.Lock()
+        self.sender: SdkSender | None = None
+
+    async def run(self, operation: Callable[[SdkSender], Awaitable[None]]) -> None:
+        async with self._lock:
+            if self.sender is None:
+                self.sender = self._open_sender()
+            try:
+                await operation(self.sender)
+                return
+            except Exception as exc:
+                if not _stale_link(exc):
+                    raise
+                _log.warning("Service Bus sender link failed (%s: %s); opening it again", type(exc).__name__, exc)
+                stale, self.sender = self.sender, self._open_sender()
+                await _close_quietly(stale)
+            await operation(self.sender)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self.sender is not None:
+                await self.sender.close()
+                self.sender = None
+
+
+async def _close_quietly(sender: SdkSender) -> None:
+    # Closing a broken link may fail in its own way; the sender is dropped either way.
+    try:
+        await sender.close()
+    except Exception as exc:
+        _log.info("closing a stale Service Bus sender: %s: %s", type(exc).__name__, exc)
+
+
 class ServiceBusSender:
     def __init__(self, settings: Settings) -> None:
         assert settings.servicebus_namespace, "ServiceBus__fullyQualifiedNamespace is required"
         self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
         self._client = ServiceBusClient(settings.servicebus_namespace, self._credential)
-        self._senders: dict[str, SdkSender] = {}
+        self._links: dict[str, _Link] = {}
 
-    def _sender(self, entity: str) -> SdkSender:
-        sender = self._senders.get(entity)
-        if sender is None:
-            if entity == DATAVERSE_TOPIC:
-                sender = self._client.get_topic_sender(topic_name=entity)
-            else:
-                sender = self._client.get_queue_sender(queue_name=entity)
-            self._senders[entity] = sender
-        return sender
+    def _link(self, entity: str) -> _Link:
+        link = self._links.get(entity)
+        if link is None:
+            link = self._links[entity] = _Link(lambda: self._open_sender(entity))
+        return link
+
+    def _open_sender(self, entity: str) -> SdkSender:
+        if entity == DATAVERSE_TOPIC:
+            return self._client.get_topic_sender(topic_name=entity)
+        return self._client.get_queue_sender(queue_name=entity)
 
     async def send_events(self, queue: str, events: Sequence[ChangeEvent], *, delay_seconds: float = 0.0) -> None:
         messages = [
@@ -140,18 +211,26 @@ class ServiceBusSender:
             )
             for event in events
         ]
-        sender = self._sender(queue)
         if delay_seconds > 0:
-            await sender.schedule_messages(messages, utc_now() + timedelta(seconds=delay_seconds))
+            at = utc_now() + timedelta(seconds=delay_seconds)
+
+            async def schedule(sender: SdkSender) -> None:
+                await sender.schedule_messages(messages, at)
+
+            await self._link(queue).run(schedule)
         else:
-            await send_in_batches(sender, messages)
+            await self._link(queue).run(lambda sender: send_in_batches(sender, messages))
 
     async def send_raw(self, queue: str, body: bytes, properties: dict[str, str], content_type: str) -> None:
         message = ServiceBusMessage(body, content_type=content_type, application_properties=properties)  # type: ignore[arg-type]
-        await self._sender(queue).send_messages(message)
+
+        async def send(sender: SdkSender) -> None:
+            await sender.send_messages(message)
+
+        await self._link(queue).run(send)
 
     async def close(self) -> None:
-        for sender in self._senders.values():
-            await sender.close()
+        for link in self._links.values():
+            await link.close()
         await self._client.close()
         await self._credential.close()
