@@ -12,7 +12,7 @@ from shared.outcomes import UNDECODABLE, UNEXPECTED, Outcome
 from shared.pipeline import apply_event
 from shared.routing import kept_body
 from shared.runtime import Runtime
-from shared.settlement import park, settle
+from shared.settlement import message_identity, park, parked_id, settle
 from shared.telemetry import record_outcome
 
 _log = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ async def run_flow_message(runtime: Runtime, table_map: TableMap, body: bytes, m
         detail = f"the message on {table_map.flow_queue} is not a ChangeEvent: {why}"[:2000]
         await park(
             runtime.engine.state,
+            parked_id=parked_id(table_map.name, message_identity(message_id, body)),
             flow=table_map.name,
             key=message_id or "unknown",
             reason=UNDECODABLE,

@@ -20,7 +20,7 @@ from shared.maps import Registry, TableMap
 from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
 from shared.pipeline import source_key
 from shared.runtime import Runtime
-from shared.settlement import park
+from shared.settlement import message_identity, park, parked_id
 from shared.telemetry import record_router_parking
 
 _log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ async def route_dataverse(runtime: Runtime, registry: Registry, message: Incomin
         await _park_undecodable(runtime, DATAVERSE_ROUTER, message, reason, "dataverse-changes")
         result.parked.append(reason)
         return result
-    await dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result)
+    await dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result, message)
     return result
 
 
@@ -95,14 +95,30 @@ async def route_finance(runtime: Runtime, registry: Registry, message: IncomingM
         await _park_undecodable(runtime, FINANCE_ROUTER, message, reason, "finance-events")
         result.parked.append(reason)
         return result
-    for event in events:
-        await dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result)
+    for place, event in enumerate(events):
+        await dispatch(runtime, FINANCE_ROUTER, registry.for_finance_event(event.entity), event, result, message, place)
     return result
 
 
 async def dispatch(
-    runtime: Runtime, router: str, maps: list[TableMap], event: ChangeEvent, result: RouteResult
+    runtime: Runtime,
+    router: str,
+    maps: list[TableMap],
+    event: ChangeEvent,
+    result: RouteResult,
+    message: IncomingMessage | None = None,
+    place: int = 0,
 ) -> None:
+    """Feed the event to its flows' queues, parking what none takes. `message` is the wire message
+    the event came in and `place` its place in it, so a redelivery parks into the rows the first
+    delivery did; a replay has none, and its fresh event id is its identity."""
+
+    def parked_here(flow: str) -> str:
+        if message is None:
+            return parked_id(flow, event.event_id)
+        # Its place too: a Finance batch is the sender's, and two items in it may carry one EventId.
+        return parked_id(flow, message_identity(message.message_id, message.body), str(place), event.event_id)
+
     if not maps:
         # The name is the sender's: a reason is a short label people filter by, the error says it whole.
         shown = event.entity if len(event.entity) <= 200 else event.entity[:200] + "…"
@@ -110,6 +126,7 @@ async def dispatch(
         record_router_parking(router, event.key or event.event_id, reason, reason, event.event_id)
         await park(
             runtime.engine.state,
+            parked_id=parked_here(router),
             flow=router,
             key=event.key or event.event_id,
             reason=reason,
@@ -127,6 +144,7 @@ async def dispatch(
             record_router_parking(router, event.key or event.event_id, MAPPING, str(exc), event.event_id)
             await park(
                 runtime.engine.state,
+                parked_id=parked_here(table_map.name),
                 flow=table_map.name,
                 key=event.key or event.event_id,
                 reason=MAPPING,
@@ -153,6 +171,7 @@ async def _park_undecodable(runtime: Runtime, router: str, message: IncomingMess
     record_router_parking(router, message.message_id or "unknown", UNDECODABLE, error, message.message_id)
     await park(
         runtime.engine.state,
+        parked_id=parked_id(router, message_identity(message.message_id, message.body)),
         flow=router,
         key=message.message_id or "unknown",
         reason=UNDECODABLE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 
 from shared.bus import MessageSender, flow_queue
 from shared.events import ChangeEvent, Source, derive_id
@@ -18,12 +18,24 @@ def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
     return max(grown, asked or 0.0)
 
 
+def parked_id(*delivery: str) -> str:
+    """The id of the row a delivery parks into, from what identifies that delivery. Parking is not a
+    delivery's last step (the settlement's history follows it, a router may still have a queue to
+    feed): a delivery abandoned after it parked comes again and parks again, into the same row, so
+    the event is parked once and replayed once."""
+    return derive_id("parked", *delivery)
+
+
+def message_identity(message_id: str | None, body: bytes) -> str:
+    """A wire message as parking tells deliveries apart: a redelivery has the same id and the same
+    bytes; a sender's id is untrusted, so other bytes under the same id, or none, are another message."""
+    return derive_id(message_id or "", hashlib.sha256(body).hexdigest())
+
+
 async def park(
-    state: StateStore, *, flow: str, key: str, reason: str, error: str, attempts: int, event: str
+    state: StateStore, *, parked_id: str, flow: str, key: str, reason: str, error: str, attempts: int, event: str
 ) -> ParkedEvent:
-    parked = ParkedEvent(
-        id=uuid.uuid4().hex, flow=flow, key=key, reason=reason, error=error, attempts=attempts, event=event
-    )
+    parked = ParkedEvent(id=parked_id, flow=flow, key=key, reason=reason, error=error, attempts=attempts, event=event)
     await state.park(parked)
     return parked
 
@@ -73,15 +85,7 @@ async def _consequence(
     if outcome.kind is OutcomeKind.RETRY_LATER:
         if event.attempt >= settings.retry_max_attempts:
             final = Outcome.parked(f"{RETRY_BUDGET}: {outcome.reason}", outcome.detail or "")
-            await park(
-                state,
-                flow=flow,
-                key=event.key,
-                reason=final.reason or RETRY_BUDGET,
-                error=final.detail or "",
-                attempts=event.attempt,
-                event=event.to_json(),
-            )
+            await _park_event(state, flow, event, final.reason or RETRY_BUDGET, final.detail or "")
             return final
         delay = retry_delay(settings, event.attempt, outcome.delay_seconds)
         again = event.replace(
@@ -91,13 +95,21 @@ async def _consequence(
         await sender.send_events(flow_queue(flow), [again], delay_seconds=delay)
         return Outcome.retry_later(outcome.reason or "", outcome.detail or "", delay)
     if outcome.kind is OutcomeKind.PARKED:
-        await park(
-            state,
-            flow=flow,
-            key=event.key,
-            reason=outcome.reason or "parked",
-            error=outcome.detail or "",
-            attempts=event.attempt,
-            event=event.to_json(),
-        )
+        await _park_event(state, flow, event, outcome.reason or "parked", outcome.detail or "")
     return outcome
+
+
+async def _park_event(state: StateStore, flow: str, event: ChangeEvent, reason: str, error: str) -> None:
+    text = event.to_json()
+    # The event id is the flow message's id, the text what a redelivery of it decodes to again; the
+    # text as well, because an id is the sender's word: two events under one id stay two rows.
+    await park(
+        state,
+        parked_id=parked_id(flow, event.event_id, text),
+        flow=flow,
+        key=event.key,
+        reason=reason,
+        error=error,
+        attempts=event.attempt,
+        event=text,
+    )

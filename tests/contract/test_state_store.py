@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -152,6 +153,18 @@ async def test_large_parked_event_round_trips(store: StateStore) -> None:
     await store.park(item)
     got = await store.get_parked(item.id)
     assert got is not None and got.event == body
+
+
+async def test_parking_the_same_row_again_keeps_one_row(store: StateStore) -> None:
+    # A delivery redelivered after it parked parks again under the same id (shared.settlement.parked_id).
+    body = '{"record": "' + ("€ lines " * 25_000) + '"}'
+    first = parked("vendor-invoice-lines", "k", "retry-budget-exhausted: throttled", 0, body)
+    await store.park(first)
+    again = dataclasses.replace(first, reason="retry-budget-exhausted: unexpected-error", parked_at=first.parked_at)
+    await store.park(again)
+    assert await store.list_parked(status=None) == [again]
+    got = await store.get_parked(first.id)
+    assert got is not None and got.event == body and got.reason == again.reason
 
 
 async def test_runs(store: StateStore) -> None:
