@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 
 from shared.bus import MessageSender, flow_queue
 from shared.events import ChangeEvent, Source, derive_id
@@ -13,9 +14,12 @@ from shared.values import utc_now
 
 
 def retry_delay(settings: Settings, attempt: int, asked: float | None) -> float:
-    """Growing delay: base * 2^(attempt-1), capped; a longer Retry-After from the service wins."""
-    grown = min(settings.retry_base_delay_seconds * (2 ** (attempt - 1)), settings.retry_max_delay_seconds)
-    return max(grown, asked or 0.0)
+    """Growing delay: base * 2^(attempt-1); a longer Retry-After from the service wins, but never past
+    retry_max_delay_seconds: what a service answers is untrusted, and an unbounded ask would put the
+    retry out of reach (or past what the schedule can hold, raising into redelivery)."""
+    grown = settings.retry_base_delay_seconds * (2 ** (attempt - 1))
+    wanted = max(grown, asked) if asked is not None and not math.isnan(asked) else grown
+    return min(wanted, settings.retry_max_delay_seconds)
 
 
 def parked_id(*delivery: str) -> str:

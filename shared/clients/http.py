@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import random
 import uuid
 from collections.abc import Awaitable, Callable
@@ -27,20 +28,28 @@ Sleep = Callable[[float], Awaitable[None]]
 _DEFAULT_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "User-Agent": "projops-sync"}
 _SENDS_BODY = frozenset({"POST", "PUT", "PATCH"})  # an empty one still says Content-Length: 0, as httpx's
 Classifier = Callable[[httpx.Response], ServiceError]
+# Both services count their limits over five minutes and answer 429 with Retry-After in seconds
+# (formats.md §3, §4.5). A longer ask is no throttle of theirs; taken as given, it would hold back
+# every request of the process to that service, and schedule the retry past what a timedelta holds.
+MAX_RETRY_AFTER_SECONDS = 300.0
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Retry-After as seconds from now, within [0, MAX_RETRY_AFTER_SECONDS]; None when it is absent or
+    says no number (then our own backoff applies)."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - utc_now()).total_seconds())
-    except (TypeError, ValueError):
+        try:
+            seconds = (parsedate_to_datetime(value) - utc_now()).total_seconds()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -155,7 +164,11 @@ class HttpEngine:
                     self.calls += 1
                     response = await self._send(method, url, request_headers, params, content)
                     if response.status_code == 429:
-                        self.throttle.throttled(sent_at, retry_after_seconds(response))
+                        # Held back together no longer than one request waits in-call: a longer pause is
+                        # handed back as retry-later anyway, and would hold every other message's
+                        # request (and its lock) for it.
+                        paused = retry_after_seconds(response)
+                        self.throttle.throttled(sent_at, None if paused is None else min(paused, self._max_wait))
                     elif response.status_code < 500:
                         self.throttle.succeeded()
             except (httpx.TimeoutException, httpx.TransportError) as exc:

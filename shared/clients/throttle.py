@@ -16,6 +16,7 @@ starving them or tripping the service's limits for everyone.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 Clock = Callable[[], float]
+# The longest the limiter holds every request back on one 429, whatever the caller passes: a few
+# minutes, the services' own throttling window (formats.md §3, §4.5).
+MAX_PAUSE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -115,8 +119,8 @@ class AdaptiveLimiter:
         if sent_at >= self._decreased_at:
             self.limit = max(self.policy.minimum, self.limit * self.policy.decrease)
             self._decreased_at = now
-        if retry_after:
-            self.paused_until = max(self.paused_until, now + retry_after)
+        if retry_after and math.isfinite(retry_after):
+            self.paused_until = max(self.paused_until, now + min(retry_after, MAX_PAUSE_SECONDS))
         self._release()
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
-from shared.clients.throttle import AdaptiveLimiter, ThrottlePolicy, limiter_for
+from shared.clients.throttle import MAX_PAUSE_SECONDS, AdaptiveLimiter, ThrottlePolicy, limiter_for
 
 
 async def test_a_burst_of_429s_halves_the_limit_once_and_pauses_every_request() -> None:
@@ -49,3 +50,15 @@ def test_one_limiter_per_identity_and_service() -> None:
     assert limiter_for("dataverse", "https://X.crm.dynamics.com/api/data/v9.2", "app-1") is a
     assert limiter_for("dataverse", "https://x.crm.dynamics.com/api/data/v9.2/", "app-2") is not a
     assert limiter_for("finance", "https://x.crm.dynamics.com/api/data/v9.2/", "app-1") is not a
+
+
+async def test_a_pause_is_never_longer_than_a_few_minutes_whatever_is_asked() -> None:
+    now = [1000.0]
+    limiter = AdaptiveLimiter(ThrottlePolicy(), clock=lambda: now[0])
+    for asked in (math.inf, math.nan, 1e12):
+        limiter.paused_until = 0.0
+        limiter.throttled(now[0], asked)
+        assert limiter.paused_until <= now[0] + MAX_PAUSE_SECONDS
+    limiter.paused_until = 0.0
+    limiter.throttled(now[0], 2.0)
+    assert limiter.paused_until == now[0] + 2.0
