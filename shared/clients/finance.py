@@ -12,7 +12,7 @@ from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.batch import BatchRequest, build_batch
 from shared.clients.bulk import key_identity
 from shared.clients.finance_batch import FinanceBatches, PartOutcome
-from shared.clients.http import ODataClient, json_body, json_object
+from shared.clients.http import ODataClient, json_body, json_object, succeeded
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -139,8 +139,10 @@ class FinanceClient(ODataClient):
             part = by_number.get(str(number))
             if part is None:
                 outcomes.append(None)
-            elif part.status >= 400:
-                outcomes.append(self.http.classify_part(part.status, part.body, request.method, request.url))
+            elif not succeeded(part.status):
+                outcomes.append(
+                    self.http.classify_part(part.status, part.body, request.method, request.url, part.headers)
+                )
             else:
                 outcomes.append(_written(request, part.status))
         return outcomes

@@ -52,6 +52,29 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
 
 
+def succeeded(status: int) -> bool:
+    """Only a 2xx is a result. A 3xx is not followed (a token goes only to the configured service
+    URL, and a redirected POST says nothing of whether it was applied), and taken as success it left
+    a write recorded as done that never was."""
+    return 200 <= status < 300
+
+
+def unfollowed(
+    system: str, status: int, location: str | None, method: str | None = None, url: str | None = None
+) -> TransientServiceError:
+    """The error of an answer that is neither a result nor a refusal: tried again later, so a person
+    sees where it pointed if it persists (then the configured URL is not where the service answers)."""
+    where = f"to {location[:300]!r}" if location else "without a Location"
+    return TransientServiceError(
+        system,
+        status,
+        f"the answer was {status} {where}, not a result: redirects are not followed (the token goes only to "
+        "the configured service URL), and whether the request was applied is not known, so it is tried again",
+        method=method,
+        url=url,
+    )
+
+
 def json_body(response: httpx.Response) -> Any:
     if not response.content:
         return None
@@ -178,8 +201,10 @@ class HttpEngine:
                     ) from exc
                 await self._sleep(self._backoff(attempt))
                 continue
-            if response.status_code < 400:
+            if succeeded(response.status_code):
                 return response
+            if response.status_code < 400:
+                raise unfollowed(self.system, response.status_code, response.headers.get("Location"), method, url)
             if multipart_errors and response.headers.get("Content-Type", "").startswith("multipart/"):
                 return response
             error = self._classify(response)
@@ -244,8 +269,18 @@ class HttpEngine:
         parsed = httpx.URL(absolute, params=dict(params)) if params else httpx.URL(absolute)
         return parsed, parsed.netloc.decode("ascii")
 
-    def classify_part(self, status: int, body: Any, method: str = "POST", url: str = "$batch") -> ServiceError:
-        """The typed error of one failed $batch part, as if it had been its own request."""
+    def classify_part(
+        self,
+        status: int,
+        body: Any,
+        method: str = "POST",
+        url: str = "$batch",
+        headers: dict[str, str] | None = None,
+    ) -> ServiceError:
+        """The typed error of one $batch part that did not succeed, as if it had been its own request."""
+        if status < 400:
+            location = next((v for k, v in (headers or {}).items() if k.lower() == "location"), None)
+            return unfollowed(self.system, status, location, method, url)
         request = httpx.Request(method, self._url(url, ())[0])
         return self._classify(httpx.Response(status, content=dump_bytes(body or {}), request=request))
 
@@ -303,8 +338,8 @@ class ODataClient:
         )
         parts = self.batch_answers(response)
         for number, part in enumerate(parts):
-            if part.status >= 400:
-                error = self.http.classify_part(part.status, part.body)
+            if not succeeded(part.status):
+                error = self.http.classify_part(part.status, part.body, headers=part.headers)
                 # A failed changeset answers with the failing part alone: its Content-ID (our 1-based request
                 # number) says which request it was, so a person can find the row.
                 index = int(part.content_id) - 1 if part.content_id and part.content_id.isdigit() else number

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from types import SimpleNamespace
@@ -17,16 +17,21 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 
 from functions import resource_roles
 from sandbox.bus import LocalBus, LocalBusSender
 from sandbox.finance.server import FinanceSimulator
+from sandbox.odata import build_batch_response, parse_batch
 from shared.auth import StaticToken
 from shared.cache import TtlCache
+from shared.clients.batch import BatchRequest
+from shared.clients.dataverse import DataverseClient
 from shared.clients.finance import FinanceClient
 from shared.clients.http import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from shared.clients.throttle import forget_limiters
 from shared.engine import Engine
+from shared.errors import TransientServiceError
 from shared.events import ChangeEvent, Operation, Source
 from shared.flow_runner import run_flow_message
 from shared.outcomes import OutcomeKind
@@ -62,6 +67,64 @@ async def no_sleep(_seconds: float) -> None:
 @pytest.fixture(autouse=True)
 def fresh_limiters() -> None:
     forget_limiters()
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Scripted:
+    """A server on 127.0.0.1 that answers each request with the next scripted answer (a triple, or a
+    function of the request's body and Content-Type for a $batch), then 201 with an empty object."""
+
+    answers: list[Answer | Any]
+    received: list[Received] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.received.append(Received(request.method, request.path, dict(request.headers), body))
+        answer = self.answers.pop(0) if self.answers else (201, {"Content-Type": "application/json"}, b"{}")
+        if callable(answer):
+            answer = answer(body, request.headers.get("Content-Type", ""))
+        status, headers, content = answer
+        return web.Response(status=status, headers=headers, body=content)
+
+
+@contextlib.asynccontextmanager
+async def scripted(*answers: Answer | Any) -> AsyncIterator[Scripted]:
+    server = Scripted(list(answers))
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    server.url = f"http://127.0.0.1:{port}"
+    try:
+        yield server
+    finally:
+        await runner.cleanup()
+
+
+def batch_answer(status: int, headers: dict[str, str]) -> Any:
+    """A $batch answered 200 whose every part answers `status`."""
+
+    def answer(body: bytes, content_type: str) -> Answer:
+        parts = parse_batch(body, content_type)
+        content, media_type = build_batch_response([(part, status, headers, b"") for part in parts])
+        return 200, {"Content-Type": media_type}, content
+
+    return answer
 
 
 @pytest.fixture
@@ -166,3 +229,53 @@ def test_the_retry_delay_never_passes_its_cap_whatever_was_asked() -> None:
     assert retry_delay(config, 1, math.nan) == 30
     assert retry_delay(config, 2, 45) == 60
     assert retry_delay(config, 1, 120) == 120
+
+
+# --- redirects ------------------------------------------------------------------------------------
+
+
+async def test_a_write_answered_with_a_redirect_is_retried_until_it_lands() -> None:
+    """A POST answered 302 (a proxy's sign-in page, a moved environment) wrote nothing we know of:
+    the record is retried later, naming the status and where it pointed, and its next delivery is
+    sent again (not skipped as unchanged), so the row lands."""
+    location = "https://login.example.com/signin"
+    async with scripted((302, {"Location": location}, b"")) as server, flow(settings(finance_url=server.url)) as run:
+        first = await run.run(role_event())
+        assert first.kind is OutcomeKind.RETRY_LATER
+        assert "302" in (first.detail or "") and location in (first.detail or "")
+        assert await run.state.get_state(resource_roles.MAP.name, role_event().key) is None
+
+        again = await run.run(role_event().replace(attempt=2))
+        assert again.kind is OutcomeKind.WRITTEN
+        assert [(r.method, r.path) for r in server.received] == [("POST", "/data/ResourceCategoriesShared")] * 2
+        assert b'"RoleId":"ARCH"' in server.received[1].body
+
+
+async def test_a_dataverse_write_answered_307_is_a_transient_error_naming_where_it_pointed() -> None:
+    async with scripted((307, {"Location": "/api/data/v9.2/accounts(x)"}, b"")) as server:
+        client = DataverseClient(settings(dataverse_url=server.url), StaticToken(TOKEN), sleep=no_sleep)
+        try:
+            with pytest.raises(TransientServiceError, match=r"307.*accounts\(x\)"):
+                await client.write("accounts", {"accountnumber": "A-1"}, {"name": "n"})
+        finally:
+            await client.close()
+        assert len(server.received) == 1  # not followed: the token goes only to the service URL
+
+
+async def test_a_batch_part_answered_with_a_redirect_is_not_taken_as_written() -> None:
+    moved = {"Location": "https://elsewhere.example/data/ResourceCategoriesShared"}
+    async with scripted(batch_answer(302, moved)) as server:
+        client = FinanceClient(settings(finance_url=server.url), StaticToken(TOKEN), sleep=no_sleep)
+        try:
+            [outcome] = await client._write_batch([BatchRequest("POST", "ResourceCategoriesShared", {"RoleId": "A"})])
+        finally:
+            await client.close()
+    assert isinstance(outcome, TransientServiceError) and "elsewhere.example" in str(outcome)
+
+    async with scripted(batch_answer(303, moved)) as server:
+        dataverse = DataverseClient(settings(dataverse_url=server.url), StaticToken(TOKEN), sleep=no_sleep)
+        try:
+            with pytest.raises(TransientServiceError, match="303"):
+                await dataverse.write_many("accounts", [({"accountnumber": "A-1"}, {"name": "n"})])
+        finally:
+            await dataverse.close()
