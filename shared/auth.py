@@ -18,7 +18,10 @@ from shared.settings import AuthMode, Settings
 
 
 class TokenProvider(Protocol):
-    async def token(self, resource: str) -> str: ...
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
+        """A bearer token for the resource; with `refused`, the token the resource answered 401 to:
+        never that one again (a cached token is dropped and asked afresh)."""
+        ...
 
 
 def _check(result: dict[str, Any] | None, resource: str) -> str:
@@ -58,17 +61,30 @@ class MsalClientCredentials:
             )
         )
 
-    async def token(self, resource: str) -> str:
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
         if self._app is None:
             assert self._factory is not None
             self._app = await asyncio.to_thread(self._factory)
-        result = await asyncio.to_thread(self._app.acquire_token_for_client, scopes=[f"{resource}/.default"])
+        result = await asyncio.to_thread(self._acquire, [f"{resource}/.default"], refused)
         return _check(result, resource)
+
+    def _acquire(self, scopes: list[str], refused: str | None) -> Any:
+        result = self._app.acquire_token_for_client(scopes=scopes)
+        if refused is not None and isinstance(result, dict) and result.get("access_token") == refused:
+            # MSAL answers from its cache until the token expires: dropped, so Entra issues another.
+            # (Every request that was refused the same token asks here; after the first, the cache
+            # holds the new token and answers without this.)
+            self._app.remove_tokens_for_client()
+            result = self._app.acquire_token_for_client(scopes=scopes)
+        return result
 
 
 class MsalManagedIdentity:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, cache: Any = None) -> None:
         self._client = client
+        # The client's msal.TokenCache, kept to drop a token the resource refused: the managed
+        # identity client has no call of its own for that.
+        self._cache = cache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MsalManagedIdentity:
@@ -80,12 +96,26 @@ class MsalManagedIdentity:
             if settings.managed_identity_client_id
             else msal.SystemAssignedManagedIdentity()
         )
-        return cls(msal.ManagedIdentityClient(identity, http_client=requests.Session()))
+        cache = msal.TokenCache()
+        return cls(msal.ManagedIdentityClient(identity, http_client=requests.Session(), token_cache=cache), cache)
 
-    async def token(self, resource: str) -> str:
-        # A managed identity asks for a resource, not a scope.
-        result = await asyncio.to_thread(self._client.acquire_token_for_client, resource=resource)
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
+        result = await asyncio.to_thread(self._acquire, resource, refused)
         return _check(result, resource)
+
+    def _acquire(self, resource: str, refused: str | None) -> Any:
+        # A managed identity asks for a resource, not a scope.
+        result = self._client.acquire_token_for_client(resource=resource)
+        if refused is None or self._cache is None or not isinstance(result, dict):
+            return result
+        if result.get("access_token") == refused:
+            import msal
+
+            for entry in list(self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                if entry.get("secret") == refused:
+                    self._cache.remove_at(entry)
+            result = self._client.acquire_token_for_client(resource=resource)
+        return result
 
 
 class StaticToken:
@@ -94,7 +124,7 @@ class StaticToken:
     def __init__(self, value: str) -> None:
         self.value = value
 
-    async def token(self, resource: str) -> str:
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
         return self.value
 
 
@@ -107,7 +137,8 @@ class AzureCredentialTokens:
 
         self._credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
 
-    async def token(self, resource: str) -> str:
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
+        # The credential offers no way past its own cache: a token refused again is reported as such.
         from azure.core.exceptions import ClientAuthenticationError
 
         try:

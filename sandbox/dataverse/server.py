@@ -220,9 +220,16 @@ class DataverseSimulator(Simulator):
         token = (auth or "").removeprefix("Bearer ").strip()
         user = self.users.get(token)
         if user is None:
+            # With the challenge Dataverse answers: where to get a token, and for what (the SDK's
+            # AuthorityResolver.ProbeForExpectedAuthentication reads it from an unauthenticated call).
+            challenge = (
+                "Bearer authorization_uri=https://login.microsoftonline.com/common/oauth2/authorize, "
+                f"resource_id={self.url}/"
+            )
             raise ODataError(
                 401,
                 {"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}},
+                {"WWW-Authenticate": challenge},
             )
         return user
 

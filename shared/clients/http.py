@@ -19,7 +19,7 @@ from shared.auth import TokenProvider
 from shared.clients.batch import BatchRequest, BatchResponse, build_batch, parse_batch_response
 from shared.clients.throttle import limiter_for
 from shared.clients.transport import AiohttpPool
-from shared.errors import PermanentServiceError, ServiceError, TransientServiceError
+from shared.errors import AuthError, PermanentServiceError, ServiceError, TransientServiceError
 from shared.jsonio import dump_bytes, loads
 from shared.settings import Settings
 from shared.values import utc_now
@@ -179,11 +179,17 @@ class HttpEngine:
             content = dump_bytes(json)
             request_headers.setdefault("Content-Type", "application/json")
         attempt = 0
+        refused: str | None = None  # the token the service answered 401 to, asked afresh once
         while True:
             attempt += 1
-            request_headers["Authorization"] = f"Bearer {await self._tokens.token(self.resource)}"
             try:
                 async with self.throttle.slot() as sent_at:
+                    # Taken once the request may go: a throttle pause does not run down the token's life.
+                    if refused is None:
+                        token = await self._tokens.token(self.resource)
+                    else:
+                        token = await self._tokens.token(self.resource, refused=refused)
+                    request_headers["Authorization"] = f"Bearer {token}"
                     self.calls += 1
                     response = await self._send(method, url, request_headers, params, content)
                     if response.status_code == 429:
@@ -205,6 +211,13 @@ class HttpEngine:
                 return response
             if response.status_code < 400:
                 raise unfollowed(self.system, response.status_code, response.headers.get("Location"), method, url)
+            if response.status_code == 401:
+                if refused is None:
+                    # A token can be refused before it expires (revoked, the app's roles changed, a
+                    # clock skewed): once, a token asked afresh.
+                    refused = token
+                    continue
+                raise self._refused(response, method, url)
             if multipart_errors and response.headers.get("Content-Type", "").startswith("multipart/"):
                 return response
             error = self._classify(response)
@@ -215,6 +228,18 @@ class HttpEngine:
                 error.retry_after = wait
                 raise error
             await self._sleep(wait if wait is not None else self._backoff(attempt))
+
+    def _refused(self, response: httpx.Response, method: str, url: str) -> AuthError:
+        """401 to a token asked afresh: the identity, not the record. A retry-later naming what the
+        service said, never a record parked as rejected (replaying it would fail the same way)."""
+        challenge = response.headers.get("WWW-Authenticate") or "no WWW-Authenticate challenge"
+        said = self._classify(response).service_message
+        return AuthError(
+            f"{self.system} refused a freshly acquired token for {self.resource} (401; {challenge[:300]}; "
+            f"{said[:300]}) on {method} {url[:300]}: check that the application is registered in the environment "
+            "(Dataverse: an application user with a security role; Finance: System administration > Microsoft "
+            "Entra applications)"
+        )
 
     async def _send(
         self, method: str, url: str, headers: dict[str, str], params: dict[str, str] | None, content: bytes | None

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from functions import resource_roles
 from sandbox.bus import LocalBus, LocalBusSender
+from sandbox.dataverse.server import DataverseSimulator
 from sandbox.finance.server import FinanceSimulator
 from sandbox.odata import build_batch_response, parse_batch
 from shared.auth import StaticToken
@@ -31,7 +32,7 @@ from shared.clients.finance import FinanceClient
 from shared.clients.http import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from shared.clients.throttle import forget_limiters
 from shared.engine import Engine
-from shared.errors import TransientServiceError
+from shared.errors import AuthError, TransientServiceError
 from shared.events import ChangeEvent, Operation, Source
 from shared.flow_runner import run_flow_message
 from shared.outcomes import OutcomeKind
@@ -125,6 +126,14 @@ def batch_answer(status: int, headers: dict[str, str]) -> Any:
         return 200, {"Content-Type": media_type}, content
 
     return answer
+
+
+@pytest.fixture
+async def dataverse() -> AsyncIterator[DataverseSimulator]:
+    simulator = DataverseSimulator(users={TOKEN: USER})
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
 
 
 @pytest.fixture
@@ -279,3 +288,78 @@ async def test_a_batch_part_answered_with_a_redirect_is_not_taken_as_written() -
                 await dataverse.write_many("accounts", [({"accountnumber": "A-1"}, {"name": "n"})])
         finally:
             await dataverse.close()
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+class Tokens:
+    """Hands out `first` until told the service refused it, then `fresh` (what a provider does once
+    the token it cached is refused: asks Entra again); logs when each token was taken."""
+
+    def __init__(self, first: str, fresh: str) -> None:
+        self.first, self.fresh = first, fresh
+        self.taken: list[tuple[str, float]] = []
+        self.refused: list[str | None] = []
+
+    async def token(self, resource: str, *, refused: str | None = None) -> str:
+        self.refused.append(refused)
+        value = self.fresh if refused is not None else self.first
+        self.taken.append((value, asyncio.get_running_loop().time()))
+        return value
+
+
+async def test_a_refused_token_is_replaced_once_in_the_call_and_the_write_lands(dataverse: DataverseSimulator) -> None:
+    """A token can be refused before it expires (revoked, its roles changed, a clock skewed): the
+    write is sent again at once with a token asked afresh, and lands."""
+    tokens = Tokens("revoked-token", TOKEN)
+    client = DataverseClient(settings(dataverse_url=dataverse.url), tokens, sleep=no_sleep)
+    try:
+        created = await client.create("accounts", {"name": "Contoso", "accountnumber": "A-401"})
+    finally:
+        await client.close()
+    sent = [(r.method, r.headers.get("authorization"), r.status) for r in dataverse.requests]
+    assert sent == [("POST", "Bearer revoked-token", 401), ("POST", f"Bearer {TOKEN}", 204)]
+    assert tokens.refused == [None, "revoked-token"]
+    assert created.entity_id and [r["name"] for r in dataverse.rows("account")] == ["Contoso"]
+
+
+async def test_a_token_refused_twice_is_retried_later_with_the_services_reason(dataverse: DataverseSimulator) -> None:
+    tokens = Tokens("revoked-token", "also-refused")
+    client = DataverseClient(settings(dataverse_url=dataverse.url), tokens, sleep=no_sleep)
+    try:
+        with pytest.raises(AuthError) as raised:
+            await client.create("accounts", {"name": "Contoso"})
+    finally:
+        await client.close()
+    assert [r.status for r in dataverse.requests] == [401, 401]
+    text = str(raised.value)
+    assert "401" in text and "authorization_uri" in text and "not a member of the organization" in text
+    assert dataverse.rows("account") == []
+
+
+async def test_a_refused_token_in_a_flow_is_retried_later_not_parked_as_rejected(finance: FinanceSimulator) -> None:
+    async with flow(settings(finance_url=finance.url), Tokens("revoked-token", "also-refused")) as run:
+        outcome = await run.run(role_event())
+        assert outcome.kind is OutcomeKind.RETRY_LATER and "token" in (outcome.detail or "")
+        assert "401" in (outcome.detail or "") and "Unauthorized" in (outcome.detail or "")
+        assert await run.state.list_parked() == []
+    assert [r.status for r in finance.requests] == [401, 401]
+
+
+async def test_the_token_is_taken_after_a_throttle_pause_not_before() -> None:
+    """A pause shared after a 429 holds a request back: the token it carries is one taken when its
+    turn came, so the wait does not use up the token's life."""
+    async with scripted((200, {"Content-Type": "application/json"}, b'{"RoleId": "A"}')) as server:
+        tokens = Tokens(TOKEN, TOKEN)
+        client = FinanceClient(settings(finance_url=server.url), tokens, sleep=no_sleep)
+        try:
+            loop = asyncio.get_running_loop()
+            paused_until = loop.time() + 0.5
+            client.http.throttle.throttled(client.http.throttle.clock(), 0.5)
+            await client.get("ResourceCategoriesShared", {"RoleId": "A"})
+        finally:
+            await client.close()
+    [(_, taken)] = tokens.taken
+    assert taken >= paused_until - 0.05
+    assert server.received[0].headers["Authorization"] == f"Bearer {TOKEN}"

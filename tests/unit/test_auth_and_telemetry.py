@@ -13,13 +13,20 @@ from tests.unit.test_pipeline import make_settings
 
 
 class FakeConfidentialApp:
+    """MSAL's confidential client as it behaves: answers from its cache until the cache is emptied."""
+
     def __init__(self, result: dict[str, Any]) -> None:
         self.result = result
         self.scopes: list[list[str]] = []
+        self.issued = 0
 
     def acquire_token_for_client(self, scopes: list[str]) -> dict[str, Any]:
         self.scopes.append(scopes)
         return self.result
+
+    def remove_tokens_for_client(self) -> None:
+        self.issued += 1
+        self.result = {**self.result, "access_token": f"fresh-{self.issued}"}
 
 
 class FakeManagedIdentity:
@@ -76,3 +83,55 @@ def test_telemetry_is_configured_once_and_not_next_to_the_hosts_exporter(monkeyp
     assert telemetry.configure_telemetry() is True
     assert telemetry.configure_telemetry() is False
     assert calls == ["projops"]
+
+
+async def test_a_refused_client_credentials_token_is_asked_afresh_once() -> None:
+    app = FakeConfidentialApp({"access_token": "cached", "expires_in": 3600})
+    provider = MsalClientCredentials(app)
+    assert await provider.token("https://contoso.crm.dynamics.com") == "cached"
+    assert await provider.token("https://contoso.crm.dynamics.com", refused="cached") == "fresh-1"
+    # Another request refused the same old token meanwhile: the new one is already there.
+    assert await provider.token("https://contoso.crm.dynamics.com", refused="cached") == "fresh-1"
+    assert app.issued == 1
+
+
+async def test_a_refused_managed_identity_token_is_dropped_from_msals_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With MSAL's own managed identity client (App Service's endpoint, answered here): the refused
+    token is not handed out again, the next is the endpoint's."""
+    import json
+    import time
+
+    import msal
+
+    monkeypatch.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header")
+    asked: list[str] = []
+
+    class Answer:
+        status_code = 200
+        headers: dict[str, str] = {}
+
+        def __init__(self, text: str) -> None:
+            self.text = text
+
+    class Endpoint:
+        def get(self, url: str, params: dict[str, str], **kwargs: Any) -> Answer:
+            asked.append(params["resource"])
+            expires = str(int(time.time()) + 3600)
+            return Answer(json.dumps({"access_token": f"mi-{len(asked)}", "expires_on": expires}))
+
+        def post(self, *args: Any, **kwargs: Any) -> Answer:
+            raise AssertionError("App Service's endpoint is asked by GET")
+
+        def close(self) -> None:
+            return None
+
+    cache = msal.TokenCache()
+    client = msal.ManagedIdentityClient(msal.SystemAssignedManagedIdentity(), http_client=Endpoint(), token_cache=cache)
+    provider = MsalManagedIdentity(client, cache)
+    resource = "https://contoso.operations.dynamics.com"
+    assert await provider.token(resource) == "mi-1"
+    assert await provider.token(resource) == "mi-1"  # from the cache
+    assert await provider.token(resource, refused="mi-1") == "mi-2"
+    assert await provider.token(resource) == "mi-2"
+    assert asked == [resource, resource]
