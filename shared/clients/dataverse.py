@@ -33,7 +33,10 @@ _ANNOTATIONS = 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicaln
 
 def classify(response: httpx.Response) -> ServiceError:
     body = json_body(response)
-    error = body.get("error", {}) if isinstance(body, dict) else {}
+    # OData's error is an object; any other shape (a gateway's `"error": "invalid_request"`) is read
+    # as the raw answer, so the status still decides and a person still sees what was said.
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
     code = str(error.get("code") or "")
     message = str(
         error.get("@Microsoft.PowerApps.CDS.InnerError.Message") or error.get("message") or response.text[:500]

@@ -32,8 +32,12 @@ _CONTINUE_ON_ERROR = "odata.continue-on-error"
 
 def classify(response: httpx.Response) -> ServiceError:
     body = json_body(response)
-    error = body.get("error", {}) if isinstance(body, dict) else {}
-    inner = error.get("innererror") or {}
+    # OData's error and its innererror are objects; any other shape (a gateway's `"error": "..."`, a
+    # text innererror) is read as the raw answer, so the status still decides.
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    inner = error.get("innererror")
+    inner = inner if isinstance(inner, dict) else {}
     message = str(inner.get("message") or error.get("message") or response.text[:500])
     kind = str(inner.get("type") or "")
     status = response.status_code

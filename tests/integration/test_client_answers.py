@@ -32,7 +32,7 @@ from shared.clients.finance import FinanceClient
 from shared.clients.http import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from shared.clients.throttle import forget_limiters
 from shared.engine import Engine
-from shared.errors import AuthError, TransientServiceError
+from shared.errors import AuthError, PermanentServiceError, TransientServiceError
 from shared.events import ChangeEvent, Operation, Source
 from shared.flow_runner import run_flow_message
 from shared.outcomes import OutcomeKind
@@ -363,3 +363,38 @@ async def test_the_token_is_taken_after_a_throttle_pause_not_before() -> None:
     [(_, taken)] = tokens.taken
     assert taken >= paused_until - 0.05
     assert server.received[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+# --- error bodies ---------------------------------------------------------------------------------
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def test_a_refusal_whose_error_is_a_string_is_parked_with_the_answer() -> None:
+    """OData's error is an object, but whatever answers may send `"error": "..."` (a gateway's OAuth
+    error): a 400 is still a refusal a person can read, parked at once, not retried as a crash."""
+    body = b'{"error":"invalid_request","error_description":"the gateway refused it"}'
+    async with scripted((400, JSON, body)) as server, flow(settings(finance_url=server.url)) as run:
+        outcome = await run.run(role_event())
+        [parked] = await run.state.list_parked()
+    assert outcome.kind is OutcomeKind.PARKED and outcome.reason == "rejected-by-target"
+    assert "the gateway refused it" in parked.error
+    assert len(server.received) == 1
+
+
+async def test_an_outage_whose_innererror_is_a_string_is_retried_in_the_call() -> None:
+    busy = (503, JSON, b'{"error":{"message":"busy","innererror":"see the log"}}')
+    async with scripted(busy, busy) as server, flow(settings(finance_url=server.url)) as run:
+        outcome = await run.run(role_event())
+    assert outcome.kind is OutcomeKind.WRITTEN
+    assert [r.method for r in server.received] == ["POST"] * 3
+
+
+async def test_a_dataverse_error_that_is_a_string_keeps_the_answers_text() -> None:
+    async with scripted((400, JSON, b'{"error":"not an object"}')) as server:
+        client = DataverseClient(settings(dataverse_url=server.url), StaticToken(TOKEN), sleep=no_sleep)
+        try:
+            with pytest.raises(PermanentServiceError, match="not an object"):
+                await client.create("accounts", {"name": "n"})
+        finally:
+            await client.close()
