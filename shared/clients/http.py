@@ -200,7 +200,9 @@ class HttpEngine:
                         self.throttle.throttled(sent_at, None if paused is None else min(paused, self._max_wait))
                     elif response.status_code < 500:
                         self.throttle.succeeded()
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            # A body that is not the Content-Encoding it claims (DecodingError) says no more of the
+            # row than a dropped connection does: tried again, then retry-later like it.
+            except (httpx.TimeoutException, httpx.TransportError, httpx.DecodingError) as exc:
                 if attempt > self._max_retries:
                     raise TransientServiceError(
                         self.system, 0, f"{type(exc).__name__}: {exc or 'no answer'}", method=method, url=url

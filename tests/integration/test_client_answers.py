@@ -398,3 +398,28 @@ async def test_a_dataverse_error_that_is_a_string_keeps_the_answers_text() -> No
                 await client.create("accounts", {"name": "n"})
         finally:
             await client.close()
+
+
+# --- bodies that cannot be decoded ----------------------------------------------------------------
+
+
+async def test_an_answer_that_is_not_the_encoding_it_claims_is_retried_in_the_call() -> None:
+    """A body labelled gzip that is not (a proxy that re-encoded it, a cut connection's remains)
+    says nothing of the row: sent again in the call, and the next answer is taken."""
+    mislabelled = (201, {**JSON, "Content-Encoding": "gzip"}, b'{"RoleId":"ARCH"}')
+    async with scripted(mislabelled) as server, flow(settings(finance_url=server.url)) as run:
+        outcome = await run.run(role_event())
+    assert outcome.kind is OutcomeKind.WRITTEN
+    assert [r.method for r in server.received] == ["POST", "POST"]
+
+
+async def test_answers_that_never_decode_are_a_transient_failure_not_a_crash() -> None:
+    mislabelled = (200, {**JSON, "Content-Encoding": "gzip"}, b'{"RoleId":"ARCH"}')
+    async with scripted(*[mislabelled] * 6) as server:
+        client = FinanceClient(settings(finance_url=server.url, http_max_retries=2), StaticToken(TOKEN), sleep=no_sleep)
+        try:
+            with pytest.raises(TransientServiceError, match="DecodingError"):
+                await client.get("ResourceCategoriesShared", {"RoleId": "ARCH"})
+        finally:
+            await client.close()
+    assert len(server.received) == 3
