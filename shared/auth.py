@@ -34,6 +34,12 @@ def _check(result: dict[str, Any] | None, resource: str) -> str:
     return str(result["access_token"])
 
 
+def _unanswered(resource: str, exc: Exception) -> AuthError:
+    # MSAL lets requests' exceptions through when Entra is unreachable or answers 5xx: an outage of
+    # the sign-in, to retry later like any refused token, never an unexpected error.
+    return AuthError(f"no token for {resource}: Microsoft Entra ID did not answer ({type(exc).__name__}: {exc})")
+
+
 class MsalClientCredentials:
     def __init__(self, app: Any = None, factory: Callable[[], Any] | None = None) -> None:
         # MSAL contacts Entra when the application is built, so it is built on first use, not at start-up.
@@ -62,10 +68,15 @@ class MsalClientCredentials:
         )
 
     async def token(self, resource: str, *, refused: str | None = None) -> str:
-        if self._app is None:
-            assert self._factory is not None
-            self._app = await asyncio.to_thread(self._factory)
-        result = await asyncio.to_thread(self._acquire, [f"{resource}/.default"], refused)
+        import requests
+
+        try:
+            if self._app is None:
+                assert self._factory is not None
+                self._app = await asyncio.to_thread(self._factory)
+            result = await asyncio.to_thread(self._acquire, [f"{resource}/.default"], refused)
+        except requests.RequestException as exc:
+            raise _unanswered(resource, exc) from exc
         return _check(result, resource)
 
     def _acquire(self, scopes: list[str], refused: str | None) -> Any:
@@ -100,7 +111,12 @@ class MsalManagedIdentity:
         return cls(msal.ManagedIdentityClient(identity, http_client=requests.Session(), token_cache=cache), cache)
 
     async def token(self, resource: str, *, refused: str | None = None) -> str:
-        result = await asyncio.to_thread(self._acquire, resource, refused)
+        import requests
+
+        try:
+            result = await asyncio.to_thread(self._acquire, resource, refused)
+        except requests.RequestException as exc:
+            raise _unanswered(resource, exc) from exc
         return _check(result, resource)
 
     def _acquire(self, resource: str, refused: str | None) -> Any:

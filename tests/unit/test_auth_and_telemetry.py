@@ -135,3 +135,43 @@ async def test_a_refused_managed_identity_token_is_dropped_from_msals_cache(monk
     assert await provider.token(resource, refused="mi-1") == "mi-2"
     assert await provider.token(resource) == "mi-2"
     assert asked == [resource, resource]
+
+
+class UnreachableEntra:
+    """MSAL when Entra cannot be reached or answers 5xx: it lets requests' exception through."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def acquire_token_for_client(self, **kwargs: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def _entra_503() -> Exception:
+    import requests
+
+    answer = requests.models.Response()
+    answer.status_code = 503
+    answer.url = "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+    try:
+        answer.raise_for_status()
+    except requests.HTTPError as exc:
+        return exc
+    raise AssertionError("raise_for_status raised nothing")
+
+
+async def test_entra_unreachable_or_failing_is_an_auth_error_to_retry_later() -> None:
+    import requests
+
+    resource = "https://contoso.crm.dynamics.com"
+    for error in (requests.ConnectionError("Name or service not known"), _entra_503(), requests.Timeout("slow")):
+        with pytest.raises(AuthError, match=f"no token for {resource}"):
+            await MsalClientCredentials(UnreachableEntra(error)).token(resource)
+        with pytest.raises(AuthError, match=f"no token for {resource}"):
+            await MsalManagedIdentity(UnreachableEntra(error)).token(resource)
+
+    def build() -> Any:  # MSAL contacts Entra when the application is built
+        raise requests.ConnectionError("Name or service not known")
+
+    with pytest.raises(AuthError, match="Name or service not known"):
+        await MsalClientCredentials(factory=build).token(resource)
