@@ -21,6 +21,7 @@ from sandbox.demo_documents import (
 from sandbox.environment import Sandbox
 from sandbox.scenario import create_project_setup
 from shared.operations.parked import replay, select_parked
+from shared.operations.reconcile import reconcile
 from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_writes, parked, send, until
 
@@ -286,3 +287,29 @@ async def test_an_invoice_numbered_with_a_slash_lands_whole_by_filter_and_binds(
         header["msdyn_projectvendorinvoiceid"]
     }
     assert not any("INV/2026" in r.path for r in sandbox.dataverse.requests if r.method == "PATCH")
+
+
+async def test_a_line_deleted_in_dataverse_is_back_after_a_reconcile_repair(posted_setup: Sandbox) -> None:
+    """The document's rows hash the same as when they landed: a repair must send them all the same,
+    since reconcile found Dataverse differing from what was last written."""
+    sandbox = posted_setup
+    assert sandbox.runtime is not None
+    await create_vendor(sandbox)
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0006"), [vendor_line(n) for n in (1, 2, 3)])
+    await sandbox.wait_quiet()
+    rows = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    landed = {r["msdyn_externalinvoiceline"] for r in rows}
+    assert len(landed) == 3
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "DELETE", f"msdyn_projectvendorinvoicelines({rows[0]['msdyn_projectvendorinvoicelineid']})")
+    await sandbox.wait_quiet()
+    assert len(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")) == 2
+
+    flow = CATALOG.by_name("vendor-invoice-lines")
+    report = await reconcile(sandbox.runtime, flow, repair=True)
+    assert report.totals["missing"] == 1 and report.repair["sent"] == 1
+    await sandbox.wait_quiet()
+    assert {r["msdyn_externalinvoiceline"] for r in sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")} == landed
+    again = await reconcile(sandbox.runtime, flow)
+    assert again.drift == 0 and again.totals["matched"] == 3
+    assert await parked(sandbox) == []
