@@ -135,6 +135,9 @@ MAP = TableMap(
     ),
     operations=frozenset({Operation.UPSERT}),
     money=Money("msdyn_amount", "transactioncurrencyid"),
+    # The project manager verifies each line, and an invoice is confirmed only when all are: the
+    # status is sent when a line is created, never again.
+    target_owned=("msdyn_verificationstatus",),
     notes=(
         "Shown in the screenshot but not carried: PROJDATAAREAID → msdyn_project.msdyn_owningcompany (the "
         "project is bound by its number, which Dataverse keys alone, so its company is not needed to find "

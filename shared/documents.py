@@ -10,6 +10,11 @@ one on their data events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.clients.addressing import filter_for_key
+from shared.clients.base import Key, Row
 from shared.document_keys import document_key, document_members
 from shared.engine import Engine
 from shared.errors import MappingError
@@ -23,6 +28,10 @@ from shared.values import Value
 
 # The document key lives with the targets stage; it is offered here as before.
 __all__ = ["apply_document", "document_applies", "document_key", "document_members"]
+
+# Which of a document's rows Dataverse has is asked this many keys at a time: a `$filter` of one
+# condition per key stays a few kilobytes, well inside the URL a GET can carry.
+_KEYS_PER_READ = 100
 
 
 async def document_applies(engine: Engine, table_map: TableMap, event: ChangeEvent) -> bool:
@@ -64,7 +73,7 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
     if state is not None and state.payload_hash == digest and not repairing:
         return Outcome.skipped(UNCHANGED)
 
-    upserts = [(target.key, target.body) for target in targets]
+    upserts = await _upserts(engine, table_map, targets)
     binds = [target.key_binds for target in targets]
     await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size, binds)
     await engine.state.put_state(SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text))
@@ -85,6 +94,41 @@ async def _target_rows(
             key = {field: row.get(field) for field in table_map.source.key_columns}
             raise MappingError(f"{document.rows_set} row {key}: {exc}") from exc
     return targets
+
+
+async def _upserts(engine: Engine, table_map: TableMap, targets: list[TargetRow]) -> list[tuple[Key, Row]]:
+    """Each row's key and body, without the fields Dataverse owns once the row exists (a line's
+    verification status is the project manager's): a retry, a replay or a repair sends the whole
+    document again, and any of its rows may have landed and been worked on since."""
+    owned = table_map.target_owned
+    if not owned:
+        return [(target.key, target.body) for target in targets]
+    fields = table_map.target.key_fields
+    existing = await _existing_keys(engine, table_map, [target.key for target in targets])
+    return [
+        (
+            target.key,
+            {k: v for k, v in target.body.items() if k not in owned}
+            if _key_text(fields, target.key) in existing
+            else target.body,
+        )
+        for target in targets
+    ]
+
+
+async def _existing_keys(engine: Engine, table_map: TableMap, keys: list[dict[str, Value]]) -> set[tuple[str, ...]]:
+    fields = table_map.target.key_fields
+    found: set[tuple[str, ...]] = set()
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        condition = " or ".join(f"({filter_for_key(key)})" for key in keys[start : start + _KEYS_PER_READ])
+        async for page in engine.dataverse.query(table_map.target.entity_set, select=fields, filter=condition):
+            found.update(_key_text(fields, row) for row in page)
+    return found
+
+
+def _key_text(fields: Sequence[str], key: Mapping[str, Any]) -> tuple[str, ...]:
+    # Dataverse matches an alternate key without regard to case.
+    return tuple(str(key.get(name)).casefold() for name in fields)
 
 
 async def _any_row(engine: Engine, entity_set: str, condition: str) -> bool:

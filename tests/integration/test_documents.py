@@ -313,3 +313,55 @@ async def test_a_line_deleted_in_dataverse_is_back_after_a_reconcile_repair(post
     again = await reconcile(sandbox.runtime, flow)
     assert again.drift == 0 and again.totals["matched"] == 3
     assert await parked(sandbox) == []
+
+
+async def test_a_line_the_manager_verified_stays_verified_when_its_invoice_is_written_again(
+    posted_setup: Sandbox,
+) -> None:
+    """The verification status is the project manager's once a line is in Dataverse (an invoice is
+    confirmed only when every line is verified): a retry, a replay or a repair creates missing lines
+    as not verified and leaves the status of every other line alone."""
+    sandbox = posted_setup
+    assert sandbox.runtime is not None
+    await create_vendor(sandbox)
+    lines = [vendor_line(n) for n in range(1, 601)]
+    lines[549]["TransactionCategoryId"] = "TCN-NEW"  # its changeset, the second of two, waits for it
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0600"), lines)
+    await sandbox.wait_quiet()
+    landed = sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+    assert len(landed) == 500
+    verified = landed[0]["msdyn_projectvendorinvoicelineid"]
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"msdyn_projectvendorinvoicelines({verified})", {"msdyn_verificationstatus": 192350002})
+        await send(
+            dv,
+            "POST",
+            "msdyn_transactioncategories",
+            {"msdyn_name": "New", "msdyn_transactioncategorynumber": "TCN-NEW"},
+        )
+    chosen = await select_parked(sandbox.runtime, flow="vendor-invoice-lines")
+    assert len((await replay(sandbox.runtime, CATALOG, chosen, by="tester")).replayed) == 1
+    await sandbox.wait_quiet()
+
+    def statuses() -> dict[str, int]:
+        return {
+            r["msdyn_projectvendorinvoicelineid"]: r["msdyn_verificationstatus"]
+            for r in sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")
+        }
+
+    after_replay = statuses()
+    assert len(after_replay) == 600 and after_replay.pop(verified) == 192350002
+    assert set(after_replay.values()) == {192350000}
+    # Nor is the manager's status drift, and a repair of a line deleted meanwhile leaves it alone.
+    flow = CATALOG.by_name("vendor-invoice-lines")
+    assert (await reconcile(sandbox.runtime, flow)).drift == 0
+    gone = next(iter(after_replay))
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "DELETE", f"msdyn_projectvendorinvoicelines({gone})")
+    await sandbox.wait_quiet()
+    assert (await reconcile(sandbox.runtime, flow, repair=True)).repair["sent"] == 1
+    await sandbox.wait_quiet()
+    after_repair = statuses()
+    assert len(after_repair) == 600 and after_repair.pop(verified) == 192350002
+    assert set(after_repair.values()) == {192350000}
+    assert await parked(sandbox) == []
