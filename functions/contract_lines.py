@@ -145,6 +145,9 @@ MAP = TableMap(
         ),
     ),
     operations=frozenset({Operation.CREATE, Operation.UPDATE, Operation.DELETE}),
+    # Dataverse keeps a contract's sequence numbers unique nowhere: two lines of one number share a
+    # Finance key, and the rule's ContractLineId says which line it is.
+    owner_field="ContractLineId",
     notes=(
         "Keyed in Finance by contract and line number: a line moved to another contract or renumbered "
         "becomes a new row there. BillingMethod and LineType both follow msdyn_billingmethod (see the "

@@ -351,6 +351,10 @@ class TableMap:
     # pair whose reverse flow writes the same fields, where a backlog's older image (a paused flow
     # resumed) would overwrite what the reverse flow brought over meanwhile.
     reread_source: bool = False
+    # A target field holding the source record's own id where the target's key is made of values the
+    # source does not keep unique (a contract line's sequence number): a create refused as existing
+    # updates that row only when it is this record's, so one record never writes over another's.
+    owner_field: str | None = None
 
     def target_type(self, name: str) -> FieldType:
         """How the target field `name` is written, from the field pair or lookup that fills it."""

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from shared.engine import Engine
-from shared.errors import MissingDependencyError, NotFoundError, RecordExistsError
+from shared.errors import MappingError, MissingDependencyError, NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
 from shared.maps import System, TableMap, WriteMode
 from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
@@ -53,7 +53,34 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
     try:
         await engine.finance.create(entity_set, created_body, key)
     except RecordExistsError:
+        await _check_owner(engine, table_map, row, key)
         await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
+
+
+async def _check_owner(engine: Engine, table_map: TableMap, row: TargetRow, key: dict[str, Any]) -> None:
+    """The row Finance already holds under this key is this record's, or nobody's: two source records
+    that map to one key (two contract lines of one sequence number) must not take turns at its row."""
+    owner = table_map.owner_field
+    ours = row.payload.get(owner) if owner else None
+    if owner is None or ours is None:
+        return
+    existing = await engine.finance.get(table_map.target.entity_set, key, select=[owner])
+    theirs = existing.get(owner) if existing else None
+    if theirs in (None, "") or _same_id(theirs, ours):
+        return
+    described = ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in row.key.items())
+    keyed_by = [pair.source for pair in table_map.fields if pair.target in key and pair.source]
+    keyed_by += [lookup.source for lookup in table_map.lookups if lookup.target in key]
+    system = "Dataverse" if table_map.source.system is System.DATAVERSE else "Finance"
+    raise MappingError(
+        f"{table_map.source.entity} {ours} maps to {table_map.target.entity_set}({described}), the row "
+        f"Finance holds for {table_map.source.entity} {theirs} ({owner}); not written over. Give "
+        f"{ours} another {' or '.join(sorted(set(keyed_by)))} in {system}: its update then syncs it"
+    )
+
+
+def _same_id(left: Any, right: Any) -> bool:
+    return str(left).strip("{}").casefold() == str(right).strip("{}").casefold()
 
 
 def _finance_update_body(table_map: TableMap, row: TargetRow) -> dict[str, Any]:
