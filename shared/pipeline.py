@@ -102,7 +102,7 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
 
     state = await engine.state.get_state(table_map.name, event.key)
     if state is not None and state.tombstone:
-        if operation is not Operation.CREATE:
+        if operation is not Operation.CREATE and not _reads_past_tombstone(table_map, operation):
             return Outcome.skipped(TOMBSTONE)
         if event.version is not None and state.version is not None and event.version <= state.version:
             # The asynchronous service does not keep order: this Create is the deleted row's, late.
@@ -220,6 +220,15 @@ async def _source_still_has(engine: Engine, table_map: TableMap, event: ChangeEv
         return await read_source_row(engine, table_map, event, known) is not None
     except MappingError:
         return False
+
+
+def _reads_past_tombstone(table_map: TableMap, operation: Operation) -> bool:
+    """A Finance flow reads the row again under the record's session (shared.targets.complete_record),
+    so that read, not the tombstone, says whether the record exists: one made again under the same
+    key after its delete (its Created event missed) syncs on the next update, initial sync or
+    reconcile, and a late update of the deleted row reads as gone. A Dataverse event carries its own
+    image and version, so there the tombstone stands."""
+    return table_map.source.system is System.FINANCE and operation in (Operation.UPDATE, Operation.UPSERT)
 
 
 def _is_own_change(settings: Settings, table_map: TableMap, event: ChangeEvent) -> bool:

@@ -13,6 +13,7 @@ from functions import actuals, actuals_accounting, customers, expense_categories
 from shared.cache import TtlCache
 from shared.events import ChangeEvent, Initiator, Operation, Source
 from shared.maps import each_company_in_scope
+from shared.operations.initial_sync import row_event
 from shared.outcomes import OUT_OF_SCOPE, OutcomeKind
 from shared.pipeline import Engine, apply_event, source_key
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
@@ -484,6 +485,64 @@ async def test_a_finance_delete_older_than_the_row_is_skipped(engine: Engine, fi
     workers_that_delete = dataclasses.replace(workers.MAP, operations=frozenset(Operation))
     outcome = await apply_event(engine, workers_that_delete, worker_event("d1", "x", Operation.DELETE))
     assert (outcome.kind, outcome.reason) == (OutcomeKind.SKIPPED, "source-still-exists")
+
+
+def category_event(event_id: str, operation: Operation, expense_type: str) -> ChangeEvent:
+    """A data event of ProjExpenseCategoriesExport for USMF's Travel category."""
+    row: dict[str, Any] = {"dataareaid": "usmf", "costtype": "Travel", "exptype": expense_type, "isinactive": "No"}
+    deleted = operation is Operation.DELETE
+    event = ChangeEvent(
+        event_id=event_id,
+        source=Source.FINANCE,
+        entity="projexpensecategoryexportentity",
+        operation=operation,
+        key="USMF|Travel",
+        company="USMF",
+        record=None if deleted else row,
+        before=row if deleted else None,
+    )
+    return event.for_flow("expense-categories")
+
+
+async def test_a_finance_record_created_again_after_its_delete_syncs_on_what_finance_holds(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    """A Finance flow reads the row again under the record's session, so that read, not the
+    tombstone, says whether the record exists: the same category made again in Finance (its Created
+    event missed) reaches Dataverse on an update, an initial sync or a reconcile."""
+    table_map = expense_categories.MAP
+    expense_category_row(finance, "Travel", "Hotel", "No")
+    assert (await apply_event(engine, table_map, category_event("c1", Operation.CREATE, "Hotel"))).kind is (
+        OutcomeKind.WRITTEN
+    )
+    finance.tables["ProjExpenseCategoriesExport"].clear()
+    assert (await apply_event(engine, table_map, category_event("c2", Operation.DELETE, "Hotel"))).kind is (
+        OutcomeKind.WRITTEN
+    )
+    assert len(dataverse.deletes) == 1
+    # An update that was raised before the delete and delivered after it finds no row: nothing is written.
+    late = await apply_event(engine, table_map, category_event("c3", Operation.UPDATE, "Hotel"))
+    assert (late.kind, late.reason) == (OutcomeKind.SKIPPED, "source-gone")
+    assert len(dataverse.writes) == 1
+
+    expense_category_row(finance, "Travel", "Meals", "No")
+    again = await apply_event(engine, table_map, category_event("c4", Operation.UPDATE, "Meals"))
+    assert again.kind is OutcomeKind.WRITTEN
+    assert dataverse.writes[-1][3]["msdyn_expensetype"] == 192350002
+    state = await engine.state.get_state("expense-categories", "USMF|Travel")
+    assert state is not None and not state.tombstone
+    # Deleted again, then found by an initial sync and by a reconcile: both write it.
+    for origin in (Source.INITIAL_SYNC, Source.RECONCILE):
+        finance.tables["ProjExpenseCategoriesExport"].clear()
+        await apply_event(engine, table_map, category_event(f"d-{origin.value}", Operation.DELETE, "Meals"))
+        deleted = await engine.state.get_state("expense-categories", "USMF|Travel")
+        assert deleted is not None and deleted.tombstone
+        expense_category_row(finance, "Travel", "Airline", "No")
+        [found] = finance.tables["ProjExpenseCategoriesExport"].values()
+        row = row_event(table_map, found, f"run-{origin.value}", origin)
+        outcome = await apply_event(engine, table_map, row.replace(key=source_key(table_map, row)))
+        assert outcome.kind is OutcomeKind.WRITTEN, origin
+        assert dataverse.writes[-1][3]["msdyn_expensetype"] == 192350003
 
 
 async def test_a_finance_record_of_a_company_outside_the_scope_is_skipped_not_written(
