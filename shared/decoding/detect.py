@@ -31,22 +31,36 @@ def _detect(raw: bytes, base_dir: Path | None) -> tuple[str, list[ChangeEvent]]:
             body = dump_bytes(data.get("body"))  # read with Decimal numbers, written back exactly
         message = IncomingMessage(body=body, content_type=data.get("contentType"), properties=properties)
         probe = _parse_json(body) if body.lstrip()[:1] in (b"{", b"[") else None
-        if isinstance(probe, dict) and str(probe.get("PrimaryEntityName", "")).startswith("mserp_"):
-            return "finance-data-event", decode_finance(message)
+        kind = _finance_kind(probe)
+        if kind is not None:
+            return kind, decode_finance(message)
         return "dataverse-servicebus", [decode_dataverse(message)]
     items = data if isinstance(data, list) else [data]
     first = items[0] if items else None
     if not isinstance(first, dict):
         raise DecodeError("not a Dataverse or Finance message: expected a JSON object")
-    if "BusinessEventId" in first:
-        return "finance-business-event", decode_finance(IncomingMessage(body=raw, content_type="application/json"))
+    kind = _finance_kind(data)
+    if kind is not None:
+        return kind, decode_finance(IncomingMessage(body=raw, content_type="application/json"))
     if "MessageName" in first:
-        if str(first.get("PrimaryEntityName", "")).startswith("mserp_"):
-            return "finance-data-event", decode_finance(IncomingMessage(body=raw, content_type="application/json"))
         return "dataverse-webhook", [
             decode_dataverse(IncomingMessage(body=raw, content_type="application/json", transport="webhook"))
         ]
     raise DecodeError("not a Dataverse or Finance message: no MessageName, BusinessEventId or applicationProperties")
+
+
+def _finance_kind(data: object) -> str | None:
+    """What Finance sent, told by its first event, whether the body came bare or in a saved Service Bus
+    message (both queues carry one event or a list); None for anything else."""
+    items = data if isinstance(data, list) else [data]
+    first = items[0] if items else None
+    if not isinstance(first, dict):
+        return None
+    if "BusinessEventId" in first:
+        return "finance-business-event"
+    if "MessageName" in first and str(first.get("PrimaryEntityName", "")).startswith("mserp_"):
+        return "finance-data-event"
+    return None
 
 
 def _body_file(base_dir: Path, name: str) -> bytes:

@@ -140,6 +140,33 @@ def test_detect_service_bus_message_file() -> None:
     assert kind == "dataverse-servicebus" and event.entity == "msdyn_expense"
 
 
+def test_a_saved_message_holding_finance_events_is_decoded_as_finance() -> None:
+    """A message saved off the finance-events queue (its properties, content type and body) holds what
+    a bare body would: one business event, a list of them, or data events, decoded the same way."""
+    business = json.loads((FIXTURES / "synthetic_fno_business_event_sales_invoice_posted.json").read_text())
+    second = {**business, "EventId": "7E1B7A2C-3F4D-4E5A-9B8C-7D6E5F4A3B2C"}
+    data = json.loads((FIXTURES / "synthetic_fno_data_event_onexternalupdated.json").read_text())
+    properties = {"BusinessEventId": business["BusinessEventId"], "LegalEntity": "usmf"}
+    for body, kind, ids in [
+        (business, "finance-business-event", ["6e1b7a2c-3f4d-4e5a-9b8c-7d6e5f4a3b2c"]),
+        (
+            [business, second],
+            "finance-business-event",
+            ["6e1b7a2c-3f4d-4e5a-9b8c-7d6e5f4a3b2c", "7e1b7a2c-3f4d-4e5a-9b8c-7d6e5f4a3b2c"],
+        ),
+        (json.dumps([business]), "finance-business-event", ["6e1b7a2c-3f4d-4e5a-9b8c-7d6e5f4a3b2c"]),
+        (
+            [data],
+            "finance-data-event",
+            [decode_finance(message("synthetic_fno_data_event_onexternalupdated.json"))[0].event_id],
+        ),
+    ]:
+        saved = {"applicationProperties": properties, "contentType": "application/json", "body": body}
+        found, events = detect_and_decode(json.dumps(saved).encode())
+        assert (found, [event.event_id for event in events]) == (kind, ids)
+        assert {event.source for event in events} == {Source.FINANCE}
+
+
 @pytest.mark.parametrize(
     ("body_file", "reason"),
     [
