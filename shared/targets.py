@@ -8,6 +8,7 @@ reconcile and trace all call this one stage, so a mapping is computed one way on
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -125,8 +126,18 @@ def _company_columns(table_map: TableMap) -> set[str]:
     return columns
 
 
+# A data event's virtual-table row names its entity key in one text column (the docs' mserp_primaryfield;
+# the decoder drops the mserp_ prefix): the key fields as text, joined by pipes, at most 255 characters.
+PRIMARY_FIELD = "primaryfield"
+PRIMARY_FIELD_LENGTH = 255
+# X++ writes a Guid with or without braces, in either case (the X++ guid literal rules).
+_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_GUID_TEXT = re.compile(rf"\{{({_GUID})\}}|({_GUID})")
+
+
 def finance_source_key_fields(table_map: TableMap, event: ChangeEvent, record: dict[str, Value]) -> dict[str, Any]:
     key: dict[str, Any] = {}
+    missing: list[str] = []
     companies = _company_columns(table_map)
     for column in table_map.source.key_columns:
         value = field_value(record, column)
@@ -134,9 +145,49 @@ def finance_source_key_fields(table_map: TableMap, event: ChangeEvent, record: d
         if value is None and is_company:
             value = event.company
         if value is None:
-            raise MappingError(f"the {table_map.source.entity} event has no key field {column}")
+            missing.append(column)
         key[column] = value.lower() if is_company and isinstance(value, str) else value
+    if missing:
+        key.update(_key_from_primary_field(table_map, record, missing))
     return key
+
+
+def _key_from_primary_field(table_map: TableMap, record: dict[str, Value], missing: list[str]) -> dict[str, str]:
+    """The Guid key fields a data event leaves out, read from the row's primary field.
+
+    A virtual table has no Guid columns, so its data events carry none: a key field of that type is
+    in the event only as text inside mserp_primaryfield. Only Guids are taken from it: each part is
+    "strfmt" text, so a date or an enum reads as the environment's locale and labels have it, while a
+    Guid's 32 hex digits read the same everywhere. Inferred (the docs do not say): the parts keep the
+    entity key's order, and whether the company is one of them varies, so the Guids are matched to
+    the missing fields by count and in that order; a primary field with more or fewer Guids than
+    fields missing is refused rather than guessed from."""
+    entity = table_map.source.entity
+    types = dict(table_map.source.key_types)
+    if any(types.get(column) is not FieldType.GUID for column in missing):
+        raise MappingError(f"the {entity} event has no key field {', '.join(missing)}")
+    text = field_value(record, PRIMARY_FIELD)
+    if not isinstance(text, str) or not text.strip():
+        raise MappingError(
+            f"the {entity} event has no key field {', '.join(missing)} (a Guid, which a virtual table leaves "
+            "out) and no mserp_primaryfield to read it from"
+        )
+    if len(text) > PRIMARY_FIELD_LENGTH:
+        raise MappingError(
+            f"the {entity} event's mserp_primaryfield is {len(text)} characters, more than the "
+            f"{PRIMARY_FIELD_LENGTH} Finance writes: key field {', '.join(missing)} is not read from it"
+        )
+    guids = [
+        (match.group(1) or match.group(2)).lower()
+        for part in text.split("|")
+        if (match := _GUID_TEXT.fullmatch(part.strip()))
+    ]
+    if len(guids) != len(missing):
+        raise MappingError(
+            f"the {entity} event has no key field {', '.join(missing)} and its mserp_primaryfield {text!r} holds "
+            f"{len(guids)} Guid(s) for {len(missing)} missing: the record cannot be told from it"
+        )
+    return dict(zip(missing, guids, strict=True))
 
 
 def source_key(table_map: TableMap, event: ChangeEvent) -> str:
@@ -155,6 +206,10 @@ def source_key(table_map: TableMap, event: ChangeEvent) -> str:
 def _key_text(value: Any, is_company: bool, kind: FieldType | None) -> str:
     if is_company:
         return str(value).upper()
+    if kind is FieldType.GUID:
+        # One text for one Guid whether an OData row, an event's primary field ({upper case}) or a UUID
+        # gave it: the state key and the session must not split.
+        return str(value).strip().strip("{}").lower()
     if isinstance(value, datetime):
         # A date key part is its UTC day however it arrives: an event says midnight, Finance's rows say
         # noon, and one record must keep one state key and one session.

@@ -613,20 +613,24 @@ class FinanceSimulator(Simulator):
             return
         logical = f"mserp_{spec.aot.lower()}"
         row = after or before or {}
-        record_id = str(
-            uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.collection}/{'/'.join(str(row.get(k)) for k in spec.key)}")
-        )
+        record_id = virtual_row_id(spec, row)
+        # The virtual table's own id column, which the external-event messages carry in Target.
+        id_attribute = {"key": f"{logical}id", "value": record_id}
 
         def entity(values: dict[str, Any], names: set[str] | None, typed: bool) -> dict[str, Any]:
             attributes = []
             for name, value in values.items():
                 if names is not None and name not in names:
                     continue
+                if spec.fields.get(name) in VIRTUAL_TABLE_OMITS:
+                    continue  # the virtual table has no such column, so its events carry none
                 if isinstance(value, datetime) and value.date() == EMPTY_DATE:
                     continue  # Finance leaves empty dates out of data events
                 if isinstance(value, datetime | date):
                     value = ms_date(value)
                 attributes.append({"key": f"mserp_{name.lower()}", "value": value})
+            attributes.append({"key": "mserp_primaryfield", "value": primary_field(spec, values or row)})
+            attributes.append(id_attribute)
             return {
                 **({"__type": "Entity:http://schemas.microsoft.com/xrm/2011/Contracts"} if typed else {}),
                 "Attributes": attributes,
@@ -834,6 +838,49 @@ class FinanceSimulator(Simulator):
             posted.append(str(row["ActualsImportId"]))
         await self._send_events(events)
         return posted
+
+
+# Finance types Dataverse has no column type for: "Fields of these data types in finance and operations
+# entities won't be made available in the corresponding virtual entities" (AnyType, BLOB, Class,
+# Container, Guid, Record, Time, ...; entity-modeling). A data event carries "the properties that make
+# up the virtual table on which the data event is based" (data-events), so it carries none of them.
+VIRTUAL_TABLE_OMITS = frozenset({"guid", "binary"})
+# "The strings are concatenated and separated by a pipe (|), to a maximum length of 255 characters. Any
+# value that exceeds 255 is truncated" (entity-modeling, Primary field); Microsoft's own virtual-table
+# samples show the pipe with a space either side ("000020 | USMF | 2021 | Dental plan").
+PRIMARY_FIELD_SEPARATOR = " | "
+PRIMARY_FIELD_LENGTH = 255
+
+
+def primary_field(spec: EntitySpec, row: dict[str, Any]) -> str:
+    """mserp_primaryfield: the entity key's fields as text, in key order.
+
+    Inferred, where the docs stop: the implicit dataAreaId of a company-specific entity is not one of
+    its entity key's fields (OData adds it to the key), so it is left out; a Guid reads as X++'s
+    guid2str writes it, upper case in braces; a date as the samples show one, month/day/year."""
+    parts = [_primary_part(row.get(name), spec.fields.get(name)) for name in spec.key if name != "dataAreaId"]
+    return PRIMARY_FIELD_SEPARATOR.join(parts)[:PRIMARY_FIELD_LENGTH]
+
+
+def _primary_part(value: Any, kind: str | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if value.date() == EMPTY_DATE:
+            return ""
+        return f"{value.month}/{value.day}/{value.year}"
+    if kind == "guid":
+        return "{" + str(value).upper() + "}"
+    return str(value)
+
+
+def virtual_row_id(spec: EntitySpec, row: dict[str, Any]) -> str:
+    """The virtual row's Dataverse id: "the data entity ID in the first 4 bytes, and the record ID of
+    the root data source in the entity as the last 8 bytes" (entity-modeling, Entity key/primary key).
+    The simulator has no RecId or entity ID: both are derived from the names, stable per row."""
+    entity = uuid.uuid5(uuid.NAMESPACE_URL, spec.aot).hex[:8]
+    record = uuid.uuid5(uuid.NAMESPACE_URL, f"{spec.collection}/{'/'.join(str(row.get(k)) for k in spec.key)}").hex
+    return f"{entity}-0000-0000-{record[:4]}-{record[4:16]}"
 
 
 def _event_values(body: dict[str, Any]) -> dict[str, Any]:

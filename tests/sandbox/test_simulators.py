@@ -252,6 +252,35 @@ async def test_finance_data_events_and_posting(finance: Any) -> None:
     assert updated["InitiatingUserAzureActiveDirectoryObjectId"] == sim.posting_object_id
 
 
+async def test_finance_data_events_carry_what_the_virtual_table_has(finance: Any) -> None:
+    """A virtual table has no Guid columns (entity-modeling: Guid fields "won't be made available"), and
+    a data event carries the virtual table's fields; the entity key travels as text in
+    mserp_primaryfield, and the row's id is the virtual table's own (entity ID + RecId), not a key."""
+    sim, client, emitted = finance
+    sim.subscribe_data_event("ProjActualsImports")
+    sim.seed("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "P-1"})
+    body = {
+        "dataAreaId": "usmf",
+        "ActualsImportId": IMPORT_ID,
+        "ActualId": "3f2b8c1e-0000-4000-8000-000000000b01",
+        "ProjectId": "P-1",
+        "Amount": Decimal("100.10"),
+    }
+    assert (await client.post("ProjActualsImports", content=dumps(body))).status_code == 201
+    assert await sim.post_actuals() == [IMPORT_ID]
+    for message in (json.loads(e[1]) for e in emitted):
+        for parameter in message["InputParameters"]:
+            attributes = {a["key"]: a["value"] for a in parameter["value"]["Attributes"]}
+            assert not {"mserp_actualsimportid", "mserp_actualid", "mserp_owninguser"} & set(attributes)
+            assert attributes["mserp_primaryfield"] == "{" + IMPORT_ID.upper() + "}"
+            assert attributes["mserp_dataareaid"] == "usmf"
+            if parameter["key"] == "PreImage" or message["MessageName"] == "OnExternalCreated":
+                assert attributes["mserp_projectid"] == "P-1"  # a whole row: every field a virtual table has
+            row_id = attributes["mserp_projactualsimportentityid"]
+            assert row_id == parameter["value"]["Id"] == message["PrimaryEntityId"]
+            assert row_id.split("-")[1:3] == ["0000", "0000"] and IMPORT_ID not in row_id
+
+
 async def test_finance_metadata_lists_enums(finance: Any) -> None:
     _, client, _ = finance
     metadata = parse_metadata((await client.get("$metadata")).text)
