@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from shared.events import ChangeEvent, Source, derive_id
-from shared.maps import Registry
+from shared.maps import Registry, System
 from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER, RouteResult, dispatch, kept_bytes
 from shared.runtime import Runtime
 from shared.state.base import ParkedEvent
@@ -92,6 +92,12 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         await dispatch(runtime, item.flow, maps, fresh, result)
         return
     table_map = registry.by_name(item.flow)
+    if table_map.source.system is System.FINANCE:
+        # A Finance event its router could not key was parked under the virtual row's id, the only key
+        # it came with: keyed again here it reaches the flow under the record's key and session (or is
+        # parked again, saying why), never as a second record.
+        await dispatch(runtime, FINANCE_ROUTER, [table_map], fresh, RouteResult())
+        return
     await runtime.sender.send_events(table_map.flow_queue, [fresh.for_flow(table_map.name, event.key)])
 
 

@@ -18,10 +18,12 @@ from shared.decoding.finance import decode_finance
 from shared.errors import MappingError
 from shared.events import ChangeEvent
 from shared.operations.initial_sync import row_event
-from shared.outcomes import OutcomeKind
+from shared.operations.parked import replay
+from shared.outcomes import MAPPING, OutcomeKind
 from shared.pipeline import Engine, apply_event, source_key
 from shared.routing import route_finance
 from shared.runtime import Runtime
+from shared.settlement import park
 from shared.targets import finance_source_key_fields
 from tests.unit.fakes import FakeDataverse, FakeFinance, MemoryState, RecordingSender
 from tests.unit.test_pipeline import make_settings
@@ -173,3 +175,53 @@ async def test_a_posting_event_without_guids_writes_the_accounting_values_back(f
         "msdyn_accountexchangerate": Decimal("0.9215"),
         "msdyn_accountingtaxamount": Decimal("0.00"),
     }
+
+
+async def test_a_replayed_event_its_router_parked_goes_out_under_the_record_key() -> None:
+    """The router parks an event it cannot key with the event as it came: for a Finance data event
+    that key is the virtual row's id. Every posting parked before primary fields were read is such
+    an event; replayed, it must reach the flow under the record's key and session, not that id."""
+    state, sender = MemoryState(), RecordingSender()
+    engine = Engine(make_settings(), FakeDataverse(), FakeFinance(), state, TtlCache(60))
+    runtime = Runtime(engine=engine, sender=sender, registry=CATALOG)
+    event = decoded("{B0000000-0000-4000-8000-0000000000A1}")
+    assert event.key == VIRTUAL_ROW
+    parked = await park(
+        state,
+        flow=actuals_accounting.MAP.name,
+        key=event.key,
+        reason=MAPPING,
+        error="the ProjActualsImportEntity event has no key field ActualsImportId",
+        attempts=1,
+        event=event.for_flow(actuals_accounting.MAP.name).to_json(),
+    )
+
+    report = await replay(runtime, CATALOG, [parked], by="operator")
+
+    assert report.replayed == [parked.id]
+    [(queue, sent, _)] = sender.sent
+    assert queue == actuals_accounting.MAP.flow_queue
+    assert (sent.key, sent.session_id) == (f"USMF|{IMPORT_ID}", f"USMF|{IMPORT_ID}")
+
+
+async def test_a_replayed_event_that_still_has_no_key_is_parked_again_with_why() -> None:
+    state, sender = MemoryState(), RecordingSender()
+    engine = Engine(make_settings(), FakeDataverse(), FakeFinance(), state, TtlCache(60))
+    runtime = Runtime(engine=engine, sender=sender, registry=CATALOG)
+    event = decoded(None)
+    parked = await park(
+        state,
+        flow=actuals_accounting.MAP.name,
+        key=event.key,
+        reason=MAPPING,
+        error="the ProjActualsImportEntity event has no key field ActualsImportId",
+        attempts=1,
+        event=event.for_flow(actuals_accounting.MAP.name).to_json(),
+    )
+
+    await replay(runtime, CATALOG, [parked], by="operator")
+
+    assert sender.sent == []
+    [again] = [p for p in state.parked.values() if p.id != parked.id]
+    assert again.flow == actuals_accounting.MAP.name and again.reason == MAPPING
+    assert "no mserp_primaryfield to read it from" in again.error
