@@ -20,7 +20,7 @@ from shared.operations import views
 from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
 from shared.operations.changes import catch_up
 from shared.operations.finance_events import activations
-from shared.operations.initial_sync import latest_unfinished, start_in_background
+from shared.operations.initial_sync import run_to_resume, start_in_background
 from shared.operations.reconcile import reconcile_runs
 from shared.operations.trace import trace
 from shared.runtime import get_runtime
@@ -139,8 +139,10 @@ async def start_initial_sync(body: dict[str, Any], flow: str) -> dict[str, Any]:
     runtime = await get_runtime()
     table_map = views.flow_map(runtime, flow)
     since = views.when(str(body["since"]) if body.get("since") else None, "since")
-    resume_run = None if body.get("restart") else await latest_unfinished(runtime, table_map.name)
     companies = [str(c) for c in body.get("companies") or []] or None
+    resume_run = await run_to_resume(
+        runtime, table_map, companies=companies, since=since, restart=bool(body.get("restart"))
+    )
     run = await start_in_background(runtime, table_map, companies=companies, since=since, resume=resume_run)
     return await views.run_view(runtime, run)
 

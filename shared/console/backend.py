@@ -218,15 +218,17 @@ class Direct:
 
     async def start_sync(self, flow: str, options: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
         """The whole feeding in this process (no slices: nothing cuts a command off after 230 s)."""
-        from shared.operations.initial_sync import initial_sync, latest_unfinished
+        from shared.operations.initial_sync import initial_sync, run_to_resume
 
         table_map = views.flow_map(self.runtime, flow)
         since = views.when(options.get("since"), "since")
-        resume = None if options.get("restart") else await latest_unfinished(self.runtime, table_map.name)
+        companies = options.get("companies")
+        restart = bool(options.get("restart"))
+        resume = await run_to_resume(self.runtime, table_map, companies=companies, since=since, restart=restart)
         run = await initial_sync(
             self.runtime,
             table_map,
-            companies=options.get("companies"),
+            companies=companies,
             since=since,
             resume=resume,
             progress=(lambda run: progress(views.plain(run))) if progress else None,

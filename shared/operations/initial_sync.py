@@ -211,11 +211,52 @@ async def record_failure(state: StateStore, run: SyncRun, exc: Exception) -> Non
 
 
 async def latest_unfinished(runtime: Runtime, flow: str) -> SyncRun | None:
+    """The flow's latest initial-sync run, if it did not finish. Only the latest: a run started over
+    (--restart) leaves the one it replaced unfinished, and that one is not to come back later."""
     for run in await runtime.engine.state.list_runs(flow):
         # Reconcile runs share the runs table; they are never resumed as an initial sync.
-        if run.status in ("running", "failed") and run.kind == "initial-sync":
-            return run
+        if run.kind == "initial-sync":
+            return run if run.status in ("running", "failed") else None
     return None
+
+
+async def run_to_resume(
+    runtime: Runtime,
+    table_map: TableMap,
+    *,
+    companies: list[str] | None,
+    since: datetime | None,
+    restart: bool = False,
+) -> SyncRun | None:
+    """The unfinished run a request goes on with, or None for a new run. Only a run asked for with
+    the same companies and --since: its cursor reads what it was asked, not what this request asks,
+    so taking it for another request would read (and report done) the wrong rows."""
+    if restart:
+        return None
+    run = await latest_unfinished(runtime, table_map.name)
+    if run is None or _same_request(run, companies, since):
+        return run
+    asked = _options_text(run.options.get("companies") or [], run.options.get("since"))
+    repeat = f"repeat its options ({asked})" if asked else "repeat it without --company and --since"
+    raise OperatorError(
+        f"{table_map.name} has an unfinished initial sync, run {run.id} ({asked or 'every row'}; {run.status} with "
+        f"{run.counts.get('fed', 0):,} fed), which this request does not match: {repeat} to finish it, or start "
+        "this one with --restart"
+    )
+
+
+def _same_request(run: SyncRun, companies: list[str] | None, since: datetime | None) -> bool:
+    stored_since = run.options.get("since")
+    stored = datetime.fromisoformat(stored_since) if stored_since else None
+    asked = {c.upper() for c in companies or []}
+    return asked == {str(c).upper() for c in run.options.get("companies") or []} and stored == since
+
+
+def _options_text(companies: list[str], since: str | None) -> str:
+    parts = [f"--company {company}" for company in companies]
+    if since:
+        parts.append(f"--since {since}")
+    return " ".join(parts)
 
 
 async def initial_sync(
