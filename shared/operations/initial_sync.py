@@ -118,6 +118,31 @@ def _finance_columns(table_map: TableMap) -> list[str] | None:
     return sorted({*table_map.source.key_columns, *table_map.source_columns})
 
 
+def run_reads(table_map: TableMap) -> dict[str, Any]:
+    """What a run's query asks the source for, kept with the run: its cursor, a nextLink, carries the
+    query it was started with, so a map changed since (an extension, a release) is not read from it."""
+    source = table_map.source
+    select = _finance_columns(table_map) if source.system is System.FINANCE else None
+    return {"select": select, "filter": table_map.filter.odata if table_map.filter is not None else None}
+
+
+def _read_change(stored: Any, now: dict[str, Any]) -> str | None:
+    """Why a stopped run's cursor no longer reads what its map does, or None when it still does."""
+    if stored == now:
+        return None
+    if not isinstance(stored, dict):
+        return "the run was started by a version that did not record what it reads"
+    reasons = []
+    before, after = set(stored.get("select") or []), set(now["select"] or [])
+    if after - before:
+        reasons.append(f"the map now reads {', '.join(sorted(after - before))}, which the rows fed before lacked")
+    if before - after:
+        reasons.append(f"the map no longer reads {', '.join(sorted(before - after))}")
+    if stored.get("filter") != now["filter"]:
+        reasons.append(f"the map's filter is now {now['filter'] or 'none'} (was {stored.get('filter') or 'none'})")
+    return "; ".join(reasons) or "the map's query changed"
+
+
 def _pages(runtime: Runtime, table_map: TableMap, run: SyncRun, page_size: int) -> AsyncIterator[Page]:
     since = run.options.get("since")
     return source_pages(
@@ -197,7 +222,11 @@ def new_run(table_map: TableMap, companies: list[str] | None, since: datetime | 
     return SyncRun(
         id=uuid.uuid4().hex,
         flow=table_map.name,
-        options={"companies": [c.upper() for c in companies or []], "since": since.isoformat() if since else None},
+        options={
+            "companies": [c.upper() for c in companies or []],
+            "since": since.isoformat() if since else None,
+            "reads": run_reads(table_map),
+        },
         counts={"fed": 0, "pages": 0},
     )
 
@@ -282,6 +311,15 @@ async def initial_sync(
     started = time.monotonic()
     state = runtime.engine.state
     run = resume or new_run(table_map, companies, since)
+    reads = run_reads(table_map)
+    change = _read_change(run.options.get("reads"), reads)
+    if change is not None:
+        # The rows fed before were read without what the map reads now, and the first delivery of an
+        # initial-sync row is taken as the whole row: only a read from the first page is right.
+        if run.cursor is not None:
+            run.errors.append(f"read again from the first page, not from where it stopped: {change}")
+        run.cursor = None
+        run.options["reads"] = reads
     run.status = "running"
     await state.put_run(run)
     pages = 0
