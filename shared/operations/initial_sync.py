@@ -26,7 +26,7 @@ from typing import Any
 from shared.bus import ADMIN_RUNS_QUEUE
 from shared.clients.addressing import FINANCE_WILDCARD, filter_for_key, literal
 from shared.clients.base import Page
-from shared.errors import OperatorError
+from shared.errors import AuthError, OperatorError, TransientServiceError
 from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import CompanyRuleKind, Registry, System, TableMap
 from shared.operations.read_ahead import in_turn, read_ahead
@@ -396,7 +396,54 @@ async def start_in_background(
 
 async def continue_run(runtime: Runtime, registry: Registry, run_id: str) -> SyncRun | None:
     """The admin-runs queue's work: the next slice of an unfinished run (a finished one is left alone)."""
-    run = await runtime.engine.state.get_run(run_id)
+    state = runtime.engine.state
+    run = await state.get_run(run_id)
     if run is None or run.status == "completed":
         return run
-    return await run_slice(runtime, registry.by_name(run.flow), resume=run)
+    try:
+        table_map = registry.by_name(run.flow)
+    except KeyError as exc:
+        # A flow this deployment no longer has: no delivery will find it.
+        await record_failure(state, run, OperatorError(str(exc.args[0])))
+        return run
+    try:
+        return await run_slice(runtime, table_map, resume=run)
+    except Exception as exc:
+        failed = await state.get_run(run_id)
+        if worth_retrying(exc) or failed is None or failed.status != "failed":
+            # Delivered again once its lock lapses, and the slice goes on from the cursor it kept.
+            raise
+        # Recorded on the run, and the same read would fail the same way: a redelivery would only
+        # read the source again, record the error again and end in the dead-letter queue.
+        return failed
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """A failure a later try may not meet: throttling, a service down or unreachable, a token not had."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.servicebus.exceptions import (
+        OperationTimeoutError,
+        ServiceBusCommunicationError,
+        ServiceBusConnectionError,
+        ServiceBusServerBusyError,
+    )
+
+    passing = (
+        TransientServiceError,
+        AuthError,
+        ConnectionError,
+        TimeoutError,
+        # The Azure SDKs': a request not sent or not answered, Service Bus busy or out of reach.
+        ServiceRequestError,
+        ServiceResponseError,
+        OperationTimeoutError,
+        ServiceBusCommunicationError,
+        ServiceBusConnectionError,
+        ServiceBusServerBusyError,
+    )
+    if isinstance(exc, passing):
+        return True
+    if isinstance(exc, HttpResponseError):  # the state store's tables
+        status = exc.status_code or 0
+        return status == 429 or status >= 500
+    return False

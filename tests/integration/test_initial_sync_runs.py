@@ -3,17 +3,19 @@ that fails ends: against the sandbox, asserting what Finance and Dataverse recei
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote_plus
 
 import httpx
 import pytest
 
 from functions.catalog import CATALOG
+from sandbox.dataverse.server import error as dataverse_error
 from sandbox.demo_documents import expense_line
 from sandbox.environment import Sandbox, demo_options
+from shared.clients.dataverse import DataverseClient
 from shared.operations.initial_sync import initial_sync, latest_unfinished, run_to_resume
-from tests.integration.conftest import started
+from tests.integration.conftest import started, until
 
 
 def expense_reads(sandbox: Sandbox, since: int = 0) -> list[str]:
@@ -111,3 +113,64 @@ async def test_a_run_resumed_after_the_map_gained_a_column_reads_it_for_every_ro
             if str(row.get("cdm_workernumber", "")).startswith("W")
         }
         assert written == {f"W{n:03d}": f"Nick{n}" for n in range(6)}
+
+
+def refuse_roles_read(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, status: int, code: str, text: str
+) -> list[str]:
+    """Dataverse answers every read of bookableresourcecategories with `status`, as for a missing privilege
+    (403) or a service in trouble (503); the reads it refused, listed."""
+    refused: list[str] = []
+    real = sandbox.dataverse._query
+
+    def query(table: Any, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+        if table.entity_set == "bookableresourcecategories":
+            refused.append(table.entity_set)
+            raise dataverse_error(status, text, code)
+        return real(table, query, headers)
+
+    monkeypatch.setattr(sandbox.dataverse, "_query", query)
+    return refused
+
+
+async def test_a_background_run_that_fails_for_good_is_recorded_once_not_redelivered(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a 403 out of an admin slice was raised, so the admin-runs message was delivered
+    ten times (each reading the source again), the run recorded the error ten times and the message
+    was dead-lettered."""
+    assert sandbox.host is not None and sandbox.runtime is not None
+    sandbox.dataverse.seed("bookableresourcecategory", {"name": "Role 1", "msdyn_resourcecategorynumber": "R001"})
+    refused = refuse_roles_read(
+        sandbox, monkeypatch, 403, "0x80040220", "Principal user is missing prvReadbookableresourcecategory privilege"
+    )
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        started = await client.post("/api/admin/initial-sync/resource-roles", json={})
+    await sandbox.wait_quiet()
+    run = await sandbox.runtime.engine.state.get_run(started.json()["id"])
+    assert run is not None and run.status == "failed"
+    assert len(run.errors) == 1 and "prvReadbookableresourcecategory" in run.errors[0]
+    assert len(refused) == 1
+    assert sandbox.host.invocations["admin_initial_sync_continue"].count == 1
+    assert sandbox.bus.entity("admin-runs").dead == []
+
+
+async def test_a_background_run_that_meets_a_transient_failure_goes_on_once_it_passes(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sandbox.host is not None and sandbox.runtime is not None
+    sandbox.dataverse.seed("bookableresourcecategory", {"name": "Role 1", "msdyn_resourcecategorynumber": "R001"})
+    refused = refuse_roles_read(sandbox, monkeypatch, 503, "", "The service is unavailable.")
+    # No retry within the call: the failure reaches the slice, as one lasting past the retries would.
+    monkeypatch.setattr(cast(DataverseClient, sandbox.runtime.engine.dataverse).http, "_max_retries", 0)
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        started = await client.post("/api/admin/initial-sync/resource-roles", json={})
+    await until(lambda: len(refused) >= 2)
+    monkeypatch.undo()  # the service is back
+    await sandbox.wait_quiet()
+    run = await sandbox.runtime.engine.state.get_run(started.json()["id"])
+    assert run is not None and run.status == "completed" and run.counts["fed"] == 1
+    assert sandbox.bus.entity("admin-runs").dead == []
+    assert [row["Description"] for row in sandbox.finance.rows("ResourceCategoriesShared")] == ["Role 1"]

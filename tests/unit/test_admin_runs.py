@@ -8,7 +8,9 @@ from pathlib import Path
 
 from functions.catalog import CATALOG
 from shared.cache import TtlCache
+from shared.errors import PermanentServiceError, TransientServiceError
 from shared.operations.admin_runs import FUNCTION_TIMEOUT, continue_admin_run
+from shared.operations.initial_sync import worth_retrying
 from shared.pipeline import Engine
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
@@ -41,3 +43,28 @@ async def test_a_reconcile_still_running_past_the_function_timeout_is_marked_fai
 def test_the_timeout_assumed_is_the_hosts() -> None:
     hours, minutes, seconds = map(int, json.loads(HOST.read_text())["functionTimeout"].split(":"))
     assert timedelta(hours=hours, minutes=minutes, seconds=seconds) == FUNCTION_TIMEOUT
+
+
+async def test_a_run_of_a_flow_no_longer_deployed_fails_once_and_is_not_redelivered() -> None:
+    state = SqliteStateStore(":memory:")
+    engine = Engine(make_settings(), FakeDataverse(), FakeFinance(), state, TtlCache(60))
+    runtime = Runtime(engine=engine, sender=RecordingSender(), registry=CATALOG)
+    await state.put_run(SyncRun("r-gone", "retired-flow", "running", cursor="https://example/next"))
+
+    run = await continue_admin_run(runtime, CATALOG, "r-gone")
+    assert run is not None and run.status == "failed" and len(run.errors) == 1 and "retired-flow" in run.errors[0]
+    stored = await state.get_run("r-gone")
+    assert stored is not None and stored.status == "failed"
+    await state.close()
+
+
+def test_only_a_failure_a_later_try_may_not_meet_is_worth_a_redelivery() -> None:
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    throttled = HttpResponseError("busy")
+    throttled.status_code = 503
+    assert worth_retrying(TransientServiceError("dataverse", 503, "unavailable"))
+    assert worth_retrying(ConnectionResetError()) and worth_retrying(throttled)
+    assert not worth_retrying(PermanentServiceError("dataverse", 403, "missing privilege"))
+    assert not worth_retrying(ResourceNotFoundError("no table")) and not worth_retrying(KeyError("bug"))
+    assert not worth_retrying(FileNotFoundError("a file, not a service"))
