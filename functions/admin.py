@@ -14,7 +14,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.bus import ADMIN_RUNS_QUEUE
-from shared.errors import OperatorError
+from shared.errors import OperatorError, ServiceError
 from shared.jsonio import dumps
 from shared.operations import views
 from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
@@ -155,10 +155,14 @@ async def admin_initial_sync(req: func.HttpRequest) -> func.HttpResponse:
     if body.get("changes"):
         # A delta read is what changed since the last one: small, so it runs within the call.
         runtime = await get_runtime()
+        table_map = views.flow_map(runtime, req.route_params["flow"])
         try:
-            return _json(await catch_up(runtime, views.flow_map(runtime, req.route_params["flow"])))
+            return _json(await catch_up(runtime, table_map, restart=bool(body.get("restart"))))
         except ValueError as exc:
             raise OperatorError(str(exc)) from None
+        except ServiceError as exc:
+            # Kept on the flow's changes run too; the caller is told what Dataverse said, not a 500.
+            return _json({"error": f"{table_map.name} catch-up failed: {exc}"}, 502)
     # The run goes on in the background, from the admin-runs queue: 202, and admin/runs/{id} follows it.
     return _json(await start_initial_sync(body, req.route_params["flow"]), 202)
 

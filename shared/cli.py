@@ -305,7 +305,7 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
         if not args.flow:
             raise OperatorError("name the flow to sync: `projops-sync maps` lists them")
         if args.changes:
-            done = await backend.catch_up(args.flow)
+            done = await backend.catch_up(args.flow, restart=args.restart)
             counts = done.get("counts") or {}
             if args.json:
                 print_json(done)
@@ -313,6 +313,9 @@ def cmd_initial_sync(args: argparse.Namespace) -> int:
                 print(
                     f"{args.flow}: {counts.get('fed', 0):,} changed and {counts.get('deleted', 0):,} deleted rows fed"
                 )
+                notice = (done.get("options") or {}).get("notice")
+                if notice:
+                    print(printable(notice))
             return 0
         options = {
             "companies": args.company,
@@ -473,7 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("flow", nargs="?")
     sync.add_argument("--company", action="append", help="legal entity (repeatable); Finance sources only")
     sync.add_argument("--since", type=_since, help="only rows modified since this ISO date/time")
-    sync.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
+    sync.add_argument(
+        "--restart",
+        action="store_true",
+        help="start over instead of resuming an unfinished run; with --changes, read every row with a new delta link",
+    )
     sync.add_argument("--wait", action="store_true", help="follow the run until every row has landed")
     sync.add_argument("--status", action="store_true", help="list runs with their counts (of FLOW, or all)")
     sync.add_argument("--run", help="with --status: one run, by id")

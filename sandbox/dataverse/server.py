@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, unquote
@@ -117,6 +118,10 @@ class DataverseSimulator(Simulator):
         # removals as (version, id): what a delta link reports as $deletedEntity.
         self.change_tracking: set[str] = set()
         self.removed: dict[str, list[tuple[int, str]]] = {}
+        # Organization.ExpireChangeTrackingInDays (7 by default), and the clock a delta token's age is
+        # read by: a test moves it on to see a token expire.
+        self.expire_change_tracking_days = 7
+        self.change_tracking_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._emit_lock = asyncio.Lock()
         self.protection: ServiceProtectionMeter | None = None
         self._seed_messages()
@@ -474,9 +479,21 @@ class DataverseSimulator(Simulator):
         since = 0
         if token is not None:
             try:
-                since = int(token.split("!", 1)[0])
+                version, stamp = token.split("!", 1)
+                since = int(version)
+                issued = datetime.strptime(stamp, "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
             except ValueError:
                 raise error(400, f"The delta token {token!r} is not valid.", "0x80044156") from None
+            if self.change_tracking_clock() - issued > timedelta(days=self.expire_change_tracking_days):
+                # Documented: a token older than ExpireChangeTrackingInDays makes the system throw, and
+                # a full sync is needed (use-change-tracking-synchronize-data-external-systems); the
+                # code and message are ExpiredVersionStamp's (web service error codes). Inferred: the
+                # Web API answers it 400, as it does the other refusals of a query.
+                raise error(
+                    400,
+                    "Version stamp associated with the client has expired. Please perform a full sync.",
+                    "0x80044352",
+                )
         rows = sorted(
             (row for row in self.data[table.logical].values() if int(row.get("versionnumber", 0)) > since),
             key=lambda r: int(r.get("versionnumber", 0)),
@@ -508,7 +525,7 @@ class DataverseSimulator(Simulator):
             )
         else:
             # The token a delta link carries: this read's high-water version, and when it was taken.
-            stamp = datetime.now(UTC).strftime("%m/%d/%Y %H:%M:%S")
+            stamp = self.change_tracking_clock().strftime("%m/%d/%Y %H:%M:%S")
             params["$deltatoken"] = f"{self._version}!{stamp}"
             rest = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
             result["@odata.deltaLink"] = f"{self.api_url}/{table.entity_set}?{rest}"

@@ -46,7 +46,7 @@ class Backend(Protocol):
 
     async def check_maps(self) -> dict[str, Any]: ...
 
-    async def catch_up(self, flow: str) -> dict[str, Any]: ...
+    async def catch_up(self, flow: str, restart: bool = False) -> dict[str, Any]: ...
 
     async def reconcile(self, flow: str, options: dict[str, Any], progress: Any) -> dict[str, Any]: ...
 
@@ -137,8 +137,9 @@ class Remote:
     async def check_maps(self) -> dict[str, Any]:
         return dict(await self._call("GET", "check-maps", ok=(409,)))
 
-    async def catch_up(self, flow: str) -> dict[str, Any]:
-        return dict(await self._call("POST", f"initial-sync/{_segment(flow)}", json={"changes": True}))
+    async def catch_up(self, flow: str, restart: bool = False) -> dict[str, Any]:
+        body = {"changes": True, "restart": restart}
+        return dict(await self._call("POST", f"initial-sync/{_segment(flow)}", json=body))
 
     async def reconcile(self, flow: str, options: dict[str, Any], progress: Any) -> dict[str, Any]:
         """Queued on the deployment (it runs from admin-runs, past any HTTP time limit), then followed
@@ -244,11 +245,12 @@ class Direct:
     async def check_maps(self) -> dict[str, Any]:
         return await views.check_maps_view(self.runtime)
 
-    async def catch_up(self, flow: str) -> dict[str, Any]:
+    async def catch_up(self, flow: str, restart: bool = False) -> dict[str, Any]:
         from shared.operations.changes import catch_up
 
+        table_map = views.flow_map(self.runtime, flow)
         try:
-            return dict(views.plain(await catch_up(self.runtime, views.flow_map(self.runtime, flow))))
+            return dict(views.plain(await catch_up(self.runtime, table_map, restart=restart)))
         except ValueError as exc:
             raise OperatorError(str(exc)) from None
 

@@ -5,6 +5,7 @@ changes is refused."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -58,3 +59,27 @@ async def test_a_table_without_track_changes_is_refused(dataverse: Any) -> None:
     response = await client.get("accounts", headers=TRACK)
     assert response.status_code == 400
     assert "Change tracking is not enabled for the entity account" in response.json()["error"]["message"]
+
+
+async def test_a_delta_link_older_than_the_organizations_expiry_is_refused(dataverse: Any) -> None:  # noqa: F811
+    """ExpireChangeTrackingInDays (7 by default): a token past it throws, and a full sync is needed."""
+    sim, client, _ = dataverse
+    sim.change_tracking.add("account")
+    await client.post("accounts", content=dumps({"name": "Monte Orton"}))
+    link = (await client.get("accounts", params={"$select": "name"}, headers=TRACK)).json()["@odata.deltaLink"]
+    issued = datetime.now(UTC)
+
+    sim.change_tracking_clock = lambda: issued + timedelta(days=6, hours=23)
+    assert (await client.get(link)).status_code == 200
+    sim.change_tracking_clock = lambda: issued + timedelta(days=7, minutes=1)
+    refused = await client.get(link)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "code": "0x80044352",
+        "message": "Version stamp associated with the client has expired. Please perform a full sync.",
+    }
+    # A fresh tracked read is answered, with a link that holds for another week.
+    fresh = await client.get("accounts", params={"$select": "name"}, headers=TRACK)
+    assert fresh.status_code == 200 and (await client.get(fresh.json()["@odata.deltaLink"])).status_code == 200
+    sim.expire_change_tracking_days = 30
+    assert (await client.get(link)).status_code == 200
