@@ -59,7 +59,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ceiling-rows", type=int, default=100_000)
     parser.add_argument("--reconcile-rows", type=int, default=100_000)
     parser.add_argument("--backlog-rows", type=int, default=4000)
-    parser.add_argument("--backlog-sessions", type=int, default=256)
+    parser.add_argument("--backlog-sessions", type=int, default=32)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument(
         "--only",

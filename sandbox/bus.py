@@ -1,7 +1,8 @@
 """An in-process Service Bus with the semantics projops-sync relies on.
 
 Queues and topics with subscriptions; sessions (one receiver per session at a time, FIFO within it,
-the next message held back until the previous one is settled); scheduled messages; duplicate
+the next message held back until the previous one is settled, and the session held by its receiver
+until it has waited the idle timeout for another: see `receive_in_session`); scheduled messages; duplicate
 detection by message id; delivery count and dead-lettering after MaxDeliveryCount. Sending to an
 entity that does not exist fails, as it does on Azure, so a wrong queue name fails in the sandbox.
 """
@@ -14,7 +15,7 @@ import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +50,65 @@ class LocalMessage:
         return LocalMessage(**{**self.__dict__, "application_properties": dict(self.application_properties)})
 
 
+class ReadyMessages:
+    """The messages ready for delivery, in arrival order within each session, sessions in the order
+    their oldest ready message arrived. Taking the next message looks at sessions, not messages: a
+    backlog of thousands in a few sessions held by receivers is not scanned message by message."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, deque[LocalMessage]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __iter__(self) -> Iterator[LocalMessage]:
+        for messages in list(self._sessions.values()):
+            yield from messages
+
+    def append(self, message: LocalMessage) -> None:
+        self._sessions.setdefault(message.session_id or "", deque()).append(message)
+        self._count += 1
+
+    def appendleft(self, message: LocalMessage) -> None:
+        self._sessions.setdefault(message.session_id or "", deque()).appendleft(message)
+        self._count += 1
+
+    def clear(self) -> None:
+        self._sessions.clear()
+        self._count = 0
+
+    def extend(self, messages: Iterable[LocalMessage]) -> None:
+        for message in messages:
+            self.append(message)
+
+    def has_session(self, session: str) -> bool:
+        return session in self._sessions
+
+    def take(self, locked: set[str] | frozenset[str]) -> LocalMessage | None:
+        """The oldest message of the first session that is not locked."""
+        for session in self._sessions:
+            if session not in locked:
+                return self.take_from(session)
+        return None
+
+    def take_from(self, session: str) -> LocalMessage | None:
+        messages = self._sessions.get(session)
+        if messages is None:
+            return None
+        message = messages.popleft()
+        if not messages:
+            del self._sessions[session]
+        self._count -= 1
+        return message
+
+
+_NONE_LOCKED: frozenset[str] = frozenset()
+
+
 @dataclass
 class Entity:
     path: str
@@ -56,7 +116,7 @@ class Entity:
     max_delivery_count: int = 10
     duplicate_detection: bool = False
     duplicate_window: float = 600.0
-    ready: deque[LocalMessage] = field(default_factory=deque)
+    ready: ReadyMessages = field(default_factory=ReadyMessages)
     scheduled: list[tuple[float, int, LocalMessage]] = field(default_factory=list)
     dead: list[LocalMessage] = field(default_factory=list)
     locked_sessions: set[str] = field(default_factory=set)
@@ -67,6 +127,8 @@ class Entity:
     # makes at most one more message receivable, so it wakes one receiver, not all of them: with
     # hundreds of session receivers a broadcast woke hundreds for every message.
     waiters: deque[asyncio.Future[None]] = field(default_factory=deque)
+    # A session's receiver waiting for the session's next message, by session id.
+    session_waiters: dict[str, asyncio.Future[None]] = field(default_factory=dict)
 
     def notify(self) -> None:
         while self.waiters:
@@ -150,7 +212,17 @@ class LocalBus:
                 entity.scheduled.sort(key=lambda item: (item[0], item[1]))
             else:
                 entity.ready.append(copy)
-            entity.notify()
+            self._announce(entity, copy)
+
+    def _announce(self, entity: Entity, message: LocalMessage) -> None:
+        """Wake the receiver that can take `message`: its session's, when a receiver holds the session."""
+        session = message.session_id or ""
+        if entity.sessions and session in entity.locked_sessions:
+            waiter = entity.session_waiters.get(session)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        entity.notify()
 
     def _promote(self, entity: Entity) -> float | None:
         """Make due scheduled messages visible; returns seconds until the next one, if any."""
@@ -164,17 +236,19 @@ class LocalBus:
     def try_receive(self, path: str) -> LocalMessage | None:
         entity = self.entity(path)
         self._promote(entity)
-        for index, message in enumerate(entity.ready):
-            if entity.sessions and (message.session_id or "") in entity.locked_sessions:
-                continue
-            del entity.ready[index]
-            if entity.sessions:
-                entity.locked_sessions.add(message.session_id or "")
-            message.delivery_count += 1
-            entity.in_flight += 1
-            entity.delivered += 1
-            return message
-        return None
+        message = entity.ready.take(entity.locked_sessions if entity.sessions else _NONE_LOCKED)
+        if message is None:
+            return None
+        if entity.sessions:
+            entity.locked_sessions.add(message.session_id or "")
+        return self._delivered(entity, message)
+
+    @staticmethod
+    def _delivered(entity: Entity, message: LocalMessage) -> LocalMessage:
+        message.delivery_count += 1
+        entity.in_flight += 1
+        entity.delivered += 1
+        return message
 
     async def receive(
         self, path: str, wait_seconds: float | None = None, listening: Callable[[], bool] = lambda: True
@@ -212,6 +286,44 @@ class LocalBus:
                 with contextlib.suppress(ValueError):
                     entity.waiters.remove(waiter)  # still there when the timer woke it
 
+    async def receive_in_session(
+        self, path: str, session: str, wait_seconds: float, listening: Callable[[], bool] = lambda: True
+    ) -> LocalMessage | None:
+        """The next message of a session this receiver holds, waiting up to `wait_seconds` for one.
+
+        The Functions host's session processor receives from the session it holds until a receive
+        waits sessionIdleTimeout in vain, and only then closes it and accepts another
+        (ServiceBusSessionProcessorOptions.SessionIdleTimeout): a session of one message keeps its
+        slot for the whole idle timeout after that message. The caller ends with release_session."""
+        entity = self.entity(path)
+        deadline = self.clock() + wait_seconds
+        loop = asyncio.get_running_loop()
+        while listening():
+            self._promote(entity)
+            message = entity.ready.take_from(session)
+            if message is not None:
+                return self._delivered(entity, message)
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return None
+            waiter: asyncio.Future[None] = loop.create_future()
+            entity.session_waiters[session] = waiter
+            timer = loop.call_later(remaining, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                if entity.session_waiters.get(session) is waiter:
+                    del entity.session_waiters[session]
+        return None
+
+    def release_session(self, path: str, session: str) -> None:
+        """The receiver closes the session: its messages may go to any receiver again."""
+        entity = self.entity(path)
+        entity.locked_sessions.discard(session)
+        if entity.ready.has_session(session):
+            entity.notify()
+
     def wake_all(self, path: str) -> None:
         """Every receiver of the entity looks again whether it should still listen (its function was
         just paused, and its workers let go of the queue as the platform's listener stops)."""
@@ -219,19 +331,21 @@ class LocalBus:
         while entity.waiters:
             _wake(entity.waiters.popleft())
 
-    def _release(self, entity: Entity, message: LocalMessage) -> None:
+    def _release(self, entity: Entity, message: LocalMessage, hold_session: bool) -> None:
         entity.in_flight -= 1
-        if entity.sessions:
+        if entity.sessions and not hold_session:
             entity.locked_sessions.discard(message.session_id or "")
 
-    async def complete(self, path: str, message: LocalMessage) -> None:
+    async def complete(self, path: str, message: LocalMessage, *, hold_session: bool = False) -> None:
+        """Settle the message; `hold_session`: its receiver keeps the session (receive_in_session)."""
         entity = self.entity(path)
-        self._release(entity, message)
-        entity.notify()
+        self._release(entity, message, hold_session)
+        if not hold_session:
+            entity.notify()
 
-    async def abandon(self, path: str, message: LocalMessage) -> None:
+    async def abandon(self, path: str, message: LocalMessage, *, hold_session: bool = False) -> None:
         entity = self.entity(path)
-        self._release(entity, message)
+        self._release(entity, message, hold_session)
         if message.delivery_count >= entity.max_delivery_count:
             message.dead_letter_reason = "MaxDeliveryCountExceeded"
             message.dead_letter_error_description = (
@@ -241,11 +355,12 @@ class LocalBus:
         else:
             # Back to the head: it is the oldest of its session, so FIFO holds on redelivery.
             entity.ready.appendleft(message)
-        entity.notify()
+        if not hold_session:
+            entity.notify()
 
     async def dead_letter(self, path: str, message: LocalMessage, reason: str, description: str = "") -> None:
         entity = self.entity(path)
-        self._release(entity, message)
+        self._release(entity, message, False)
         message.dead_letter_reason = reason
         message.dead_letter_error_description = description
         entity.dead.append(message)

@@ -48,7 +48,9 @@ class SandboxOptions:
     http_max_retries: int = 4
     dataverse_faults: dict[str, Any] = field(default_factory=dict)
     finance_faults: dict[str, Any] = field(default_factory=dict)
-    max_concurrent_sessions: int = 8
+    # None: host.json's maxConcurrentSessions and sessionIdleTimeout, as the deployed host runs.
+    max_concurrent_sessions: int | None = None
+    session_idle_timeout: float | None = None
     extra_settings: dict[str, Any] = field(default_factory=dict)
     # False leaves the Dataverse steps to `projops-sync register-steps`, as in a real deployment.
     register_steps: bool = True
@@ -149,7 +151,11 @@ class Sandbox:
 
     async def _start_host(self, app: Any) -> LocalHost:
         host = LocalHost(
-            app, self.bus, settings=self.app_settings(), max_concurrent_sessions=self.options.max_concurrent_sessions
+            app,
+            self.bus,
+            settings=self.app_settings(),
+            max_concurrent_sessions=self.options.max_concurrent_sessions,
+            session_idle_timeout=self.options.session_idle_timeout,
         )
         await host.start()
         return host

@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
+import json
 import logging
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -56,6 +58,24 @@ class HostedFunction:
         if "queueName" in self.trigger:
             return str(self.trigger["queueName"])
         return f"{self.trigger['topicName']}/Subscriptions/{self.trigger['subscriptionName']}"
+
+
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+
+
+def _service_bus_settings() -> dict[str, Any]:
+    settings: dict[str, Any] = json.loads(HOST_JSON.read_text())["extensions"]["serviceBus"]
+    return settings
+
+
+def host_json_session_idle_timeout() -> float:
+    """extensions.serviceBus.sessionIdleTimeout of the app's host.json, in seconds."""
+    hours, minutes, seconds = str(_service_bus_settings()["sessionIdleTimeout"]).split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def host_json_max_concurrent_sessions() -> int:
+    return int(_service_bus_settings()["maxConcurrentSessions"])
 
 
 _DISCOVERED: dict[int, list[Any]] = {}
@@ -106,13 +126,20 @@ class LocalHost:
         *,
         settings: Mapping[str, str] | None = None,
         function_key: str | None = None,
-        max_concurrent_sessions: int = 8,
+        max_concurrent_sessions: int | None = None,
         max_concurrent_calls: int = 16,
+        session_idle_timeout: float | None = None,
     ) -> None:
+        """None for a session setting: host.json's."""
         self.bus = bus
+        self.session_idle_timeout = (
+            host_json_session_idle_timeout() if session_idle_timeout is None else session_idle_timeout
+        )
         self.settings = dict(settings or {})
         self.function_key = function_key or secrets.token_urlsafe(24)
-        self.max_concurrent_sessions = max_concurrent_sessions
+        self.max_concurrent_sessions = (
+            host_json_max_concurrent_sessions() if max_concurrent_sessions is None else max_concurrent_sessions
+        )
         self.max_concurrent_calls = max_concurrent_calls
         self.functions: dict[str, HostedFunction] = {}
         for function in discover_functions(app):
@@ -200,24 +227,43 @@ class LocalHost:
             message = await self.bus.receive(path, None, enabled.is_set)
             if message is None:
                 continue
-            started = time.perf_counter()
-            function.stats.count += 1
+            if not function.trigger.get("isSessionsEnabled"):
+                await self._deliver(function, message, hold_session=False)
+                continue
+            # The session processor keeps the session it accepted while messages keep coming, and
+            # holds it sessionIdleTimeout after the last before it accepts another.
+            session = message.session_id or ""
             try:
-                await self._invoke(function, _sb_message(message))
-            except asyncio.CancelledError:
-                await self.bus.abandon(path, message)
-                raise
-            except Exception as exc:  # the platform abandons on any exception; so do we
-                function.stats.failures += 1
-                function.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception(
-                    "%s failed on message %s (delivery %s)", function.name, message.message_id, message.delivery_count
-                )
-                await self.bus.abandon(path, message)
-            else:
-                await self.bus.complete(path, message)
+                while message is not None:
+                    await self._deliver(function, message, hold_session=True)
+                    if self._stopping.is_set():
+                        break
+                    message = await self.bus.receive_in_session(
+                        path, session, self.session_idle_timeout, enabled.is_set
+                    )
             finally:
-                function.stats.seconds += time.perf_counter() - started
+                self.bus.release_session(path, session)
+
+    async def _deliver(self, function: HostedFunction, message: LocalMessage, *, hold_session: bool) -> None:
+        path = function.entity_path
+        started = time.perf_counter()
+        function.stats.count += 1
+        try:
+            await self._invoke(function, _sb_message(message))
+        except asyncio.CancelledError:
+            await self.bus.abandon(path, message)
+            raise
+        except Exception as exc:  # the platform abandons on any exception; so do we
+            function.stats.failures += 1
+            function.stats.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception(
+                "%s failed on message %s (delivery %s)", function.name, message.message_id, message.delivery_count
+            )
+            await self.bus.abandon(path, message, hold_session=hold_session)
+        else:
+            await self.bus.complete(path, message, hold_session=hold_session)
+        finally:
+            function.stats.seconds += time.perf_counter() - started
 
     def _http_handler(self, function: HostedFunction) -> Any:
         async def handler(request: Request) -> Response:

@@ -88,7 +88,14 @@ class GroupCommit(Generic[W]):
         group = self._groups.setdefault(group_name, _Group())
         group.waiting.append(row)
         self._start_senders(group_name, group)
-        return await row.done
+        try:
+            return await row.done
+        except asyncio.CancelledError:
+            # Its invocation was stopped and its message will come again: a row not yet taken is not
+            # sent, or it could land after the newer write the redelivery makes.
+            if row in group.waiting:
+                group.waiting.remove(row)
+            raise
 
     async def _send_alone(self, group_name: str, write: W) -> WriteResult:
         """One row as the single request it always was."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 
 import azure.functions as func
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from sandbox.bus import EntityNotFoundError, LocalBus, LocalMessage
-from sandbox.host import LocalHost
+from sandbox.host import HOST_JSON, LocalHost
 
 
 def message(session: str, n: int, body: str | None = None) -> LocalMessage:
@@ -128,3 +129,39 @@ async def test_host_runs_functions_and_pauses_them() -> None:
             assert ok.status_code == 200 and ok.text == "hello ana"
     finally:
         await host.stop()
+
+
+async def test_a_session_keeps_its_receiver_for_the_idle_timeout_after_its_last_message() -> None:
+    """The Functions host's session processor holds a session until a receive has waited
+    sessionIdleTimeout for another message; only then does its slot take another session."""
+    received: list[tuple[str, int, str | None]] = []
+    bus = LocalBus()
+    bus.create_queue("work", sessions=True)
+    host = LocalHost(make_app(received), bus, max_concurrent_sessions=1, session_idle_timeout=3600)
+    await host.start()
+    try:
+        await bus.send("work", message("a", 1))
+        await bus.send("work", message("b", 1))
+        for _ in range(100):
+            if received:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)
+        assert [body for body, _, _ in received] == ["a:1"]  # b waits: the one slot still holds a
+        await bus.send("work", message("a", 2))
+        for _ in range(100):
+            if len(received) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert [body for body, _, _ in received] == ["a:1", "a:2"]  # taken by the receiver holding a
+    finally:
+        await host.stop()
+    assert "b" not in bus.entity("work").locked_sessions
+
+
+async def test_the_host_reads_the_session_idle_timeout_from_host_json() -> None:
+    bus = LocalBus()
+    host = LocalHost(func.FunctionApp(), bus)
+    service_bus = json.loads(HOST_JSON.read_text())["extensions"]["serviceBus"]
+    assert service_bus["sessionIdleTimeout"] == "00:00:00.500"
+    assert host.session_idle_timeout == 0.5

@@ -16,7 +16,7 @@ from shared.cache import TtlCache
 from shared.decoding.dataverse import IncomingMessage
 from shared.decoding.finance import decode_finance
 from shared.errors import MappingError
-from shared.events import ChangeEvent
+from shared.events import ChangeEvent, session_of
 from shared.operations.initial_sync import row_event
 from shared.operations.parked import replay
 from shared.outcomes import MAPPING, OutcomeKind
@@ -188,6 +188,7 @@ async def test_a_replayed_event_its_router_parked_goes_out_under_the_record_key(
     assert event.key == VIRTUAL_ROW
     parked = await park(
         state,
+        parked_id="parked-by-the-router",
         flow=actuals_accounting.MAP.name,
         key=event.key,
         reason=MAPPING,
@@ -201,7 +202,7 @@ async def test_a_replayed_event_its_router_parked_goes_out_under_the_record_key(
     assert report.replayed == [parked.id]
     [(queue, sent, _)] = sender.sent
     assert queue == actuals_accounting.MAP.flow_queue
-    assert (sent.key, sent.session_id) == (f"USMF|{IMPORT_ID}", f"USMF|{IMPORT_ID}")
+    assert (sent.key, sent.session_id) == (f"USMF|{IMPORT_ID}", session_of(f"USMF|{IMPORT_ID}"))
 
 
 async def test_a_replayed_event_that_still_has_no_key_is_parked_again_with_why() -> None:
@@ -211,6 +212,7 @@ async def test_a_replayed_event_that_still_has_no_key_is_parked_again_with_why()
     event = decoded(None)
     parked = await park(
         state,
+        parked_id="parked-by-the-router",
         flow=actuals_accounting.MAP.name,
         key=event.key,
         reason=MAPPING,
