@@ -195,7 +195,10 @@ EXTRA_TABLES: dict[str, dict[str, dict[str, Any]]] = {
         "filteringattributes": {"type": "string"},
         "sdkmessageid": {"type": "lookup", "target": "sdkmessage"},
         "sdkmessagefilterid": {"type": "lookup", "target": "sdkmessagefilter"},
-        "eventhandler_serviceendpoint": {"type": "lookup", "target": "serviceendpoint"},
+        # The polymorphic Event Handler lookup (plugintype, serviceendpoint): read as _eventhandler_value,
+        # bound through the navigation property of the table it points at (SdkMessageProcessingStep
+        # table reference: EventHandler; relationship serviceendpoint_sdkmessageprocessingstep).
+        "eventhandler": {"type": "lookup", "target": "serviceendpoint", "navigation": "eventhandler_serviceendpoint"},
     },
     "sdkmessageprocessingstepimage": {
         "name": {"type": "string"},

@@ -55,6 +55,12 @@ def error(status: int, message: str, code: str = "") -> ODataError:
     return ODataError(status, {"error": {"code": code, "message": message}})
 
 
+# sdkmessageprocessingstep.statecode 1 Disabled, stage 40 Post-operation; sdkmessageprocessingstepimage
+# .imagetype 0 PreImage, 1 PostImage, 2 Both (the two tables' references).
+STEP_DISABLED = 1
+STAGE_POST_OPERATION = 40
+IMAGE_PRE, IMAGE_POST, IMAGE_BOTH = 0, 1, 2
+
 # Documented: "If the data within a column that is used in an alternate key contains one of the
 # following characters /, #, <, >, *, %, &, :, \\, ?, + then GET or PATCH actions won't work"
 # (Define alternate keys using Power Apps). The exact answer is not documented; this one is ours.
@@ -332,6 +338,12 @@ class DataverseSimulator(Simulator):
             if record_id is None:
                 raise self._missing(table, key_segment)
             before = self.data[table.logical].pop(record_id)
+            if table.logical == "sdkmessageprocessingstep":
+                # A step's images go with it (Register a plug-in: "they will be deleted when any steps
+                # that use them are deleted").
+                images = self.data["sdkmessageprocessingstepimage"]
+                for image_id in [i for i, row in images.items() if _refers_to(row, record_id)]:
+                    del images[image_id]
             self._forget_indexes(table)
             self._version += 1
             self.removed.setdefault(table.logical, []).append((self._version, record_id))
@@ -741,6 +753,7 @@ class DataverseSimulator(Simulator):
                 )
         row[table.primary] = record_id
         _price(table, row)
+        self._check_step_image(table, row)
         touched = set(row)
         self._stamp(table, row, user, creating=True)
         self.data[table.logical][record_id] = row
@@ -779,6 +792,7 @@ class DataverseSimulator(Simulator):
             raise error(412, "The version of the existing record doesn't match the RowVersion property provided.")
         before = dict(current)
         changes = self._validated(table, values, creating=False)
+        self._check_step_image(table, {**current, **changes})
         current.update(changes)
         if any(column in alternate for alternate in table.alternate_keys for column in changes):
             self._forget_indexes(table)
@@ -879,39 +893,67 @@ class DataverseSimulator(Simulator):
     # --- steps ---------------------------------------------------------------------------------
 
     def _load_registered_steps(self) -> None:
-        """Steps registered through the Web API (register-steps) become live, as on Dataverse."""
+        """Steps registered through the Web API (register-steps) become live, as on Dataverse: an enabled
+        step fires, a disabled one (statecode 1) does not, and its images hold the columns they list."""
         self.steps.steps = [s for s in self.steps.steps if not s.id.startswith("registered:")]
         images = self.data["sdkmessageprocessingstepimage"].values()
         for step_id, row in self.data["sdkmessageprocessingstep"].items():
             message_filter = row.get("sdkmessagefilterid")
             message = row.get("sdkmessageid")
-            endpoint = row.get("eventhandler_serviceendpoint")
+            endpoint = row.get("eventhandler")
             if not isinstance(message_filter, LookupValue) or not isinstance(message, LookupValue) or endpoint is None:
+                continue
+            if row.get("statecode") == STEP_DISABLED:
                 continue
             entity = self.data["sdkmessagefilter"][message_filter.id]["primaryobjecttypecode"]
             message_name = self.data["sdkmessage"][message.id]["name"]
             endpoint_row = (
                 self.data["serviceendpoint"].get(endpoint.id, {}) if isinstance(endpoint, LookupValue) else {}
             )
-            mine = [
-                i
-                for i in images
-                if isinstance(i.get("sdkmessageprocessingstepid"), LookupValue)
-                and i["sdkmessageprocessingstepid"].id == step_id
-            ]
+            mine = [i for i in images if _refers_to(i, step_id)]
             attributes = row.get("filteringattributes")
+            # An image without attributes holds every column; several images of the step hold between
+            # them the columns each lists.
+            columns: set[str] | None = set()
+            for image in mine:
+                listed = image.get("attributes")
+                if not listed:
+                    columns = None
+                    break
+                assert columns is not None
+                columns |= {c.strip() for c in str(listed).split(",") if c.strip()}
             self.steps.add(
                 Step(
                     str(row.get("name")),
                     entity,
                     message_name,
                     set(attributes.split(",")) if attributes else None,
-                    any(i.get("imagetype") in (0, 2) for i in mine),
-                    any(i.get("imagetype") in (1, 2) for i in mine),
+                    any(i.get("imagetype") in (IMAGE_PRE, IMAGE_BOTH) for i in mine),
+                    any(i.get("imagetype") in (IMAGE_POST, IMAGE_BOTH) for i in mine),
                     str(endpoint_row.get("path") or "dataverse-changes"),
                     f"registered:{step_id}",
+                    columns if mine else None,
                 )
             )
+
+    def _check_step_image(self, table: Table, row: dict[str, Any]) -> None:
+        """An image its step's message cannot have is refused (Register a plug-in, Availability of
+        images: no pre image for Create, no post image for Delete, a post image only in PostOperation;
+        inferred: Dataverse refuses the registration rather than sending an empty image)."""
+        if table.logical != "sdkmessageprocessingstepimage":
+            return
+        step_ref = row.get("sdkmessageprocessingstepid")
+        step = self.data["sdkmessageprocessingstep"].get(step_ref.id) if isinstance(step_ref, LookupValue) else None
+        if step is None:
+            return
+        message_ref = step.get("sdkmessageid")
+        message = self.data["sdkmessage"].get(message_ref.id, {}) if isinstance(message_ref, LookupValue) else {}
+        kind = row.get("imagetype")
+        pre, post = kind in (IMAGE_PRE, IMAGE_BOTH), kind in (IMAGE_POST, IMAGE_BOTH)
+        if (pre and message.get("name") == "Create") or (post and message.get("name") == "Delete"):
+            raise error(400, f"A {message.get('name')} step cannot have an image of type {kind}.")
+        if post and step.get("stage") != STAGE_POST_OPERATION:
+            raise error(400, "Only a PostOperation step can have a post image.")
 
     async def _run_steps(self, effects: list[WriteEffect]) -> None:
         for effect in effects:
@@ -953,6 +995,11 @@ def _dump(value: Any) -> bytes:
 # DateOnly column's key value written as text ('2026-12-01') does not name the row (inferred: the same
 # answer Dataverse gives a key it cannot read).
 _BARE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?|-?[\d.]+|[0-9a-fA-F-]{36})$")
+
+
+def _refers_to(image: dict[str, Any], step_id: str) -> bool:
+    reference = image.get("sdkmessageprocessingstepid")
+    return isinstance(reference, LookupValue) and reference.id == step_id
 
 
 def _price(table: Table, row: dict[str, Any]) -> set[str]:
