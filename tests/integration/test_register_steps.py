@@ -12,14 +12,17 @@ import pytest
 
 from functions.catalog import CATALOG
 from sandbox.environment import Sandbox, SandboxOptions
+from shared.clients.addressing import bind_reference
 from shared.clients.base import DataverseApi
 from shared.errors import ServiceError
-from shared.operations.register_steps import EndpointConfig, register_steps
+from shared.maps import Registry
+from shared.operations.register_steps import EndpointConfig, register_steps, report_text
 from tests.integration.conftest import send, started
-from tests.integration.test_flows import project_body
+from tests.integration.test_flows import PROJECT, project_body
 
 CONFIG = EndpointConfig("contoso-projops.servicebus.windows.net", "dataverse-send", "not-a-real-key")
 OTHER = "c0a1e000-0000-4000-8000-00000000aa02"
+ESTIMATE_LINE = "c0a1e000-0000-4000-8000-0000000e2001"
 
 
 @pytest.fixture
@@ -32,6 +35,17 @@ async def unregistered() -> AsyncIterator[Sandbox]:
 def _dataverse(sandbox: Sandbox) -> DataverseApi:
     assert sandbox.runtime is not None
     return sandbox.runtime.engine.dataverse
+
+
+def _steps(sandbox: Sandbox, entity: str) -> list[dict[str, Any]]:
+    filters = {
+        row["sdkmessagefilterid"]: row["primaryobjecttypecode"] for row in sandbox.dataverse.rows("sdkmessagefilter")
+    }
+    return [s for s in sandbox.dataverse.rows("sdkmessageprocessingstep") if filters[s["sdkmessagefilterid"]] == entity]
+
+
+def _without(registry: Registry, *flows: str) -> Registry:
+    return Registry(tuple(m for m in registry.maps if m.name not in flows))
 
 
 def _images(sandbox: Sandbox, step: dict[str, Any]) -> list[dict[str, Any]]:
@@ -103,3 +117,111 @@ async def test_a_registered_step_sends_as_dataverse_holds_it(unregistered: Sandb
     assert await _sent_for(sandbox, "POST", "msdyn_projects", project_body("PRJ-2002", msdyn_projectid=OTHER)) == 0
     await dataverse.delete("sdkmessageprocessingsteps", step)
     assert _images(sandbox, create) == []
+
+
+async def test_a_flow_added_on_a_table_renames_its_steps_and_each_change_is_sent_once(unregistered: Sandbox) -> None:
+    sandbox, dataverse = unregistered, _dataverse(unregistered)
+    # The release before ran one flow on estimate lines; this one runs two.
+    await register_steps(dataverse, _without(CATALOG, "material-estimates"), CONFIG)
+    old_ids = {s["sdkmessageprocessingstepid"] for s in _steps(sandbox, "msdyn_estimateline")}
+
+    plan = await register_steps(dataverse, CATALOG, CONFIG, dry_run=True)
+    report = await register_steps(dataverse, CATALOG, CONFIG)
+
+    steps = _steps(sandbox, "msdyn_estimateline")
+    assert sorted(s["name"] for s in steps) == [
+        f"projops-sync: expense-estimates,material-estimates {m} of msdyn_estimateline"
+        for m in ("Create", "Delete", "Update")
+    ]
+    # The same steps, renamed in place: no moment in which none fires, none beside them that fires too.
+    assert {s["sdkmessageprocessingstepid"] for s in steps} == old_ids
+    update = _named(sandbox, "projops-sync: expense-estimates,material-estimates Update of msdyn_estimateline")
+    assert "msdyn_product" in update["filteringattributes"]  # what material-estimates reads
+    name = "projops-sync: expense-estimates,material-estimates Create of msdyn_estimateline"
+    assert report.steps[name] == plan.steps[name] == "update"
+    assert "renamed from 'projops-sync: expense-estimates Create of msdyn_estimateline'" in report_text(
+        report, dry_run=False
+    )
+    assert await _sent_for(sandbox, "POST", "msdyn_estimatelines", {"msdyn_estimatelineid": ESTIMATE_LINE}) == 1
+
+    again = await register_steps(dataverse, CATALOG, CONFIG)
+    assert not again.changed, report_text(again, dry_run=False)
+
+
+async def test_steps_doubled_by_an_earlier_run_and_steps_no_map_needs_are_deleted(unregistered: Sandbox) -> None:
+    sandbox, dataverse = unregistered, _dataverse(unregistered)
+    await register_steps(dataverse, CATALOG, CONFIG)
+    # What an earlier register-steps left beside the step when a flow was added on the table: a second
+    # step of ours on the same table and message, with its image.
+    kept = _named(sandbox, "projops-sync: projects-v2 Create of msdyn_project")
+    second = (
+        await dataverse.create(
+            "sdkmessageprocessingsteps",
+            {
+                **{k: kept[k] for k in ("stage", "mode", "rank", "supporteddeployment", "asyncautodelete")},
+                "name": "projops-sync: projects-v1 Create of msdyn_project",
+                "sdkmessageid@odata.bind": bind_reference("sdkmessages", {"id": kept["sdkmessageid"]}),
+                "sdkmessagefilterid@odata.bind": bind_reference(
+                    "sdkmessagefilters", {"id": kept["sdkmessagefilterid"]}
+                ),
+                "eventhandler_serviceendpoint@odata.bind": bind_reference(
+                    "serviceendpoints", {"id": kept["eventhandler"]}
+                ),
+            },
+        )
+    ).entity_id
+    await dataverse.create(
+        "sdkmessageprocessingstepimages",
+        {
+            "name": "PostImage",
+            "entityalias": "PostImage",
+            "imagetype": 1,
+            "messagepropertyname": "Id",
+            "sdkmessageprocessingstepid@odata.bind": bind_reference("sdkmessageprocessingsteps", {"id": second}),
+        },
+    )
+    assert await _sent_for(sandbox, "POST", "msdyn_projects", project_body()) == 2
+
+    # A release that takes the last flow off a table: its steps would keep sending what nothing reads.
+    plan = await register_steps(dataverse, _without(CATALOG, "project-tasks"), CONFIG, dry_run=True)
+    assert len(_steps(sandbox, "msdyn_project")) == 4 and len(_steps(sandbox, "msdyn_projecttask")) == 3
+    report = await register_steps(dataverse, _without(CATALOG, "project-tasks"), CONFIG)
+
+    assert plan.steps == report.steps
+    assert report.steps["projops-sync: projects-v1 Create of msdyn_project"] == "delete"
+    assert report.steps["projops-sync: projects-v2 Create of msdyn_project"] == "unchanged"
+    assert [report.steps[f"projops-sync: project-tasks {m} of msdyn_projecttask"] for m in ("Create", "Update")] == [
+        "delete",
+        "delete",
+    ]
+    assert {s["name"] for s in _steps(sandbox, "msdyn_project")} == {
+        f"projops-sync: projects-v2 {m} of msdyn_project" for m in ("Create", "Update", "Delete")
+    }
+    assert _steps(sandbox, "msdyn_projecttask") == []
+    live = {i["sdkmessageprocessingstepid"] for i in sandbox.dataverse.rows("sdkmessageprocessingstepimage")}
+    assert live == {s["sdkmessageprocessingstepid"] for s in sandbox.dataverse.rows("sdkmessageprocessingstep")}
+    assert await _sent_for(sandbox, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Renamed"}) == 1
+    text = report_text(report, dry_run=False)
+    assert (
+        "projops-sync: projects-v1 Create of msdyn_project: delete (a second step for Create of msdyn_project)" in text
+    )
+    assert not (await register_steps(dataverse, _without(CATALOG, "project-tasks"), CONFIG)).changed
+
+
+async def test_a_step_someone_disabled_is_kept_disabled_and_said_so(unregistered: Sandbox) -> None:
+    sandbox, dataverse = unregistered, _dataverse(unregistered)
+    await register_steps(dataverse, CATALOG, CONFIG)
+    update = _named(sandbox, "projops-sync: projects-v2 Update of msdyn_project")
+    step = {"sdkmessageprocessingstepid": update["sdkmessageprocessingstepid"]}
+    await dataverse.write("sdkmessageprocessingsteps", step, {"statecode": 1, "statuscode": 2}, "update")
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body())
+    assert await _sent_for(sandbox, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Renamed"}) == 0
+
+    report = await register_steps(dataverse, CATALOG, CONFIG)
+    assert _named(sandbox, update["name"])["statecode"] == 1
+    assert report.disabled == [update["name"]]
+    assert f"step {update['name']} is disabled in Dataverse: it sends nothing until it is enabled" in report_text(
+        report, dry_run=False
+    )
+    assert len(_steps(sandbox, "msdyn_project")) == 3
