@@ -4,7 +4,7 @@ One asynchronous post-operation step per Dataverse source table and message: Cre
 post image, Update filtered on the columns its flows read, Delete with a pre image. Idempotent: our
 steps are found by what they are (on our service endpoint, named with our prefix, for a table and
 message), not by their name, which lists the flows and changes when a release adds or removes one. Each
-is compared with the plan and only created, updated or deleted where it differs.
+is compared with the plan, images included, and only created, updated or deleted where it differs.
 
 The endpoint's SAS key cannot be compared (Dataverse does not return it), so every run sets it again:
 after a key is rotated in Service Bus, running register-steps with the new key is what puts it in
@@ -283,6 +283,7 @@ def _wanted_step(plan: StepPlan) -> dict[str, Any]:
 
 
 _STEP_COLUMNS = list(_wanted_step(StepPlan("", "", "", "", None, None)))
+_IMAGE_COLUMNS = ["name", "entityalias", "imagetype", "messagepropertyname", "attributes"]
 
 
 def _differs(name: str, existing: Any, wanted: Any) -> bool:
@@ -322,7 +323,50 @@ async def _register_step(
             {k: wanted[k] for k in changed},
             "update",
         )
+    what += await _register_images(dataverse, plan, kept.id, dry_run=dry_run)
     return ("update" if what else "unchanged"), ", ".join(what)
+
+
+async def _register_images(dataverse: DataverseApi, plan: StepPlan, step_id: str, *, dry_run: bool) -> list[str]:
+    """The step's image as the plan wants it: created when missing (a run that failed between the step
+    and its image left none), patched where it differs, and any other image of the step deleted."""
+    wanted = _wanted_image(plan)
+    images = await _all(
+        dataverse,
+        "sdkmessageprocessingstepimages",
+        filter_for_key({"_sdkmessageprocessingstepid_value": step_id}),
+        ["sdkmessageprocessingstepimageid", *_IMAGE_COLUMNS],
+    )
+    what: list[str] = []
+    kept = None
+    if wanted is not None and images:
+        kept = next((i for i in images if i.get("entityalias") == wanted["entityalias"]), images[0])
+    for image in images:
+        if image is not kept:
+            what.append(f"image {image.get('entityalias')!r} deleted")
+            if not dry_run:
+                await dataverse.delete(
+                    "sdkmessageprocessingstepimages",
+                    {"sdkmessageprocessingstepimageid": image["sdkmessageprocessingstepimageid"]},
+                )
+    if wanted is None:
+        return what
+    if kept is None:
+        what.append("image created")
+        if not dry_run:
+            await _create_image(dataverse, step_id, wanted)
+        return what
+    changed = [k for k, v in wanted.items() if _differs(k, kept.get(k), v)]
+    if changed:
+        what.append("image " + ", ".join(changed))
+        if not dry_run:
+            await dataverse.write(
+                "sdkmessageprocessingstepimages",
+                {"sdkmessageprocessingstepimageid": kept["sdkmessageprocessingstepimageid"]},
+                {k: wanted[k] for k in changed},
+                "update",
+            )
+    return what
 
 
 async def _create_step(

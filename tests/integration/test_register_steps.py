@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from functions.catalog import CATALOG
-from sandbox.environment import Sandbox, SandboxOptions
+from functions.map_extensions import read_extensions
+from sandbox.environment import DEMO_CUSTOM_COLUMNS, DEMO_MAP_EXTENSIONS, Sandbox, SandboxOptions
 from shared.clients.addressing import bind_reference
 from shared.clients.base import DataverseApi
 from shared.errors import ServiceError
@@ -29,6 +31,16 @@ ESTIMATE_LINE = "c0a1e000-0000-4000-8000-0000000e2001"
 async def unregistered() -> AsyncIterator[Sandbox]:
     """A Dataverse with no steps yet, as before the first register-steps."""
     async with started(SandboxOptions(register_steps=False)) as environment:
+        yield environment
+
+
+@pytest.fixture
+async def extended() -> AsyncIterator[Sandbox]:
+    """The flows run with the demo's map extension (cnt_costcenter on projects); no steps yet."""
+    options = SandboxOptions(
+        register_steps=False, map_extensions=str(DEMO_MAP_EXTENSIONS), custom_columns=DEMO_CUSTOM_COLUMNS
+    )
+    async with started(options) as environment:
         yield environment
 
 
@@ -225,3 +237,56 @@ async def test_a_step_someone_disabled_is_kept_disabled_and_said_so(unregistered
         report, dry_run=False
     )
     assert len(_steps(sandbox, "msdyn_project")) == 3
+
+
+def _extended() -> Registry:
+    return read_extensions(Path(DEMO_MAP_EXTENSIONS), CATALOG)
+
+
+async def test_a_column_a_map_extension_adds_reaches_every_image(extended: Sandbox) -> None:
+    sandbox, dataverse = extended, _dataverse(extended)
+    # The steps as the release before the extension registered them.
+    await register_steps(dataverse, CATALOG, CONFIG)
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body())
+    await sandbox.wait_quiet()
+
+    report = await register_steps(dataverse, _extended(), CONFIG)
+    for message in ("Create", "Update", "Delete"):
+        name = f"projops-sync: projects-v2 {message} of msdyn_project"
+        [image] = _images(sandbox, _named(sandbox, name))
+        assert "cnt_costcenter" in image["attributes"].split(","), message
+        assert report.steps[name] == "update" and "image attributes" in report.details[name]
+
+    sent = _record_sent(sandbox)
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"cnt_costcenter": "cc-42"})
+    await sandbox.wait_quiet()
+    # The post image the Update step sent holds the new column (a flow missing a column it reads in
+    # the image reads the whole row again).
+    [update] = sent
+    [post] = [i["value"] for i in update["PostEntityImages"] if i["key"] == "PostImage"]
+    assert {"key": "cnt_costcenter", "value": "cc-42"} in post["Attributes"]
+    project = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+    assert project is not None and project["DimensionDisplayValue"] == "CC-42"
+    assert not (await register_steps(dataverse, _extended(), CONFIG)).changed
+
+
+async def test_a_step_left_without_its_image_gets_it_on_the_next_run(unregistered: Sandbox) -> None:
+    sandbox, dataverse = unregistered, _dataverse(unregistered)
+    await register_steps(dataverse, CATALOG, CONFIG)
+    # A run that stopped between creating the step and creating its image.
+    name = "projops-sync: projects-v2 Delete of msdyn_project"
+    [image] = _images(sandbox, _named(sandbox, name))
+    await dataverse.delete(
+        "sdkmessageprocessingstepimages", {"sdkmessageprocessingstepimageid": image["sdkmessageprocessingstepimageid"]}
+    )
+
+    plan = await register_steps(dataverse, CATALOG, CONFIG, dry_run=True)
+    assert plan.steps[name] == "update" and _images(sandbox, _named(sandbox, name)) == []
+    report = await register_steps(dataverse, CATALOG, CONFIG)
+    assert (report.steps[name], report.details[name]) == ("update", "image created")
+    [made] = _images(sandbox, _named(sandbox, name))
+    assert (made["imagetype"], made["entityalias"], made["messagepropertyname"]) == (0, "PreImage", "Target")
+    assert made["attributes"] == image["attributes"]
+    assert not (await register_steps(dataverse, CATALOG, CONFIG)).changed
