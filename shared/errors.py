@@ -30,6 +30,9 @@ class ServiceError(ProjopsError):
         self.service_message = message
         self.method = method
         self.url = url
+        # Set by the request engine: an earlier attempt of the same call got no answer (a timeout, a
+        # dropped connection), so what it asked for may have been applied before this answer came.
+        self.after_lost_attempt = False
         where = f" ({method} {url})" if method and url else ""
         code_text = f" [{self.code}]" if self.code else ""
         super().__init__(f"{system} {status}{code_text}: {message}{where}")

@@ -24,6 +24,7 @@ from shared.errors import (
 from shared.settings import Settings
 
 KEY_NOT_FOUND = "0x80060891"
+DUPLICATE_KEY = "0x80060892"
 _HEADERS = {"Accept": "application/json", "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
 # Dataverse annotates a row only when asked. Reads ask for the table a lookup points at, which a Ref
 # needs (shared/records.py); formatted values are left out, so a re-read row's Refs carry no display
@@ -60,6 +61,12 @@ def _entity_id(response: httpx.Response) -> str | None:
         return None
     inner = location.rsplit("(", 1)[1].rstrip(")")
     return inner.lower() if "=" not in inner else inner
+
+
+def _own_lost_create(error: ServiceError) -> bool:
+    """A create refused as a duplicate key after an attempt of the same call went unanswered: the key
+    may be held by the row that attempt made. On a first attempt the holder is another record."""
+    return error.after_lost_attempt and (error.code or "").lower() == DUPLICATE_KEY
 
 
 def _bindable(key: Key, key_binds: KeyBinds | None) -> Row:
@@ -180,18 +187,27 @@ class DataverseClient(ODataClient):
         """Upsert by a key that cannot be in the URL: find the row by $filter, then write it by id,
         or create it with the key columns in the body."""
         found = await self._find(entity_set, key)
+        created = False
         if found is None:
             if mode == "update":
                 raise NotFoundError("dataverse", 404, f"no {entity_set} row where {filter_for_key(key)}")
-            return await self.create(entity_set, {**_bindable(key, key_binds), **payload})
-        if mode == "create":
+            try:
+                return await self.create(entity_set, {**_bindable(key, key_binds), **payload})
+            except ServiceError as exc:
+                if not _own_lost_create(exc):
+                    raise
+                found = await self._find(entity_set, key)
+                if found is None:
+                    raise
+                created = True
+        elif mode == "create":
             raise PreconditionFailedError("dataverse", 412, f"a {entity_set} row where {filter_for_key(key)} exists")
         row_id = primary_id(entity_set, found)
         headers = {**_HEADERS, "If-Match": "*"}
         await self.http.request(
             "PATCH", entity_path(entity_set, {"id": row_id}, guid_primary=True), headers=headers, json=payload
         )
-        return WriteResult(entity_id=row_id, created=False)
+        return WriteResult(entity_id=row_id, created=created)
 
     async def write_many(
         self,
@@ -209,7 +225,18 @@ class DataverseClient(ODataClient):
                 await self._upsert_request(entity_set, key, body, row_binds)
                 for (key, body), row_binds in zip(chunk, binds, strict=True)
             ]
-            await self.batch(requests)
+            try:
+                await self.batch(requests)
+            except ServiceError as exc:
+                if not _own_lost_create(exc):
+                    raise
+                # The changeset is atomic: the unanswered attempt applied all of it, so its creates
+                # now find their rows, and the repeat writes them by id.
+                requests = [
+                    await self._upsert_request(entity_set, key, body, row_binds)
+                    for (key, body), row_binds in zip(chunk, binds, strict=True)
+                ]
+                await self.batch(requests)
             changesets += 1
         return changesets
 

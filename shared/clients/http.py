@@ -32,6 +32,8 @@ Classifier = Callable[[httpx.Response], ServiceError]
 # (formats.md §3, §4.5). A longer ask is no throttle of theirs; taken as given, it would hold back
 # every request of the process to that service, and schedule the retry past what a timedelta holds.
 MAX_RETRY_AFTER_SECONDS = 300.0
+# On a failed answer handed back (a $batch's): whether an earlier attempt of the call went unanswered.
+AFTER_LOST_ATTEMPT = "projops.after_lost_attempt"
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -180,6 +182,7 @@ class HttpEngine:
             request_headers.setdefault("Content-Type", "application/json")
         attempt = 0
         refused: str | None = None  # the token the service answered 401 to, asked afresh once
+        lost = False  # an attempt went unanswered: it may have been applied
         while True:
             attempt += 1
             try:
@@ -207,6 +210,7 @@ class HttpEngine:
                     raise TransientServiceError(
                         self.system, 0, f"{type(exc).__name__}: {exc or 'no answer'}", method=method, url=url
                     ) from exc
+                lost = True
                 await self._sleep(self._backoff(attempt))
                 continue
             if succeeded(response.status_code):
@@ -221,8 +225,10 @@ class HttpEngine:
                     continue
                 raise self._refused(response, method, url)
             if multipart_errors and response.headers.get("Content-Type", "").startswith("multipart/"):
+                response.extensions[AFTER_LOST_ATTEMPT] = lost
                 return response
             error = self._classify(response)
+            error.after_lost_attempt = lost
             if not isinstance(error, TransientServiceError):
                 raise error
             wait = retry_after_seconds(response)
@@ -373,9 +379,12 @@ class ODataClient:
                 failed = requests[min(index, len(requests) - 1)]
                 error.method, error.url = failed.method, failed.url
                 error.service_message = f"{failed.method} {failed.url}: {error.service_message}"
+                error.after_lost_attempt = bool(response.extensions.get(AFTER_LOST_ATTEMPT))
                 raise error
         if response.status_code >= 400:
-            raise self.http.classify_part(response.status_code, None)
+            error = self.http.classify_part(response.status_code, None)
+            error.after_lost_attempt = bool(response.extensions.get(AFTER_LOST_ATTEMPT))
+            raise error
         return parts
 
     def batch_answers(self, response: httpx.Response) -> list[BatchResponse]:
