@@ -57,7 +57,7 @@ from shared.targets import (
     source_key,
 )
 from shared.values import Value
-from shared.writes import delete_rows, write_row
+from shared.writes import delete_rows, move_row, moved_from, write_row
 
 # The stages' names the flow path has always offered.
 __all__ = ["Engine", "TargetRow", "apply_event", "build_target_rows", "passes_filter", "source_key"]
@@ -147,6 +147,10 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         repairing = event.source is Source.RECONCILE
         if row_state is not None and row_state.payload_hash == digest and not row_state.tombstone and not repairing:
             continue
+        moved = moved_from(table_map, row, row_state)
+        if moved is not None:
+            await move_row(engine, table_map, row, moved)
+            row_state = None  # nothing is under the new key of ours: a create, not an update, first
         await write_row(engine, table_map, row, row_state)
         written.append(row.key_text)
         if row.state_key != event.key:

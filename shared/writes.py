@@ -11,8 +11,15 @@ import json
 from typing import Any
 
 from shared.engine import Engine
-from shared.errors import MappingError, MissingDependencyError, NotFoundError, RecordExistsError
-from shared.events import ChangeEvent
+from shared.errors import (
+    MappingError,
+    MissingDependencyError,
+    NotFoundError,
+    PermanentServiceError,
+    PreconditionFailedError,
+    RecordExistsError,
+)
+from shared.events import ChangeEvent, Operation
 from shared.maps import System, TableMap, WriteMode
 from shared.outcomes import FILTERED, NEVER_SYNCED, Outcome
 from shared.state.base import SyncState
@@ -57,6 +64,67 @@ async def write_row(engine: Engine, table_map: TableMap, row: TargetRow, row_sta
         await engine.finance.update(entity_set, key, _finance_update_body(table_map, row))
 
 
+def moved_from(table_map: TableMap, row: TargetRow, row_state: SyncState | None) -> dict[str, Any] | None:
+    """The key the record's row was last written under, when the row's key is another now (a contract
+    line renumbered or moved to another contract: both are key parts of its billing rule), else None.
+
+    Parts compare as text, case-insensitively as both services match keys; a key of other fields (a
+    map whose key was redefined) says nothing of where the row went. An update-only map writes rows
+    the target owns: a key that changes there names another such row, not a copy of this one."""
+    if table_map.write_mode is WriteMode.UPDATE or row_state is None or not row_state.target_key:
+        return None
+    if row_state.tombstone:
+        return None
+    try:
+        written = json.loads(row_state.target_key)
+    except ValueError:
+        return None
+    if not isinstance(written, dict) or set(written) != set(row.key):
+        return None
+    if all(str(written[name]).casefold() == str(value).casefold() for name, value in row.key.items()):
+        return None
+    return written
+
+
+async def move_row(engine: Engine, table_map: TableMap, row: TargetRow, written: dict[str, Any]) -> None:
+    """Take the record's row off the key it was last written under, before it is written under its new
+    one: a failure in between leaves the record with no row, which its retry or replay writes, never
+    with two. An old row that is gone already (a 404, a retry after the delete) is as good as deleted."""
+    entity_set = table_map.target.entity_set
+    old, new = _described(written), _described(row.key)
+    system = "Dataverse" if table_map.target.system is System.DATAVERSE else "Finance"
+    client = engine.client_for(table_map.target.system)
+    old_key = typed_target_key(table_map, written)
+    if not table_map.allows(Operation.DELETE):
+        if await client.get(entity_set, old_key) is None:
+            return
+        raise MappingError(
+            f"{table_map.source.entity} {row.state_key} now maps to {entity_set}({new}); it was written to "
+            f"{entity_set}({old}), and this flow does not delete in {system}, so that row would stay beside "
+            f"the new one: delete {entity_set}({old}) in {system} (or give the record its old key back), then replay"
+        )
+    if table_map.target.system is System.FINANCE:
+        # The new key may be another record's row: found before this record's row is deleted.
+        await _check_owner(engine, table_map, row, typed_target_key(table_map, row.key))
+    try:
+        await client.delete(entity_set, old_key)
+    except (PermanentServiceError, PreconditionFailedError) as exc:
+        raise PermanentServiceError(
+            exc.system,
+            exc.status,
+            f"{table_map.source.entity} {row.state_key} now maps to {entity_set}({new}), but {system} refused to "
+            f"delete {entity_set}({old}), the row it was written to ({exc.service_message}); nothing was written. "
+            f"Give the record its old key back in the source, or remove {entity_set}({old}) in {system}, then replay",
+            code=exc.code,
+            method=exc.method,
+            url=exc.url,
+        ) from exc
+
+
+def _described(key: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in key.items())
+
+
 async def _check_owner(engine: Engine, table_map: TableMap, row: TargetRow, key: dict[str, Any]) -> None:
     """The row Finance already holds under this key is this record's, or nobody's: two source records
     that map to one key (two contract lines of one sequence number) must not take turns at its row."""
@@ -68,7 +136,7 @@ async def _check_owner(engine: Engine, table_map: TableMap, row: TargetRow, key:
     theirs = existing.get(owner) if existing else None
     if theirs in (None, "") or _same_id(theirs, ours):
         return
-    described = ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in row.key.items())
+    described = _described(row.key)
     keyed_by = [pair.source for pair in table_map.fields if pair.target in key and pair.source]
     keyed_by += [lookup.source for lookup in table_map.lookups if lookup.target in key]
     system = "Dataverse" if table_map.source.system is System.DATAVERSE else "Finance"

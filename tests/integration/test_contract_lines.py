@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sandbox.demo_data import ORDER_ID, ORDER_LINE_ID, USMF_ID
+from sandbox.demo_data import CUSTOMER_ID, ORDER_ID, ORDER_LINE_ID, USMF_ID
 from sandbox.environment import Sandbox
 from sandbox.scenario import create_project_setup
 from tests.integration.conftest import finance_writes, parked, send
@@ -85,4 +85,50 @@ async def test_a_rule_that_is_the_line_s_own_or_nobody_s_is_updated_when_its_cre
         ("ORD-1001", 2, own, "Phase 2"),
         ("ORD-1001", 3, adopted, "Phase 3"),
     ]
+    assert await parked(sandbox) == []
+
+
+async def test_a_line_renumbered_then_moved_then_deleted_leaves_finance_no_rule_of_it(sandbox: Sandbox) -> None:
+    """A line's sequence number and contract are writable in Dataverse, and both are in the key of its
+    Finance billing rule: the rule under the key last written is deleted before the rule under the new
+    one is created, so the line never has two rules, and its delete leaves none."""
+    await create_project_setup(sandbox)
+    await sandbox.wait_quiet()
+    line = "/data/ProjectContractLines(dataAreaId='usmf',ProjectContractId='ORD-1001',LineSequenceNumber=1)"
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "PATCH", f"salesorderdetails({ORDER_LINE_ID})", {"sequencenumber": 2})
+    await sandbox.wait_quiet()
+    assert billing_rules(sandbox) == [("ORD-1001", 2, ORDER_LINE_ID, "Consulting, time and material")]
+    assert finance_writes(sandbox, "ProjectContractLines")[-2:] == [
+        ("DELETE", line),
+        ("POST", "/data/ProjectContractLines"),
+    ]
+    second = str(uuid.uuid4())
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv,
+            "POST",
+            "salesorders",
+            {
+                "salesorderid": second,
+                "ordernumber": "ORD-1002",
+                "msdyn_salesordernumber": "ORD-1002",
+                "name": "Second contract",
+                "msdyn_ordertype": 192350001,
+                "paymenttermscode": 1,
+                "customerid@odata.bind": f"/accounts({CUSTOMER_ID})",
+                "msdyn_owningcompany@odata.bind": f"/cdm_companies({USMF_ID})",
+            },
+        )
+    await sandbox.wait_quiet()
+    async with sandbox.person_dataverse() as dv:
+        await send(
+            dv, "PATCH", f"salesorderdetails({ORDER_LINE_ID})", {"salesorderid@odata.bind": f"/salesorders({second})"}
+        )
+    await sandbox.wait_quiet()
+    assert billing_rules(sandbox) == [("ORD-1002", 2, ORDER_LINE_ID, "Consulting, time and material")]
+    async with sandbox.person_dataverse() as dv:
+        assert (await dv.delete(f"salesorderdetails({ORDER_LINE_ID})")).status_code == 204
+    await sandbox.wait_quiet()
+    assert billing_rules(sandbox) == []
     assert await parked(sandbox) == []
