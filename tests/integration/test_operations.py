@@ -52,7 +52,7 @@ async def test_initial_sync_resumes_after_a_crash_without_double_writes(sandbox:
     # One role for all companies each, written once; Finance makes the 50 company-specific ones.
     assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
     # Each once, alone or in a $batch with others (sessions drain their buckets side by side).
-    written = [w.body["RoleId"] for w in finance_received(sandbox) if "/ResourceCategoriesShared" in w.path]
+    written = [str(w.body["RoleId"]) for w in finance_received(sandbox) if "/ResourceCategoriesShared" in w.path]
     assert sorted(written) == [f"R{n:03d}" for n in range(25)]
     assert len(sandbox.finance.rows("ResourceCategories")) == 50
 
