@@ -7,6 +7,7 @@ annotations and `/Date(ms)/` dates. Unknown keys are ignored; nothing here does 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -307,14 +308,37 @@ def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
     return version if version is not None and 0 <= version <= _MAX_VERSION else None
 
 
+# A synchronous step runs in no system job: its OperationId is the empty Guid, or absent.
+_NO_OPERATION = frozenset({"", "00000000-0000-0000-0000-000000000000"})
+
+
+def _event_id(context: RemoteExecutionContext, key: str, target: Any, content: bytes | None) -> str:
+    """What a redelivery of the change repeats and another change does not: the system job it ran
+    in, or without one the message itself (its hash, else its time, version and correlation). The
+    flow queues drop a message id they saw in the last ten minutes, so two changes of one record
+    under one id would lose the second."""
+    operation = context.operation_id or ""
+    if operation not in _NO_OPERATION:
+        return derive_id(operation, context.message_name, key)
+    if content is not None:
+        digest = hashlib.sha256(content).hexdigest()
+    else:
+        created = context.operation_created_on.isoformat() if context.operation_created_on else ""
+        version = _version(target, None)
+        digest = derive_id(created, "" if version is None else str(version), context.correlation_id or "")
+    return derive_id("", context.message_name, key, digest)
+
+
 def event_from_context(
     context: RemoteExecutionContext,
     *,
     size_exceeded: bool = False,
     correlation_id: str | None = None,
     columns: Columns = None,
+    content: bytes | None = None,
 ) -> ChangeEvent:
-    """The change as an event; with `columns`, the record and before image keep only those."""
+    """The change as an event; with `columns`, the record and before image keep only those.
+    `content` is the message the context came in, the event's identity when no system job names it."""
     message = context.message_name
     operation = _OPERATIONS.get(message.lower(), Operation.UPDATE)
     params = context.input_parameters
@@ -330,7 +354,7 @@ def event_from_context(
     check_key_length(key, DecodeError)
 
     base: dict[str, Any] = {
-        "event_id": derive_id(context.operation_id or "", message, key),
+        "event_id": _event_id(context, key, target, content),
         "source": Source.DATAVERSE,
         "entity": context.primary_entity_name,
         "operation": operation,
@@ -387,6 +411,7 @@ def decode_dataverse(message: IncomingMessage, columns_for: Callable[[str], Colu
             size_exceeded=size_exceeded,
             correlation_id=lower_id(message.property("x-ms-correlation-request-id")),
             columns=columns_for(context.primary_entity_name) if columns_for else None,
+            content=message.body,
         )
     except UntrustedJsonError as exc:
         raise _refused(exc) from None

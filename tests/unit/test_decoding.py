@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.decoding.dataverse import IncomingMessage, decode_dataverse
+from shared.decoding.dataverse import IncomingMessage, context_from_json, decode_dataverse, event_from_context
 from shared.decoding.detect import detect_and_decode
 from shared.decoding.finance import FinanceTestEvent, decode_finance
 from shared.errors import DecodeError
@@ -60,6 +60,43 @@ def test_redelivery_has_the_same_event_id() -> None:
     first = decode_dataverse(message("synthetic_dataverse_create_remoteexecutioncontext.json"))
     again = decode_dataverse(message("synthetic_dataverse_create_remoteexecutioncontext.json"))
     assert first.event_id == again.event_id
+
+
+def _without_operation_id(first_name: str, operation_id: str | None) -> IncomingMessage:
+    """The verbatim sample as another change of the same contact, without a system job's id: a
+    synchronous step has none (OperationId is the system job's), or Guid.Empty in its place."""
+    context = json.loads((FIXTURES / "dataverse_webhook_update_contact_remoteexecutioncontext.json").read_text())
+    if operation_id is None:
+        del context["OperationId"]
+    else:
+        context["OperationId"] = operation_id
+    for attribute in context["InputParameters"][0]["value"]["Attributes"]:
+        if attribute["key"] == "firstname":
+            attribute["value"] = first_name
+    return IncomingMessage(json.dumps(context).encode(), "application/json", {}, "m-1")
+
+
+@pytest.mark.parametrize("operation_id", [None, "00000000-0000-0000-0000-000000000000"], ids=["absent", "empty"])
+def test_two_changes_without_an_operation_id_have_two_event_ids(operation_id: str | None) -> None:
+    """The flow queue drops a message id it saw in the last 10 minutes: two changes of one record
+    under one id would lose the second. A redelivery of the same message still keeps its id."""
+    james = decode_dataverse(_without_operation_id("James", operation_id))
+    jim = decode_dataverse(_without_operation_id("Jim", operation_id))
+    assert james.key == jim.key and james.record and jim.record and jim.record["firstname"] == "Jim"
+    assert james.event_id != jim.event_id
+    assert decode_dataverse(_without_operation_id("Jim", operation_id)).event_id == jim.event_id
+
+
+def test_a_context_without_operation_id_or_body_is_told_apart_by_its_time() -> None:
+    """A context decoded from a part of a larger message (a Finance data event) has no body of its
+    own to hash: its time, version and correlation tell its changes apart."""
+    context = json.loads((FIXTURES / "dataverse_webhook_update_contact_remoteexecutioncontext.json").read_text())
+    del context["OperationId"]
+    first = event_from_context(context_from_json(context))
+    context["OperationCreatedOn"] = "/Date(1506409449000-0700)/"
+    later = event_from_context(context_from_json(context))
+    assert first.event_id != later.event_id
+    assert event_from_context(context_from_json(context)).event_id == later.event_id
 
 
 def test_size_exceeded_becomes_notification_only() -> None:
