@@ -75,6 +75,28 @@ def infolog_error(entity: EntitySpec, *entries: str) -> ODataError:
     )
 
 
+# Refusals of a write that another process caused, not the row: the same write succeeds when made
+# again. The update conflict is Finance's own Infolog text (captured from OData writes: "Write failed
+# for table row of type 'VendInvoiceJournalLineEntity'. Cannot edit a record in Ledger journal table
+# (LedgerJournalTable). An update conflict occurred due to another user process deleting the record
+# or changing one or more fields in the record."); the deadlock is SQL Server's error 1205 text for
+# the request it chose as the victim, after the Infolog's "Cannot edit" lead (that composition is
+# inferred).
+CONTENTION = {
+    "update-conflict": "An update conflict occurred due to another user process deleting the record or changing "
+    "one or more fields in the record.",
+    "deadlock": "Database error: Transaction (Process ID 64) was deadlocked on lock resources with another process "
+    "and has been chosen as the deadlock victim. Rerun the transaction.",
+}
+
+
+def contention_error(entity: EntitySpec, kind: str) -> ODataError:
+    table = entity.aot.removesuffix("Entity")
+    return infolog_error(
+        entity, f"Error: Cannot edit a record in {entity.label or table} ({table}). {CONTENTION[kind]}"
+    )
+
+
 def _data_source(entity: EntitySpec) -> str:
     table = entity.aot.removesuffix("Entity")
     return f"{table} ({table})"
@@ -122,6 +144,9 @@ class FinanceSimulator(Simulator):
         self._expense_lines = 0
         # (company, expense report id) → the ExpTransNumbers its posting wrote.
         self.expense_reports: dict[tuple[str, str], list[str]] = {}
+        # The next writes refused as another process's contention would refuse them, one kind each
+        # (CONTENTION's keys), the row left as it was: see `contend`.
+        self.contention: list[str] = []
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -178,6 +203,14 @@ class FinanceSimulator(Simulator):
         if collection not in self.schema:
             raise KeyError(f"no entity {collection}")
         self.subscriptions[collection] = messages or {"Created", "Updated", "Deleted"}
+
+    def contend(self, *kinds: str) -> None:
+        """Refuse the next writes, one for each kind given: "update-conflict" (another process changed
+        the row since it was read) or "deadlock" (SQL chose the request as the deadlock victim)."""
+        unknown = [kind for kind in kinds if kind not in CONTENTION]
+        if unknown:
+            raise ValueError(f"no contention {unknown}: {sorted(CONTENTION)}")
+        self.contention.extend(kinds)
 
     def rows(self, collection: str) -> list[dict[str, Any]]:
         return [dict(row) for row in self.data[collection].values()]
@@ -240,6 +273,8 @@ class FinanceSimulator(Simulator):
         cross_company = query.get("cross-company", "").lower() == "true"
         if method == "GET" and key_segment is None:
             return 200, self._query(spec, query, cross_company), []
+        if method in ("POST", "PATCH", "DELETE") and self.contention:
+            raise contention_error(spec, self.contention.pop(0))
         if method == "POST" and key_segment is None:
             values = self._validated(spec, self._json(body), creating=True)
             key = self._key_tuple(spec, values)

@@ -30,6 +30,19 @@ _CROSS_COMPANY = {"cross-company": "true"}
 _CONTINUE_ON_ERROR = "odata.continue-on-error"
 
 
+# A write refused for another process's sake, not the row's: it changed the row since this request
+# read it (X++'s UpdateConflict, "An update conflict occurred due to another user process deleting the
+# record or changing one or more fields in the record."), or SQL chose this request as a deadlock's
+# victim (X++'s Deadlock; SQL Server's 1205, "... chosen as the deadlock victim. Rerun the
+# transaction."). X++ code answers both with `retry`: the same write succeeds when made again.
+_CONTENTION = ("an update conflict occurred due to another user process", "deadlock")
+
+
+def _contention(message: str) -> bool:
+    lowered = message.lower()
+    return any(sign in lowered for sign in _CONTENTION)
+
+
 def classify(response: httpx.Response) -> ServiceError:
     body = json_body(response)
     # OData's error and its innererror are objects; any other shape (a gateway's `"error": "..."`, a
@@ -45,6 +58,8 @@ def classify(response: httpx.Response) -> ServiceError:
     method, url = response.request.method, str(response.request.url)
     # A refused write carries the Infolog: a permanent error, not an outage, whatever the status (400 in
     # published responses, 500 in some captured batches), so it is told by content.
+    if _contention(message):
+        return TransientServiceError("finance", status, message, code=code, method=method, url=url)
     validation = "AxODataWriteException" in kind or "Infolog" in message
     if validation and "already exists" in message:
         return RecordExistsError("finance", status, message, code=code, method=method, url=url)
