@@ -6,10 +6,11 @@ import hmac
 import logging
 
 import azure.functions as func
+from azure.servicebus.exceptions import MessageSizeExceededError
 
 from shared.bus import DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.decoding.dataverse import IncomingMessage
-from shared.routing import route_dataverse, route_finance
+from shared.routing import route_dataverse, route_finance, route_oversized_webhook
 from shared.runtime import get_runtime
 
 bp = func.Blueprint()
@@ -79,7 +80,11 @@ async def route_dataverse_webhook(req: func.HttpRequest) -> func.HttpResponse:
     properties["projops-ingress"] = "webhook"
     content_type = req.headers.get("content-type", "application/json")
     try:
-        await runtime.sender.send_raw(DATAVERSE_TOPIC, body, properties, content_type)
+        try:
+            await runtime.sender.send_raw(DATAVERSE_TOPIC, body, properties, content_type)
+        except MessageSizeExceededError:
+            message = IncomingMessage(body, content_type, properties, transport="webhook")
+            await route_oversized_webhook(runtime, runtime.maps(), message)
     except Exception as exc:
         # Dataverse retries a webhook only on 502, 503 and 504: a 500 would lose the change.
         logger.warning("webhook: could not put the message on %s: %r", DATAVERSE_TOPIC, exc)

@@ -20,10 +20,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.servicebus.exceptions import MessageSizeExceededError
+
 from shared.bus import Backlog
 from shared.events import ChangeEvent
 
 Clock = Callable[[], float]
+# What a Standard namespace takes in one message, its properties included (Service Bus quotas; the
+# service refuses more with amqp:link:message-size-exceeded, which the SDK raises as
+# MessageSizeExceededError).
+STANDARD_MAX_MESSAGE_BYTES = 256 * 1024
+
+
+def message_size(message: LocalMessage) -> int:
+    """The body and every property, as text; the AMQP framing Service Bus also counts is left out."""
+    texts = [message.message_id, message.session_id, message.correlation_id, message.subject, message.content_type]
+    texts += [str(part) for pair in message.application_properties.items() for part in pair]
+    return len(message.body) + sum(len(text.encode()) for text in texts if text)
 
 
 class EntityNotFoundError(LookupError):
@@ -147,8 +160,15 @@ class Entity:
 
 
 class LocalBus:
-    def __init__(self, *, max_delivery_count: int = 10, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        max_delivery_count: int = 10,
+        clock: Clock = time.monotonic,
+        max_message_bytes: int = STANDARD_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.max_delivery_count = max_delivery_count
+        self.max_message_bytes = max_message_bytes
         self.clock = clock
         self.queues: dict[str, Entity] = {}
         self.topics: dict[str, list[Entity]] = {}
@@ -194,6 +214,11 @@ class LocalBus:
             targets = [self.queues[name]]
         else:
             raise EntityNotFoundError(f"the messaging entity {name} does not exist")
+        size = message_size(message)
+        if size > self.max_message_bytes:
+            raise MessageSizeExceededError(
+                message=f"The received message (size:{size} bytes) exceeds the limit ({self.max_message_bytes} bytes)"
+            )
         now = self.clock()
         for entity in targets:
             copy = message.copy()

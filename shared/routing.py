@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.servicebus.exceptions import MessageSizeExceededError
+
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.decoding.finance import FinanceTestEvent, decode_finance
 from shared.errors import DecodeError, MappingError
@@ -21,11 +23,12 @@ from shared.outcomes import FINANCE_TEST_EVENT, MAPPING, UNDECODABLE
 from shared.pipeline import source_key
 from shared.runtime import Runtime
 from shared.settlement import message_identity, park, parked_id
-from shared.telemetry import record_router_parking
+from shared.telemetry import record_oversized, record_router_parking
 
 _log = logging.getLogger(__name__)
 
 DATAVERSE_ROUTER = "route-dataverse-changes"
+CLAIMS_ENTITY = "http://schemas.microsoft.com/xrm/2011/Claims/EntityLogicalName"
 FINANCE_ROUTER = "route-finance-events"
 
 
@@ -34,6 +37,8 @@ class RouteResult:
     sent: dict[str, int] = field(default_factory=dict)
     parked: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # Flows sent a notification only, the event being over what their queue's message holds.
+    notified: list[str] = field(default_factory=list)
 
 
 def kept_body(body: bytes, name: str = "body") -> dict[str, str]:
@@ -81,6 +86,15 @@ async def route_dataverse(runtime: Runtime, registry: Registry, message: Incomin
         return result
     await dispatch(runtime, DATAVERSE_ROUTER, registry.for_dataverse_entity(event.entity), event, result, message)
     return result
+
+
+async def route_oversized_webhook(runtime: Runtime, registry: Registry, message: IncomingMessage) -> RouteResult:
+    """A webhook call whose body the topic cannot take, routed where it arrived: Dataverse sends up
+    to 256 KB whole (it drops the images only above that), and a Standard namespace holds 256 KB in
+    a message, its properties included. Refused, the call would be answered 503 and, once Dataverse's
+    single retry failed the same way, the change lost. Only the columns the flows read go on."""
+    record_oversized(DATAVERSE_ROUTER, "events", message.property(CLAIMS_ENTITY) or "webhook", len(message.body))
+    return await route_dataverse(runtime, registry, message)
 
 
 async def route_finance(runtime: Runtime, registry: Registry, message: IncomingMessage) -> RouteResult:
@@ -154,8 +168,23 @@ async def dispatch(
             )
             result.parked.append(str(exc))
             continue
-        await runtime.sender.send_events(table_map.flow_queue, [event.for_flow(table_map.name, key)])
+        await _send_to_flow(runtime, router, table_map, event.for_flow(table_map.name, key), result)
         result.sent[table_map.name] = result.sent.get(table_map.name, 0) + 1
+
+
+async def _send_to_flow(
+    runtime: Runtime, router: str, table_map: TableMap, event: ChangeEvent, result: RouteResult
+) -> None:
+    try:
+        await runtime.sender.send_events(table_map.flow_queue, [event])
+    except MessageSizeExceededError:
+        # The columns the flow reads are more than its queue's message holds: the flow reads the row
+        # again by its id, as for a message Dataverse sent without its images. Raised, the router's
+        # message would be redelivered to the same refusal until it was dead-lettered.
+        notification = event.replace(record=None, before=None, changed=None, partial=False, notification_only=True)
+        await runtime.sender.send_events(table_map.flow_queue, [notification])
+        record_oversized(router, "notification", event.key, len(event.to_json()))
+        result.notified.append(table_map.name)
 
 
 def _decode_failure(exc: Exception) -> str:

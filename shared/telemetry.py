@@ -86,6 +86,8 @@ class Figures:
 
     def __init__(self) -> None:
         self.flows: dict[str, FlowFigures] = defaultdict(FlowFigures)
+        # Messages too big for the queue they were bound for, by what went on instead (record_oversized).
+        self.oversized: Counter[str] = Counter()
 
     def add(self, flow: str, outcome: Outcome, latency_ms: float) -> None:
         figures = self.flows[flow]
@@ -106,6 +108,7 @@ class Figures:
 
     def reset(self) -> None:
         self.flows.clear()
+        self.oversized.clear()
 
 
 FIGURES = Figures()
@@ -127,6 +130,20 @@ def record_router_parking(router: str, key: str, reason: str, error: str, messag
             "detail": error[:1000],
             "message_id": message_id or "",
         },
+    )
+
+
+def record_oversized(router: str, sent_as: str, key: str, size: int) -> None:
+    """A message over what its queue holds went on as `sent_as` (its decoded events, or a
+    notification the flow reads the row again for): counted, and logged for the alert queries."""
+    FIGURES.oversized[sent_as] += 1
+    log.warning(
+        "%s %s: %s bytes, over the queue's message size; sent as %s",
+        router,
+        key,
+        size,
+        sent_as,
+        extra={"event": "oversized-message", "flow": router, "record_key": key, "bytes": size, "sent_as": sent_as},
     )
 
 
