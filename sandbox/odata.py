@@ -167,6 +167,8 @@ class Filter:
     def __init__(self, text: str, *, wildcard: bool = False) -> None:
         # Finance reads `*` in a string compared with eq or ne as "any characters", not as itself.
         self.wildcard = wildcard
+        # (operator, property, literal as written) of every comparison, for a service that checks types.
+        self.comparisons: list[tuple[str, str, str]] = []
         self.tokens = _tokens(text)
         self.position = 0
         self.tree = self._or()
@@ -223,7 +225,9 @@ class Filter:
         operator = self._take()
         if operator not in ("eq", "ne", "gt", "ge", "lt", "le"):
             raise ValueError(f"unsupported operator {operator!r} in $filter")
-        return (operator, left, parse_literal(self._take()))
+        written = self._take()
+        self.comparisons.append((operator, left, written))
+        return (operator, left, parse_literal(written))
 
     def matches(self, row: dict[str, Any], get: Getter) -> bool:
         return bool(self._eval(self.tree, row, get))
@@ -279,6 +283,29 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, str):
         return value.lower()
     return value
+
+
+def sort_key(value: Any) -> tuple[int, Any]:
+    """A value's place in an ascending $orderby, consistent with `compare`: null first, as SQL sorts it."""
+    return (0, "") if value is None else (1, _comparable(value))
+
+
+def literal_type(written: str) -> str:
+    """The EDM type family of a $filter literal as written: string, guid, datetime, number, enum, bool, null."""
+    text = written.strip()
+    if text.startswith("'") and text.endswith("'"):
+        return "string"
+    if text in ("true", "false"):
+        return "bool"
+    if text == "null":
+        return "null"
+    if is_guid(text):
+        return "guid"
+    if _MOMENT.match(text):
+        return "datetime"
+    if re.match(r"^[\w.]+'(.*)'$", text):
+        return "enum"
+    return "number"
 
 
 def compare(operator: str, value: Any, literal: Any) -> bool:

@@ -184,6 +184,24 @@ def filter_for_key(key: Mapping[str, Any]) -> KeyFilter:
     return KeyFilter(" and ".join(f"{_name(name)} eq {key_literal(name, value)}" for name, value in key.items()), key)
 
 
+def filter_after_key(key: Mapping[str, Any]) -> str:
+    """The rows after `key` in the order of its parts ($orderby on them, in this order):
+    `a ge 'x' and (a gt 'x' or b gt 2)`, nested for more parts. Only ge and gt, never eq: Finance reads
+    `*` in a string compared with eq as a wildcard, and a key holding one would match rows before it."""
+    if not key:
+        raise MappingError("a key needs at least one part")
+    parts = list(key.items())
+    for name, value in parts:
+        if value is None:
+            raise MappingError(f"key part {name} is empty: no row comes after it")
+    name, value = parts[-1]
+    text = f"{_name(name)} gt {key_literal(name, value)}"
+    for name, value in reversed(parts[:-1]):
+        value_text = key_literal(name, value)
+        text = f"{_name(name)} ge {value_text} and ({_name(name)} gt {value_text} or {text})"
+    return text
+
+
 def _verify(path: str, entity_set: str, key: Mapping[str, Any], guid_primary: bool) -> None:
     """The built path is one segment of key syntax and decodes back to exactly the key meant."""
     if not _ONE_SEGMENT.match(path) or not path.startswith(entity_set + "(") or not path.endswith(")"):

@@ -7,7 +7,7 @@ Keys are ordered mappings of key field → value; a Dataverse primary key is {"<
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -144,6 +144,18 @@ class FinanceApi(Protocol):
         cross_company: bool = True,
         page_size: int = 10000,
         start_url: str | None = None,
+    ) -> AsyncIterator[Page]: ...
+
+    def pages_by_key(
+        self,
+        entity_set: str,
+        key_fields: Sequence[str],
+        *,
+        typed: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 10000,
+        after: str | None = None,
     ) -> AsyncIterator[Page]: ...
 
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Hashable, Sequence
+import json
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from shared.clients.addressing import KeyFilter, entity_path, filter_for_key, unaddressable_character
+from shared.clients.addressing import (
+    KeyFilter,
+    entity_path,
+    filter_after_key,
+    filter_for_key,
+    unaddressable_character,
+)
 from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.batch import BatchRequest, build_batch
 from shared.clients.bulk import key_identity
@@ -41,6 +48,11 @@ _CONTENTION = ("an update conflict occurred due to another user process", "deadl
 def _contention(message: str) -> bool:
     lowered = message.lower()
     return any(sign in lowered for sign in _CONTENTION)
+
+
+# A key read's cursor is this long at most: a key is a few short fields, and the cursor is kept with
+# the run in a table whose properties take 64 KiB.
+_CURSOR_LIMIT = 4096
 
 
 def classify(response: httpx.Response) -> ServiceError:
@@ -203,6 +215,65 @@ class FinanceClient(ODataClient):
             rows = list(body.get("value") or [])
             yield Page([r for r in rows if exact.matches(r)] if exact else rows, url)
 
+    async def pages_by_key(
+        self,
+        entity_set: str,
+        key_fields: Sequence[str],
+        *,
+        typed: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+        select: Sequence[str] | None = None,
+        filter: str | None = None,
+        page_size: int = 10000,
+        after: str | None = None,
+    ) -> AsyncIterator[Page]:
+        """Every row, in the order of its key, each page read after the last row of the one before.
+
+        Finance pages by $skip (its nextLink carries $skip=N), so a row deleted from a page already read
+        moves every later row back by one and the row at the boundary is never read. A read that goes on
+        after the last key read loses none: Finance's nextLink only says that more rows follow. Each
+        page's `next_link` is the cursor of that read, the last key as `key_cursor` writes it, which
+        `after` takes back to go on after it. `typed` gives a key's parts as the values OData writes
+        (a Guid or a date bare). Always cross-company: a read by key is of the whole table."""
+        fields = list(key_fields)
+        if not fields:
+            raise ValueError(f"a read of {entity_set} by key needs its key fields")
+        last = cursor_key(after, fields) if after is not None else None
+        columns = [*select, *(f for f in fields if f not in select)] if select else None
+        headers = {**_HEADERS, "Prefer": f"odata.maxpagesize={page_size}"}
+        while True:
+            params = dict(_CROSS_COMPANY)
+            if columns:
+                params["$select"] = ",".join(columns)
+            clauses = [] if filter is None else [f"({filter})"]
+            if last is not None:
+                clauses.append(f"({filter_after_key(typed(last))})" if clauses else filter_after_key(typed(last)))
+            if clauses:
+                params["$filter"] = " and ".join(clauses)
+            params["$orderby"] = ",".join(fields)
+            response = await self.http.request("GET", entity_set, headers=headers, params=params)
+            body = json_object(response, self.system)
+            rows = body.get("value")
+            rows = [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+            if not body.get("@odata.nextLink"):
+                yield Page(rows, None)
+                return
+            if not rows:
+                raise PermanentServiceError(
+                    "finance",
+                    response.status_code,
+                    f"{entity_set} answered no rows and a nextLink: the read cannot go on",
+                )
+            key = _row_key(entity_set, rows[-1], fields)
+            if key == last:
+                # Finance answered the row the read went on after: reading on would loop on it.
+                raise PermanentServiceError(
+                    "finance",
+                    response.status_code,
+                    f"{entity_set} answered {key} again after it: the read cannot go on",
+                )
+            last = key
+            yield Page(rows, key_cursor(key))
+
     async def query(
         self,
         entity_set: str,
@@ -216,3 +287,42 @@ class FinanceClient(ODataClient):
             entity_set, select=select, filter=filter, cross_company=cross_company, page_size=page_size
         ):
             yield page.rows
+
+
+def _row_key(entity_set: str, row: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """A row's key as Finance answered it, each part a plain value (a row is untrusted)."""
+    key: dict[str, Any] = {}
+    for name in fields:
+        value = row.get(name)
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            raise PermanentServiceError(
+                "finance",
+                200,
+                f"a {entity_set} row answered key field {name} as {value!r}: the read cannot go on after it",
+            )
+        key[name] = value
+    return key
+
+
+def key_cursor(key: Mapping[str, Any]) -> str:
+    """The cursor of a read by key: the last key read, as JSON text."""
+    text = json.dumps({"after": dict(key)}, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > _CURSOR_LIMIT:
+        raise PermanentServiceError("finance", 200, f"a key of {len(text):,} characters cannot be kept as a cursor")
+    return text
+
+
+def cursor_key(cursor: str, fields: Sequence[str]) -> dict[str, Any]:
+    """The key a cursor of `key_cursor` names, with exactly these parts; anything else is refused."""
+    try:
+        parsed = json.loads(cursor) if len(cursor) <= _CURSOR_LIMIT else None
+    except ValueError:
+        parsed = None
+    key = parsed.get("after") if isinstance(parsed, dict) else None
+    if (
+        not isinstance(key, dict)
+        or list(key) != list(fields)
+        or any(isinstance(v, bool) or not isinstance(v, str | int) for v in key.values())
+    ):
+        raise ValueError(f"{cursor[:200]!r} is not a cursor of a read by {', '.join(fields)}")
+    return key

@@ -1,8 +1,9 @@
 """initial-sync FLOW: page through the source and feed the flow queue through the normal write path.
 
 No row limit and no 24-hour timeout of our own. A run is a row in `syncruns` holding its cursor (the
-nextLink of the last page fed) and its counts; a run that dies is resumed from that cursor, and the
-rows it fed twice are harmless: the flow's unchanged-payload guard skips them.
+nextLink of the last page fed from Dataverse, the key of the last row fed from Finance, which is read
+by key) and its counts; a run that dies is resumed from that cursor, and the rows it fed twice are
+harmless: the flow's unchanged-payload guard skips them.
 
 From the admin HTTP function a run starts in the background (start_in_background) and goes in slices
 (run_slice) from the admin-runs queue: an HTTP call is cut off after 230 s whatever the function
@@ -35,6 +36,7 @@ from shared.records import normalize_finance_row, normalize_webapi_row
 from shared.runtime import Runtime
 from shared.state.base import StateStore, SyncRun
 from shared.values import utc_now
+from shared.wire import typed_key
 
 Progress = Callable[[SyncRun], None]
 
@@ -104,9 +106,22 @@ def source_pages(
         field = company_field or company_field_of(table_map)
         company_filter = " or ".join(filter_for_key({field: c.lower()}) for c in companies)
         row_filter = f"({company_filter})" + (f" and {row_filter}" if row_filter else "")
-    return runtime.engine.finance.pages(
-        entity_set or source.entity_set, select=select, filter=row_filter, page_size=page_size, start_url=start_url
-    )
+    if entity_set is None or entity_set == source.entity_set:
+        # By key, not by Finance's nextLink: that pages by $skip, and a row deleted from a page already
+        # read would make the row at the next page's boundary never read. `start_url` is then the last
+        # key fed (the cursor a page of this read carries).
+        types = dict(source.key_types)
+        return runtime.engine.finance.pages_by_key(
+            source.entity_set,
+            source.key_columns,
+            typed=lambda key: typed_key(key, types),
+            select=select,
+            filter=row_filter,
+            page_size=page_size,
+            after=start_url,
+        )
+    # A document's rows set, whose key no map names: read by nextLink, in one go (reconcile's).
+    return runtime.engine.finance.pages(entity_set, select=select, filter=row_filter, page_size=page_size)
 
 
 def _finance_columns(table_map: TableMap) -> list[str] | None:
@@ -123,7 +138,12 @@ def run_reads(table_map: TableMap) -> dict[str, Any]:
     query it was started with, so a map changed since (an extension, a release) is not read from it."""
     source = table_map.source
     select = _finance_columns(table_map) if source.system is System.FINANCE else None
-    return {"select": select, "filter": table_map.filter.odata if table_map.filter is not None else None}
+    reads = {"select": select, "filter": table_map.filter.odata if table_map.filter is not None else None}
+    if source.system is System.FINANCE:
+        # Finance is read by key, and the cursor is the last key fed: a cursor of another key (or a
+        # nextLink, which an earlier version kept) goes on after nothing this read knows.
+        reads["order"] = list(source.key_columns)
+    return reads
 
 
 def _read_change(stored: Any, now: dict[str, Any]) -> str | None:
@@ -140,6 +160,12 @@ def _read_change(stored: Any, now: dict[str, Any]) -> str | None:
         reasons.append(f"the map no longer reads {', '.join(sorted(before - after))}")
     if stored.get("filter") != now["filter"]:
         reasons.append(f"the map's filter is now {now['filter'] or 'none'} (was {stored.get('filter') or 'none'})")
+    if stored.get("order") != now.get("order"):
+        reasons.append(
+            f"Finance is now read in the order of its key ({', '.join(now['order'])})"
+            if now.get("order") and not stored.get("order")
+            else f"the key the read goes on after is now {', '.join(now.get('order') or []) or 'none'}"
+        )
     return "; ".join(reasons) or "the map's query changed"
 
 

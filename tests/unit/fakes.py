@@ -122,6 +122,11 @@ class FakeFinance:
     def pages(self, entity_set: str, **_: Any) -> AsyncIterator[Page]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not page")
 
+    def pages_by_key(
+        self, entity_set: str, key_fields: Sequence[str], **_: Any
+    ) -> AsyncIterator[Page]:  # pragma: no cover
+        raise NotImplementedError("unit tests of the engine do not page")
+
     async def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:  # pragma: no cover
         raise NotImplementedError("unit tests of the engine do not batch")
 
