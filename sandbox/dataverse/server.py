@@ -9,6 +9,7 @@ sends to Service Bus.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import re
 import uuid
 from collections.abc import Callable
@@ -119,7 +120,9 @@ class DataverseSimulator(Simulator):
         self.emit_errors: list[str] = []
         self.message_format = "application/json"
         self._version = 1000
-        self._ordered: dict[tuple[str, str | None], tuple[tuple[int, int, int], list[dict[str, Any]]]] = {}
+        self._ordered: dict[
+            tuple[str, str | None], tuple[tuple[int, int, int], list[dict[str, Any]], list[tuple[int, bytes, str]]]
+        ] = {}
         # Change tracking (an administrator's "Track changes" per table), and each tracked table's
         # removals as (version, id): what a delta link reports as $deletedEntity.
         self.change_tracking: set[str] = set()
@@ -422,17 +425,23 @@ class DataverseSimulator(Simulator):
         memo_key = (table.logical, query.get("$filter"))
         memo = self._ordered.get(memo_key)
         if memo is not None and memo[0] == state:
-            rows = memo[1]
+            rows, keys = memo[1], memo[2]
         else:
             rows = self._ordered_rows(table, query)
-            self._ordered[memo_key] = (state, rows)
+            keys = [_id_order(row[table.primary]) for row in rows]
+            self._ordered[memo_key] = (state, rows, keys)
         if "$top" in query:
             rows = rows[: int(query["$top"])]
         page_size = MAX_PAGE
         prefer = headers.get("prefer", "")
         if "odata.maxpagesize=" in prefer:
             page_size = min(MAX_PAGE, int(prefer.split("odata.maxpagesize=")[1].split(",")[0].strip().strip('"')))
-        start = int(query.get("$skiptoken", "0") or 0)
+        page_number, start = 1, 0
+        if "$skiptoken" in query:
+            page_number, last = _read_paging_cookie(table, query["$skiptoken"])
+            # After the last id the cookie names, wherever it now is: a row deleted from an earlier page
+            # moves nothing, as it does not in Dataverse, which reads the next page after that id.
+            start = bisect.bisect_right(keys, _id_order(last), hi=len(rows))
         page = rows[start : start + page_size]
         result: dict[str, Any] = {
             "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}",
@@ -441,8 +450,9 @@ class DataverseSimulator(Simulator):
         if start + page_size < len(rows):
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             params = "&".join(f"{k}={quote(v, safe='')}" for k, v in rest.items())
+            cookie = _paging_cookie(table, page_number, page[0][table.primary], page[-1][table.primary])
             result["@odata.nextLink"] = (
-                f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={start + page_size}"
+                f"{self.api_url}/{table.entity_set}?{params}{'&' if params else ''}$skiptoken={cookie}"
             )
         return result
 
@@ -461,7 +471,9 @@ class DataverseSimulator(Simulator):
                 for row in rows
                 if row_filter.matches(row, lambda r, n: _plain_value(r.get(self._column_of(table, n) or n)))
             ]
-        rows.sort(key=lambda r: (str(r.get("createdon") or ""), r[table.primary]))
+        # Without $orderby Dataverse orders by the primary id ("order by <entity>.<entity>id asc" is
+        # inserted, Paging behaviors and ordering), as SQL Server orders a uniqueidentifier.
+        rows.sort(key=lambda r: _id_order(r[table.primary]))
         return rows
 
     def _changes(self, table: Table, query: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
@@ -1113,3 +1125,43 @@ def _filter_names(node: Any) -> list[str]:
     if kind == "call":
         return [node[2][0]]
     return [node[1]]
+
+
+# SQL Server compares a uniqueidentifier by its bytes (as .NET's Guid.ToByteArray lays them out) in
+# this order, the last group first (SqlGuid.CompareTo).
+_SQL_GUID_ORDER = (10, 11, 12, 13, 14, 15, 8, 9, 6, 7, 4, 5, 0, 1, 2, 3)
+_PAGING_COOKIE = re.compile(r'<cookie pagenumber="(\d+)" pagingcookie="([^"]*)" istracking="(?:True|False)" />')
+_INNER_COOKIE = re.compile(
+    r'<cookie page="(\d+)"><(\w+) last="\{([0-9A-Fa-f-]{36})\}" first="\{([0-9A-Fa-f-]{36})\}" /></cookie>'
+)
+
+
+def _id_order(record_id: str) -> tuple[int, bytes, str]:
+    """Where a primary id sorts, as SQL Server sorts a uniqueidentifier."""
+    try:
+        raw = uuid.UUID(record_id).bytes_le
+    except ValueError:
+        return (1, b"", record_id)
+    return (0, bytes(raw[i] for i in _SQL_GUID_ORDER), "")
+
+
+def _paging_cookie(table: Table, page_number: int, first: str, last: str) -> str:
+    """The $skiptoken of the page after `page_number`, shaped like Dataverse's (the Web API's paged
+    response sample): a cookie whose pagingcookie names the first and last primary id of the page read,
+    braced and in capitals, encoded once inside the token and the token once more in the URL."""
+    ids = f'last="{{{last.upper()}}}" first="{{{first.upper()}}}"'
+    inner = f'<cookie page="{page_number}"><{table.primary} {ids} /></cookie>'
+    encoded = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(inner, safe=""))
+    token = f'<cookie pagenumber="{page_number + 1}" pagingcookie="{encoded}" istracking="False" />'
+    return quote(token, safe="=/")
+
+
+def _read_paging_cookie(table: Table, token: str) -> tuple[int, str]:
+    """The page number a $skiptoken asks for and the last id of the page before it. Inferred: a token
+    that is not such a cookie, or names another table's id, is refused as a bad query (the docs say
+    only to follow the nextLink unchanged)."""
+    outer = _PAGING_COOKIE.fullmatch(token.strip())
+    inner = _INNER_COOKIE.fullmatch(unquote(outer.group(2))) if outer else None
+    if outer is None or inner is None or inner.group(2) != table.primary:
+        raise error(400, f"The $skiptoken {token[:200]!r} is not a paging cookie of {table.entity_set}.", "0x80060888")
+    return int(outer.group(1)), inner.group(3).lower()

@@ -3,7 +3,8 @@ after the last row it fed: over HTTP, against both simulators, judged by what th
 
 Finance pages by $skip, so a row deleted from a page already read moves every later row back by one
 and the row at the page boundary is never read; the integration reads Finance by key instead
-($orderby on the key, then the rows after the last one read).
+($orderby on the key, then the rows after the last one read). Dataverse pages with a cookie naming
+the last id read, so a delete there moves nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus
+from urllib.parse import parse_qs, unquote, unquote_plus
 
 import pytest
 
@@ -231,3 +232,55 @@ async def test_exchange_rates_are_read_by_a_key_holding_a_date(sandbox: Sandbox)
         if row.get("msdyn_fromcurrencycode") in ("EUR", "GBP")
     }
     assert {("EUR", "2026-11-01"), ("EUR", "2026-11-02"), ("GBP", "2026-11-01"), ("GBP", "2026-11-02")} <= rates
+
+
+def seed_roles(sandbox: Sandbox, n: int) -> list[str]:
+    return [
+        sandbox.dataverse.seed(
+            "bookableresourcecategory", {"name": f"Role {i}", "msdyn_resourcecategorynumber": f"R{i:03d}"}
+        )
+        for i in range(n)
+    ]
+
+
+async def test_a_dataverse_row_deleted_after_the_first_page_costs_no_other_row(sandbox: Sandbox) -> None:
+    """Found by review: the simulator paged by offset, so a role deleted from page one made it skip a
+    role that real Dataverse, paging after the last id read, returns."""
+    assert sandbox.runtime is not None
+    engine = sandbox.runtime.engine
+    ids = seed_roles(sandbox, 6)
+    table_map = CATALOG.by_name("resource-roles")
+
+    async def delete_first(fed: list[ChangeEvent]) -> None:
+        assert await engine.dataverse.delete("bookableresourcecategories", {"bookableresourcecategoryid": fed[0].key})
+
+    fed = feed_watch(sandbox, table_map, delete_first)
+    run = await initial_sync(sandbox.runtime, table_map, page_size=2, prefetch=False)
+    await sandbox.wait_quiet()
+
+    assert run.status == "completed"
+    assert sorted(event.key for event in fed) == sorted(ids)
+    gone = str(field(fed[0], "msdyn_resourcecategorynumber"))
+    assert fed[0].key not in sandbox.dataverse.data["bookableresourcecategory"]
+    in_finance = {str(row["RoleId"]) for row in sandbox.finance.rows("ResourceCategoriesShared")}
+    assert {f"R{i:03d}" for i in range(6)} - {gone} <= in_finance
+
+
+async def test_the_dataverse_simulator_pages_with_a_cookie_naming_the_last_id(sandbox: Sandbox) -> None:
+    """The nextLink's $skiptoken is shaped like Dataverse's: a cookie with the page number and, inside
+    it, the primary id of the first and last row of the page, braced and in capitals."""
+    assert sandbox.runtime is not None
+    seed_roles(sandbox, 5)
+    pages = [page async for page in sandbox.runtime.engine.dataverse.pages("bookableresourcecategories", page_size=2)]
+    assert [len(page.rows) for page in pages] == [2, 2, 1]
+    first = pages[0]
+    assert first.next_link is not None
+    token = parse_qs(first.next_link.split("?", 1)[1])["$skiptoken"][0]
+    match = re.fullmatch(r'<cookie pagenumber="2" pagingcookie="([^"]+)" istracking="False" />', token)
+    assert match is not None, token
+    cookie = unquote(match.group(1))
+    last, first_id = (first.rows[-1]["bookableresourcecategoryid"], first.rows[0]["bookableresourcecategoryid"])
+    assert cookie == (
+        f'<cookie page="1"><bookableresourcecategoryid last="{{{last.upper()}}}" first="{{{first_id.upper()}}}" />'
+        "</cookie>"
+    )

@@ -4,6 +4,7 @@ simulator: what the simulator received, and when, relative to what the flow queu
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Sequence
 from urllib.parse import parse_qs
@@ -27,22 +28,29 @@ def seed_roles(sandbox: Sandbox, n: int) -> None:
         )
 
 
-def page_reads(sandbox: Sandbox, skiptoken: str) -> list[int]:
-    """The statuses of the GETs Dataverse received for the page starting at `skiptoken`."""
+def page_number(url_or_query: str) -> str | None:
+    """The page a nextLink asks for: its paging cookie's pagenumber (page one has no cookie)."""
+    token = parse_qs(url_or_query.split("?", 1)[-1]).get("$skiptoken")
+    found = re.search(r'pagenumber="(\d+)"', token[0]) if token else None
+    return found.group(1) if found else None
+
+
+def page_reads(sandbox: Sandbox, page: str) -> list[int]:
+    """The statuses of the GETs Dataverse received for page number `page`."""
     return [
         r.status
         for r in sandbox.dataverse.requests
-        if r.method == "GET" and r.path == ROLES and parse_qs(r.query).get("$skiptoken") == [skiptoken]
+        if r.method == "GET" and r.path == ROLES and page_number(r.query) == page
     ]
 
 
-async def until_read(sandbox: Sandbox, skiptoken: str, answered: int | None = None, seconds: float = 5.0) -> bool:
+async def until_read(sandbox: Sandbox, page: str, answered: int | None = None, seconds: float = 5.0) -> bool:
     """Whether Dataverse receives (and with `answered`, has answered with that status) the page's GET
     within `seconds`. Read sequentially the GET never comes while a send is held, so this is a
     bound on a wait that either ends at once or never, not a timing."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        statuses = page_reads(sandbox, skiptoken)
+        statuses = page_reads(sandbox, page)
         if statuses and (answered is None or answered in statuses):
             return True
         await asyncio.sleep(0.01)
@@ -64,7 +72,7 @@ async def test_the_next_page_is_read_before_this_pages_events_are_sent(
 
     async def send_events(queue: str, events: Sequence[ChangeEvent]) -> None:
         if queue == table_map.flow_queue:  # the flows send on other queues through the same sender
-            nxt = str((len(read_during_send) + 1) * 10)
+            nxt = str(len(read_during_send) + 2)
             read_during_send.append((nxt, await until_read(sandbox, nxt)))
         await real_send(queue, events)
 
@@ -72,11 +80,11 @@ async def test_the_next_page_is_read_before_this_pages_events_are_sent(
     run = await initial_sync(sandbox.runtime, table_map, page_size=10)
     assert run.status == "completed" and run.counts == {"fed": 25, "pages": 3}
     # Pages two and three were asked for while pages one and two were still to be sent; the last
-    # page has no next one (its "30" is never read).
-    assert read_during_send[:2] == [("10", True), ("20", True)]
-    assert page_reads(sandbox, "30") == []
+    # page has no next one (a page four is never read).
+    assert read_during_send[:2] == [("2", True), ("3", True)]
+    assert page_reads(sandbox, "4") == []
     # Read once each: reading ahead does not read a page twice.
-    assert page_reads(sandbox, "10") == [200] and page_reads(sandbox, "20") == [200]
+    assert page_reads(sandbox, "2") == [200] and page_reads(sandbox, "3") == [200]
     await sandbox.wait_quiet()
     assert len(sandbox.finance.rows("ResourceCategoriesShared")) == 25
 
@@ -94,7 +102,7 @@ async def test_without_prefetch_the_next_page_waits_for_this_one_to_be_sent(
 
     async def send_events(queue: str, events: Sequence[ChangeEvent]) -> None:
         if queue == table_map.flow_queue and not seen:
-            seen.append(await until_read(sandbox, "10", seconds=0.5))
+            seen.append(await until_read(sandbox, "2", seconds=0.5))
         await real_send(queue, events)
 
     monkeypatch.setattr(sender, "send_events", send_events)
@@ -125,21 +133,21 @@ async def test_a_page_that_fails_while_read_ahead_fails_the_run_after_the_page_b
     async def send_events(queue: str, events: Sequence[ChangeEvent]) -> None:
         if queue == table_map.flow_queue and not failed_ahead:
             sandbox.dataverse.set_faults(error_share=1.0)
-            failed_ahead.append(await until_read(sandbox, "10", answered=500))
+            failed_ahead.append(await until_read(sandbox, "2", answered=500))
             sandbox.dataverse.set_faults(error_share=0.0)
         await real_send(queue, events)
 
     monkeypatch.setattr(sender, "send_events", send_events)
-    with pytest.raises(TransientServiceError, match=r"dataverse 500 .*\$skiptoken=10"):
+    with pytest.raises(TransientServiceError, match=r"dataverse 500 .*\$skiptoken=%3Ccookie%20pagenumber=%222%22"):
         await initial_sync(sandbox.runtime, table_map, page_size=10)
     assert failed_ahead == [True]
     failed = await latest_unfinished(sandbox.runtime, "resource-roles")
     assert failed is not None and failed.status == "failed"
     assert failed.counts == {"fed": 10, "pages": 1}
-    assert failed.cursor is not None and parse_qs(failed.cursor.split("?", 1)[1])["$skiptoken"] == ["10"]
+    assert failed.cursor is not None and page_number(failed.cursor) == "2"
     [error] = failed.errors
     assert error.startswith("TransientServiceError: dataverse 500 [0x80040216]: An unexpected error occurred.")
-    assert error.endswith("/bookableresourcecategories?$skiptoken=10)")
+    assert re.search(r"/bookableresourcecategories\?\$skiptoken=%3Ccookie%20pagenumber=%222%22.*\)$", error)
     assert sandbox.bus.entity(table_map.flow_queue).active_count == 10
 
     monkeypatch.setattr(sender, "send_events", real_send)
