@@ -66,7 +66,7 @@ TEMPLATE_ID = "be000000-0000-4000-8000-000000000000"
 # bounded, the flow's queue held 9,041 of 10,000 events at its peak (12 MB of this process's heap,
 # tracemalloc; at 1,000 records it cannot hold more than 1,000). 512 keeps every session of both
 # functions busy.
-FEED_AHEAD = 4096
+FEED_AHEAD = 512
 
 
 def actual_messages(dataverse: DataverseSimulator, records: int) -> Iterator[LocalMessage]:
