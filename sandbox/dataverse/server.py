@@ -483,10 +483,12 @@ class DataverseSimulator(Simulator):
         Documented (use-change-tracking-synchronize-data-external-systems): the Prefer header
         `odata.track-changes`, `@odata.deltaLink` carrying `$deltatoken`, a delta response whose
         context ends in `/$delta`, removals as `{"@odata.context": ...$deletedEntity, "id", "reason":
-        "deleted"}`. Inferred: paging by maxpagesize with the delta link on the last page, the token's
-        form (version!timestamp, as the samples show), and the refusal of a table not tracked and of
-        query options other than $select (the docs name none; the SDK's RetrieveEntityChanges takes
-        only columns)."""
+        "deleted"}`, and a delta link that gives the changes since the first request. Inferred: paging
+        by maxpagesize with the delta link on the last page, each page read after the last entry of the
+        one before (as the ordinary read's paging cookie goes on after the last id), the token's form
+        (version!timestamp, as the samples show), and the refusal of a table not tracked and of query
+        options other than $select (the docs name none; the SDK's RetrieveEntityChanges takes only
+        columns)."""
         if table.logical not in self.change_tracking:
             raise error(
                 400,
@@ -518,39 +520,53 @@ class DataverseSimulator(Simulator):
                     "Version stamp associated with the client has expired. Please perform a full sync.",
                     "0x80044352",
                 )
-        rows = sorted(
-            (row for row in self.data[table.logical].values() if int(row.get("versionnumber", 0)) > since),
-            key=lambda r: int(r.get("versionnumber", 0)),
-        )
-        entries: list[dict[str, Any]] = [self._render(table, row, select, _lookup_annotations(headers)) for row in rows]
+        page_number, start, after = 1, self._version, (0, since)
+        if "$skiptoken" in query:
+            page_number, start, after = _read_tracking_cookie(table, query["$skiptoken"])
+        # Entries in the order (kind, version): rows created or changed, then removals. A page goes on
+        # after the last entry of the one before, wherever it now is: an offset would skip a row
+        # whenever one already read is deleted or changed (its version moves it to the end).
+        entries = [
+            ((0, int(row.get("versionnumber", 0))), row)
+            for row in self.data[table.logical].values()
+            if int(row.get("versionnumber", 0)) > since
+        ]
         if token is not None:
-            context = f"{self.api_url}/$metadata#{table.entity_set}/$deletedEntity"
             entries += [
-                {"@odata.context": context, "id": record_id, "reason": "deleted"}
+                ((1, version), {"id": record_id})
                 for version, record_id in self.removed.get(table.logical, [])
                 if version > since and record_id not in self.data[table.logical]
             ]
+        entries = sorted((entry for entry in entries if entry[0] > after), key=lambda entry: entry[0])
         page_size = MAX_PAGE
         prefer = headers.get("prefer", "")
         if "odata.maxpagesize=" in prefer:
             page_size = min(MAX_PAGE, int(prefer.split("odata.maxpagesize=")[1].split(",")[0].strip().strip('"')))
-        start = int(query.get("$skiptoken", "0") or 0)
+        page = entries[:page_size]
+        removed_context = f"{self.api_url}/$metadata#{table.entity_set}/$deletedEntity"
         selected = f"({select})" if select else ""
         result: dict[str, Any] = {
             "@odata.context": f"{self.api_url}/$metadata#{table.entity_set}{selected}"
             + ("/$delta" if token is not None else ""),
-            "value": entries[start : start + page_size],
+            "value": [
+                self._render(table, row, select, _lookup_annotations(headers))
+                if kind == 0
+                else {"@odata.context": removed_context, "id": row["id"], "reason": "deleted"}
+                for (kind, _version), row in page
+            ],
         }
         params = {k: v for k, v in query.items() if k != "$skiptoken"}
-        if start + page_size < len(entries):
+        if len(entries) > page_size:
             rest = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+            cookie = _tracking_cookie(page_number, start, page[-1][0])
             result["@odata.nextLink"] = (
-                f"{self.api_url}/{table.entity_set}?{rest}{'&' if rest else ''}$skiptoken={start + page_size}"
+                f"{self.api_url}/{table.entity_set}?{rest}{'&' if rest else ''}$skiptoken={cookie}"
             )
         else:
-            # The token a delta link carries: this read's high-water version, and when it was taken.
+            # The version the read began at, not the one it ended at: a change made while it was paged
+            # through, to a row already read, is in the next delta rather than lost.
             stamp = self.change_tracking_clock().strftime("%m/%d/%Y %H:%M:%S")
-            params["$deltatoken"] = f"{self._version}!{stamp}"
+            params["$deltatoken"] = f"{start}!{stamp}"
             rest = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
             result["@odata.deltaLink"] = f"{self.api_url}/{table.entity_set}?{rest}"
         return result
@@ -1154,6 +1170,28 @@ def _paging_cookie(table: Table, page_number: int, first: str, last: str) -> str
     encoded = re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(inner, safe=""))
     token = f'<cookie pagenumber="{page_number + 1}" pagingcookie="{encoded}" istracking="False" />'
     return quote(token, safe="=/")
+
+
+_TRACKING_COOKIE = re.compile(r'<cookie page="(\d+)" start="(\d+)"><versionnumber last="([01])!(\d+)" /></cookie>')
+
+
+def _tracking_cookie(page_number: int, start: int, last: tuple[int, int]) -> str:
+    """The $skiptoken of a tracked read's next page: the outer cookie as the ordinary read's, marked
+    istracking, naming the version the read began at and the last entry read (its kind and version).
+    Inferred: the inner form, which the docs do not show."""
+    inner = f'<cookie page="{page_number}" start="{start}"><versionnumber last="{last[0]}!{last[1]}" /></cookie>'
+    token = f'<cookie pagenumber="{page_number + 1}" pagingcookie="{quote(inner, safe="")}" istracking="True" />'
+    return quote(token, safe="=/")
+
+
+def _read_tracking_cookie(table: Table, token: str) -> tuple[int, int, tuple[int, int]]:
+    """The page number a tracked read's $skiptoken asks for, the version the read began at, and the
+    last entry read."""
+    outer = _PAGING_COOKIE.fullmatch(token.strip())
+    inner = _TRACKING_COOKIE.fullmatch(unquote(outer.group(2))) if outer else None
+    if outer is None or inner is None:
+        raise error(400, f"The $skiptoken {token[:200]!r} is not a paging cookie of {table.entity_set}.", "0x80060888")
+    return int(outer.group(1)), int(inner.group(2)), (int(inner.group(3)), int(inner.group(4)))
 
 
 def _read_paging_cookie(table: Table, token: str) -> tuple[int, str]:
