@@ -24,13 +24,14 @@ import re
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from shared.clients.addressing import filter_for_key
+from shared.clients.addressing import KeyFilter, filter_for_key
+from shared.clients.base import Page
 from shared.document_keys import document_key
 from shared.documents import document_applies
 from shared.errors import MappingError, MissingDependencyError, OutOfScopeError, RecordNotFoundByKeyError
@@ -41,7 +42,7 @@ from shared.operations.initial_sync import check_since, record_failure, row_even
 from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
-from shared.targets import TargetRow, build_target_rows, passes_filter
+from shared.targets import TargetRow, build_target_rows, passes_filter, typed_target_key
 from shared.telemetry import record_reconcile
 from shared.values import Value, parse_iso_datetime, utc_now
 from shared.wire import finance_empty
@@ -543,7 +544,27 @@ def _target_pages(run: _Run) -> Any:
     row_filter = None
     if run.company and "dataAreaId" in target.key_fields:
         row_filter = filter_for_key({"dataAreaId": run.company.lower()})
-    return run.runtime.engine.finance.pages(target.entity_set, filter=row_filter, page_size=PAGE_SIZE)
+    # By key, not by Finance's nextLink: that pages by $skip, and a target row deleted from a page
+    # already compared would shift another past the next page's start, to be counted missing (and sent
+    # again by a repair) or, as an orphan, never seen.
+    return _exact(
+        run.runtime.engine.finance.pages_by_key(
+            target.entity_set,
+            target.key_fields,
+            typed=lambda key: typed_target_key(table_map, dict(key)),
+            filter=row_filter,
+            page_size=PAGE_SIZE,
+        ),
+        row_filter,
+    )
+
+
+async def _exact(pages: AsyncIterator[Page], row_filter: KeyFilter | None) -> AsyncIterator[Page]:
+    """The pages with only the rows the company filter names: Finance reads a `*` in it as a pattern."""
+    async for page in pages:
+        if row_filter is not None and row_filter.wildcard_fields():
+            page = Page([row for row in page.rows if row_filter.matches(row)], page.next_link)
+        yield page
 
 
 def _orphan_judgement(runtime: Runtime, table_map: TableMap, since: datetime | None) -> str | None:

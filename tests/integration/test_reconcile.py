@@ -332,3 +332,30 @@ async def test_a_document_the_map_does_not_sync_is_not_missing(sandbox: Sandbox)
     await sandbox.wait_quiet()
     report = await reconcile(sandbox.runtime, CATALOG.by_name("vendor-invoices"))
     assert report.drift == 0 and report.totals["matched"] == 1 and report.filtered_out == 1
+
+
+async def test_a_finance_target_row_deleted_during_the_target_read_makes_no_other_row_missing(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the target read followed Finance's $skip nextLink, so the first actual deleted
+    once page one (two rows) was compared made the $skip=2 page start past the third, which then
+    counted as missing and a repair would have sent it again."""
+    await _three_actuals(sandbox)
+    assert sandbox.runtime is not None
+    sandbox.finance.page_size = 2
+    compare_page = reconcile_module._compare_page
+    compared: list[str] = []
+
+    async def delete_after_first_page(run: Any, rows: list[dict[str, Any]], orphans: bool) -> None:
+        await compare_page(run, rows, orphans)
+        if not compared:
+            first = rows[0]
+            del sandbox.finance.data["ProjActualsImports"][(first["dataAreaId"], first["ActualsImportId"])]
+        compared.extend(str(row["ActualsImportId"]) for row in rows)
+
+    monkeypatch.setattr(reconcile_module, "_compare_page", delete_after_first_page)
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("actuals"))
+    assert sorted(compared) == sorted(import_id(f"ACT-R{n}") for n in range(1, 4))
+    assert report.totals["missing"] == 0 and report.totals["matched"] == 3
+    reads = [r for r in sandbox.finance.requests if r.method == "GET" and r.path == "/data/ProjActualsImports"]
+    assert all("skip" not in r.query for r in reads)
