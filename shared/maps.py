@@ -26,6 +26,11 @@ class System(StrEnum):
     DATAVERSE = "dataverse"
     FINANCE = "finance"
 
+    @property
+    def display_name(self) -> str:
+        """The system as people name it, in what the integration tells them."""
+        return "Dataverse" if self is System.DATAVERSE else "Finance"
+
 
 class Provenance(StrEnum):
     DOCUMENTED = "documented"

@@ -180,7 +180,7 @@ async def _orphans_source(engine: Engine, table_map: TableMap, target_key: dict[
     if written is None:
         return None
     source = table_map.source
-    system = "Dataverse" if source.system is System.DATAVERSE else "Finance"
+    system = source.system.display_name
     known: dict[str, Value] = {}
     if source.system is System.FINANCE:
         parts = split_key_parts(written.key)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from shared.clients.addressing import bind_reference, filter_for_key, unaddressable_character
+from shared.clients.addressing import GUID_PATTERN, bind_reference, filter_for_key, unaddressable_character
 from shared.clients.base import primary_id
 from shared.document_keys import document_key
 from shared.engine import Engine
@@ -131,8 +131,7 @@ def _company_columns(table_map: TableMap) -> set[str]:
 PRIMARY_FIELD = "primaryfield"
 PRIMARY_FIELD_LENGTH = 255
 # X++ writes a Guid with or without braces, in either case (the X++ guid literal rules).
-_GUID = r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
-_GUID_TEXT = re.compile(rf"\{{({_GUID})\}}|({_GUID})")
+_GUID_TEXT = re.compile(rf"\{{({GUID_PATTERN})\}}|({GUID_PATTERN})")
 
 
 def finance_source_key_fields(table_map: TableMap, event: ChangeEvent, record: dict[str, Value]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ async def move_row(engine: Engine, table_map: TableMap, row: TargetRow, written:
     with two. An old row that is gone already (a 404, a retry after the delete) is as good as deleted."""
     entity_set = table_map.target.entity_set
     old, new = _described(written), _described(row.key)
-    system = "Dataverse" if table_map.target.system is System.DATAVERSE else "Finance"
+    system = table_map.target.system.display_name
     client = engine.client_for(table_map.target.system)
     old_key = typed_target_key(table_map, written)
     if not table_map.allows(Operation.DELETE):
@@ -139,7 +139,7 @@ async def _check_owner(engine: Engine, table_map: TableMap, row: TargetRow, key:
     described = _described(row.key)
     keyed_by = [pair.source for pair in table_map.fields if pair.target in key and pair.source]
     keyed_by += [lookup.source for lookup in table_map.lookups if lookup.target in key]
-    system = "Dataverse" if table_map.source.system is System.DATAVERSE else "Finance"
+    system = table_map.source.system.display_name
     raise MappingError(
         f"{table_map.source.entity} {ours} maps to {table_map.target.entity_set}({described}), the row "
         f"Finance holds for {table_map.source.entity} {theirs} ({owner}); not written over. Give "

@@ -31,7 +31,9 @@ UNADDRESSABLE = frozenset("/#<>*%&:\\?+")
 # (the quotes that delimit a string literal are added by literal(), and a quote inside the value
 # is doubled, so the parser can always tell them apart).
 _SAFE = "-._~'"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# A Guid's text, no braces.
+GUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_GUID = re.compile(rf"^{GUID_PATTERN}$")
 _ENTITY_SET = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PROPERTY = re.compile(r"^[A-Za-z_@][A-Za-z0-9_.@]*$")
 # A built path: the set, then key syntax whose values hold nothing raw but unreserved characters.

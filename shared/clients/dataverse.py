@@ -11,7 +11,7 @@ from shared.clients.addressing import entity_path, entity_set_path, filter_for_k
 from shared.clients.base import ChangePage, Key, KeyBinds, Page, Row, WriteMode, WriteResult, primary_id
 from shared.clients.batch import BatchRequest
 from shared.clients.bulk import BulkUpserts
-from shared.clients.http import ODataClient, json_body, json_object
+from shared.clients.http import ODataClient, json_body, json_object, member_object
 from shared.errors import (
     MappingError,
     NotFoundError,
@@ -34,10 +34,7 @@ _ANNOTATIONS = 'odata.include-annotations="Microsoft.Dynamics.CRM.lookuplogicaln
 
 def classify(response: httpx.Response) -> ServiceError:
     body = json_body(response)
-    # OData's error is an object; any other shape (a gateway's `"error": "invalid_request"`) is read
-    # as the raw answer, so the status still decides and a person still sees what was said.
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
+    error = member_object(body, "error")
     code = str(error.get("code") or "")
     message = str(
         error.get("@Microsoft.PowerApps.CDS.InnerError.Message") or error.get("message") or response.text[:500]

@@ -19,7 +19,7 @@ from shared.clients.base import Key, Page, Row, WriteResult
 from shared.clients.batch import BatchRequest, build_batch
 from shared.clients.bulk import key_identity
 from shared.clients.finance_batch import FinanceBatches, PartOutcome
-from shared.clients.http import ODataClient, json_body, json_object, succeeded
+from shared.clients.http import ODataClient, json_body, json_object, member_object, succeeded
 from shared.errors import (
     NotFoundError,
     PermanentServiceError,
@@ -57,12 +57,8 @@ _CURSOR_LIMIT = 4096
 
 def classify(response: httpx.Response) -> ServiceError:
     body = json_body(response)
-    # OData's error and its innererror are objects; any other shape (a gateway's `"error": "..."`, a
-    # text innererror) is read as the raw answer, so the status still decides.
-    error = body.get("error") if isinstance(body, dict) else None
-    error = error if isinstance(error, dict) else {}
-    inner = error.get("innererror")
-    inner = inner if isinstance(inner, dict) else {}
+    error = member_object(body, "error")
+    inner = member_object(error, "innererror")
     message = str(inner.get("message") or error.get("message") or response.text[:500])
     kind = str(inner.get("type") or "")
     status = response.status_code

@@ -17,7 +17,7 @@ import httpx
 from shared import telemetry
 from shared.auth import TokenProvider
 from shared.clients.batch import BatchRequest, BatchResponse, build_batch, parse_batch_response
-from shared.clients.throttle import limiter_for
+from shared.clients.throttle import MAX_PAUSE_SECONDS, limiter_for
 from shared.clients.transport import AiohttpPool
 from shared.errors import AuthError, PermanentServiceError, ServiceError, TransientServiceError
 from shared.jsonio import dump_bytes, loads
@@ -31,7 +31,8 @@ Classifier = Callable[[httpx.Response], ServiceError]
 # Both services count their limits over five minutes and answer 429 with Retry-After in seconds
 # (formats.md §3, §4.5). A longer ask is no throttle of theirs; taken as given, it would hold back
 # every request of the process to that service, and schedule the retry past what a timedelta holds.
-MAX_RETRY_AFTER_SECONDS = 300.0
+# The limiter holds back no longer than this either: one bound, the services' window.
+MAX_RETRY_AFTER_SECONDS = MAX_PAUSE_SECONDS
 # On a failed answer handed back (a $batch's): whether an earlier attempt of the call went unanswered.
 AFTER_LOST_ATTEMPT = "projops.after_lost_attempt"
 
@@ -52,6 +53,14 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
     if not math.isfinite(seconds):
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+def member_object(value: Any, name: str) -> dict[str, Any]:
+    """`value[name]` when both are JSON objects, else an empty one: an error answer's `error` or
+    `innererror` of another shape (a gateway's `"error": "invalid_request"`) is read as no detail, so
+    the status still decides and the raw text is what a person sees."""
+    member = value.get(name) if isinstance(value, dict) else None
+    return member if isinstance(member, dict) else {}
 
 
 def succeeded(status: int) -> bool:
