@@ -175,6 +175,10 @@ class Lookup:
         return self.navigation or self.target
 
 
+# A field pair as the targets stage runs it (TableMap.field_steps).
+FieldStep = tuple[str | None, str, type | None, Callable[[Value, str], Any], FieldMap | None]
+
+
 class CompanyRuleKind(StrEnum):
     LOOKUP = "lookup"  # a lookup on the source row names the company (Dataverse owning company)
     FIELD = "field"  # a field of the source row holds it (Finance dataAreaId)
@@ -411,17 +415,18 @@ class TableMap:
         return tuple(lookup.target for lookup in self.lookups if lookup.target.startswith("@"))
 
     @cached_property
-    def field_steps(self) -> tuple[tuple[str | None, str, Callable[[Value, str], Any], FieldMap | None], ...]:
-        """Each field pair as (source, target, wire formatting, pair), decided once per map: the pair
-        is None for a plain copy (no transform, value map, default or setting), the kind nearly
-        every pair is, which the targets stage then copies without asking any of that per value."""
-        from shared.wire import converter  # wire formats by the types defined here: imported late
+    def field_steps(self) -> tuple[FieldStep, ...]:
+        """Each field pair as (source, target, type written as it is, wire formatting of anything else,
+        pair), decided once per map: the pair is None for a plain copy (no transform, value map,
+        default or setting), the kind nearly every pair is, which the targets stage then copies
+        without asking any of that per value, nor calling anything for a value of the type it writes."""
+        from shared.wire import conversion  # wire formats by the types defined here: imported late
 
         return tuple(
             (
                 pair.source,
                 pair.target,
-                converter(self.target.system, pair.type),
+                *conversion(self.target.system, pair.type),
                 None if pair.source and _plain(pair) else pair,
             )
             for pair in self.fields

@@ -298,10 +298,10 @@ async def _payload(
         for company_field in (table_map.company.target_field, *table_map.company.also_targets):
             if company_field:
                 payload[company_field] = code
-    for source, name, convert, pair in table_map.field_steps:
+    for source, name, passes, convert, pair in table_map.field_steps:
         if pair is None:  # a plain copy
             value = view.get(source)  # type: ignore[arg-type]
-            payload[name] = None if value is None else convert(value, name)
+            payload[name] = value if value is None or type(value) is passes else convert(value, name)
             continue
         if pair.only_with and not getattr(engine.settings, pair.only_with):
             continue
@@ -312,13 +312,65 @@ async def _payload(
             value = pair.value_map.apply(value, source or name)
         if value is None:
             value = pair.default
-        payload[name] = None if value is None else convert(value, name)
+        payload[name] = value if value is None or type(value) is passes else convert(value, name)
     for lookup, convert in table_map.lookup_steps:
-        payload.update(await _resolve_lookup(engine, table_map, lookup, convert, view, company, payload))
+        entry = _resolved_from_cache(engine, table_map, lookup, convert, view, company, payload)
+        if entry is _MISS:
+            entry = await _resolve_lookup(engine, table_map, lookup, convert, view, company, payload)
+        if entry is not None:
+            payload[entry[0]] = entry[1]
     # Asked of the map, not of every payload key: a map has few lookups and a payload many fields.
     for name in table_map.scratch_targets:
         payload.pop(name, None)
     return payload
+
+
+# A lookup's answer: the target field and its value, or None to send nothing.
+Entry = tuple[str, Any] | None
+# What the cache cannot answer without a read.
+_MISS: Any = object()
+
+
+def _empty_entry(table_map: TableMap, lookup: Lookup) -> Entry:
+    """What an empty reference sends."""
+    if lookup.required:
+        raise MappingError(f"required lookup {lookup.source} is empty")
+    if lookup.omit_when_empty:
+        return None
+    if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
+        # A null bind is how the Web API disassociates: the reference emptied at the source is
+        # cleared in Dataverse instead of left pointing at the old record.
+        return (f"{lookup.bind_name}@odata.bind", None)
+    return (lookup.target, None)
+
+
+def _resolved_from_cache(
+    engine: Engine,
+    table_map: TableMap,
+    lookup: Lookup,
+    convert: Converter,
+    record: RecordView | dict[str, Value],
+    company: str | None,
+    resolved: dict[str, Any],
+) -> Entry:
+    """The lookup answered without a read, as it is in the steady state (an empty reference, or a
+    Dataverse → Finance read the cache holds), else _MISS. A map has a dozen lookups and an awaited
+    call each, two with the read, cost more than the cached answers themselves."""
+    value = record.get(lookup.source)
+    if value is None or value == "":
+        return _empty_entry(table_map, lookup)
+    if not lookup.read_set or type(value) is not Ref or lookup.via_set:
+        return _MISS
+    natural = engine.cache.get(("dv", lookup.read_set, value.id, lookup.read_column))
+    if natural is None:
+        return _MISS
+    if lookup.transform is not None:
+        natural = lookup.transform(natural)
+    if lookup.require_set:
+        owner = resolved.get(lookup.require_company) if lookup.require_company else None
+        if engine.cache.get(_required_key(lookup, natural, str(owner) if owner else company)) is None:
+            return _MISS
+    return (lookup.target, None if natural is None else convert(natural, lookup.target))
 
 
 async def _resolve_lookup(
@@ -329,19 +381,11 @@ async def _resolve_lookup(
     record: RecordView | dict[str, Value],
     company: str | None,
     resolved: dict[str, Any],
-) -> dict[str, Any]:
+) -> Entry:
     value = record.get(lookup.source)
     if value is None or value == "":
         # Finance has no null for strings: an empty code is an empty reference.
-        if lookup.required:
-            raise MappingError(f"required lookup {lookup.source} is empty")
-        if lookup.omit_when_empty:
-            return {}
-        if table_map.target.system is System.DATAVERSE and lookup.bind_set and not lookup.target.startswith("@"):
-            # A null bind is how the Web API disassociates: the reference emptied at the source is
-            # cleared in Dataverse instead of left pointing at the old record.
-            return {f"{lookup.bind_name}@odata.bind": None}
-        return {lookup.target: None}
+        return _empty_entry(table_map, lookup)
 
     if lookup.read_set:
         if not isinstance(value, Ref):
@@ -356,7 +400,7 @@ async def _resolve_lookup(
         if lookup.require_set:
             owner = resolved.get(lookup.require_company) if lookup.require_company else None
             await _require_in_finance(engine, lookup, natural, str(owner) if owner else company)
-        return {lookup.target: None if natural is None else convert(natural, lookup.target)}
+        return (lookup.target, None if natural is None else convert(natural, lookup.target))
 
     natural = lookup.transform(value) if lookup.transform is not None else value
     assert lookup.bind_set is not None and lookup.bind_key is not None
@@ -375,16 +419,16 @@ async def _resolve_lookup(
             key[column] = resolved[name]
         found = await _dataverse_id_by_key(engine, lookup.bind_set, key, lookup.resolve_id)
         if lookup.target.startswith("@") or lookup.target in table_map.target.key_fields:
-            return {lookup.target: found}
-        return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {"id": found})}
+            return (lookup.target, found)
+        return (f"{lookup.bind_name}@odata.bind", bind_reference(lookup.bind_set, {"id": found}))
     if lookup.resolve_id:
         found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, lookup.resolve_id)
-        return {lookup.target: found}
+        return (lookup.target, found)
     if unaddressable_character({lookup.bind_key: natural}):
         # A bind names the row in a URL: a value Dataverse cannot address is bound by its id instead.
         found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, None)
-        return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {"id": found})}
-    return {f"{lookup.bind_name}@odata.bind": bind_reference(lookup.bind_set, {lookup.bind_key: str(natural)})}
+        return (f"{lookup.bind_name}@odata.bind", bind_reference(lookup.bind_set, {"id": found}))
+    return (f"{lookup.bind_name}@odata.bind", bind_reference(lookup.bind_set, {lookup.bind_key: str(natural)}))
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:
@@ -411,7 +455,7 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
         key["dataAreaId"] = company.lower()
     key[lookup.require_field] = natural
     require_set, require_field = lookup.require_set, lookup.require_field
-    cache_key = ("fo", require_set, tuple(key.items()))
+    cache_key = _required_key(lookup, natural, company)
     if engine.cache.get(cache_key) is not None:  # the steady state: no closure, no second coroutine
         return
 
@@ -428,6 +472,14 @@ async def _require_in_finance(engine: Engine, lookup: Lookup, natural: Value, co
         return True
 
     await engine.cache.get_or_fetch(cache_key, fetch)
+
+
+def _required_key(lookup: Lookup, natural: Value, company: str | None) -> tuple[Any, ...]:
+    """The cache's key for "Finance has the record `natural` names" (in `company`'s legal entity)."""
+    parts: tuple[tuple[str, Any], ...] = ((lookup.require_field or "", natural),)
+    if company is not None:
+        parts = (("dataAreaId", company.lower()), *parts)
+    return ("fo", lookup.require_set, parts)
 
 
 async def _dataverse_id_by_key(engine: Engine, entity_set: str, key: dict[str, Any], id_column: str | None) -> str:

@@ -108,7 +108,13 @@ def user_local_day(value: Value) -> Value:
             return value  # the date conversion names what it cannot read
     if not isinstance(value, datetime):
         return value
-    utc = value.astimezone(UTC)
+    return _picked_day(value if value.tzinfo is UTC else value.astimezone(UTC))
+
+
+@lru_cache(maxsize=4096)
+def _picked_day(utc: datetime) -> date:
+    # Cached as the decoders' dates are: a backlog repeats its days, and the datetime arithmetic cost
+    # 0.4 µs a column.
     if utc.time() > _NOON and utc.date() < date.max:
         return (utc + timedelta(hours=12)).date()
     return utc.date()

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 from uuid import UUID
+
+import msgspec
 
 from shared.errors import MappingError
 from shared.jsonio import MAX_NUMBER_CHARS, UntrustedJsonError, check_range
@@ -87,8 +89,19 @@ def _as_whole(value: Value, target: str) -> int:
     return int(number)
 
 
+# msgspec writes an instant in UTC as RFC 3339 with "Z", character for character what isoformat()
+# with "Z" for "+00:00" writes, in a tenth of the time: an actual's two instants cost 2 µs through
+# isoformat, a tenth of the map's formatting.
+_INSTANT = msgspec.json.Encoder()
+
+
+def utc_text(value: datetime) -> str:
+    """An aware UTC instant as ISO 8601 ending in "Z"."""
+    return _INSTANT.encode(value)[1:-1].decode()
+
+
 def _iso_z(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return utc_text(value if value.tzinfo is UTC else value.astimezone(UTC))
 
 
 Converter = Callable[[Value, str], Any]
@@ -105,9 +118,14 @@ def _noyes(value: Value, target: str) -> str:
 
 
 def _finance_date(value: Value, target: str) -> str | None:
-    # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
     day = _as_date(value, target)
-    return None if day is None else f"{day.isoformat()}T12:00:00Z"
+    return None if day is None else _finance_day(day)
+
+
+@lru_cache(maxsize=4096)
+def _finance_day(day: date) -> str:
+    # Finance date fields are Edm.DateTimeOffset at noon UTC; Dataverse date-only columns are Edm.Date.
+    return f"{day.isoformat()}T12:00:00Z"
 
 
 def _dataverse_date(value: Value, target: str) -> str | None:
@@ -116,6 +134,8 @@ def _dataverse_date(value: Value, target: str) -> str | None:
 
 
 def _datetime(value: Value, target: str) -> str | None:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return utc_text(value)  # what the decoders make of every instant: no conversion to UTC
     moment = _as_datetime(value, target)
     return None if moment is None else _iso_z(moment)
 
@@ -140,24 +160,33 @@ _CONVERTERS: dict[FieldType, Converter] = {
 
 
 @cache
-def converter(system: System, field_type: FieldType) -> Converter:
-    """How one (system, type) formats a value that is not None, chosen once per field of a map
-    rather than by a chain of tests per value. A reference is written as its id. The common cases
-    (text that is text, an amount that is a Decimal, a reference) are answered in the one call: a
-    map formats every field of every row."""
+def conversion(system: System, field_type: FieldType) -> tuple[type | None, Converter]:
+    """How one (system, type) formats a value that is not None, chosen once per field of a map rather
+    than by a chain of tests per value: the type whose values are written as they are (text for a text
+    field), and the conversion of anything else. A reference is written as its id."""
     if field_type is FieldType.DECIMAL:
-        return _passes_decimal
+        return None, _passes_decimal
     if field_type is FieldType.DATE:
         convert: Converter = _finance_date if system is System.FINANCE else _dataverse_date
     else:
         convert = _CONVERTERS.get(field_type, _text)
-    passes = _PASSES.get(field_type)
+
+    def converted(value: Value, target: str) -> Any:
+        return convert(value.id if type(value) is Ref else value, target)
+
+    return _PASSES.get(field_type), converted
+
+
+@cache
+def converter(system: System, field_type: FieldType) -> Converter:
+    """conversion() as one call: the common cases (text that is text, an amount that is a Decimal, a
+    reference) are answered in it."""
+    passes, convert = conversion(system, field_type)
+    if passes is None:
+        return convert
 
     def formatted(value: Value, target: str) -> Any:
-        kind = type(value)
-        if kind is passes:
-            return value
-        return convert(value.id if kind is Ref else value, target)
+        return value if type(value) is passes else convert(value, target)
 
     return formatted
 

@@ -77,9 +77,14 @@ class IncomingMessage:
     def property(self, name: str) -> str | None:
         return self._folded.get(name.lower())
 
+    @cached_property
+    def _names(self) -> str:
+        # Every folded name in one text: a search of it is one call, not one per property.
+        return "\n".join(self._folded)
+
     def has_property_containing(self, fragment: str) -> bool:
         wanted = fragment.lower()
-        return any(wanted in key for key in self._folded)
+        return "\n" not in wanted and wanted in self._names
 
 
 def _type_name(value: Mapping[str, Any]) -> str | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from functions.catalog import CATALOG
 from functions.map_extensions import MapExtensionError, read_extensions
@@ -21,7 +23,7 @@ from shared.maps import FieldType, System
 from shared.records import normalize_finance_row
 from shared.targets import source_key
 from shared.values import ms_date_or_text, parse_iso_datetime, parse_ms_date, user_local_day
-from shared.wire import to_wire
+from shared.wire import to_wire, utc_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -176,3 +178,15 @@ def test_many_images_merge_in_linear_time() -> None:
     # Bounded work, not a timing claim: the quadratic merge took seconds here, the linear one milliseconds.
     assert time.process_time() - started < 2.0
     assert merged == {"c0": 19998, "c1": 19999, "c2": 19997}
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    st.sampled_from([timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-11)]),
+)
+def test_an_instant_is_written_as_iso_8601_in_utc_whatever_zone_it_came_in(moment: datetime, shift: timedelta) -> None:
+    """The wire writes instants through msgspec's RFC 3339 encoder, not isoformat(): the text must be
+    what isoformat() gives in UTC, microseconds and all, and a time in another zone its UTC instant."""
+    expected = moment.isoformat().replace("+00:00", "Z")
+    assert utc_text(moment) == expected
+    assert to_wire(System.FINANCE, FieldType.DATETIME, moment.astimezone(timezone(shift)), "T") == expected

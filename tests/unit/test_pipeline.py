@@ -223,6 +223,25 @@ async def test_project_missing_in_finance_is_retried_naming_it(engine: Engine, f
     assert "ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-1')" in (outcome.detail or "")
 
 
+async def test_a_project_number_another_flow_read_still_waits_for_the_project_in_finance(
+    engine: Engine, finance: FakeFinance
+) -> None:
+    """Lookups are answered from the cache without a call when it holds them: a project number a
+    flow without the Finance check read (a milestone's) must not stand in for the check itself."""
+    engine.cache.put(("dv", "msdyn_projects", PROJECT, "msdyn_projectnumber"), "PRJ-1")
+    finance.tables["ProjectsV2"].clear()
+    outcome = await apply_event(engine, actuals.MAP, actual_event())
+    assert outcome.kind is OutcomeKind.RETRY_LATER
+    assert "ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-1')" in (outcome.detail or "")
+    assert staged(finance) is None
+    finance.add("ProjectsV2", {"dataAreaId": "usmf", "ProjectId": "PRJ-1"})
+    assert (await apply_event(engine, actuals.MAP, actual_event(2))).kind is OutcomeKind.WRITTEN
+    finance.tables["ProjectsV2"].clear()  # checked once: from here the cache answers for it
+    assert (await apply_event(engine, actuals.MAP, actual_event(3, msdyn_quantity=Decimal(8)))).kind is (
+        OutcomeKind.WRITTEN
+    )
+
+
 async def test_a_value_its_value_map_lacks_is_parked_with_the_value(engine: Engine) -> None:
     outcome = await apply_event(engine, actuals.MAP, actual_event(msdyn_isjournalized="maybe"))
     assert outcome.kind is OutcomeKind.PARKED
