@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.values import is_ms_date, parse_ms_date
+from shared.values import MS_DATE_CHARS, is_ms_date, parse_ms_date, short_ms_date_or_text
 
 
 @dataclass
@@ -35,4 +35,10 @@ def lower_id(value: Any) -> str | None:
 
 def created_on(value: Any) -> datetime | None:
     """OperationCreatedOn, a `/Date(ms)/` value; anything else is no time."""
-    return parse_ms_date(value) if isinstance(value, str) and is_ms_date(value) else None
+    if not isinstance(value, str) or len(value) > MS_DATE_CHARS:
+        return None
+    parsed = short_ms_date_or_text(value)  # cached: a regex match per message otherwise
+    if isinstance(parsed, str):
+        # Not a date, or one outside the calendar, which parse_ms_date refuses as before.
+        return parse_ms_date(value) if is_ms_date(value) else None
+    return parsed
