@@ -81,7 +81,7 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         event = ChangeEvent.from_json(item.event)
     fresh = event.replace(
         attempt=1,
-        source=Source.REPLAY,
+        source=_replayed_source(event.source),
         event_id=derive_id(event.event_id, "replay", item.id),
     )
     if item.flow in ROUTERS:
@@ -99,6 +99,13 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         await dispatch(runtime, FINANCE_ROUTER, [table_map], fresh, RouteResult())
         return
     await runtime.sender.send_events(table_map.flow_queue, [fresh.for_flow(table_map.name, event.key)])
+
+
+def _replayed_source(source: Source) -> Source:
+    """A reconcile event keeps its source: the flow applies reconcile's rules by it (an orphan delete
+    asks whether its record exists again, a repair writes whatever the flow last wrote). Any other is a
+    replay: an initial-sync one must not count toward its run again, nor skip reading its row again."""
+    return Source.RECONCILE if source is Source.RECONCILE else Source.REPLAY
 
 
 async def dismiss(runtime: Runtime, parked: list[ParkedEvent], *, by: str, why: str) -> list[str]:

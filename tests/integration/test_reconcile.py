@@ -4,6 +4,7 @@ repaired through the flow, and a second run finds none."""
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,10 +19,12 @@ from sandbox.demo_documents import create_vendor, expense_category, expense_line
 from sandbox.environment import Sandbox
 from sandbox.scenario import actual_body, create_project_setup, import_id
 from shared.console.output import status_text
+from shared.errors import PermanentServiceError
 from shared.operations import reconcile as reconcile_module
 from shared.operations.admin_runs import schedule_reconciles
 from shared.operations.changes import catch_up
 from shared.operations.initial_sync import initial_sync
+from shared.operations.parked import replay, select_parked
 from shared.operations.reconcile import last_reconciles, reconcile
 from shared.operations.reconcile_text import report_text
 from shared.operations.status import flow_statuses
@@ -359,3 +362,70 @@ async def test_a_finance_target_row_deleted_during_the_target_read_makes_no_othe
     assert report.totals["missing"] == 0 and report.totals["matched"] == 3
     reads = [r for r in sandbox.finance.requests if r.method == "GET" and r.path == "/data/ProjActualsImports"]
     assert all("skip" not in r.query for r in reads)
+
+
+def _refused(what: str) -> Any:
+    async def refuse(*_: Any) -> Any:
+        raise PermanentServiceError("Finance", 400, what)
+
+    return refuse
+
+
+async def test_a_parked_orphan_delete_replayed_once_its_record_is_back_keeps_the_row(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a replay went out as source=replay, and the flow asks whether an orphan's source
+    record exists again only of reconcile's events. The project deleted with no step delivering, its
+    orphan delete refused by Finance and parked, the project made again in Dataverse: the replayed
+    delete removed the Finance project a live Dataverse project syncs to."""
+    assert sandbox.runtime is not None
+    await create_project(sandbox)
+    with steps_off(sandbox):
+        async with sandbox.person_dataverse() as dv:
+            await send(dv, "DELETE", f"msdyn_projects({PROJECT})")
+    finance = sandbox.runtime.engine.finance
+    monkeypatch.setattr(finance, "delete", _refused("Cannot delete a record in Projects (ProjTable). It is in use."))
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), company="USMF", repair=True)
+    assert report.repair["deletes"] == 1
+    await sandbox.wait_quiet()
+    [row] = await select_parked(sandbox.runtime, flow="projects-v2")
+    assert (row.reason, json.loads(row.event)["operation"]) == ("rejected-by-target", "delete")
+    monkeypatch.undo()
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body("PRJ-1001"))
+    await sandbox.wait_quiet()
+
+    replayed = await replay(sandbox.runtime, CATALOG, [row], by="tester")
+    await sandbox.wait_quiet()
+
+    assert replayed.replayed == [row.id]
+    assert sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001") is not None
+    assert [path for method, path in finance_writes(sandbox, "ProjectsV2") if method == "DELETE"] == []
+    assert await select_parked(sandbox.runtime, flow="projects-v2") == []
+
+
+async def test_a_parked_repair_replayed_puts_the_drift_right(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: a replayed repair went out as source=replay, and the flow ignores what it last
+    wrote only for reconcile's events: it found its own payload unchanged, skipped the write, and the
+    project edited in Finance stayed as edited, drift again at the next reconcile."""
+    assert sandbox.runtime is not None
+    await create_project(sandbox)
+    async with sandbox.person_finance() as fo:
+        await send(fo, "PATCH", "ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-1001')", {"ProjectName": "Edited"})
+    await sandbox.wait_quiet()
+    monkeypatch.setattr(sandbox.runtime.engine.finance, "update", _refused("The project is locked for editing."))
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), company="USMF", repair=True)
+    assert report.totals["different"] == 1
+    await sandbox.wait_quiet()
+    [row] = await select_parked(sandbox.runtime, flow="projects-v2")
+    assert row.reason == "rejected-by-target"
+    monkeypatch.undo()
+
+    replayed = await replay(sandbox.runtime, CATALOG, [row], by="tester")
+    await sandbox.wait_quiet()
+
+    assert replayed.replayed == [row.id]
+    project = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-1001")
+    assert project is not None and project["ProjectName"] == "Warehouse automation"
+    again = await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), company="USMF")
+    assert again.drift == 0
