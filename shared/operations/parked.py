@@ -92,13 +92,22 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         await dispatch(runtime, item.flow, maps, fresh, result)
         return
     table_map = registry.by_name(item.flow)
-    if table_map.source.system is System.FINANCE:
+    if table_map.source.system is System.FINANCE and not _keyed_by_us(event):
         # A Finance event its router could not key was parked under the virtual row's id, the only key
         # it came with: keyed again here it reaches the flow under the record's key and session (or is
         # parked again, saying why), never as a second record.
         await dispatch(runtime, FINANCE_ROUTER, [table_map], fresh, RouteResult())
         return
     await runtime.sender.send_events(table_map.flow_queue, [fresh.for_flow(table_map.name, event.key)])
+
+
+def _keyed_by_us(event: ChangeEvent) -> bool:
+    """An event with no record to key it from, that we keyed: reconcile's orphan delete (the target
+    row's key) or a notification the router sent under the record's key. Keyed again it could only be
+    parked again; a router's unkeyable event without a record is keyed again, and parked again, still
+    not sent under the id it came with."""
+    no_record = event.record is None and event.before is None
+    return no_record and (event.source is Source.RECONCILE or event.notification_only)
 
 
 def _replayed_source(source: Source) -> Source:

@@ -364,9 +364,9 @@ async def test_a_finance_target_row_deleted_during_the_target_read_makes_no_othe
     assert all("skip" not in r.query for r in reads)
 
 
-def _refused(what: str) -> Any:
+def _refused(what: str, system: str = "Finance") -> Any:
     async def refuse(*_: Any) -> Any:
-        raise PermanentServiceError("Finance", 400, what)
+        raise PermanentServiceError(system, 400, what)
 
     return refuse
 
@@ -429,3 +429,35 @@ async def test_a_parked_repair_replayed_puts_the_drift_right(sandbox: Sandbox, m
     assert project is not None and project["ProjectName"] == "Warehouse automation"
     again = await reconcile(sandbox.runtime, CATALOG.by_name("projects-v2"), company="USMF")
     assert again.drift == 0
+
+
+async def test_a_parked_orphan_delete_of_a_finance_flow_replays_into_the_flow(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a replayed Finance-source event was keyed again from its record, and an orphan
+    delete has none (only the target row's key): the replay was parked again as a mapping error every
+    time, and the Dataverse category Finance no longer has could never be deleted."""
+    assert sandbox.runtime is not None
+    async with sandbox.person_finance() as fo:
+        await send(fo, "POST", "ProjExpenseCategoriesExport", expense_category("usmf", "Hotel", "Hotel"))
+    await sandbox.wait_quiet()
+    # Deleted in Finance with no event reaching the integration.
+    categories = sandbox.finance.data["ProjExpenseCategoriesExport"]
+    [hotel] = [key for key, category in categories.items() if category["CostType"] == "Hotel"]
+    del categories[hotel]
+    monkeypatch.setattr(
+        sandbox.runtime.engine.dataverse, "delete", _refused("The record is referenced by expenses.", "Dataverse")
+    )
+    report = await reconcile(sandbox.runtime, CATALOG.by_name("expense-categories"), repair=True)
+    assert report.repair["deletes"] == 1
+    await sandbox.wait_quiet()
+    [row] = await select_parked(sandbox.runtime, flow="expense-categories")
+    assert (row.reason, json.loads(row.event)["operation"]) == ("rejected-by-target", "delete")
+    monkeypatch.undo()
+
+    replayed = await replay(sandbox.runtime, CATALOG, [row], by="tester")
+    await sandbox.wait_quiet()
+
+    assert replayed.replayed == [row.id]
+    assert [r for r in sandbox.dataverse.rows("msdyn_expensecategory") if r["msdyn_name"] == "Hotel"] == []
+    assert await select_parked(sandbox.runtime, flow="expense-categories") == []

@@ -227,3 +227,32 @@ async def test_a_replayed_event_that_still_has_no_key_is_parked_again_with_why()
     [again] = [p for p in state.parked.values() if p.id != parked.id]
     assert again.flow == actuals_accounting.MAP.name and again.reason == MAPPING
     assert "no mserp_primaryfield to read it from" in again.error
+
+
+async def test_a_replayed_notification_goes_out_under_the_key_it_was_sent_with() -> None:
+    """An event over its flow queue's message size goes to the flow as a notification under the record's
+    key, with no record: keyed again from a record on replay it could only be parked again."""
+    state, sender = MemoryState(), RecordingSender()
+    engine = Engine(make_settings(), FakeDataverse(), FakeFinance(), state, TtlCache(60))
+    runtime = Runtime(engine=engine, sender=sender, registry=CATALOG)
+    key = f"USMF|{IMPORT_ID}"
+    event = decoded("{B0000000-0000-4000-8000-0000000000A1}").for_flow(actuals_accounting.MAP.name, key)
+    notification = event.replace(record=None, before=None, changed=None, partial=False, notification_only=True)
+    parked = await park(
+        state,
+        parked_id="parked-by-the-flow",
+        flow=actuals_accounting.MAP.name,
+        key=key,
+        reason="retry-budget-exhausted: transient",
+        error="Finance answered 503",
+        attempts=6,
+        event=notification.to_json(),
+    )
+
+    report = await replay(runtime, CATALOG, [parked], by="operator")
+
+    assert report.replayed == [parked.id]
+    [(queue, sent, _)] = sender.sent
+    assert queue == actuals_accounting.MAP.flow_queue
+    assert (sent.key, sent.notification_only, sent.attempt) == (key, True, 1)
+    assert [p.id for p in state.parked.values()] == [parked.id]
