@@ -48,20 +48,27 @@ async def replay(runtime: Runtime, registry: Registry, parked: list[ParkedEvent]
     report = ReplayReport()
     for item in parked:
         try:
-            await _resend(runtime, registry, item)
+            parked_again = await _resend(runtime, registry, item)
         except (ValueError, KeyError) as exc:
             report.failed[item.id] = f"cannot replay: {exc}"
             continue
+        # Closed even when routing parked it again: the replay's own row is the open one, with the
+        # reason as it is now. Left open too, the same event would be listed twice and a second
+        # replay would send both.
         item.status = "replayed"
         item.closed_by = by
         item.closed_reason = "replayed"
         item.closed_at = utc_now()
         await runtime.engine.state.update_parked(item)
-        report.replayed.append(item.id)
+        if parked_again:
+            report.failed[item.id] = "parked again: " + "; ".join(parked_again)
+        else:
+            report.replayed.append(item.id)
     return report
 
 
-async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> None:
+async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> list[str]:
+    """Send the parked event back; what routing parked again, and why (nothing when all went on)."""
     data = json.loads(item.event)
     if "ingress" in data:
         body = kept_bytes(data)
@@ -69,7 +76,7 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
             raise KeyError("body")
         properties = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
         await runtime.sender.send_raw(data["ingress"], body, properties, data.get("content_type") or "")
-        return
+        return []
     raw = kept_bytes(data, "raw_body")
     if raw is not None:
         # What a flow queue could not read: read again, by a version that may now can.
@@ -90,15 +97,17 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> No
         if not maps:
             raise ValueError(f"still no flow for {event.entity}")
         await dispatch(runtime, item.flow, maps, fresh, result)
-        return
+        return result.parked
     table_map = registry.by_name(item.flow)
     if table_map.source.system is System.FINANCE and not _keyed_by_us(event):
         # A Finance event its router could not key was parked under the virtual row's id, the only key
         # it came with: keyed again here it reaches the flow under the record's key and session (or is
         # parked again, saying why), never as a second record.
-        await dispatch(runtime, FINANCE_ROUTER, [table_map], fresh, RouteResult())
-        return
+        result = RouteResult()
+        await dispatch(runtime, FINANCE_ROUTER, [table_map], fresh, result)
+        return result.parked
     await runtime.sender.send_events(table_map.flow_queue, [fresh.for_flow(table_map.name, event.key)])
+    return []
 
 
 def _keyed_by_us(event: ChangeEvent) -> bool:

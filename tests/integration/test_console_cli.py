@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.bus import LocalMessage
 from sandbox.environment import Sandbox, SandboxOptions
 from shared.console.profile import read_profile, write_profile
 from tests.integration.conftest import started
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ROLES = [f"Console role {n}" for n in range(3)]
 
 
@@ -192,6 +194,31 @@ async def test_initial_sync_waits_for_rows_to_land_and_parked_rows_replay(breaka
     assert set(ROLES) <= names
     status = await cli("initial-sync", "--status", "--run", run["id"], "--json", profile=profile)  # type: ignore[index]
     assert status.json()[0]["landed"]["parked"] == 3  # type: ignore[index]
+
+
+async def test_a_replay_parked_again_by_its_router_says_so_and_exits_1(breakable: tuple[Sandbox, Path]) -> None:
+    """Found by review: a replay that the Finance router parked again (the worker's event still has no
+    personnel number) printed "replayed 1 event(s)" and exited 0, each time leaving a new parked row."""
+    sandbox, profile = breakable
+    payload = json.loads((FIXTURES / "synthetic_fno_data_event_onexternalupdated.json").read_bytes())
+    payload["PrimaryEntityName"] = "mserp_hcmworkerentity"
+    for parameter in payload["InputParameters"]:
+        parameter["value"]["LogicalName"] = "mserp_hcmworkerentity"
+        parameter["value"]["Attributes"] = [{"key": "mserp_name", "value": "no personnel number"}]
+    await sandbox.bus.send("finance-events", LocalMessage(json.dumps(payload).encode(), "application/json"))
+    await sandbox.wait_quiet()
+    first = (await cli("parked", "--flow", "workers", "--json", profile=profile)).json()
+    assert isinstance(first, list) and len(first) == 1
+
+    replayed = await cli("replay", "--flow", "workers", profile=profile)
+    await sandbox.wait_quiet()
+
+    assert replayed.code == 1 and "replayed 0 event(s)" in replayed.out, replayed
+    why = "parked again: the HcmWorkerEntity event has no key field PersonnelNumber"
+    assert f"{first[0]['id']}: {why}" in replayed.err
+    again = (await cli("parked", "--flow", "workers", "--json", profile=profile)).json()
+    assert isinstance(again, list) and len(again) == 1
+    assert again[0]["id"] != first[0]["id"] and again[0]["reason"] == "mapping-error"
 
 
 def free_port() -> int:

@@ -221,12 +221,16 @@ async def test_a_replayed_event_that_still_has_no_key_is_parked_again_with_why()
         event=event.for_flow(actuals_accounting.MAP.name).to_json(),
     )
 
-    await replay(runtime, CATALOG, [parked], by="operator")
+    report = await replay(runtime, CATALOG, [parked], by="operator")
 
     assert sender.sent == []
     [again] = [p for p in state.parked.values() if p.id != parked.id]
     assert again.flow == actuals_accounting.MAP.name and again.reason == MAPPING
     assert "no mserp_primaryfield to read it from" in again.error
+    # Not reported as replayed: the operator is told it was parked again, and why.
+    assert report.replayed == []
+    assert report.failed[parked.id] == f"parked again: {again.error}"
+    assert [(p.id, p.status) for p in state.parked.values()] == [(parked.id, "replayed"), (again.id, "parked")]
 
 
 async def test_a_replayed_notification_goes_out_under_the_key_it_was_sent_with() -> None:
