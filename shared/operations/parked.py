@@ -1,8 +1,9 @@
 """Parked events: list, show, replay, dismiss (DESIGN §7, §8).
 
 A replay sends the parked event back where it failed, with its attempt count reset: a flow's event
-to its flow queue, an undecodable raw message to the ingress it came from, an event no flow took
-back through routing (a flow for it may exist by now). Parked rows are never deleted: replayed and
+to its flow queue, an undecodable raw message to the ingress it came from (or, a webhook body the
+topic cannot take, routed in place as the webhook routed it), an event no flow took back through
+routing (a flow for it may exist by now). Parked rows are never deleted: replayed and
 dismissed ones keep who, why and when, for audit.
 """
 
@@ -11,9 +12,20 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from azure.servicebus.exceptions import MessageSizeExceededError
+
+from shared.bus import DATAVERSE_TOPIC
+from shared.decoding.dataverse import IncomingMessage
 from shared.events import ChangeEvent, Source, derive_id
 from shared.maps import Registry, System
-from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER, RouteResult, dispatch, kept_bytes
+from shared.routing import (
+    DATAVERSE_ROUTER,
+    FINANCE_ROUTER,
+    RouteResult,
+    dispatch,
+    kept_bytes,
+    route_oversized_webhook,
+)
 from shared.runtime import Runtime
 from shared.state.base import ParkedEvent
 from shared.values import utc_now
@@ -75,7 +87,17 @@ async def _resend(runtime: Runtime, registry: Registry, item: ParkedEvent) -> li
         if body is None:
             raise KeyError("body")
         properties = {str(k): str(v) for k, v in (data.get("properties") or {}).items()}
-        await runtime.sender.send_raw(data["ingress"], body, properties, data.get("content_type") or "")
+        content_type = data.get("content_type") or ""
+        try:
+            await runtime.sender.send_raw(data["ingress"], body, properties, content_type)
+        except MessageSizeExceededError:
+            if data["ingress"] != DATAVERSE_TOPIC:
+                raise
+            # A body the topic cannot take came by the webhook, which routed it where it arrived: so
+            # does the replay, or the topic refuses it every time. A message id of its own, as the topic
+            # would give it, so that what is parked again is a row of its own.
+            message = IncomingMessage(body, content_type, properties, derive_id(item.id, "replay"), "webhook")
+            return (await route_oversized_webhook(runtime, registry, message)).parked
         return []
     raw = kept_bytes(data, "raw_body")
     if raw is not None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
+import pytest
 
+from functions.catalog import CATALOG
 from sandbox.environment import WEBHOOK_SECRET, Sandbox
+from shared import routing
+from shared.operations.parked import replay, select_parked
 from shared.telemetry import FIGURES
 from tests.integration.conftest import finance_writes, parked, send
 from tests.integration.test_flows import PROJECT, project_body
@@ -41,11 +46,9 @@ async def test_two_updates_in_no_system_job_both_reach_finance(sandbox: Sandbox)
     assert [method for method, _ in finance_writes(sandbox, "ProjectsV2")] == ["POST", "PATCH", "PATCH"]
 
 
-async def test_a_webhook_body_over_what_the_topic_holds_reaches_finance(sandbox: Sandbox) -> None:
-    """Dataverse sends a webhook body of up to 256 KB whole (it drops the images only above that); with
-    the properties the router adds, that is over the 256 KB a Standard namespace holds in a message. The
-    change goes on as the events the flows read, and Finance receives it."""
-    assert sandbox.host is not None
+async def _oversized_project_update(sandbox: Sandbox) -> tuple[bytes, dict[str, str]]:
+    """The project synced, then its Update as Dataverse's webhook would send it, padded by a column no
+    flow reads to just under the 256 KB Dataverse sends whole: the body and the call's headers."""
     emit = sandbox.dataverse.sink
     assert emit is not None
     diverted: list[bytes] = []
@@ -78,12 +81,60 @@ async def test_a_webhook_body_over_what_the_topic_holds_reaches_finance(sandbox:
         "x-ms-dynamics-request-name": "Update",
         "x-ms-correlation-request-id": context["CorrelationId"],
     }
+    return body, headers
+
+
+async def _call_webhook(sandbox: Sandbox, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    assert sandbox.host is not None
     async with httpx.AsyncClient() as client:
         answer = await client.post(f"{sandbox.host.http_url}/api/dataverse/webhook", content=body, headers=headers)
     await sandbox.wait_quiet()
+    return answer
+
+
+async def test_a_webhook_body_over_what_the_topic_holds_reaches_finance(sandbox: Sandbox) -> None:
+    """Dataverse sends a webhook body of up to 256 KB whole (it drops the images only above that); with
+    the properties the router adds, that is over the 256 KB a Standard namespace holds in a message. The
+    change goes on as the events the flows read, and Finance receives it."""
+    body, headers = await _oversized_project_update(sandbox)
+    answer = await _call_webhook(sandbox, body, headers)
     assert answer.status_code == 202
     row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
     assert row is not None and row["ProjectName"] == "Warehouse automation II"
     assert [method for method, _ in finance_writes(sandbox, "ProjectsV2")] == ["POST", "PATCH"]
     assert FIGURES.oversized == {"events": 1}
+    assert await parked(sandbox) == []
+
+
+async def test_an_oversized_webhook_body_parked_undecodable_replays_once_it_decodes(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the parked body went back to the topic, which refuses it for size as it did
+    when the webhook came in; it could never be replayed, even with the decoder fixed. It is routed in
+    place now, as the webhook routes it; while it still cannot be decoded the replay says so."""
+    assert sandbox.runtime is not None
+    body, headers = await _oversized_project_update(sandbox)
+    decode = routing.decode_dataverse
+
+    def a_decoder_bug(*_: Any) -> Any:
+        raise RuntimeError("a shape the decoder did not expect")
+
+    monkeypatch.setattr(routing, "decode_dataverse", a_decoder_bug)
+    assert (await _call_webhook(sandbox, body, headers)).status_code == 202
+    [row] = await select_parked(sandbox.runtime, reason="undecodable")
+    assert json.loads(row.event)["ingress"] == "dataverse-changes"
+
+    still = await replay(sandbox.runtime, CATALOG, [row], by="tester")
+    await sandbox.wait_quiet()
+    assert still.replayed == [] and still.failed[row.id].startswith("parked again: unexpected error while decoding")
+    [again] = await select_parked(sandbox.runtime, reason="undecodable")
+    assert again.id != row.id
+
+    monkeypatch.setattr(routing, "decode_dataverse", decode)
+    report = await replay(sandbox.runtime, CATALOG, [again], by="tester")
+    await sandbox.wait_quiet()
+
+    assert report.replayed == [again.id] and report.failed == {}
+    project = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+    assert project is not None and project["ProjectName"] == "Warehouse automation II"
     assert await parked(sandbox) == []
