@@ -24,6 +24,7 @@ from functions.admin import ADMIN, _who, start_initial_sync
 from shared.console.output import age, flow_state, short_duration
 from shared.errors import OperatorError
 from shared.operations import views
+from shared.operations.status import ROUTER_FUNCTIONS
 from shared.runtime import get_runtime
 from shared.values import utc_now
 
@@ -47,6 +48,10 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
+}
+
+ROUTER_TITLES = {
+    router: f"{router}: parks the messages it cannot read and the events no flow takes" for router in ROUTER_FUNCTIONS
 }
 
 # The parked filter's "older than" choices, in hours.
@@ -88,7 +93,7 @@ async def _flows_context(message: str | None = None) -> dict[str, Any]:
     runtime = await get_runtime()
     return {
         "rows": await views.status_view(runtime),
-        "titles": {m.name: m.title for m in runtime.maps().maps},
+        "titles": {m.name: m.title for m in runtime.maps().maps} | ROUTER_TITLES,
         "reconcile": True,
         "message": message,
     }
@@ -109,7 +114,8 @@ async def _parked(filters: dict[str, str], message: str | None = None) -> func.H
         older_than=older_than,
         limit=200,
     )
-    flows = [m.name for m in runtime.maps().maps]
+    # The routers park too: a message they could not read, an event no flow took.
+    flows = [m.name for m in runtime.maps().maps] + list(ROUTER_FUNCTIONS)
     return _html("parked.html", rows=rows, flows=flows, filters=filters, message=message)
 
 

@@ -1,4 +1,5 @@
-"""status: per flow, paused or running, backlog and oldest message age, outcomes, parked count."""
+"""status: per flow, paused or running, backlog and oldest message age, outcomes, parked count; and
+per router, what it parked (a message it could not read, an event no flow took)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 from shared.bus import Backlog
 from shared.maps import Registry, TableMap
 from shared.operations.reconcile import last_reconciles
+from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER
 from shared.runtime import Runtime
 from shared.values import utc_now
 
@@ -32,6 +34,12 @@ class FlowStatus:
     # The newest finished reconcile: when, and how many rows were out of step.
     last_reconcile: str | None = None
     last_drift: int | None = None
+    # A router's row: no map behind it, so no pause or resume, initial sync or reconcile.
+    router: bool = False
+
+
+# The routers' functions (functions/routers.py), each parking under its router's name.
+ROUTER_FUNCTIONS = {DATAVERSE_ROUTER: "route_dataverse_changes", FINANCE_ROUTER: "route_finance_events"}
 
 
 async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus]:
@@ -64,7 +72,32 @@ async def flow_statuses(runtime: Runtime, registry: Registry) -> list[FlowStatus
                 last_drift=last.counts.get("drift") if last else None,
             )
         )
+    for router, function_name in ROUTER_FUNCTIONS.items():
+        statuses.append(await _router_status(runtime, router, function_name, disabled))
     return statuses
+
+
+async def _router_status(runtime: Runtime, router: str, function_name: str, disabled: set[str] | None) -> FlowStatus:
+    """A router settles nothing, so no outcome is tallied for it: its parked rows are what it did that
+    an operator must see (their own `parked_at`, while they are open)."""
+    now = utc_now()
+    parked = [p.parked_at for p in await runtime.engine.state.list_parked(flow=router)]
+    hour = sum(1 for at in parked if at >= now - timedelta(hours=1))
+    day = sum(1 for at in parked if at >= now - timedelta(days=1))
+    return FlowStatus(
+        flow=router,
+        paused=None if disabled is None else function_name in disabled,
+        backlog=None,
+        parked=len(parked),
+        parked_last_hour=hour,
+        written=0,
+        skipped=0,
+        retried=0,
+        last_write=None,
+        last_hour={"parked": hour} if hour else {},
+        last_day={"parked": day} if day else {},
+        router=True,
+    )
 
 
 def _missing_extension(runtime: Runtime, table_map: TableMap) -> str | None:

@@ -72,7 +72,7 @@ async def test_the_page_lists_every_flow_and_pauses_one(sandbox: Sandbox, page: 
     p = page
     rows = await p.locator("#flows tbody tr").evaluate_all("rows => rows.map(r => r.dataset.flow)")
     assert sandbox.registry is not None
-    assert rows == [m.name for m in sandbox.registry.maps]
+    assert rows == [m.name for m in sandbox.registry.maps] + ["route-dataverse-changes", "route-finance-events"]
     await no_sideways_scrolling(p)
     assert sandbox.host is not None and not sandbox.host.is_disabled("flow_actuals")
 

@@ -105,13 +105,14 @@ async def test_status_through_the_served_sandbox_shows_what_its_flows_did(served
     result = await cli("status", "--json", profile=served)
     assert result.code == 0, result.err
     rows = {row["flow"]: row for row in result.json()}  # type: ignore[attr-defined]
-    assert len(rows) == 29 and all(row["paused"] is False for row in rows.values())
+    # 29 flows and the two routers, whose rows count what they parked.
+    assert len(rows) == 31 and all(row["paused"] is False for row in rows.values())
     # The demo's writes were counted by the sandbox's process; this one reads them from shared state.
     assert rows["actuals"]["last_hour"]["written"] >= 1 and rows["actuals"]["last_write"]
     assert sum(row["last_day"].get("written", 0) for row in rows.values()) >= 29
     table = await cli("status", profile=served)
     header, *lines = table.out.splitlines()
-    assert header.split()[:3] == ["flow", "state", "backlog"] and len(lines) == 29
+    assert header.split()[:3] == ["flow", "state", "backlog"] and len(lines) == 31
     # Columns line up: every row's state starts where the header's does.
     column = header.index("state")
     assert {line[column : column + 7] for line in lines} == {"running"}

@@ -15,9 +15,11 @@ import pytest
 
 from functions import actuals
 from functions.catalog import CATALOG
+from sandbox.bus import LocalMessage
 from sandbox.demo_documents import expense_line
 from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body
+from shared.bus import DATAVERSE_TOPIC, FINANCE_QUEUE
 from shared.console.output import status_text
 from shared.errors import OperatorError
 from shared.maps import FieldMap, FieldType, Registry, ValueMap
@@ -29,6 +31,7 @@ from shared.operations.pause import pause, resume
 from shared.operations.register_steps import EndpointConfig, register_steps
 from shared.operations.status import flow_statuses
 from shared.operations.views import plain
+from shared.routing import DATAVERSE_ROUTER, FINANCE_ROUTER
 from tests.integration.conftest import finance_writes, send, started
 from tests.integration.test_finance_batch import finance_received
 from tests.integration.test_flows import PROJECT, create_project, project_body
@@ -180,12 +183,41 @@ async def test_admin_functions_need_the_function_key(sandbox: Sandbox) -> None:
         assert (await client.get("/api/admin/console/htmx.min.js")).status_code == 200
         keyed = {"x-functions-key": sandbox.host.function_key}
         status = (await client.get("/api/admin/status", headers=keyed)).json()
-        assert {s["flow"] for s in status} == {m.name for m in CATALOG.maps}
+        assert [s["flow"] for s in status] == [m.name for m in CATALOG.maps] + [DATAVERSE_ROUTER, FINANCE_ROUTER]
         events = (await client.get("/api/admin/finance-events", headers=keyed)).json()
         assert {e["flow"] for e in events} == {m.name for m in CATALOG.maps if m.source.system.value == "finance"}
         assert {e["name"] for e in events} >= {"ProjActualsImportEntity", "OMLegalEntity"}
         replay = await client.post("/api/admin/replay", headers=keyed, json={})
         assert replay.status_code == 400
+
+
+async def test_status_and_the_console_show_what_the_routers_parked(sandbox: Sandbox) -> None:
+    """A message no router can read (or an event no flow takes) is parked under its router, not a flow:
+    status counts it and the console's parked filter offers the router, or nobody would look."""
+    assert sandbox.host is not None
+    for n in range(3):
+        await sandbox.bus.send(FINANCE_QUEUE, LocalMessage(b"not json {%d" % n, "application/json", message_id=f"f{n}"))
+    for n in range(2):
+        await sandbox.bus.send(DATAVERSE_TOPIC, LocalMessage(b"<xml/>%d" % n, "application/json", message_id=f"d{n}"))
+    await sandbox.wait_quiet()
+    code = {"code": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url) as client:
+        status = (await client.get("/api/admin/status", params=code)).json()
+        rows = {row["flow"]: row for row in status}
+        assert [row["flow"] for row in status[-2:]] == [DATAVERSE_ROUTER, FINANCE_ROUTER]
+        assert rows[FINANCE_ROUTER]["parked"] == 3 and rows[DATAVERSE_ROUTER]["parked"] == 2
+        assert rows[FINANCE_ROUTER]["last_hour"]["parked"] == 3 and rows[FINANCE_ROUTER]["paused"] is False
+        assert sum(row["parked"] for row in status) == 5
+        line = next(t for t in status_text(status).splitlines() if t.startswith(FINANCE_ROUTER))
+        assert line.split()[1:6] == ["running", "-", "-", "-", "3"]
+
+        flows = (await client.get("/api/admin/console/flows", params=code)).text
+        router_row = flows.split(f'<tr data-flow="{FINANCE_ROUTER}">', 1)[1].split("</tr>", 1)[0]
+        assert "<button" not in router_row  # pause and resume take a flow, not a router
+        parked = (await client.get("/api/admin/console/parked", params=code)).text
+        assert f'<option value="{FINANCE_ROUTER}">' in parked and f'<option value="{DATAVERSE_ROUTER}">' in parked
+        chosen = (await client.get("/api/admin/console/parked", params={**code, "flow": FINANCE_ROUTER})).text
+        assert f'<option value="{FINANCE_ROUTER}" selected>' in chosen and chosen.count("data-parked=") == 3
 
 
 async def test_an_initial_sync_for_a_wildcard_company_is_refused_before_it_reads(sandbox: Sandbox) -> None:
