@@ -24,8 +24,9 @@ from shared.values import utc_now
 # What either system sends reaches a terminal here (a record's name, a key, a service's error text). A
 # terminal obeys an ESC or CSI sequence in it: retitle the window, erase the rows above, plant a link
 # that reads as another. Control characters (but tab and newline) and the bidirectional overrides that
-# reorder what a line shows are printed as their escapes instead.
-_CONTROLS = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F]
+# reorder what a line shows are printed as their escapes instead; so are the line and paragraph
+# separators, at which a terminal breaks the line and a table row's columns slide.
+_CONTROLS = [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, 0x2028, 0x2029]
 _UNPRINTABLE = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _CONTROLS}
 _UNPRINTABLE.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
 
@@ -45,8 +46,9 @@ def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     # In a pipe rich would assume 80 columns; a wide page keeps rows on one line for grep and less.
     width = None if stream.isatty() else max(shutil.get_terminal_size((240, 24)).columns, 240)
-    # Markup off: an error text such as "Finance 500 [x]: ..." is data, not a style.
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False, markup=False)
+    # Markup and emoji codes off: an error text such as "Finance 500 [x]: ..." or ":x:" is data, not a
+    # style or a picture.
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
 def print_json(data: Any) -> None:
@@ -127,7 +129,7 @@ def print_status(rows: list[dict[str, Any]], out: Console | None = None) -> None
 
 def status_text(rows: list[dict[str, Any]]) -> str:
     """The status table as text, as a pipe gets it."""
-    out = Console(width=240, file=io.StringIO(), highlight=False, markup=False, soft_wrap=False)
+    out = Console(width=240, file=io.StringIO(), highlight=False, markup=False, emoji=False, soft_wrap=False)
     print_status(rows, out)
     assert isinstance(out.file, io.StringIO)
     return out.file.getvalue()
@@ -154,6 +156,9 @@ def print_parked(rows: list[dict[str, Any]]) -> None:
 
 def print_parked_one(row: dict[str, Any]) -> None:
     out = console()
+    # The event is dumped before it is made printable: JSON's own escapes (\u001b) then show a
+    # control character, where printable's \x1b would be escaped again and read as a backslash.
+    event = printable(json.dumps(row.get("event"), indent=2, default=str))
     row = printable(row)
     for name in (
         "id",
@@ -173,7 +178,7 @@ def print_parked_one(row: dict[str, Any]) -> None:
     out.print(Text("error", style="bold"))
     out.print(row.get("error") or "-", markup=False)
     out.print(Text("event", style="bold"))
-    out.print(json.dumps(row.get("event"), indent=2, default=str), markup=False)
+    out.print(event, markup=False)
 
 
 def run_counts(run: dict[str, Any]) -> str:

@@ -91,3 +91,37 @@ def test_a_records_text_reaches_the_terminal_as_text_not_as_escape_sequences(
     for text in (captured.out, captured.err):
         assert "\x1b" not in text and "\u202e" not in text
     assert "Role\\x1b]0;PWNED" in captured.out and "\\u202e" in captured.err
+
+
+def test_emoji_codes_in_a_services_text_are_printed_as_sent(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich turns :x: into an emoji by default: an error text or record value would read as another."""
+    error = "Finance answered 400: field :x: is :warning: invalid"
+    row = {"id": "3f2a", "flow": "actuals", "label": ":white_check_mark: ACT-1", "key": "k", "reason": "mapping"}
+    print_parked_one({**row, "status": "parked", "error": error, "event": {"record": {"msdyn_name": ":x:"}}})
+    print_parked([{**row, "status": "parked", "parked_at": "2026-12-04T10:00:00+00:00", "error": error}])
+    out = capsys.readouterr().out
+    assert "field :x: is :warning: invalid" in out and ":white_check_mark: ACT-1" in out
+    assert '"msdyn_name": ":x:"' in out
+    assert "\u274c" not in out and "\u26a0" not in out and "\u2705" not in out
+
+
+def test_the_event_json_shows_a_control_character_by_its_json_escape(capsys: pytest.CaptureFixture[str]) -> None:
+    """Neutralised before the dump, ESC printed as "\\\\x1b", which reads as a backslash in the value."""
+    record = {"msdyn_name": "A\x1b[2JB", "msdyn_description": "line\u2028break"}
+    print_parked_one({"id": "3f2a", "flow": "actuals", "key": "k", "reason": "mapping", "event": {"record": record}})
+    out = capsys.readouterr().out
+    assert '"msdyn_name": "A\\u001b[2JB"' in out
+    assert '"msdyn_description": "line\\u2028break"' in out
+    assert "\x1b" not in out and "\\\\" not in out
+
+
+def test_a_line_separator_in_an_error_does_not_split_its_row(capsys: pytest.CaptureFixture[str]) -> None:
+    """A terminal ends the line at U+2028 or U+2029 as at a newline: the row's other columns would slide."""
+    row = {"id": "3f2a", "flow": "actuals", "key": "k", "reason": "mapping", "status": "parked"}
+    print_parked([{**row, "parked_at": "2026-12-04T10:00:00+00:00", "error": "first\u2028second\u2029third"}])
+    fail("no such record a\u2028b")
+    captured = capsys.readouterr()
+    assert "\u2028" not in captured.out + captured.err and "\u2029" not in captured.out
+    [line] = [t for t in captured.out.splitlines() if t.startswith("3f2a")]
+    assert "first\\u2028second\\u2029third" in line
+    assert "a\\u2028b" in captured.err
