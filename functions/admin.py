@@ -14,7 +14,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.bus import ADMIN_RUNS_QUEUE
-from shared.errors import OperatorError, ServiceError
+from shared.errors import MappingError, OperatorError, ServiceError
 from shared.jsonio import dumps
 from shared.operations import views
 from shared.operations.admin_runs import continue_admin_run, queue_reconcile, schedule_reconciles
@@ -214,7 +214,15 @@ async def admin_trace(req: func.HttpRequest) -> func.HttpResponse:
     if not key:
         raise OperatorError("name the record: ?key=<source key>")
     table_map = views.flow_map(runtime, req.route_params["flow"])
-    return func.HttpResponse(dumps(await trace(runtime, table_map, key)), mimetype="application/json")
+    # A key that is not the flow's (its parts miscounted) and an answer of the service the key was read
+    # from are the operator's to act on, as the command line run in-process says them: not a 500.
+    try:
+        found = await trace(runtime, table_map, key)
+    except MappingError as exc:
+        raise OperatorError(str(exc)) from None
+    except ServiceError as exc:
+        raise OperatorError(f"{table_map.name} trace failed: {exc}") from None
+    return func.HttpResponse(dumps(found), mimetype="application/json")
 
 
 @bp.function_name("reconcile_scheduled")

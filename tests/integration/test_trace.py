@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import httpx
+import pytest
+
 from functions.catalog import CATALOG
-from sandbox.environment import Sandbox
+from sandbox.environment import Sandbox, SandboxOptions
 from sandbox.scenario import actual_body, import_id
 from shared.operations.reconcile_text import trace_text
 from shared.operations.trace import trace
@@ -68,3 +71,26 @@ async def test_trace_shows_a_deleted_record_by_its_tombstone(sandbox: Sandbox) -
     assert [(o["kind"], o["operation"]) for o in found["outcomes"]] == [("written", "create"), ("written", "delete")]
     assert found["source"] is None and found["target"] is None
     assert "tombstone True" in trace_text(found)
+
+
+async def admin_trace(sandbox: Sandbox, flow: str, key: str) -> httpx.Response:
+    assert sandbox.host is not None
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url) as client:
+        return await client.get(f"/api/admin/trace/{flow}", params={"key": key, "code": sandbox.host.function_key})
+
+
+async def test_a_mistyped_finance_key_is_refused_with_its_reason_through_the_admin_api(sandbox: Sandbox) -> None:
+    """`projops-sync trace workers USMF|000001|extra --url ...`: the operator is told the key's parts."""
+    answer = await admin_trace(sandbox, "workers", "USMF|000001|extra")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "'USMF|000001|extra' is not a workers key: it has the parts PersonnelNumber"}
+
+
+@pytest.mark.parametrize("options", [SandboxOptions(http_max_retries=0)])
+async def test_a_service_failing_the_trace_is_named_through_the_admin_api(sandbox: Sandbox) -> None:
+    sandbox.finance.set_faults(error_share=1.0)
+    answer = await admin_trace(sandbox, "workers", "000001")
+    sandbox.finance.set_faults(error_share=0.0)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error.startswith("workers trace failed: finance 503: ") and "Workers(PersonnelNumber='000001')" in error
