@@ -21,12 +21,14 @@ from functions.catalog import CATALOG
 from sandbox.dataverse.protection import ServiceProtection
 from sandbox.environment import Sandbox, SandboxOptions
 from shared.clients.dataverse import DataverseClient
+from shared.host_json import max_concurrent_sessions
 from shared.operations.initial_sync import initial_sync
 
 SCALE = 0.1
 ROW_MS = 8.0
 REQUEST_MS = 20.0
-SESSIONS = 256
+# The sessions the deployed host runs at once, and with them the buckets (host.json).
+SESSIONS = max_concurrent_sessions()
 BULK_ROWS = 500
 
 

@@ -22,7 +22,9 @@ from sandbox.finance.server import FinanceSimulator
 from sandbox.finance.throttling import ResourceBudget
 from sandbox.host import LocalHost, LocalSwitch
 from shared.bus import ADMIN_RUNS_QUEUE, DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC, FINANCE_QUEUE
+from shared.events import use_session_buckets
 from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
+from shared.host_json import max_concurrent_sessions
 from shared.maps import Registry, System, TableMap
 from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
@@ -157,6 +159,8 @@ class Sandbox:
             max_concurrent_sessions=self.options.max_concurrent_sessions,
             session_idle_timeout=self.options.session_idle_timeout,
         )
+        # The app's buckets follow the host's sessions, as host.json makes them in a deployment.
+        use_session_buckets(host.max_concurrent_sessions)
         await host.start()
         return host
 
@@ -292,6 +296,7 @@ class Sandbox:
     async def stop(self) -> None:
         if self.host is not None:
             await self.host.stop()
+            use_session_buckets(max_concurrent_sessions())
         if self.runtime is not None:
             await self.runtime.close()
             set_runtime(None)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
-import json
 import logging
 import os
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import azure.functions as func
@@ -30,6 +28,7 @@ from starlette.routing import Route
 
 from sandbox.bus import LocalBus, LocalMessage
 from sandbox.odata import Served
+from shared import host_json
 
 log = logging.getLogger("projops.sandbox.host")
 
@@ -58,24 +57,6 @@ class HostedFunction:
         if "queueName" in self.trigger:
             return str(self.trigger["queueName"])
         return f"{self.trigger['topicName']}/Subscriptions/{self.trigger['subscriptionName']}"
-
-
-HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
-
-
-def _service_bus_settings() -> dict[str, Any]:
-    settings: dict[str, Any] = json.loads(HOST_JSON.read_text())["extensions"]["serviceBus"]
-    return settings
-
-
-def host_json_session_idle_timeout() -> float:
-    """extensions.serviceBus.sessionIdleTimeout of the app's host.json, in seconds."""
-    hours, minutes, seconds = str(_service_bus_settings()["sessionIdleTimeout"]).split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def host_json_max_concurrent_sessions() -> int:
-    return int(_service_bus_settings()["maxConcurrentSessions"])
 
 
 _DISCOVERED: dict[int, list[Any]] = {}
@@ -133,12 +114,12 @@ class LocalHost:
         """None for a session setting: host.json's."""
         self.bus = bus
         self.session_idle_timeout = (
-            host_json_session_idle_timeout() if session_idle_timeout is None else session_idle_timeout
+            host_json.session_idle_timeout() if session_idle_timeout is None else session_idle_timeout
         )
         self.settings = dict(settings or {})
         self.function_key = function_key or secrets.token_urlsafe(24)
         self.max_concurrent_sessions = (
-            host_json_max_concurrent_sessions() if max_concurrent_sessions is None else max_concurrent_sessions
+            host_json.max_concurrent_sessions() if max_concurrent_sessions is None else max_concurrent_sessions
         )
         self.max_concurrent_calls = max_concurrent_calls
         self.functions: dict[str, HostedFunction] = {}

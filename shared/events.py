@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from shared.host_json import max_concurrent_sessions
 from shared.jsonio import TOO_DEEP_REASON, MalformedJsonError
 from shared.values import TaggedValue, Value, decode_record, encode_record, to_utc, untag_record, utc_now
 
@@ -186,11 +187,23 @@ def _from_wire(data: str | bytes) -> ChangeEvent:
 # sessionIdleTimeout after its last message before its slot takes another: with a session per record
 # a backlog of distinct records moved one record per slot per idle timeout (8 slots and 5 s: 1.6
 # records/s, measured on the local host that models it). In buckets a slot drains its bucket's backlog
-# back to back and waits once at the end. 64 buckets: up to 64 sessions of a flow work at once (8
-# instances at host.json's 8), more than either service's throttling lets one flow use. Changing the
-# number while flow queues hold messages lets a record's old and new messages run side by side; drain
-# the queues first (pause the routers).
-SESSION_BUCKETS = 32
+# back to back and waits once at the end. There are as many buckets as host.json's
+# maxConcurrentSessions, so one instance holds every bucket of a flow at once: fewer buckets cap a
+# flow's rows in flight below what Dataverse's limits allow a bulk write (32 buckets: 0.22 of the
+# service-protection ceiling in an initial sync, docs/benchmarks.md), more leave buckets waiting
+# behind sessions the host holds idle. Changing the number while flow queues hold messages lets a
+# record's old and new messages run side by side; drain the queues first (pause the routers).
+SESSION_BUCKETS = max_concurrent_sessions()
+
+
+def use_session_buckets(count: int) -> int:
+    """Buckets as a host.json of `count` sessions gives them (the sandbox models such a host); returns
+    the number before."""
+    global SESSION_BUCKETS
+    if count < 1:
+        raise ValueError(f"{count} session buckets: a flow queue needs at least one")
+    before, SESSION_BUCKETS = SESSION_BUCKETS, count
+    return before
 
 
 def session_of(key: str) -> str:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from sandbox.bus import EntityNotFoundError, LocalBus, LocalMessage
-from sandbox.host import HOST_JSON, LocalHost
+from sandbox.host import LocalHost
+from shared.host_json import HOST_JSON
 
 
 def message(session: str, n: int, body: str | None = None) -> LocalMessage:

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from shared.events import SESSION_BUCKETS, ChangeEvent, Operation, Source, session_of
+from shared.events import SESSION_BUCKETS, ChangeEvent, Operation, Source, session_of, use_session_buckets
 
 HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 
@@ -23,7 +23,7 @@ def test_every_message_of_a_record_goes_to_the_same_session() -> None:
     sessions = {_event(key, version).for_flow("actuals").session_id for version in range(50)}
     assert sessions == {session_of(key)}
     # Pinned: a record moving to another bucket between releases could run beside its queued messages.
-    assert session_of(key) == "records-10"
+    assert session_of(key) == "records-42"
 
 
 def test_records_spread_over_every_bucket_and_no_bucket_takes_twice_its_share() -> None:
@@ -37,6 +37,16 @@ def test_a_session_id_fits_service_bus_whatever_the_key() -> None:
 
 
 def test_the_host_takes_every_bucket_of_a_flow_at_once() -> None:
-    """Fewer session slots than buckets leave buckets waiting behind sessions that trickle."""
+    """Fewer session slots than buckets leave buckets waiting behind sessions that trickle; fewer
+    buckets than slots cap a flow's rows in flight: the buckets are host.json's sessions."""
     service_bus = json.loads(HOST_JSON.read_text())["extensions"]["serviceBus"]
-    assert service_bus["maxConcurrentSessions"] == SESSION_BUCKETS
+    assert service_bus["maxConcurrentSessions"] == SESSION_BUCKETS == 128
+
+
+def test_a_sandbox_of_other_sessions_buckets_its_records_as_that_host_json_would() -> None:
+    before = use_session_buckets(32)
+    try:
+        assert {session_of(f"USMF|PRJ-{n:06d}") for n in range(2_000)} == {f"records-{b:02d}" for b in range(32)}
+    finally:
+        use_session_buckets(before)
+    assert len({session_of(f"USMF|PRJ-{n:06d}") for n in range(5_000)}) == 128
