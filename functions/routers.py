@@ -59,7 +59,13 @@ async def route_finance_events(msg: func.ServiceBusMessage) -> None:
 async def route_dataverse_webhook(req: func.HttpRequest) -> func.HttpResponse:
     """Accept a Dataverse webhook call and hand it to the topic: Dataverse waits at most 60 s and
     retries only 502/503/504, so the work is done from the queue and the answer is a quick 202."""
-    runtime = await get_runtime()
+    try:
+        runtime = await get_runtime()
+    except Exception as exc:
+        # Dataverse retries a webhook only on 502, 503 and 504: a 500 would lose the change. The caller
+        # is unauthenticated here, so what is wrong goes to the log, not into the answer.
+        logger.error("webhook: projops-sync cannot start: %s", exc)
+        return func.HttpResponse("projops-sync is not running (see its log); retry", status_code=503)
     settings = runtime.settings
     expected = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
     given = req.headers.get(WEBHOOK_KEY_HEADER, "")

@@ -110,7 +110,6 @@ class Sandbox:
         self.registry: Registry | None = None
 
     async def start(self) -> Sandbox:
-        import function_app
         from functions.catalog import catalog
 
         registry = catalog(self.options.map_extensions)
@@ -130,6 +129,10 @@ class Sandbox:
         settings = self.settings()
         self.runtime = build_runtime(settings, sender=LocalBusSender(self.bus))
         set_runtime(self.runtime)
+        # Imported once the runtime is in place: function_app checks the settings it runs with, which
+        # are the sandbox's own, not the environment's.
+        import function_app
+
         self.host = await self._start_host(function_app.app)
         self.runtime.switch = LocalSwitch(self.host)
         self.runtime.backlog = LocalBacklog(self.bus)

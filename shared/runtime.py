@@ -15,7 +15,7 @@ from shared.cache import TtlCache
 from shared.maps import Registry
 from shared.operations.pause import FunctionSwitch
 from shared.pipeline import Engine
-from shared.settings import BusBackend, Settings, get_settings
+from shared.settings import BusBackend, Settings, SettingsError, get_settings, load_settings
 from shared.telemetry import configure_telemetry
 
 
@@ -61,6 +61,24 @@ _lock = asyncio.Lock()
 def set_runtime(runtime: Runtime | None) -> None:
     global _current
     _current = runtime
+
+
+def check_startup_settings() -> Settings:
+    """The settings this process will run with, checked as the host imports function_app.
+
+    Raised there, a SettingsError leaves the host with no function indexed: nothing takes a message off
+    its queue, so messages wait instead of failing every delivery into the dead-letter queue. A runtime
+    the sandbox or a test installed before the import carries settings it built and checked itself.
+    """
+    if _current is not None:
+        return _current.settings
+    settings = load_settings()
+    if settings.bus_backend is BusBackend.LOCAL:
+        raise SettingsError(
+            "invalid projops-sync settings: PROJOPS_BUS_BACKEND: local exists only inside the sandbox "
+            "(`make sandbox`); a deployed app uses servicebus"
+        )
+    return settings
 
 
 async def get_runtime() -> Runtime:

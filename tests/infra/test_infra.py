@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import function_app
 from functions.catalog import CATALOG
 from sandbox.host import discover_functions
 from shared.settings import Settings
+from tests.deployed_settings import import_function_app
 from tests.infra.bicep import (
     INFRA,
     array_default,
@@ -24,6 +24,9 @@ from tests.infra.bicep import (
     text,
     unscoped_role_assignments,
 )
+
+# function_app checks the settings in the environment as it is imported, as the host imports it.
+function_app = import_function_app()
 
 ROOT = INFRA.parent
 BICEP = sorted(INFRA.rglob("*.bicep"))

@@ -8,9 +8,12 @@ import json
 import sys
 from pathlib import Path
 
-import function_app
 from sandbox.host import discover_functions
+from tests.deployed_settings import import_function_app
 from tests.infra.bicep import INFRA, literal, lookup, parse, resources
+
+# function_app checks the settings in the environment as it is imported, as the host imports it.
+function_app = import_function_app()
 
 ROOT = INFRA.parent
 RUNS_IN_AZURE = {"function_app.py", "host.json", "requirements.txt", "functions", "shared"}
