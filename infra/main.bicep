@@ -19,14 +19,16 @@ param financeUrl string
 @description('Legal entities in scope (dataAreaId), comma-separated.')
 param companies string
 
-@description('secret or certificate: the app registration\'s credential comes from Key Vault; managed-identity: the app\'s own identity, no Key Vault.')
-@allowed(['secret', 'certificate', 'managed-identity'])
+// Not certificate: the app then needs PROJOPS_CLIENT_CERTIFICATE_PATH and _THUMBPRINT, which this
+// template does not set (docs/deploy.md); deployed without them, the app would not start.
+@description('secret: the app registration\'s client secret comes from Key Vault; managed-identity: the app\'s own identity.')
+@allowed(['secret', 'managed-identity'])
 param authMode string = 'managed-identity'
 
-@description('Entra tenant id (secret and certificate modes).')
+@description('Entra tenant id (secret mode).')
 param tenantId string = tenant().tenantId
 
-@description('Application (client) id of the app registration (secret and certificate modes).')
+@description('Application (client) id of the app registration (secret mode).')
 param clientId string = ''
 
 // In managed-identity mode these exist only after the first deployment (the application users are
@@ -100,6 +102,9 @@ param actionGroupId string = ''
 @description('Alert when the oldest message of a flow queue is older than this many seconds.')
 param backlogAgeThresholdSeconds int = 900
 
+@description('Attempts before an event is parked (PROJOPS_RETRY_MAX_ATTEMPTS).')
+@minValue(1)
+@maxValue(100)
 param retryMaxAttempts int = 8
 
 @description('NCRONTAB schedule of the reconcile timer (UTC). It reconciles only the flows in reconcileFlows.')

@@ -1,5 +1,5 @@
 // Key Vault (RBAC, no access policies): the webhook key, and the app registration's credential in
-// secret or certificate mode. The client secret is set by a person with `az keyvault secret set`;
+// secret mode. The client secret is set by a person with `az keyvault secret set`;
 // the webhook key is generated here so no mode leaves the webhook with an empty key.
 
 param vaultName string

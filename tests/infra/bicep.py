@@ -266,3 +266,47 @@ def sas_problems(tree: ts.Tree) -> list[str]:
         if rights is None or string_literals_of(rights) != ["Send"]:
             problems.append(f"{resource.symbol}: rights other than Send only")
     return problems
+
+
+@dataclass
+class Parameter:
+    name: str
+    type: str
+    # Each decorator's name and its arguments as source text, e.g. {"minValue": ["1"]}.
+    decorators: dict[str, list[str]]
+    default: ts.Node | None
+
+
+def parameters(tree: ts.Tree) -> dict[str, Parameter]:
+    """Every `param` with its type, decorators (the `decorators` node just before it) and default."""
+    found = {}
+    decorators: dict[str, list[str]] = {}
+    for node in tree.root_node.children:
+        if node.type == "decorators":
+            decorators = {}
+            for decorator in node.children:
+                call = next((c for c in decorator.children if c.type == "call_expression"), None)
+                if call is not None:
+                    arguments = next(c for c in call.children if c.type == "arguments")
+                    decorators[text(call.children[0])] = [
+                        text(c) for c in arguments.children if c.type not in ("(", ")", ",")
+                    ]
+            continue
+        if node.type == "parameter_declaration":
+            name = text(node.children[1])
+            default = node.children[-1] if "=" in [c.type for c in node.children] else None
+            found[name] = Parameter(name, text(node.children[2]), decorators, default)
+        decorators = {}
+    return found
+
+
+def identifiers(node: ts.Node) -> set[str]:
+    """Every identifier an expression mentions."""
+    found = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.type == "identifier":
+            found.add(text(current))
+        stack.extend(current.children)
+    return found
