@@ -59,6 +59,18 @@ CsvList = Annotated[list[str], NoDecode]
 MAP_EXTENSIONS_SETTING = "PROJOPS_MAP_EXTENSIONS"
 
 
+# App Service hands the app a Key Vault reference's own text when it cannot resolve it (the identity
+# cannot read the vault, the secret is missing): taken as a value, the webhook key would be a string
+# anyone can write who knows the vault's name, and the real key would be refused.
+KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+
+
+def _unresolved_reference(value: object) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, str) and value.lstrip().lower().startswith(KEY_VAULT_REFERENCE)
+
+
 # The API paths the clients add themselves: a URL that already ends in one is a mistake to point out.
 API_SUFFIXES = {"dataverse_url": "/api/data/v9.2", "finance_url": "/data"}
 
@@ -78,7 +90,10 @@ def environment_url(value: str, api_path: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROJOPS_", extra="ignore", populate_by_name=True)
+    # The checks before validation see the raw settings, secrets in plain text: errors do not echo them.
+    model_config = SettingsConfigDict(
+        env_prefix="PROJOPS_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # The two systems.
     dataverse_url: str = Field(description="Dataverse environment URL, e.g. https://contoso.crm.dynamics.com")
@@ -220,6 +235,30 @@ class Settings(BaseSettings):
     @classmethod
     def _url(cls, value: str, info: ValidationInfo) -> str:
         return environment_url(value, API_SUFFIXES[info.field_name or ""])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_vault_references_resolved(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        unresolved = [cls._setting_name(str(key)) for key, value in data.items() if _unresolved_reference(value)]
+        if unresolved:
+            raise ValueError(
+                f"{', '.join(unresolved)}: its Key Vault reference did not resolve (App Service passed the "
+                "reference's text instead of the secret): check that the app's identity can read the vault "
+                "(keyVaultReferenceIdentity, Key Vault Secrets User, network access) and that the secret exists"
+            )
+        return data
+
+    @classmethod
+    def _setting_name(cls, key: str) -> str:
+        """The environment variable a key of the raw settings comes from."""
+        field = cls.model_fields.get(key)
+        if field is None:
+            return key  # already an alias, as the environment spells it
+        if isinstance(field.validation_alias, AliasChoices):
+            return str(field.validation_alias.choices[0])
+        return f"PROJOPS_{key.upper()}"
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -14,15 +14,20 @@ from typing import cast
 
 import azure.functions as func
 import pytest
+from pydantic import ValidationError
 
 from functions import routers
 from functions.catalog import CATALOG
 from shared.runtime import set_runtime
-from shared.settings import get_settings
+from shared.settings import Settings, SettingsError, get_settings, load_settings
 from tests.deployed_settings import DEPLOYED_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
 LIST_FUNCTIONS = "import function_app\nfor f in function_app.app.get_functions(): print(f.get_function_name())"
+
+
+# What App Service gives the app for a Key Vault reference it cannot resolve: the reference's own text.
+UNRESOLVED_WEBHOOK_KEY = "@Microsoft.KeyVault(VaultName=kv-contoso-abc123;SecretName=projops-webhook-secret)"
 
 
 def import_function_app(settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -49,6 +54,7 @@ def test_with_the_deployed_settings_the_host_indexes_every_function() -> None:
         ({"PROJOPS_RETRY_MAX_ATTEMPTS": "0"}, "PROJOPS_RETRY_MAX_ATTEMPTS"),
         ({"PROJOPS_DATAVERSE_URL": "contoso.crm.dynamics.com"}, "PROJOPS_DATAVERSE_URL"),
         ({"PROJOPS_BUS_BACKEND": "local"}, "PROJOPS_BUS_BACKEND"),
+        ({"PROJOPS_WEBHOOK_SECRET": UNRESOLVED_WEBHOOK_KEY}, "PROJOPS_WEBHOOK_SECRET"),
     ],
 )
 def test_a_refused_setting_stops_the_import_and_no_function_is_indexed(changed: dict[str, str], named: str) -> None:
@@ -56,6 +62,15 @@ def test_a_refused_setting_stops_the_import_and_no_function_is_indexed(changed: 
     assert imported.returncode != 0
     assert imported.stdout == ""
     assert "SettingsError" in imported.stderr and named in imported.stderr, imported.stderr
+
+
+def deployed_environment(monkeypatch: pytest.MonkeyPatch, changed: dict[str, str]) -> None:
+    """This process's environment as the deployed app's, with these settings changed."""
+    for name in list(os.environ):
+        if name.startswith(("PROJOPS_", "ServiceBus__")):
+            monkeypatch.delenv(name)
+    for name, value in {**DEPLOYED_SETTINGS, **changed}.items():
+        monkeypatch.setenv(name, value)
 
 
 def webhook() -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
@@ -68,11 +83,7 @@ def webhook() -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
 async def test_the_webhook_asks_for_a_retry_when_the_runtime_cannot_be_built(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("PROJOPS_") or name.startswith("ServiceBus__"):
-            monkeypatch.delenv(name)
-    for name, value in {**DEPLOYED_SETTINGS, "PROJOPS_RETRY_MAX_ATTEMPTS": "0"}.items():
-        monkeypatch.setenv(name, value)
+    deployed_environment(monkeypatch, {"PROJOPS_RETRY_MAX_ATTEMPTS": "0"})
     set_runtime(None)
     get_settings.cache_clear()
     request = func.HttpRequest(
@@ -91,3 +102,36 @@ async def test_the_webhook_asks_for_a_retry_when_the_runtime_cannot_be_built(
     assert "not running" in answer.get_body().decode()
     assert "PROJOPS_RETRY_MAX_ATTEMPTS" not in answer.get_body().decode()
     assert "PROJOPS_RETRY_MAX_ATTEMPTS" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PROJOPS_WEBHOOK_SECRET", UNRESOLVED_WEBHOOK_KEY),
+        ("PROJOPS_CLIENT_SECRET", "@microsoft.keyvault(SecretUri=https://kv-contoso.vault.azure.net/secrets/client/)"),
+        ("PROJOPS_COMPANIES", " @MICROSOFT.KEYVAULT(VaultName=kv-contoso;SecretName=companies)"),
+        ("PROJOPS_MAP_EXTENSIONS", "@Microsoft.KeyVault(VaultName=kv-contoso;SecretName=extensions)"),
+        ("ServiceBus__fullyQualifiedNamespace", "@Microsoft.KeyVault(VaultName=kv-contoso;SecretName=namespace)"),
+    ],
+)
+def test_an_unresolved_key_vault_reference_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Taken as the webhook key, the reference's text would let in anyone who can guess it from the
+    vault's name, and turn away Dataverse, which sends the real key."""
+    deployed_environment(monkeypatch, {name: value, "PROJOPS_AUTH_MODE": "secret", "PROJOPS_CLIENT_ID": "c"})
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert name in str(error.value) and "Key Vault reference did not resolve" in str(error.value)
+    assert "PROJOPS_" not in str(error.value).replace(name, "")
+
+
+def test_a_refused_reference_does_not_show_the_other_settings_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check sees the raw settings, secrets still plain text: an error must not print them."""
+    deployed_environment(
+        monkeypatch,
+        {"PROJOPS_CLIENT_SECRET": UNRESOLVED_WEBHOOK_KEY, "PROJOPS_WEBHOOK_SECRET": "real-key"},
+    )
+    with pytest.raises(ValidationError) as error:
+        Settings()
+    assert "real-key" not in str(error.value)
