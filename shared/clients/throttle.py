@@ -8,9 +8,13 @@ every request that is answered without throttling raises it by 1/limit (about on
 trip), a 429 cuts it to 0.7 of itself and holds *every* request to that service back until
 Retry-After has passed.
 
-One limiter serves all flows of the process that talk to the same service as the same identity
-(`limiter_for`), so a burst on one flow queues behind the same limit as the others instead of
-starving them or tripping the service's limits for everyone.
+One limiter serves every flow of one process that talks to the same service as the same identity
+(`limiter_for`). It does not reach past the process: on Flex Consumption each non-HTTP function, so
+each flow's trigger, scales into instances of its own (per-function scaling), and each of those
+instances holds its own limiter, blind to the other flows' requests. Dataverse's per-identity limits
+(and Finance's, on the whole environment) apply to all of them together, so during a backlog on
+several flows at once 429s are expected: each limiter cuts its limit and holds back until
+Retry-After has passed.
 """
 
 from __future__ import annotations
