@@ -84,8 +84,8 @@ async def _settle_all(store: StateStore, events: Iterator[ChangeEvent], concurre
 
     async def flow() -> None:
         for event in events:
-            await store.get_state(FLOW, event.key)
-            await store.put_state(SyncState(FLOW, event.key, event.version, "h", event.key))
+            read = await store.get_state(FLOW, event.key)
+            await store.put_state(SyncState(FLOW, event.key, event.version, "h", event.key), read=read)
             await settle(settings, store, sender, FLOW, event, Outcome.written(1, (event.key,)))
 
     await asyncio.gather(*(flow() for _ in range(concurrency)))

@@ -68,15 +68,17 @@ async def apply_document(engine: Engine, table_map: TableMap, event: ChangeEvent
 
     digest = payload_hash({"rows": [target.payload for target in targets]})
     state = await engine.state.get_state(table_map.name, event.key)
-    # Reconcile saw Dataverse differ from these rows: what we last wrote says nothing then (as for a row).
-    repairing = event.source is Source.RECONCILE
+    # Reconcile saw Dataverse differ from these rows, or another instance's older write may have landed
+    # over ours: what we last wrote says nothing then (as for a row).
+    repairing = event.source is Source.RECONCILE or event.rewrite
     if state is not None and state.payload_hash == digest and not repairing:
         return Outcome.skipped(UNCHANGED)
 
     upserts = await _upserts(engine, table_map, targets)
     binds = [target.key_binds for target in targets]
     await engine.dataverse.write_many(table_map.target.entity_set, upserts, document.changeset_size, binds)
-    await engine.state.put_state(SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text))
+    written = SyncState(table_map.name, event.key, event.version, digest, targets[0].key_text)
+    await engine.state.put_state(written, read=state)  # conditional, as for a row (shared.pipeline)
     shown = (targets[0].key_text,) if len(targets) == 1 else (targets[0].key_text, targets[-1].key_text)
     return Outcome.written(len(targets), shown)
 

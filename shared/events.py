@@ -84,6 +84,10 @@ class ChangeEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     # True when `record` holds only the columns the change touched (an Update without a post image,
     # a Finance data event without PreImage): the flow reads the rest from the source.
     partial: bool = False
+    # True when the target may hold an older row than the record's state says was written (another
+    # instance's write of the record landed after the one state records): the flow writes what the
+    # source holds now even where the payload hash says it is unchanged.
+    rewrite: bool = False
     # Name of the source message (Create, Update, OnExternalUpdated, a business event id ...), for people.
     message: str | None = None
     # Dataverse's execution depth: 1 for a request made directly, more for what a plug-in or workflow

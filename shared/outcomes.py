@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.events import ChangeEvent
 
 
 class OutcomeKind(StrEnum):
@@ -21,6 +25,9 @@ class Outcome:
     delay_seconds: float | None = None
     writes: int = 0
     target_keys: tuple[str, ...] = field(default_factory=tuple)
+    # A retry-later that must come back as another event than the one applied (settlement sends it
+    # in its place, counted as the next attempt of it).
+    again: ChangeEvent | None = field(default=None, compare=False, repr=False)
 
     @staticmethod
     def written(writes: int, target_keys: tuple[str, ...] = ()) -> Outcome:
@@ -31,8 +38,10 @@ class Outcome:
         return Outcome(OutcomeKind.SKIPPED, reason=reason, detail=detail)
 
     @staticmethod
-    def retry_later(reason: str, detail: str, delay_seconds: float | None = None) -> Outcome:
-        return Outcome(OutcomeKind.RETRY_LATER, reason=reason, detail=detail, delay_seconds=delay_seconds)
+    def retry_later(
+        reason: str, detail: str, delay_seconds: float | None = None, again: ChangeEvent | None = None
+    ) -> Outcome:
+        return Outcome(OutcomeKind.RETRY_LATER, reason=reason, detail=detail, delay_seconds=delay_seconds, again=again)
 
     @staticmethod
     def parked(reason: str, detail: str) -> Outcome:
@@ -57,6 +66,9 @@ OUT_OF_SCOPE = "out-of-scope"  # a legal entity outside PROJOPS_COMPANIES
 # Retry and park reasons.
 MISSING_DEPENDENCY = "missing-dependency"
 TRANSIENT = "transient"
+# Another instance applied an event of the record while this one did (a lost session lock): sent
+# again to be written from what the source holds now.
+STATE_CONFLICT = "state-conflict"
 REJECTED = "rejected-by-target"
 MAPPING = "mapping-error"
 UNDECODABLE = "undecodable"

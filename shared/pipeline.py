@@ -41,13 +41,15 @@ from shared.outcomes import (
     SOURCE_EXISTS,
     SOURCE_GONE,
     STALE,
+    STATE_CONFLICT,
     TOMBSTONE,
     TRANSIENT,
     UNCHANGED,
     Outcome,
 )
+from shared.records import row_version
 from shared.settings import Settings
-from shared.state.base import SyncState
+from shared.state.base import StateConflictError, SyncState
 from shared.targets import (
     TargetRow,
     build_target_rows,
@@ -81,6 +83,26 @@ async def apply_event(engine: Engine, table_map: TableMap, event: ChangeEvent) -
         return Outcome.parked(MAPPING, str(exc))
     except (PermanentServiceError, PreconditionFailedError, RecordExistsError, NotFoundError) as exc:
         return Outcome.parked(REJECTED, _service_text(exc))
+    except StateConflictError as exc:
+        return Outcome.retry_later(STATE_CONFLICT, str(exc), again=_written_again(table_map, event))
+
+
+def _written_again(table_map: TableMap, event: ChangeEvent) -> ChangeEvent | None:
+    """What is sent again when another instance applied an event of the record while this one did
+    (its session lock expired mid-event, Service Bus gave the session to another): this instance's
+    target write may have landed after the other's, so the target can hold an older row than the
+    source and than the state the other stored. Its retry (in the record's session, after the other
+    instance) writes what the source holds now: read again, with the version of the row read (not
+    this event's, which the other's state may have passed: the version guard would skip it as stale),
+    and written even where the state's hash says unchanged. A delete goes again as it is: it
+    re-reads nothing, and the tombstone and versions then decide."""
+    if event.operation is Operation.DELETE:
+        return None
+    again = event.replace(version=None, rewrite=True)
+    if table_map.source.system is System.DATAVERSE:
+        # A Finance flow reads the row again under the session anyway, by the key the images give.
+        again = again.replace(record=None, before=None, changed=None, partial=False, notification_only=True)
+    return again
 
 
 def _service_text(exc: ServiceError) -> str:
@@ -101,6 +123,10 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         return Outcome.skipped(OPERATION_NOT_ALLOWED, operation.value)
 
     state = await engine.state.get_state(table_map.name, event.key)
+    # Every state write of this event is conditional on what was read here (and fan-out rows on
+    # theirs): if another instance applies an event of the record meanwhile, the write is refused
+    # (StateConflictError) instead of putting an older version over the other's.
+    read = state
     if state is not None and state.tombstone:
         if operation is not Operation.CREATE and not _reads_past_tombstone(table_map, operation):
             return Outcome.skipped(TOMBSTONE)
@@ -135,6 +161,11 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     record = await complete_record(engine, table_map, event, state)
     if record is None:
         return Outcome.skipped(SOURCE_GONE)
+    if event.rewrite and table_map.source.system is System.DATAVERSE:
+        # The row was read again (shared.targets.complete_record): its own version is what is applied.
+        version = row_version(record.get("versionnumber"))
+        if version is not None:
+            event = event.replace(version=version)
     if table_map.filter is not None and not passes_filter(table_map, record):
         return Outcome.skipped(FILTERED, table_map.filter.description)
 
@@ -142,9 +173,11 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     written: list[str] = []
     for row in rows:
         row_state = state if row.state_key == event.key else await engine.state.get_state(table_map.name, row.state_key)
+        row_read = row_state
         digest = payload_hash(row.payload)
-        # Reconcile saw the target differ from this payload: what we last wrote says nothing then.
-        repairing = event.source is Source.RECONCILE
+        # Reconcile saw the target differ from this payload, or another instance's older write may
+        # have landed over ours: what we last wrote says nothing then.
+        repairing = event.source is Source.RECONCILE or event.rewrite
         if row_state is not None and row_state.payload_hash == digest and not row_state.tombstone and not repairing:
             continue
         moved = moved_from(table_map, row, row_state)
@@ -154,7 +187,8 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
         await write_row(engine, table_map, row, row_state)
         written.append(row.key_text)
         if row.state_key != event.key:
-            await engine.state.put_state(SyncState(table_map.name, row.state_key, event.version, digest, row.key_text))
+            fanned = SyncState(table_map.name, row.state_key, event.version, digest, row.key_text)
+            await engine.state.put_state(fanned, read=row_read)
         elif state is None or state.payload_hash != digest or state.tombstone:
             state = SyncState(table_map.name, event.key, event.version, digest, row.key_text)
 
@@ -162,7 +196,7 @@ async def _apply(engine: Engine, table_map: TableMap, event: ChangeEvent) -> Out
     if event.version is not None and (main.version is None or event.version > main.version):
         main.version = event.version
     main.tombstone = False
-    await engine.state.put_state(main)
+    await engine.state.put_state(main, read=read)
     if not written:
         return Outcome.skipped(UNCHANGED)
     return Outcome.written(len(written), tuple(written))
@@ -215,7 +249,7 @@ async def _note_echo(engine: Engine, table_map: TableMap, event: ChangeEvent, st
     if state is not None and state.payload_hash is None and state.version == version:
         return  # nothing to note: a second echo of the same write
     target_key = state.target_key if state is not None else None
-    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, target_key))
+    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, target_key), read=state)
 
 
 async def _source_still_has(engine: Engine, table_map: TableMap, event: ChangeEvent) -> bool:

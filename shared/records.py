@@ -53,6 +53,18 @@ def has_field(record: Mapping[str, Value], name: str) -> bool:
     return any(key.lower() == wanted for key in record)
 
 
+def row_version(value: Any) -> int | None:
+    """versionnumber as the Web API gives it: a number, or its text where the client asked for
+    IEEE754-compatible Int64 values."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value < 2**63 else None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19 and int(value) < 2**63:
+        return int(value)
+    return None
+
+
 def normalize_webapi_row(row: Mapping[str, Any]) -> dict[str, Value]:
     """A Dataverse Web API row as the normalized values a plug-in message would have given.
 

@@ -92,7 +92,7 @@ async def _consequence(
             await _park_event(state, flow, event, final.reason or RETRY_BUDGET, final.detail or "")
             return final
         delay = retry_delay(settings, event.attempt, outcome.delay_seconds)
-        again = event.replace(
+        again = (outcome.again or event).replace(
             attempt=event.attempt + 1,
             event_id=derive_id(event.event_id, f"attempt-{event.attempt + 1}"),
         )

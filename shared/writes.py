@@ -180,7 +180,7 @@ async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, s
         rows = await build_target_rows(engine, table_map, event, dict(event.before))
         keys.extend((row.state_key, row.key) for row in rows)
     if not keys:
-        await engine.state.put_state(SyncState(table_map.name, event.key, event.version, tombstone=True))
+        await engine.state.put_state(SyncState(table_map.name, event.key, event.version, tombstone=True), read=state)
         return Outcome.skipped(NEVER_SYNCED, "no target key known and no pre image to derive it from")
 
     client = engine.client_for(table_map.target.system)
@@ -188,5 +188,5 @@ async def delete_rows(engine: Engine, table_map: TableMap, event: ChangeEvent, s
         await client.delete(table_map.target.entity_set, typed_target_key(table_map, key))
     key_texts = tuple(json.dumps(key, default=str) for _, key in keys)
     version = max((v for v in (event.version, state.version if state else None) if v is not None), default=None)
-    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True))
+    await engine.state.put_state(SyncState(table_map.name, event.key, version, None, key_texts[0], True), read=state)
     return Outcome.written(len(keys), key_texts)

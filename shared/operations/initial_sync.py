@@ -32,7 +32,7 @@ from shared.events import ChangeEvent, Operation, Source, derive_id
 from shared.maps import CompanyRuleKind, Registry, System, TableMap
 from shared.operations.read_ahead import in_turn, read_ahead
 from shared.pipeline import source_key
-from shared.records import normalize_finance_row, normalize_webapi_row
+from shared.records import normalize_finance_row, normalize_webapi_row, row_version
 from shared.runtime import Runtime
 from shared.state.base import StateStore, SyncRun
 from shared.values import utc_now
@@ -193,7 +193,7 @@ def row_event(
         company = None
         # The row's version as read: a live change applied after the page was read is newer, and the
         # row fed after it is then stale, not written over it.
-        version = _row_version(record.get("versionnumber"))
+        version = row_version(record.get("versionnumber"))
     else:
         record = normalize_finance_row(row)
         key = ""
@@ -212,18 +212,6 @@ def row_event(
         correlation_id=correlation_id,
     )
     return event if key else event.replace(key=source_key(table_map, event))
-
-
-def _row_version(value: Any) -> int | None:
-    """versionnumber as the Web API gives it: a number, or its text where the client asked for
-    IEEE754-compatible Int64 values."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if 0 <= value < 2**63 else None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 19 and int(value) < 2**63:
-        return int(value)
-    return None
 
 
 async def _feed(runtime: Runtime, table_map: TableMap, run: SyncRun, page: Page) -> int:

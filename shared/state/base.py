@@ -6,12 +6,13 @@ Two implementations stand behind it: Azure Table Storage (production, Azurite in
 
 from __future__ import annotations
 
+import enum
 import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol, TypeAlias
 
 from shared.values import utc_now
 
@@ -27,6 +28,25 @@ class SyncState:
     target_key: str | None = None
     tombstone: bool = False
     updated_at: datetime = field(default_factory=utc_now)
+    # Which write of the row this is, as the store names it (Table Storage's ETag, SQLite's revision
+    # column): set by get_state and by a successful put_state, and what a put_state given it as
+    # `read` is conditional on. Not part of the state's value: two reads of one row compare equal.
+    revision: str | None = field(default=None, compare=False)
+
+
+class StateConflictError(Exception):
+    """A conditional put_state found the row no longer what was read: another instance applied an
+    event of the record in between (its session lock expired while this one worked, and Service Bus
+    gave the session to another). Nothing was written."""
+
+
+class _Unread(enum.Enum):
+    UNREAD = "unread"
+
+
+# put_state's `read` when the write follows no read: it replaces whatever is stored (tests, tools).
+UNREAD: Final = _Unread.UNREAD
+Read: TypeAlias = SyncState | Literal[_Unread.UNREAD] | None
 
 
 @dataclass
@@ -133,7 +153,11 @@ class StateStore(Protocol):
         it of the few rows it finds orphaned, never the flows)."""
         ...
 
-    async def put_state(self, state: SyncState) -> None: ...
+    async def put_state(self, state: SyncState, *, read: Read = UNREAD) -> None:
+        """Store `state`. Given `read`, what get_state answered before (None: no row), the write is
+        made only if the row is still that one, else StateConflictError; it is one request either
+        way. On success `state.revision` names the row just written."""
+        ...
 
     async def park(self, parked: ParkedEvent) -> None: ...
 

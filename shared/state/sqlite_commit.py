@@ -12,6 +12,12 @@ One bad statement must not fail the writers it happened to share a turn with: wh
 refused (a constraint, a value SQLite cannot bind), the turn is rolled back and each writer's write
 is made in a transaction of its own, so only the writer whose statement was refused gets the error.
 A failure of the database itself (locked past the timeout, I/O, full) goes to every writer.
+
+A conditional write (a state row written only if it is still the revision that was read) is a
+"checked" statement: one that must change a row for each time it is made. When one in the turn
+changes none, the turn is refused like a bad statement, so the writes are made again each alone and
+only the writer whose condition failed gets StateConflictError; a conflict is rare, the fast path
+stays one transaction for the turn.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+
+from shared.state.base import StateConflictError
 
 _TALLY = (
     "INSERT INTO outcometally VALUES (?,?,?,?)"
@@ -36,6 +44,7 @@ _STATEMENT_ERRORS = (
     sqlite3.ProgrammingError,
     sqlite3.DataError,
     OverflowError,
+    StateConflictError,
 )
 
 
@@ -51,6 +60,7 @@ class _Write:
     statements: tuple[Statement, ...]
     tallies: tuple[Tally, ...]
     written_at: datetime | None
+    checked: tuple[Statement, ...] = ()
 
 
 class TurnCommit:
@@ -64,11 +74,13 @@ class TurnCommit:
         statements: tuple[Statement, ...] = (),
         tallies: tuple[Tally, ...] = (),
         written_at: datetime | None = None,
+        checked: tuple[Statement, ...] = (),
     ) -> asyncio.Future[None]:
         """Make these in the next commit, all or none of them; the future is done once committed.
-        A tally adds one to its row; `written_at` moves its scopes' last write on."""
+        A tally adds one to its row; `written_at` moves its scopes' last write on; a `checked`
+        statement that changes no row fails the write with StateConflictError."""
         loop = asyncio.get_running_loop()
-        write = _Write(loop.create_future(), statements, tallies, written_at)
+        write = _Write(loop.create_future(), statements, tallies, written_at, checked)
         self._pending.append(write)
         if self._scheduled is None:
             # call_soon runs after every callback already due in this turn: they all join this commit.
@@ -106,12 +118,16 @@ class TurnCommit:
 
     def _transaction(self, writes: list[_Write]) -> None:
         statements: dict[str, list[tuple[object, ...]]] = {}
+        checked: set[str] = set()
         tallies: Counter[Tally] = Counter()
         latest: dict[str, datetime] = {}
         for write in writes:
             for sql, params in write.statements:
                 # Same statement, same order: two writes of one row keep the later, as before.
                 statements.setdefault(sql, []).append(params)
+            for sql, params in write.checked:
+                statements.setdefault(sql, []).append(params)
+                checked.add(sql)
             at = write.written_at
             for tally in write.tallies:
                 tallies[tally] += 1
@@ -122,10 +138,10 @@ class TurnCommit:
         db.execute("BEGIN IMMEDIATE")
         try:
             for sql, rows in statements.items():
-                if len(rows) == 1:
-                    db.execute(sql, rows[0])
-                else:
-                    db.executemany(sql, rows)
+                cursor = db.execute(sql, rows[0]) if len(rows) == 1 else db.executemany(sql, rows)
+                if sql in checked and cursor.rowcount != len(rows):
+                    # In a turn of several, which one is not known here: each alone (above) tells.
+                    raise StateConflictError("the state row changed since it was read")
             if tallies:
                 db.executemany(_TALLY, [(*row, n) for row, n in tallies.items()])
             if latest:

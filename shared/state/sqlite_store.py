@@ -10,18 +10,23 @@ is committed. Other processes on the file (the CLI, the console) see a whole tur
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from shared.state.base import (
     DEFAULT_OUTCOME_RETENTION_DAYS,
+    UNREAD,
     OutcomeRecord,
     OutcomeTally,
     ParkedEvent,
+    Read,
     RetentionClock,
+    StateConflictError,
     SyncRun,
     SyncState,
     tally_bucket,
@@ -32,7 +37,8 @@ from shared.values import utc_now
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncstate (
   flow TEXT NOT NULL, key TEXT NOT NULL, version INTEGER, payload_hash TEXT, target_key TEXT,
-  tombstone INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (flow, key));
+  tombstone INTEGER NOT NULL, updated_at TEXT NOT NULL, revision TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (flow, key));
 CREATE TABLE IF NOT EXISTS parked (
   id TEXT PRIMARY KEY, flow TEXT NOT NULL, key TEXT NOT NULL, reason TEXT NOT NULL, error TEXT NOT NULL,
   attempts INTEGER NOT NULL, event TEXT NOT NULL, parked_at TEXT NOT NULL, status TEXT NOT NULL,
@@ -51,6 +57,30 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_by_record ON outcomes (flow, key, at);
 CREATE INDEX IF NOT EXISTS outcomes_by_time ON outcomes (at);
 """
+
+_STATE_COLUMNS = "flow, key, version, payload_hash, target_key, tombstone, updated_at, revision"
+_PUT_STATE = f"INSERT OR REPLACE INTO syncstate ({_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+# Written only if the row is still the revision read (NULL: there was none, so only an insert): a
+# row changed since, or made since, is left as it is and the statement changes nothing.
+_PUT_STATE_IF = (
+    f"INSERT INTO syncstate ({_STATE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (flow, key) DO UPDATE SET version=excluded.version, payload_hash=excluded.payload_hash,"
+    " target_key=excluded.target_key, tombstone=excluded.tombstone, updated_at=excluded.updated_at,"
+    " revision=excluded.revision WHERE syncstate.revision=?"
+)
+
+
+def _add_revision(db: sqlite3.Connection) -> None:
+    """A file made before state writes were conditional has no revision column: added, its rows
+    read as revision '' (what the first conditional write of each then expects)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(syncstate)")}
+    if "revision" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE syncstate ADD COLUMN revision TEXT NOT NULL DEFAULT ''")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column" not in str(exc):  # another process on the file added it first
+            raise
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -99,16 +129,22 @@ class SqliteStateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        _add_revision(self._db)
         self._commit = TurnCommit(self._db)
+        # A revision names one write: this store's own prefix and a count, unique across the processes
+        # on the file without asking the file, so a write knows the revision it made.
+        self._revision_prefix = uuid.uuid4().hex[:12]
+        self._revisions = itertools.count(1)
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
         row = self._db.execute(
-            "SELECT version, payload_hash, target_key, tombstone, updated_at FROM syncstate WHERE flow=? AND key=?",
+            "SELECT version, payload_hash, target_key, tombstone, updated_at, revision FROM syncstate"
+            " WHERE flow=? AND key=?",
             (flow, key),
         ).fetchone()
         if row is None:
             return None
-        return SyncState(flow, key, row[0], row[1], row[2], bool(row[3]), datetime.fromisoformat(row[4]))
+        return SyncState(flow, key, row[0], row[1], row[2], bool(row[3]), datetime.fromisoformat(row[4]), row[5])
 
     async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
         row = self._db.execute(
@@ -116,19 +152,28 @@ class SqliteStateStore:
         ).fetchone()
         return None if row is None else await self.get_state(flow, row[0])
 
-    async def put_state(self, state: SyncState) -> None:
-        await self._write(
-            "INSERT OR REPLACE INTO syncstate VALUES (?,?,?,?,?,?,?)",
-            (
-                state.flow,
-                state.key,
-                state.version,
-                state.payload_hash,
-                state.target_key,
-                int(state.tombstone),
-                state.updated_at.isoformat(),
-            ),
+    async def put_state(self, state: SyncState, *, read: Read = UNREAD) -> None:
+        revision = f"{self._revision_prefix}.{next(self._revisions)}"
+        values = (
+            state.flow,
+            state.key,
+            state.version,
+            state.payload_hash,
+            state.target_key,
+            int(state.tombstone),
+            state.updated_at.isoformat(),
+            revision,
         )
+        if read is UNREAD:
+            await self._write(_PUT_STATE, values)
+        else:
+            # Through the turn's commit like every write: a conflict fails this writer alone.
+            expected = None if read is None else read.revision
+            try:
+                await self._commit.submit(checked=((_PUT_STATE_IF, (*values, expected)),))
+            except StateConflictError:
+                raise StateConflictError(f"the state of {state.flow} {state.key} changed since it was read") from None
+        state.revision = revision
 
     async def park(self, parked: ParkedEvent) -> None:
         await self.update_parked(parked)

@@ -24,16 +24,25 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import EdmType, EntityProperty, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.state.base import (
     DEFAULT_OUTCOME_RETENTION_DAYS,
+    UNREAD,
     OutcomeRecord,
     OutcomeTally,
     ParkedEvent,
+    Read,
     RetentionClock,
+    StateConflictError,
     SyncRun,
     SyncState,
     tally_bucket,
@@ -221,8 +230,10 @@ class TableStateStore:
         await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def get_state(self, flow: str, key: str) -> SyncState | None:
-        entity = await self._get("syncstate", flow, key)
-        if entity is None:
+        client = await self._table("syncstate")
+        try:
+            entity = await client.get_entity(partition_key=encode_key(flow), row_key=encode_key(key))
+        except ResourceNotFoundError:
             return None
         return SyncState(
             flow=flow,
@@ -232,6 +243,8 @@ class TableStateStore:
             target_key=entity.get("target_key"),
             tombstone=bool(entity.get("tombstone")),
             updated_at=datetime.fromisoformat(entity["updated_at"]),
+            # The ETag comes with the read: a conditional write after it costs no request more.
+            revision=entity.metadata.get("etag"),
         )
 
     async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
@@ -242,7 +255,7 @@ class TableStateStore:
             return await self.get_state(flow, entity["key"])
         return None
 
-    async def put_state(self, state: SyncState) -> None:
+    async def put_state(self, state: SyncState, *, read: Read = UNREAD) -> None:
         values: dict[str, Any] = {
             "flow": state.flow,
             "key": state.key,
@@ -255,7 +268,27 @@ class TableStateStore:
         for name in ("payload_hash", "target_key"):
             if getattr(state, name) is not None:
                 values[name] = getattr(state, name)
-        await self._put("syncstate", state.flow, state.key, values)
+        client = await self._table("syncstate")
+        entity = {"PartitionKey": encode_key(state.flow), "RowKey": encode_key(state.key), **values}
+        if read is UNREAD:
+            answer = await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        else:
+            try:
+                if read is None or read.revision is None:
+                    # There was no row: only a create, which fails if another instance made one since.
+                    answer = await client.create_entity(entity)
+                else:
+                    answer = await client.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=read.revision,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+                # Made since (409), changed since (412), gone since (404): not the row that was read.
+                raise StateConflictError(f"the state of {state.flow} {state.key} changed since it was read") from exc
+        # The ETag comes back with the write too: a later conditional write of this state needs no read.
+        state.revision = answer.get("etag")
 
     async def park(self, parked: ParkedEvent) -> None:
         await self.update_parked(parked)

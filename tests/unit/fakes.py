@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +13,16 @@ from shared.clients.base import ChangePage, Key, KeyBinds, Page, Row, WriteMode,
 from shared.clients.batch import BatchRequest, BatchResponse
 from shared.errors import NotFoundError, RecordExistsError
 from shared.events import ChangeEvent
-from shared.state.base import OutcomeRecord, OutcomeTally, ParkedEvent, SyncRun, SyncState
+from shared.state.base import (
+    UNREAD,
+    OutcomeRecord,
+    OutcomeTally,
+    ParkedEvent,
+    Read,
+    StateConflictError,
+    SyncRun,
+    SyncState,
+)
 
 
 def _key(key: Key) -> tuple[tuple[str, str], ...]:
@@ -139,16 +150,27 @@ class MemoryState:
     states: dict[tuple[str, str], SyncState] = field(default_factory=dict)
     parked: dict[str, ParkedEvent] = field(default_factory=dict)
     outcomes: list[OutcomeRecord] = field(default_factory=list)
+    _revisions: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
+    # Copies in and out, as a real store: what a caller changes in a state it read is not stored
+    # until it writes it, and a conditional write is refused as the real stores refuse it.
     async def get_state(self, flow: str, key: str) -> SyncState | None:
-        return self.states.get((flow, key))
+        stored = self.states.get((flow, key))
+        return None if stored is None else dataclasses.replace(stored)
 
-    async def put_state(self, state: SyncState) -> None:
-        self.states[(state.flow, state.key)] = state
+    async def put_state(self, state: SyncState, *, read: Read = UNREAD) -> None:
+        stored = self.states.get((state.flow, state.key))
+        if read is not UNREAD:
+            expected = None if read is None else read.revision
+            if (None if stored is None else stored.revision) != expected:
+                raise StateConflictError(f"the state of {state.flow} {state.key} changed since it was read")
+        state.revision = str(next(self._revisions))
+        self.states[(state.flow, state.key)] = dataclasses.replace(state)
 
     async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
         found = (s for (f, _), s in self.states.items() if f == flow and s.target_key == target_key and not s.tombstone)
-        return next(found, None)
+        stored = next(found, None)
+        return None if stored is None else dataclasses.replace(stored)
 
     async def park(self, parked: ParkedEvent) -> None:
         self.parked[parked.id] = parked
