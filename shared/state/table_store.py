@@ -31,7 +31,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import EdmType, EntityProperty, UpdateMode
+from azure.data.tables import EdmType, EntityProperty, TableEntity, UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.state.base import (
@@ -52,12 +52,24 @@ from shared.values import utc_now
 
 CHUNK = 30_000
 MAX_KEY = 512
+_SAFE = " -_.~|:@!$&'()*+,;="
+# A key whose encoding is longer than MAX_KEY is stored under its head and hash, joined by "^": a
+# character the percent-encoding always escapes (to %5E), so no key's own encoding holds one and no
+# key, however crafted, can take a long key's row. Rows were hashed with "~" before, which the
+# encoding keeps: a short key of that shape had the long key's RowKey (get_state reads those rows
+# still, see _OLD_HASH_MARK).
+_HASH_MARK = "^"
+_OLD_HASH_MARK = "~"
+
+
+def _hashed(encoded: str, key: str, mark: str) -> str:
+    return encoded[:200] + mark + hashlib.sha256(key.encode()).hexdigest()
 
 
 def encode_key(key: str) -> str:
-    encoded = quote(key, safe=" -_.~|:@!$&'()*+,;=")
+    encoded = quote(key, safe=_SAFE)
     if len(encoded) > MAX_KEY:
-        return encoded[:200] + "~" + hashlib.sha256(key.encode()).hexdigest()
+        return _hashed(encoded, key, _HASH_MARK)
     return encoded
 
 
@@ -229,11 +241,28 @@ class TableStateStore:
         entity = {"PartitionKey": encode_key(partition), "RowKey": encode_key(row), **values}
         await client.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
-    async def get_state(self, flow: str, key: str) -> SyncState | None:
+    async def _state_entity(self, flow: str, key: str, row_key: str) -> TableEntity | None:
         client = await self._table("syncstate")
         try:
-            entity = await client.get_entity(partition_key=encode_key(flow), row_key=encode_key(key))
+            entity = await client.get_entity(partition_key=encode_key(flow), row_key=row_key)
         except ResourceNotFoundError:
+            return None
+        # The row under a key's RowKey is that key's only if it says so: another key's (under a hash,
+        # or an old row's, _OLD_HASH_MARK) is no state of this one.
+        return entity if entity.get("key") == key and entity.get("flow") == flow else None
+
+    async def get_state(self, flow: str, key: str) -> SyncState | None:
+        row_key = encode_key(key)
+        entity = await self._state_entity(flow, key, row_key)
+        revision = None if entity is None else entity.metadata.get("etag")
+        if entity is None and _HASH_MARK in row_key:
+            # A long key's row from before the "^" mark: read where it is, written on under the new
+            # RowKey (revision None: a create there, refused if another instance made one since).
+            # The old row stays, unread once the new one exists; a long key of a record nothing was
+            # stored for costs this one read more, and only such keys do.
+            old = quote(key, safe=_SAFE)
+            entity = await self._state_entity(flow, key, _hashed(old, key, _OLD_HASH_MARK))
+        if entity is None:
             return None
         return SyncState(
             flow=flow,
@@ -244,7 +273,7 @@ class TableStateStore:
             tombstone=bool(entity.get("tombstone")),
             updated_at=datetime.fromisoformat(entity["updated_at"]),
             # The ETag comes with the read: a conditional write after it costs no request more.
-            revision=entity.metadata.get("etag"),
+            revision=revision,
         )
 
     async def find_by_target_key(self, flow: str, target_key: str) -> SyncState | None:
@@ -252,7 +281,11 @@ class TableStateStore:
         query = "PartitionKey eq @flow and target_key eq @target and tombstone eq false"
         parameters = {"flow": encode_key(flow), "target": target_key}
         async for entity in client.query_entities(query, parameters=parameters):
-            return await self.get_state(flow, entity["key"])
+            # A long key's row from before the "^" mark stays behind its new row (get_state): what
+            # it says of the target is only the record's if the record's state still says it.
+            state = await self.get_state(flow, entity["key"])
+            if state is not None and state.target_key == target_key and not state.tombstone:
+                return state
         return None
 
     async def put_state(self, state: SyncState, *, read: Read = UNREAD) -> None:
