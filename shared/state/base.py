@@ -202,6 +202,13 @@ class StateStore(Protocol):
     async def close(self) -> None: ...
 
 
+# An outcome purge runs inside a settle (the stores purge as they record an outcome), so it deletes at
+# most this many rows: the first settle of a process after a large initial sync would otherwise delete
+# every row past the retention, one request each, before its message completes. A purge that found
+# rows is due again at the next settle, so a backlog goes a bounded piece per settle, many times faster
+# than settles add rows; one that found none waits PURGE_INTERVAL_SECONDS.
+OUTCOME_PURGE_ROWS = 200
+
 # Purging is done by the stores when a row is dismissed, at most this often: no timer function is
 # needed, and dismissed rows older than the retention only exist after someone dismissed something.
 PURGE_INTERVAL_SECONDS = 3600
@@ -224,3 +231,7 @@ class RetentionClock:
             return None
         self._last = now
         return utc_now() - timedelta(days=self.retention_days)
+
+    def due_again(self) -> None:
+        """The purge just made left rows behind (it deletes a bounded number): the next call is due."""
+        self._last = None

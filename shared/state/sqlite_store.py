@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shared.state.base import (
     DEFAULT_OUTCOME_RETENTION_DAYS,
+    OUTCOME_PURGE_ROWS,
     UNREAD,
     OutcomeRecord,
     OutcomeTally,
@@ -328,7 +329,13 @@ class SqliteStateStore:
     def _purge_outcomes_now_and_then(self) -> None:
         cutoff = self._outcome_retention.cutoff_if_due()
         if cutoff is not None:
-            self._db.execute("DELETE FROM outcomes WHERE at < ?", (cutoff.isoformat(),))
+            # A bounded piece each settle, as on Table Storage (base.OUTCOME_PURGE_ROWS).
+            deleted = self._db.execute(
+                "DELETE FROM outcomes WHERE rowid IN (SELECT rowid FROM outcomes WHERE at < ? LIMIT ?)",
+                (cutoff.isoformat(), OUTCOME_PURGE_ROWS),
+            ).rowcount
+            if deleted == OUTCOME_PURGE_ROWS:
+                self._outcome_retention.due_again()
 
     async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
         rows = self._db.execute(

@@ -7,7 +7,7 @@ a parked event's text is split across properties.
 
 Outcomes (for `trace`) are partitioned by day: PartitionKey = the UTC date, RowKey = flow|key|time|event.
 A record's history is one RowKey-range query per day of the retention, each inside one partition,
-and the purge drops whole past days instead of scanning the table for old rows.
+and the purge reads past days only, deleting a bounded piece of them per settle (_purge_outcomes).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from urllib.parse import quote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
+    AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceModifiedError,
@@ -36,6 +38,7 @@ from azure.data.tables.aio import TableClient, TableServiceClient
 
 from shared.state.base import (
     DEFAULT_OUTCOME_RETENTION_DAYS,
+    OUTCOME_PURGE_ROWS,
     UNREAD,
     OutcomeRecord,
     OutcomeTally,
@@ -49,6 +52,8 @@ from shared.state.base import (
 )
 from shared.state.group_commit import GroupCommit, all_settled
 from shared.values import utc_now
+
+_log = logging.getLogger(__name__)
 
 CHUNK = 30_000
 MAX_KEY = 512
@@ -625,11 +630,50 @@ class TableStateStore:
         return [r if isinstance(r, BaseException) else None for r in results]
 
     async def _purge_outcomes(self, before: datetime) -> None:
+        """Delete up to OUTCOME_PURGE_ROWS outcomes of the days before `before`'s, as entity-group
+        transactions of up to 100 per day, in parallel. It runs inside a settle: a backlog (after a
+        large initial sync) goes a bounded piece per settle, the purge due again while it finds rows."""
         client = await self._table("outcomes")
-        old = client.query_entities("PartitionKey lt @day", parameters={"day": before.date().isoformat()})
-        async for entity in old:
-            with contextlib.suppress(ResourceNotFoundError):
-                await client.delete_entity(partition_key=entity["PartitionKey"], row_key=entity["RowKey"])
+        days: dict[str, list[dict[str, Any]]] = {}
+        more = False
+        results: list[Any]
+        try:
+            pages = client.query_entities(
+                "PartitionKey lt @day",
+                parameters={"day": before.date().isoformat()},
+                results_per_page=OUTCOME_PURGE_ROWS,
+                select=["PartitionKey", "RowKey"],
+            ).by_page()
+            async for page in pages:
+                async for entity in page:
+                    row = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"]}
+                    days.setdefault(row["PartitionKey"], []).append(row)
+                break  # one page, at most OUTCOME_PURGE_ROWS
+            # A page may hold fewer, even none, and still not be the last (Query timeout and pagination).
+            more = bool(days) or getattr(pages, "continuation_token", None) is not None
+            chunks = [
+                rows[i : i + TRANSACTION_ENTITIES]
+                for rows in days.values()
+                for i in range(0, len(rows), TRANSACTION_ENTITIES)
+            ]
+            results = await asyncio.gather(
+                *(client.submit_transaction([("delete", row) for row in chunk]) for chunk in chunks),
+                return_exceptions=True,
+            )
+        except AzureError as exc:
+            results = [exc]
+        failed = [r for r in results if isinstance(r, BaseException)]
+        for error in failed:
+            if not isinstance(error, AzureError):
+                raise error
+        # A chunk refused as not found (the transaction fails whole) lost a row to another instance
+        # purging the same rows: the next purge reads again. Any other failure waits the interval,
+        # logged: the settle's own writes are stored, and failing it for a purge would redeliver it.
+        if more and all(getattr(error, "status_code", None) == 404 for error in failed):
+            self._outcome_retention.due_again()
+        for error in failed:
+            if getattr(error, "status_code", None) != 404:
+                _log.warning("outcome purge failed, tried again within the hour: %s", error)
 
     async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
         client = await self._table("outcomes")

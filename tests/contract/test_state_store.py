@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.state.base import OutcomeRecord, ParkedEvent, StateStore, SyncRun, SyncState
+from shared.state.base import OUTCOME_PURGE_ROWS, OutcomeRecord, ParkedEvent, StateStore, SyncRun, SyncState
 from shared.state.sqlite_store import SqliteStateStore
 from shared.state.table_store import TableStateStore
 
@@ -278,6 +280,66 @@ async def test_outcomes_older_than_their_retention_are_purged(azurite_connection
         # The row written before the purge is gone; the one written after it waits for the next purge
         # but lies beyond what a trace reads.
         assert kinds == ["skipped"], type(store).__name__
+
+
+async def _outcomes_before(store: StateStore, before: datetime) -> int:
+    """How many outcome rows the store still holds from before `before` (what a trace no longer reads)."""
+    if isinstance(store, SqliteStateStore):
+        return int(store._db.execute("SELECT count(*) FROM outcomes WHERE at < ?", (before.isoformat(),)).fetchone()[0])
+    assert isinstance(store, TableStateStore)
+    client = await store._table("outcomes")
+    old = client.query_entities("PartitionKey lt @day", parameters={"day": before.date().isoformat()})
+    return len([entity async for entity in old])
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "tables"])
+async def test_a_settle_purges_a_bounded_number_of_old_outcomes_and_later_settles_finish(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The purge runs inside a settle: after a large initial sync, the first settle of each new process
+    deleted every outcome past the retention before its message could complete."""
+    now = datetime.now(UTC)
+    cutoff = now - timedelta(days=30)
+    stores: list[StateStore]
+    if backend == "sqlite":
+        path = str(tmp_path / "s.db")
+        stores = [
+            SqliteStateStore(path, outcome_retention_days=3650),
+            SqliteStateStore(path, outcome_retention_days=30),
+        ]
+    else:
+        connection, prefix = request.getfixturevalue("azurite_connection_string"), f"t{uuid.uuid4().hex[:10]}"
+        stores = [
+            TableStateStore(connection_string=connection, table_prefix=prefix, outcome_retention_days=days)
+            for days in (3650, 30)
+        ]
+    seed, live = stores
+    try:
+        old = 2 * OUTCOME_PURGE_ROWS + 30
+        # Three past days (three partitions on Table Storage), written by a process keeping ten years.
+        await asyncio.gather(
+            *(
+                seed.record_outcome(OutcomeRecord("f", f"k{i}", "written", at=now - timedelta(days=40 + i % 3)))
+                for i in range(old)
+            )
+        )
+        await seed.record_outcome(OutcomeRecord("f", "recent", "written", at=now - timedelta(days=1)))
+        assert await _outcomes_before(live, cutoff) == old
+
+        left = [old]
+        for i in range(10):
+            await live.record_settlement(OutcomeRecord("f", "live", "written", event_id=f"e{i}"), ["f"])
+            left.append(await _outcomes_before(live, cutoff))
+            if left[-1] == 0:
+                break
+        assert left[1] == old - OUTCOME_PURGE_ROWS, left  # the first settle deleted no more than its share
+        assert all(a - b <= OUTCOME_PURGE_ROWS for a, b in itertools.pairwise(left)), left
+        assert left[-1] == 0, left  # and the settles after it finished the purge
+        assert [o.kind for o in await live.list_outcomes("f", "recent")] == ["written"]
+        assert len(await live.list_outcomes("f", "live")) == len(left) - 1
+    finally:
+        for store in stores:
+            await store.close()
 
 
 async def test_an_event_with_a_key_longer_than_a_property_holds_can_still_be_parked(store: StateStore) -> None:
