@@ -31,6 +31,9 @@ from shared.state.base import ParkedEvent
 from shared.values import utc_now
 
 ROUTERS = {DATAVERSE_ROUTER, FINANCE_ROUTER}
+# A dismissal's reason is kept on each parked row it closes, and a Table Storage property holds 32K
+# UTF-16 units: a reason is a sentence or two, so longer is refused, not cut without saying.
+DISMISS_REASON_CHARS = 2_000
 
 
 @dataclass
@@ -151,6 +154,10 @@ def _replayed_source(source: Source) -> Source:
 async def dismiss(runtime: Runtime, parked: list[ParkedEvent], *, by: str, why: str) -> list[str]:
     if not why.strip():
         raise ValueError("say why the events are dismissed: it is kept for audit")
+    if len(why) > DISMISS_REASON_CHARS:
+        raise ValueError(
+            f"the reason is {len(why):,} characters: say why in at most {DISMISS_REASON_CHARS:,} (it is kept for audit)"
+        )
     closed = []
     for item in parked:
         item.status = "dismissed"

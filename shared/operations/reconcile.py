@@ -42,6 +42,7 @@ from shared.operations.initial_sync import check_since, record_failure, row_even
 from shared.records import field_value, normalize_finance_row
 from shared.runtime import Runtime
 from shared.state.base import SyncRun
+from shared.state.bounded import cut, json_text
 from shared.targets import TargetRow, build_target_rows, passes_filter, typed_target_key
 from shared.telemetry import record_reconcile
 from shared.values import Value, parse_iso_datetime, utc_now
@@ -52,6 +53,9 @@ DETAIL_LIMIT = 200
 # Rows kept per kind and company in the report the state store holds (a Table Storage property
 # holds 64 KiB).
 STORED_DETAIL_LIMIT = 10
+# Characters of JSON the stored report may take: it is one of the run's options, which are one
+# property together (shared/state/bounded.py), so some of the property is left to the others.
+STORED_REPORT_CHARS = 24_000
 NO_COMPANY = "-"
 PAGE_SIZE = 5000
 SEND_CHUNK = 100
@@ -159,6 +163,70 @@ class ReconcileReport:
 
     def to_json(self, detail_limit: int | None = None) -> str:
         return dumps(self.to_dict(detail_limit))
+
+
+def stored_report(report: ReconcileReport) -> dict[str, Any]:
+    """The report a run row keeps, which the admin API, `reconcile --url` and the console show: up to
+    STORED_DETAIL_LIMIT rows per kind and company, and if that is more than STORED_REPORT_CHARS,
+    shortened until it fits (values cut, then fewer rows, then fewer companies: those with the most
+    drift stay), saying so in a note. Counts and totals stay whole."""
+    data = report.to_dict(STORED_DETAIL_LIMIT)
+    size = len(json_text(data))
+    if size <= STORED_REPORT_CHARS:
+        return data
+    levels = ((STORED_DETAIL_LIMIT, 200, None), (3, 100, None), (1, 40, None), (0, 40, 50), (0, 40, 0))
+    for rows, chars, companies in levels:
+        short = _shortened_report(data, rows, chars, companies)
+        listed = f"{len(short['companies'])} of {len(data['companies'])} companies, " if companies is not None else ""
+        short["notes"].append(
+            f"this stored report is shortened to fit the run row ({size:,} characters of JSON): {listed}at most "
+            f"{rows} rows per kind and company, values cut to {chars} characters; the counts are whole, and "
+            "reconcile run in-process (without --url) prints the whole report"
+        )
+        if len(json_text(short)) <= STORED_REPORT_CHARS:
+            break
+    return short
+
+
+def _shortened_report(data: dict[str, Any], rows: int, chars: int, companies: int | None) -> dict[str, Any]:
+    entries = list(data["companies"].items())
+    if companies is not None:
+        entries.sort(key=lambda item: -sum(int(item[1][f"{kind}_count"]) for kind in KINDS))
+        entries = entries[:companies]
+    short = dict(data)
+    short["companies"] = {cut(str(name), 40): _shortened_company(entry, rows, chars) for name, entry in entries}
+    short["notes"] = [cut(str(note), 500) for note in data["notes"][:20]]
+    short["options"] = {name: _short_value(value, chars) for name, value in data["options"].items()}
+    return short
+
+
+def _shortened_company(entry: dict[str, Any], rows: int, chars: int) -> dict[str, Any]:
+    short = dict(entry)
+    short["money"] = {cut(str(currency), 40): totals for currency, totals in list(entry["money"].items())[:20]}
+    for kind in KINDS:
+        short[kind] = [_shortened_drift(drift, chars) for drift in entry[kind][:rows]]
+    return short
+
+
+def _shortened_drift(drift: dict[str, Any], chars: int) -> dict[str, Any]:
+    return {
+        "key": {cut(str(name), chars): _short_value(value, chars) for name, value in drift["key"].items()},
+        "source_key": _short_value(drift.get("source_key"), chars),
+        "fields": [
+            {
+                "field": cut(str(difference["field"]), chars),
+                "source": _short_value(difference["source"], chars),
+                "target": _short_value(difference["target"], chars),
+            }
+            for difference in drift["fields"][:20]
+        ],
+        "error": _short_value(drift.get("error"), chars),
+    }
+
+
+def _short_value(value: Any, chars: int) -> Any:
+    text = value if isinstance(value, str) else json_text(value)
+    return cut(text, chars) if len(text) > chars else value
 
 
 # --- comparing values ---------------------------------------------------------------------------
@@ -640,7 +708,7 @@ async def reconcile(
     report.finished_at = utc_now()
     run_row.status = "completed"
     run_row.counts = {**report.totals, "drift": report.drift}
-    run_row.options["report"] = report.to_dict(STORED_DETAIL_LIMIT)
+    run_row.options["report"] = stored_report(report)
     run_row.updated_at = report.finished_at
     await runtime.engine.state.put_run(run_row)
     record_reconcile(table_map.name, report.id, run_row.counts)

@@ -32,6 +32,7 @@ from shared.state.base import (
     SyncState,
     tally_bucket,
 )
+from shared.state.bounded import errors_from, errors_text, options_text
 from shared.state.sqlite_commit import Statement, TurnCommit
 from shared.values import utc_now
 
@@ -266,8 +267,8 @@ class SqliteStateStore:
                 run.status,
                 run.cursor,
                 json.dumps(run.counts),
-                json.dumps(run.errors),
-                json.dumps(run.options, default=str),
+                errors_text(run.errors),
+                options_text(run.options),
                 run.started_at.isoformat(),
                 run.updated_at.isoformat(),
             ),
@@ -281,7 +282,7 @@ class SqliteStateStore:
             status=str(row[2]),
             cursor=row[3] if row[3] is None else str(row[3]),
             counts=json.loads(str(row[4])),
-            errors=json.loads(str(row[5])),
+            errors=errors_from(str(row[5])),
             options=json.loads(str(row[6])),
             started_at=datetime.fromisoformat(str(row[7])),
             updated_at=datetime.fromisoformat(str(row[8])),

@@ -50,6 +50,7 @@ from shared.state.base import (
     SyncState,
     tally_bucket,
 )
+from shared.state.bounded import errors_from, errors_text, options_text
 from shared.state.group_commit import GroupCommit, all_settled
 from shared.values import utc_now
 
@@ -350,7 +351,8 @@ class TableStateStore:
             await self._put(PARTS_TABLE, parked.id, f"{row:06d}", overflow)
         for name in ("closed_by", "closed_reason"):
             if getattr(parked, name) is not None:
-                values[name] = getattr(parked, name)
+                # The admin API bounds a dismissal's reason; a store keeps what fits whatever it is given.
+                values[name] = _fit(getattr(parked, name))
         if parked.closed_at is not None:
             values["closed_at"] = parked.closed_at.isoformat()
         await self._put("parked", parked.flow, parked.id, values)
@@ -455,8 +457,8 @@ class TableStateStore:
             "flow": run.flow,
             "status": run.status,
             "counts": json.dumps(run.counts),
-            "errors": _fit(json.dumps(run.errors)),
-            "options": json.dumps(run.options, default=str),
+            "errors": errors_text(run.errors),
+            "options": options_text(run.options),
             "started_at": run.started_at.isoformat(),
             "updated_at": run.updated_at.isoformat(),
         }
@@ -472,7 +474,7 @@ class TableStateStore:
             status=entity["status"],
             cursor=entity.get("cursor"),
             counts=json.loads(entity["counts"]),
-            errors=json.loads(entity["errors"]),
+            errors=errors_from(entity["errors"]),
             options=json.loads(entity["options"]),
             started_at=datetime.fromisoformat(entity["started_at"]),
             updated_at=datetime.fromisoformat(entity["updated_at"]),

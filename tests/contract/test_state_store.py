@@ -191,6 +191,75 @@ async def test_runs(store: StateStore) -> None:
     assert (await store.get_run("r1")) == run
 
 
+# Table Storage holds at most 32K UTF-16 units in a string property (64 KiB): what a run row keeps
+# must fit it, in either store, so the sandbox shows what production stores.
+PROPERTY_UNITS = 32 * 1024
+
+
+def _units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+async def test_a_runs_long_errors_and_report_are_stored_shortened_and_read_back(store: StateStore) -> None:
+    """Errors were cut mid-JSON (the run then unreadable: get_run, list_runs, resume and status broke)
+    and options stored whole (a reconcile's report over 64 KB: the run stayed "running" for ever)."""
+    errors = ["PermanentServiceError: " + "x" * 31_000] + [f"page {n}: 429 Too Many Requests" for n in range(3000)]
+    errors.append("the newest: Grüße " + "€" * 40_000)
+    drift = {"key": {"CustomerAccount": "US-001"}, "fields": [{"field": "SalesMemo", "source": "s" * 5000}]}
+    report = {"notes": ["n" * 40_000], "companies": {f"C{n:03d}": {"different": [drift] * 10} for n in range(50)}}
+    run = SyncRun(
+        id="big",
+        flow="customers",
+        status="completed",
+        counts={"drift": 500},
+        errors=errors,
+        options={"kind": "reconcile", "company": "USMF", "repair": False, "report": report},
+    )
+    await store.put_run(run)
+    got = await store.get_run("big")
+    assert got is not None and [r.id for r in await store.list_runs("customers")] == ["big"]
+    assert got.kind == "reconcile" and got.options["company"] == "USMF" and got.options["repair"] is False
+    assert got.counts == {"drift": 500} and got.status == "completed"
+    assert _units(json.dumps(got.errors)) < PROPERTY_UNITS and _units(json.dumps(got.options)) < PROPERTY_UNITS
+    # Items are shortened, not the JSON text: every error is still a line to read, the newest kept.
+    assert all(isinstance(e, str) for e in got.errors) and got.errors[-1].startswith("the newest: Grüße €€€")
+    assert any("not kept" in e for e in got.errors)
+    assert "shortened" in json.dumps(got.options)
+
+
+async def test_a_runs_errors_cut_mid_json_by_an_earlier_version_read_as_a_note(store: StateStore) -> None:
+    cut = json.dumps(["PermanentServiceError: " + "x" * 31_000])[:30_000]
+    run = SyncRun(id="old", flow="actuals", status="failed", started_at=datetime(2026, 11, 2, tzinfo=UTC))
+    await store.put_run(run)
+    # The row as the earlier version left it: its errors JSON cut at 30,000 characters.
+    if isinstance(store, SqliteStateStore):
+        store._db.execute("UPDATE syncruns SET errors=? WHERE id='old'", (cut,))
+    else:
+        assert isinstance(store, TableStateStore)
+        client = await store._table("syncruns")
+        entity = await client.get_entity("actuals", "old")
+        entity["errors"] = cut
+        await client.upsert_entity(entity)
+    await store.put_run(SyncRun(id="new", flow="actuals", started_at=datetime(2026, 11, 3, tzinfo=UTC)))
+    assert [r.id for r in await store.list_runs("actuals")] == ["new", "old"]
+    got = await store.get_run("old")
+    assert got is not None and got.status == "failed"
+    [note] = got.errors
+    assert "cut short" in note and "PermanentServiceError: xxx" in note
+
+
+async def test_a_dismissal_reason_and_name_longer_than_a_property_holds_are_kept_cut_to_fit(store: StateStore) -> None:
+    item = parked("actuals", "k", "rejected-by-target", 0)
+    await store.park(item)
+    item.status, item.closed_by, item.closed_reason = "dismissed", "u" * 40_000, "posted by hand " + "€" * 40_000
+    item.closed_at = datetime(2026, 11, 3, tzinfo=UTC)
+    await store.update_parked(item)
+    got = await store.get_parked(item.id)
+    assert got is not None and got.status == "dismissed" and got.closed_reason and got.closed_by
+    assert item.closed_reason.startswith(got.closed_reason) and got.closed_reason.startswith("posted by hand €")
+    assert item.closed_by.startswith(got.closed_by)
+
+
 async def test_sqlite_file_is_shared_between_stores(tmp_path: Path) -> None:
     first = SqliteStateStore(str(tmp_path / "state.db"))
     await first.put_state(SyncState("f", "k", 7))

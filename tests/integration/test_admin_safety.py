@@ -47,6 +47,23 @@ async def test_dismiss_needs_a_selector_or_all_with_its_count(sandbox: Sandbox) 
     assert await sandbox.runtime.engine.state.list_parked(status="parked") == []
 
 
+async def test_a_dismissal_reason_longer_than_the_audit_row_keeps_is_refused_with_its_limit(sandbox: Sandbox) -> None:
+    """The reason is kept on the parked row: past what Table Storage holds in a property (64 KB) the
+    dismissal failed there as a server error (the sandbox's SQLite took it whole)."""
+    assert sandbox.host is not None and sandbox.runtime is not None
+    await _park(sandbox, 2)
+    keyed = {"x-functions-key": sandbox.host.function_key}
+    async with httpx.AsyncClient(base_url=sandbox.host.http_url, headers=keyed) as client:
+        long = await client.post("/api/admin/dismiss", json={"all": True, "confirm": 2, "why": "€" * 40_000})
+        assert long.status_code == 400, long.text
+        assert "40,000 characters" in long.json()["error"] and "at most 2,000" in long.json()["error"]
+        assert len(await sandbox.runtime.engine.state.list_parked(status="parked")) == 2
+        fits = await client.post("/api/admin/dismiss", json={"all": True, "confirm": 2, "why": "€" * 2000})
+        assert fits.status_code == 200 and len(fits.json()["dismissed"]) == 2
+    closed = await sandbox.runtime.engine.state.list_parked(status="dismissed")
+    assert [p.closed_reason for p in closed] == ["€" * 2000] * 2
+
+
 async def test_the_audit_name_is_not_taken_from_a_header_anyone_can_send(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
