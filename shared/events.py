@@ -34,6 +34,21 @@ def check_key_length(key: str, error: type[Exception] = ValueError) -> None:
         raise error(f"the record key is {len(key):,} characters long, over {MAX_KEY_CHARS:,}: no record has one")
 
 
+# A version the state stores keep is a signed 64-bit integer (SQLite INTEGER, Table Storage Edm.Int64),
+# as the sources' are: Dataverse's versionnumber is SQL's rowversion, a bigint, and Finance's
+# ControlNumber an int64 (inferred: the sandbox's, like Finance's, are RecId-sized). A version outside
+# 0..2**63-1 no source wrote: kept, it would fail the state write after the target was written, or
+# hide every real change after it.
+MAX_VERSION = 2**63 - 1
+
+
+def source_version(value: object) -> int | None:
+    """`value` as a version if it is a whole number a source could have written, else no version."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_VERSION:
+        return value
+    return None
+
+
 class Source(StrEnum):
     DATAVERSE = "dataverse"
     FINANCE = "finance"

@@ -20,7 +20,7 @@ from shared.decoding.context import RemoteExecutionContext, created_on, lower_id
 from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
-from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id
+from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id, source_version
 from shared.jsonio import (
     MAX_MESSAGE_BYTES,
     MalformedJsonError,
@@ -296,11 +296,6 @@ def _changed_columns(target: dict[str, Any], primary: str) -> list[str]:
     return sorted(n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
 
 
-# versionnumber is SQL's rowversion, a bigint: a version outside it no Dataverse wrote, and kept it
-# would not fit the state stores (SQLite and Table Storage hold 64 bits) or would hide every real change.
-_MAX_VERSION = 2**63 - 1
-
-
 def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
     version: int | None = None
     if isinstance(target, dict) and target.get("RowVersion") not in (None, ""):
@@ -310,7 +305,7 @@ def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
             version = None
     if version is None and record and isinstance(record.get("versionnumber"), int):
         version = int(str(record["versionnumber"]))
-    return version if version is not None and 0 <= version <= _MAX_VERSION else None
+    return source_version(version)  # versionnumber is SQL's rowversion, a bigint
 
 
 # A synchronous step runs in no system job: its OperationId is the empty Guid, or absent.

@@ -15,7 +15,7 @@ from shared.decoding.dataverse import (
     malformed,
 )
 from shared.errors import DecodeError
-from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id
+from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id, source_version
 from shared.values import Value, is_ms_date, parse_iso_datetime, parse_ms_date, utc_now
 
 ENVELOPE = frozenset(
@@ -79,7 +79,6 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
         raise DecodeError(f"the business event {event_id} names no BusinessEventId")
     record = {name: _member(name, value) for name, value in payload.items() if name not in ENVELOPE}
     check_key_length(str(payload.get("ContextRecordSubject") or event_id), DecodeError)
-    control = payload.get("ControlNumber")
     return ChangeEvent(
         event_id=event_id,
         source=Source.FINANCE,
@@ -88,7 +87,7 @@ def _business_event(payload: Mapping[str, Any]) -> ChangeEvent:
         key=str(payload.get("ContextRecordSubject") or event_id),
         company=company,
         record=record,
-        version=int(control) if isinstance(control, int) else None,
+        version=source_version(payload.get("ControlNumber")),
         occurred_at=occurred or utc_now(),
         initiated_by=Initiator(
             aad_object_id=str(payload.get("InitiatingUserAADObjectId") or "").strip("{}").lower() or None

@@ -365,3 +365,22 @@ async def test_a_line_the_manager_verified_stays_verified_when_its_invoice_is_wr
     assert len(after_repair) == 600 and after_repair.pop(verified) == 192350002
     assert set(after_repair.values()) == {192350000}
     assert await parked(sandbox) == []
+
+
+async def test_a_control_number_past_what_a_version_holds_is_no_version_and_the_invoice_lands_once(
+    posted_setup: Sandbox,
+) -> None:
+    """ControlNumber is Finance's word: taken whole as the version, 2**63 made the state write fail
+    after Dataverse was written, so the invoice was written again on every retry and then parked."""
+    sandbox = posted_setup
+    await create_vendor(sandbox)
+    await sandbox.wait_quiet()
+    sandbox.finance._control = 2**63 - 1  # the next business event carries 2**63
+    await sandbox.finance.post_vendor_invoice("usmf", vendor_invoice("VI-0009"), [vendor_line(1)])
+    await sandbox.wait_quiet()
+    assert await parked(sandbox) == []
+    assert len(sandbox.dataverse.rows("msdyn_projectvendorinvoice")) == 1
+    assert len(sandbox.dataverse.rows("msdyn_projectvendorinvoiceline")) == 1
+    # Written once: before, every retry of the header's event wrote it again (6 batches here), then parked.
+    headers = [b for b in batches(sandbox) if "PATCH /api/data/v9.2/msdyn_projectvendorinvoices(" in b.body]
+    assert len(headers) == 1

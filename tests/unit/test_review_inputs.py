@@ -54,6 +54,16 @@ def test_a_version_no_dataverse_writes_is_dropped(version: int) -> None:
     assert _decode(_set(_context(), "versionnumber", 2**63 - 1)).version == 2**63 - 1
 
 
+@pytest.mark.parametrize("control", [2**63, 10**19, -1, True])
+def test_a_finance_control_number_no_version_holds_is_no_version(control: Any) -> None:
+    """The state stores hold a version in 64 bits, as the Dataverse decoder bounds it."""
+    real = json.loads((FIXTURES / BUSINESS_EVENT).read_text())
+    [event] = _finance({**real, "ControlNumber": control})
+    assert event.version is None
+    [event] = _finance({**real, "ControlNumber": 2**63 - 1})
+    assert event.version == 2**63 - 1
+
+
 def test_an_amount_out_of_range_is_refused_with_a_reason_not_written_out() -> None:
     for text in ("1E+999999999999", "9" * 100):
         with pytest.raises(MappingError, match="Amount: "):
