@@ -5,7 +5,9 @@ or control characters and are at most 1 KiB, so keys are percent-encoded (and ha
 with the original kept in a property. A string property holds at most 32K UTF-16 characters, so
 a parked event's text is split across properties.
 
-Outcomes (for `trace`) are partitioned by day: PartitionKey = the UTC date, RowKey = flow|key|time|event.
+Outcomes (for `trace`) are partitioned by day: PartitionKey = the UTC date, RowKey = record|time|event,
+where record is a fixed-length hash of flow and key (kept whole in properties, and checked on read),
+so a key of any length or script falls in its record's range.
 A record's history is one RowKey-range query per day of the retention, each inside one partition,
 and the purge reads past days only, deleting a bounded piece of them per settle (_purge_outcomes).
 """
@@ -569,7 +571,10 @@ class TableStateStore:
 
     @staticmethod
     def _outcome_prefix(flow: str, key: str) -> str:
-        return f"{encode_key(flow)}|{encode_key(key)}|"
+        # Not the encoded key: encoded again inside the row key, a long or non-ASCII one was hashed
+        # past 512 characters out of the range list_outcomes reads, and trace showed no history.
+        record = hashlib.sha256(json.dumps([flow, key]).encode()).hexdigest()[:32]
+        return f"{record}|"
 
     async def record_outcome(self, outcome: OutcomeRecord) -> None:
         values: dict[str, Any] = {
@@ -582,9 +587,10 @@ class TableStateStore:
             value = getattr(outcome, name)
             if value is not None:
                 values[name] = _fit(str(value))
-        row = f"{self._outcome_prefix(outcome.flow, outcome.key)}{outcome.at.isoformat()}|{outcome.event_id or ''}"
+        event = encode_key(outcome.event_id or "")
+        row = f"{self._outcome_prefix(outcome.flow, outcome.key)}{outcome.at.isoformat()}|{event}"
         day = outcome.at.date().isoformat()
-        entity = {"PartitionKey": day, "RowKey": encode_key(row), **values}
+        entity = {"PartitionKey": day, "RowKey": row, **values}
         partition = self._outcome_days.get(day)
         if partition is None:
             partition = self._outcome_days[day] = GroupCommit(partial(self._write_outcomes, day))
@@ -679,7 +685,7 @@ class TableStateStore:
 
     async def list_outcomes(self, flow: str, key: str) -> list[OutcomeRecord]:
         client = await self._table("outcomes")
-        low = encode_key(self._outcome_prefix(flow, key))
+        low = self._outcome_prefix(flow, key)  # then the time: digits, before "~"
         days = self._outcome_retention.retention_days or DEFAULT_OUTCOME_RETENTION_DAYS
         today = utc_now().date()
         found = []

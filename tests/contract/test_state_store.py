@@ -329,6 +329,38 @@ async def test_a_records_outcomes_come_back_in_order_and_only_its_own(store: Sta
     assert got[0].at == now - timedelta(minutes=3)
 
 
+LONG_KEYS = [
+    "USMF|" + "项目" * 15,  # 35 characters, 275 once percent-encoded
+    "USMF|" + "PRJ/2024/" * 30,
+    "Grüße € 😀 " * 8,
+    "USMF|" + "ä" * 60,
+    "Grüße € 😀 " * 40,
+    "x" * 1000,
+    "x" * 999 + "y",  # the same head as the one before
+    "a%2Fb|c",
+]
+
+
+@pytest.mark.parametrize(
+    "key", LONG_KEYS, ids=["cjk-35", "slashes-275", "emoji-80", "umlauts-65", "emoji-400", "x-1000", "y-1000", "pct"]
+)
+async def test_the_outcomes_of_a_record_with_a_long_or_non_ascii_key_come_back(store: StateStore, key: str) -> None:
+    """trace found no history for such a key on Table Storage: its outcome row key was encoded twice,
+    and hashed past 512 characters out of the range the lookup read."""
+    now = datetime.now(UTC)
+    ids = [str(uuid.uuid4()) for _ in LONG_KEYS]  # what settle records: the event's id
+    for other, event_id in zip(LONG_KEYS, ids, strict=True):
+        await store.record_outcome(OutcomeRecord("projects-v2", other, "written", event_id=event_id, at=now))
+    later = now + timedelta(seconds=1)
+    await store.record_outcome(OutcomeRecord("projects-v2", key, "parked", "rejected", event_id="e/2#?", at=later))
+    await store.record_outcome(OutcomeRecord("projects", key, "skipped", "unchanged", event_id=ids[0], at=now))
+    got = await store.list_outcomes("projects-v2", key)
+    assert [(o.key, o.kind, o.event_id) for o in got] == [
+        (key, "written", ids[LONG_KEYS.index(key)]),
+        (key, "parked", "e/2#?"),
+    ]
+
+
 async def test_outcomes_older_than_their_retention_are_purged(azurite_connection_string: str) -> None:
     now = datetime.now(UTC)
     stores: list[StateStore] = [
