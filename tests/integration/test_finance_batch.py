@@ -16,7 +16,7 @@ from sandbox.odata import parse_batch
 from sandbox.scenario import actual_body, import_id
 from shared.clients.finance import FinanceClient
 from shared.errors import PermanentServiceError, TransientServiceError
-from shared.events import session_of
+from shared.events import session_of, use_session_buckets
 from shared.operations.pause import pause, resume
 from tests.integration.conftest import parked, send, until
 from tests.integration.test_flows import PROJECT, create_project, project_body
@@ -64,10 +64,13 @@ async def queued(sandbox: Sandbox, queue: str, messages: int) -> None:
     await until(lambda: len(sandbox.bus.entity(queue).ready) >= messages, 60)
 
 
+SESSIONS = 32
+
+
 @pytest.fixture
 def options() -> SandboxOptions:
     # Enough sessions at once, and a Finance slow enough, for rows to wait for it together.
-    return SandboxOptions(max_concurrent_sessions=32, finance_faults={"latency_ms": 40})
+    return SandboxOptions(max_concurrent_sessions=SESSIONS, finance_faults={"latency_ms": 40})
 
 
 def _first_row_of_the_last_bucket(rows: int) -> int:
@@ -75,8 +78,12 @@ def _first_row_of_the_last_bucket(rows: int) -> int:
     first round of writes, and of the bucket taken last, so not the round's first row, which goes
     alone while the others gather behind it."""
     firsts: dict[str, int] = {}
-    for n in range(rows):
-        firsts.setdefault(session_of(f"c0a1e000-0000-4000-8000-00000b{n:06d}"), n)
+    before = use_session_buckets(SESSIONS)  # the buckets of the sandbox's host, not host.json's
+    try:
+        for n in range(rows):
+            firsts.setdefault(session_of(f"c0a1e000-0000-4000-8000-00000b{n:06d}"), n)
+    finally:
+        use_session_buckets(before)
     return max(firsts.values())
 
 
