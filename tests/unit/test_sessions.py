@@ -40,7 +40,7 @@ def test_the_host_takes_every_bucket_of_a_flow_at_once() -> None:
     """Fewer session slots than buckets leave buckets waiting behind sessions that trickle; fewer
     buckets than slots cap a flow's rows in flight: the buckets are host.json's sessions."""
     service_bus = json.loads(HOST_JSON.read_text())["extensions"]["serviceBus"]
-    assert service_bus["maxConcurrentSessions"] == SESSION_BUCKETS == 128
+    assert service_bus["maxConcurrentSessions"] == SESSION_BUCKETS == 256
 
 
 def test_a_sandbox_of_other_sessions_buckets_its_records_as_that_host_json_would() -> None:
@@ -49,4 +49,4 @@ def test_a_sandbox_of_other_sessions_buckets_its_records_as_that_host_json_would
         assert {session_of(f"USMF|PRJ-{n:06d}") for n in range(2_000)} == {f"records-{b:02d}" for b in range(32)}
     finally:
         use_session_buckets(before)
-    assert len({session_of(f"USMF|PRJ-{n:06d}") for n in range(5_000)}) == 128
+    assert len({session_of(f"USMF|PRJ-{n:06d}") for n in range(10_000)}) == 256
