@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,6 @@ import pytest
 from shared.state.base import OutcomeRecord, StateConflictError, StateStore, SyncState
 from shared.state.sqlite_store import SqliteStateStore
 from shared.state.table_store import TableStateStore
-
-
-@pytest.fixture(params=["sqlite", "tables"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteStateStore(str(tmp_path / "state.db"))
-        yield sqlite
-        await sqlite.close()
-        return
-    connection = request.getfixturevalue("azurite_connection_string")
-    tables = TableStateStore(connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}")
-    yield tables
-    await tables.close()
 
 
 async def test_a_write_after_another_instances_write_is_refused_and_changes_nothing(store: StateStore) -> None:

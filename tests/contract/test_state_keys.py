@@ -7,12 +7,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from shared.state.base import StateConflictError, StateStore, SyncState
-from shared.state.sqlite_store import SqliteStateStore
 from shared.state.table_store import TableStateStore, encode_key
 
 LONG = "a" * 600
@@ -20,19 +18,6 @@ DIGEST = hashlib.sha256(LONG.encode()).hexdigest()
 # Short keys of characters the encoding leaves as they are, shaped as a hashed RowKey: the form rows
 # were written in before ("~"), and the form they are written in now.
 CRAFTED = ["a" * 200 + "~" + DIGEST, "a" * 200 + "^" + DIGEST]
-
-
-@pytest.fixture(params=["sqlite", "tables"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteStateStore(str(tmp_path / "state.db"))
-        yield sqlite
-        await sqlite.close()
-        return
-    connection = request.getfixturevalue("azurite_connection_string")
-    tables = TableStateStore(connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}")
-    yield tables
-    await tables.close()
 
 
 @pytest.fixture

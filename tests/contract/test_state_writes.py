@@ -7,11 +7,9 @@ import asyncio
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables.aio import TableServiceClient
 
@@ -33,19 +31,6 @@ SETTINGS = Settings.model_validate(
         "bus_backend": BusBackend.LOCAL,
     }
 )
-
-
-@pytest.fixture(params=["sqlite", "tables"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StateStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteStateStore(str(tmp_path / "state.db"))
-        yield sqlite
-        await sqlite.close()
-        return
-    connection = request.getfixturevalue("azurite_connection_string")
-    tables = TableStateStore(connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}")
-    yield tables
-    await tables.close()
 
 
 async def outcome_rows(store: StateStore) -> Counter[tuple[str, str | None]]:
