@@ -73,12 +73,17 @@ def check_startup_settings() -> Settings:
     if _current is not None:
         return _current.settings
     settings = load_settings()
+    _refuse_local_bus(settings)
+    return settings
+
+
+def _refuse_local_bus(settings: Settings) -> None:
+    """The local bus is the sandbox's, which passes its own sender: anywhere else there is none."""
     if settings.bus_backend is BusBackend.LOCAL:
         raise SettingsError(
             "invalid projops-sync settings: PROJOPS_BUS_BACKEND: local exists only inside the sandbox "
             "(`make sandbox`); a deployed app uses servicebus"
         )
-    return settings
 
 
 async def get_runtime() -> Runtime:
@@ -101,8 +106,7 @@ def build_runtime(settings: Settings, sender: MessageSender | None = None) -> Ru
     configure_telemetry()
     tokens = create_token_provider(settings)
     if sender is None:
-        if settings.bus_backend is BusBackend.LOCAL:
-            raise RuntimeError("the local bus exists only inside the sandbox: run it with `make sandbox`")
+        _refuse_local_bus(settings)
         from shared.servicebus_sender import ServiceBusSender
 
         sender = ServiceBusSender(settings)

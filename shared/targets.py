@@ -358,6 +358,7 @@ def _resolved_from_cache(
     call each, two with the read, cost more than the cached answers themselves."""
     value = record.get(lookup.source)
     if value is None or value == "":
+        # Finance has no null for strings: an empty code is an empty reference.
         return _empty_entry(table_map, lookup)
     if not lookup.read_set or type(value) is not Ref or lookup.via_set:
         return _MISS
@@ -382,11 +383,8 @@ async def _resolve_lookup(
     company: str | None,
     resolved: dict[str, Any],
 ) -> Entry:
+    """A lookup the cache could not answer (_resolved_from_cache answers every empty one): read."""
     value = record.get(lookup.source)
-    if value is None or value == "":
-        # Finance has no null for strings: an empty code is an empty reference.
-        return _empty_entry(table_map, lookup)
-
     if lookup.read_set:
         if not isinstance(value, Ref):
             raise MappingError(f"{lookup.source} is not a reference: {value!r}")

@@ -39,7 +39,8 @@ def _as_date(value: Value, target: str) -> date | None:
 def _as_datetime(value: Value, target: str) -> datetime | None:
     """The value as aware UTC; None for Finance's empty date given as text, as in _as_date."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
+        # What the decoders make of every instant is UTC already: converted again it cost 0.2 µs a field.
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=UTC)
     if isinstance(value, str):
@@ -100,10 +101,6 @@ def utc_text(value: datetime) -> str:
     return _INSTANT.encode(value)[1:-1].decode()
 
 
-def _iso_z(value: datetime) -> str:
-    return utc_text(value if value.tzinfo is UTC else value.astimezone(UTC))
-
-
 Converter = Callable[[Value, str], Any]
 
 
@@ -134,10 +131,8 @@ def _dataverse_date(value: Value, target: str) -> str | None:
 
 
 def _datetime(value: Value, target: str) -> str | None:
-    if type(value) is datetime and value.tzinfo is UTC:
-        return utc_text(value)  # what the decoders make of every instant: no conversion to UTC
     moment = _as_datetime(value, target)
-    return None if moment is None else _iso_z(moment)
+    return None if moment is None else utc_text(moment)  # _as_datetime gives it in UTC
 
 
 def _guid(value: Value, target: str) -> str:
