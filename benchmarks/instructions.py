@@ -84,9 +84,9 @@ async def _workloads() -> dict[str, Callable[[], Awaitable[object]]]:
     """The engine_overhead workloads, each warmed as there, so every child executes the same start."""
     from benchmarks import engine_overhead as overhead
 
-    message = overhead._message(overhead.MESSAGE.read_bytes(), "msdyn_actual")
+    message = overhead.actual_message()
     engine = overhead._engine()
-    image = overhead.registered_image_columns("bookableresourcecategory")
+    image = overhead.registered_image("bookableresourcecategory")
     narrow = overhead.resource_category_message(10, image)
     wide = overhead.resource_category_message(200, image)
     floor = await overhead._floor(engine, message)

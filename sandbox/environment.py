@@ -25,7 +25,8 @@ from shared.bus import ADMIN_RUNS_QUEUE, DATAVERSE_SUBSCRIPTION, DATAVERSE_TOPIC
 from shared.events import use_session_buckets
 from shared.extensions import EXTENSION_INVOICE_PROPOSALS, EXTENSION_TRANSACTION_RELATIONSHIPS
 from shared.host_json import max_concurrent_sessions
-from shared.maps import Registry, System, TableMap
+from shared.maps import Registry, System
+from shared.operations.register_steps import IMAGE_POST, IMAGE_PRE, StepPlan, plan_steps
 from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 
@@ -248,8 +249,8 @@ class Sandbox:
         # The administrator turns on Track changes for the tables the flows read (initial-sync --changes).
         self.dataverse.change_tracking.update(m.source.entity for m in dataverse_maps)
         if self.options.register_steps:
-            for entity in dict.fromkeys(m.source.entity for m in dataverse_maps):
-                self.register_steps(entity, [m for m in dataverse_maps if m.source.entity == entity])
+            for plan in plan_steps(registry, extensions):
+                self.register_step(plan)
         for table_map in registry.maps:
             if table_map.source.system is System.DATAVERSE:
                 continue
@@ -260,13 +261,22 @@ class Sandbox:
             else:
                 self.finance.subscribe_data_event(table_map.source.entity_set)
 
-    def register_steps(self, entity: str, maps: list[TableMap]) -> None:
-        """One step per message for the table, as register-steps makes them: Update filtered on every
-        column its flows read."""
-        attributes = {a for m in maps for a in m.update_filtering_attributes}
-        self.dataverse.register_step(entity, "Create", None, pre_image=False, post_image=True)
-        self.dataverse.register_step(entity, "Update", attributes, pre_image=True, post_image=True)
-        self.dataverse.register_step(entity, "Delete", None, pre_image=True, post_image=False)
+    def register_step(self, plan: StepPlan) -> None:
+        """A step as register-steps registers it: its filter, and its image under its alias with its columns."""
+        image_type, alias = plan.image[:2] if plan.image else (None, "")
+        step = self.dataverse.register_step(
+            plan.entity,
+            plan.message,
+            set(plan.filtering_attributes.split(",")) if plan.filtering_attributes else None,
+            pre_image=image_type == IMAGE_PRE,
+            post_image=image_type == IMAGE_POST,
+            name=plan.name,
+        )
+        step.image_attributes = set(plan.image_attributes.split(",")) if plan.image_attributes else None
+        if image_type == IMAGE_PRE:
+            step.pre_alias = alias
+        elif image_type == IMAGE_POST:
+            step.post_alias = alias
 
     def person_dataverse(self) -> httpx.AsyncClient:
         """An HTTP client acting as a person in Dataverse (their changes are not the integration's)."""

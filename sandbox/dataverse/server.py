@@ -961,6 +961,8 @@ class DataverseSimulator(Simulator):
                     str(endpoint_row.get("path") or "dataverse-changes"),
                     f"registered:{step_id}",
                     columns if mine else None,
+                    _alias(mine, (IMAGE_PRE, IMAGE_BOTH), "PreImage"),
+                    _alias(mine, (IMAGE_POST, IMAGE_BOTH), "PostImage"),
                 )
             )
 
@@ -1023,6 +1025,12 @@ def _dump(value: Any) -> bytes:
 # DateOnly column's key value written as text ('2026-12-01') does not name the row (inferred: the same
 # answer Dataverse gives a key it cannot read).
 _BARE = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))?|-?[\d.]+|[0-9a-fA-F-]{36})$")
+
+
+def _alias(images: list[dict[str, Any]], kinds: tuple[int, ...], default: str) -> str:
+    """The entity alias of the step's first image of `kinds`: the key its image arrives under."""
+    aliases = [str(i["entityalias"]) for i in images if i.get("imagetype") in kinds and i.get("entityalias")]
+    return aliases[0] if aliases else default
 
 
 def _refers_to(image: dict[str, Any], step_id: str) -> bool:

@@ -37,6 +37,9 @@ class Step:
     id: str = ""
     # The columns the images hold, as registered on the step image; None: every column.
     image_attributes: set[str] | None = None
+    # The keys the images arrive under in PreEntityImages and PostEntityImages: their entity aliases.
+    pre_alias: str = "PreImage"
+    post_alias: str = "PostImage"
 
 
 class StepRegistry:
@@ -169,12 +172,12 @@ def remote_execution_context(
         target = _entity(simulator, effect, effect.after, names, True)
 
     pre = (
-        [{"key": "PreImage", "value": _entity(simulator, effect, effect.before, step.image_attributes, False)}]
+        [{"key": step.pre_alias, "value": _entity(simulator, effect, effect.before, step.image_attributes, False)}]
         if step.pre_image and effect.before
         else []
     )
     post = (
-        [{"key": "PostImage", "value": _entity(simulator, effect, effect.after, step.image_attributes, False)}]
+        [{"key": step.post_alias, "value": _entity(simulator, effect, effect.after, step.image_attributes, False)}]
         if step.post_image and effect.after
         else []
     )

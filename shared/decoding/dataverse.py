@@ -17,7 +17,16 @@ from typing import Any, Literal
 import msgspec
 
 from shared.decoding.context import RemoteExecutionContext, created_on, lower_id
-from shared.decoding.lazy_context import NotStandardShape, RawPairs, RawValues, raw_values, read_context
+from shared.decoding.images import holds_every_column
+from shared.decoding.lazy_context import (
+    LazyPairs,
+    NotStandardShape,
+    RawPairs,
+    RawValues,
+    raw_values,
+    read_context,
+    read_pairs,
+)
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
 from shared.events import ChangeEvent, Initiator, Operation, Source, check_key_length, derive_id, source_version
@@ -98,6 +107,7 @@ def _pairs(items: Any) -> dict[str, Any]:
     """A DataContract collection: an array of {"key","value"} (a plain object is tolerated)."""
     if items is None:
         return {}
+    items = read_pairs(items)
     if type(items) is RawPairs:
         return {pair.key: pair.value for pair in items}
     if isinstance(items, dict):
@@ -128,6 +138,7 @@ def normalize_entity(value: Mapping[str, Any], columns: Columns = None, depth: i
 
 
 def normalize_attributes(attributes: Any, columns: Columns = None, depth: int = 0) -> dict[str, Value]:
+    attributes = read_pairs(attributes)
     if type(attributes) is RawPairs:
         attributes = raw_values([attributes], columns)
     if type(attributes) is RawValues:
@@ -281,19 +292,23 @@ def _images(images: dict[str, Any], columns: Columns = None) -> dict[str, Value]
 
 def _merged_attributes(entities: list[dict[str, Any]], columns: Columns) -> Any:
     """The entities' attributes as one collection, later ones winning; raw values stay raw."""
-    if all(type(entity.get("Attributes")) is RawPairs for entity in entities):
-        return raw_values([entity["Attributes"] for entity in entities], columns)
-    if len(entities) == 1:
-        return entities[0].get("Attributes")
+    collections = [read_pairs(entity.get("Attributes")) for entity in entities]
+    if all(type(collection) is RawPairs for collection in collections):
+        return raw_values(collections, columns)
+    if len(collections) == 1:
+        return collections[0]
     combined: dict[str, Any] = {}
-    for entity in entities:
-        combined.update(_pairs(entity.get("Attributes")))
+    for collection in collections:
+        combined.update(_pairs(collection))
     return combined
 
 
 def _changed_columns(target: dict[str, Any], primary: str) -> list[str]:
-    names = _pairs(target.get("Attributes"))
-    return sorted(n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary)
+    attributes = target.get("Attributes")
+    names = attributes.names() if type(attributes) is LazyPairs else None
+    if names is None:
+        names = list(_pairs(attributes))
+    return sorted({n for n in names if n.lower() not in SYSTEM_COLUMNS and n.lower() != primary})
 
 
 def _version(target: Any, record: Mapping[str, Value] | None) -> int | None:
@@ -378,9 +393,11 @@ def event_from_context(
     if not isinstance(target, dict):
         raise DecodeError("RemoteExecutionContext has no Target in InputParameters")
     images = [image for image in context.post_images.values() if isinstance(image, dict)]
-    entities = [*images, target] if _is_entity(target) else images
-    # Target's values win over the post image's, as they would merged: each kept column is decoded
-    # once, from the side whose value the record keeps.
+    # Beside the image register-steps registers, Target adds nothing a flow reads (images.py). Beside
+    # any other image Target's values win, as they would merged: each kept column is decoded once,
+    # from the side whose value the record keeps.
+    complete = holds_every_column(context.post_images, columns)
+    entities = [*images, target] if _is_entity(target) and not complete else images
     record = normalize_attributes(_merged_attributes(entities, columns), columns)
     post = record if images else None
     changed = None

@@ -20,6 +20,7 @@ from typing import Any
 from shared.bus import DATAVERSE_TOPIC
 from shared.clients.addressing import bind_reference, filter_for_key
 from shared.clients.base import DataverseApi
+from shared.decoding.images import complete_image_alias
 from shared.events import Operation
 from shared.maps import Registry, System, TableMap
 
@@ -96,21 +97,29 @@ def plan_steps(registry: Registry, extensions: Collection[str] = ()) -> list[Ste
         for operation, message in _MESSAGES.items():
             takers = [m for m in maps if m.allows(operation)]
             if takers:
-                plans.append(_plan(entity, operation, message, takers))
+                plans.append(_plan(entity, operation, message, takers, registry.dataverse_columns(entity)))
     return plans
 
 
-def _plan(entity: str, operation: Operation, message: str, maps: list[TableMap]) -> StepPlan:
+def _plan(
+    entity: str, operation: Operation, message: str, maps: list[TableMap], read: frozenset[str] | None
+) -> StepPlan:
+    """`read`: the columns the router keeps of the table (None: every column, for a document map)."""
     flows = ",".join(m.name for m in maps)
     name = f"{STEP_PREFIX}: {flows} {message} of {entity}"
+    columns = {c for m in maps for c in m.source_columns} | {"versionnumber"}
     if operation is Operation.DELETE:
         image = (IMAGE_PRE, "PreImage", "Target")
-    else:
+    elif read is None:
         image = (IMAGE_POST, "PostImage", "Id" if operation is Operation.CREATE else "Target")
+    else:
+        # Every column the router keeps, under the alias that says so: the decoder then reads the
+        # record from the image alone and leaves Target's copy of the row unread (decoding/images.py).
+        columns = set(read)
+        image = (IMAGE_POST, complete_image_alias(read), "Id" if operation is Operation.CREATE else "Target")
     attributes = None
     if operation is Operation.UPDATE:
         attributes = ",".join(sorted({a for m in maps for a in m.update_filtering_attributes}))
-    columns = {c for m in maps for c in m.source_columns} | {"versionnumber"}
     return StepPlan(name, flows, entity, message, attributes, image, ",".join(sorted(columns)))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,9 +14,11 @@ from functions import actuals
 from functions.catalog import CATALOG
 from shared.decoding import dataverse
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
+from shared.decoding.images import complete_image_alias
 from shared.decoding.lazy_context import NotStandardShape, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
+from shared.events import ChangeEvent
 from shared.jsonio import UntrustedJsonError
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -117,3 +120,104 @@ def test_the_typed_values_keep_the_limits_on_numbers() -> None:
     for hostile in (huge_money, "9" * 80, "0." + "1" * 80):
         with pytest.raises(UntrustedJsonError):
             decode_values(_raw(hostile))
+
+
+# --- the image register-steps registers: the record is read from it, Target left unread ---------
+
+ACTUAL_COLUMNS = CATALOG.dataverse_columns("msdyn_actual")
+
+
+def _context(alias: str, message: str = "Create") -> dict[str, Any]:
+    context = json.loads(BENCH_MESSAGE.read_text())
+    context["MessageName"] = message
+    [image] = [i for i in context["PostEntityImages"] if i["key"] == "PostImage"]
+    image["key"] = alias
+    return context
+
+
+def _set(holder: dict[str, Any], column: str, value: object) -> None:
+    pairs = holder["Attributes"]
+    pairs[:] = [pair for pair in pairs if pair["key"] != column]
+    pairs.append({"key": column, "value": value})
+
+
+def _decoded(context: dict[str, Any], raw: str | None = None) -> ChangeEvent:
+    body = json.dumps(context)
+    if raw is not None:
+        body = body.replace('"@@VALUE@@"', raw)
+    return decode_dataverse(IncomingMessage(body.encode(), "application/json"), CATALOG.dataverse_columns)
+
+
+def _target(context: dict[str, Any]) -> dict[str, Any]:
+    target: dict[str, Any] = context["InputParameters"][0]["value"]
+    return target
+
+
+def _post(context: dict[str, Any], alias: str) -> dict[str, Any]:
+    [image] = [i["value"] for i in context["PostEntityImages"] if i["key"] == alias]
+    return image
+
+
+def test_beside_the_registered_image_the_record_is_the_image() -> None:
+    ours = complete_image_alias(ACTUAL_COLUMNS or ())
+    for alias, expected in ((ours, "As stored"), ("PostImage", "As requested")):
+        context = _context(alias)
+        # Target says what the request set, the image what Dataverse stored (a plug-in may have changed it).
+        _set(_target(context), "msdyn_description", "As requested")
+        _set(_post(context, alias), "msdyn_description", "As stored")
+        event = _decoded(context)
+        assert event.record is not None and event.record["msdyn_description"] == expected, alias
+
+
+def test_beside_the_registered_image_target_is_never_parsed() -> None:
+    ours = complete_image_alias(ACTUAL_COLUMNS or ())
+    context = _context(ours)
+    _set(_target(context), "msdyn_quantity", "@@VALUE@@")
+    event = _decoded(context, "1e999999")
+    assert event.record is not None and event.record["msdyn_quantity"] == Decimal("7.5")
+    # Beside any other image it is read, and its hostile value refused as before.
+    with pytest.raises(DecodeError, match="out of range"):
+        _decoded(_context("PostImage") | {"InputParameters": context["InputParameters"]}, "1e999999")
+
+
+def test_an_image_registered_for_other_columns_is_merged_with_target() -> None:
+    # Ours from before a map read another column: the alias names other columns.
+    stale = complete_image_alias((ACTUAL_COLUMNS or frozenset()) - {"msdyn_description"})
+    context = _context(stale)
+    _set(_target(context), "msdyn_description", "Only in Target")
+    _post(context, stale)["Attributes"] = [
+        pair for pair in _post(context, stale)["Attributes"] if pair["key"] != "msdyn_description"
+    ]
+    event = _decoded(context)
+    assert event.record is not None and event.record["msdyn_description"] == "Only in Target"
+
+
+def test_an_update_beside_the_registered_image_names_every_column_target_changed() -> None:
+    ours = complete_image_alias(ACTUAL_COLUMNS or ())
+    context = _context(ours, "Update")
+    _target(context)["Attributes"] = [
+        {"key": "msdyn_description", "value": "Changed"},
+        {"key": "msdyn_amount_base", "value": 1},  # read by no flow, still a change a person sees
+        {"key": "modifiedon", "value": "/Date(1793980000000)/"},
+    ]
+    _set(_post(context, ours), "msdyn_description", "Changed")
+    event = _decoded(context)
+    assert event.changed == ["msdyn_amount_base", "msdyn_description"]
+    assert event.record is not None and event.record["msdyn_description"] == "Changed"
+    assert event.record["msdyn_quantity"] == Decimal("7.5") and not event.partial
+
+
+@pytest.mark.parametrize("alias", ["PostImage", complete_image_alias(ACTUAL_COLUMNS or ())])
+@pytest.mark.parametrize("message", ["Create", "Update"])
+def test_a_target_of_another_shape_reads_as_the_generic_parser_reads_it(
+    alias: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = _context(alias, message)
+    # A pair without its value, a pair of another shape: the typed pass over Target cannot take them.
+    _target(context)["Attributes"] += [{"key": "msdyn_description"}, {"value": 1}]
+    body = json.dumps(context).encode()
+    read_context(body)  # the envelope is the standard shape: only Target's columns are not
+    fast = msgspec.structs.asdict(decode_dataverse(IncomingMessage(body, "application/json")))
+    slow = _generic(body, monkeypatch)
+    fast.pop("occurred_at"), slow.pop("occurred_at")
+    assert fast == slow
