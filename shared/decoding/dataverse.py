@@ -399,6 +399,11 @@ def event_from_context(
     complete = holds_every_column(context.post_images, columns)
     entities = [*images, target] if _is_entity(target) and not complete else images
     record = normalize_attributes(_merged_attributes(entities, columns), columns)
+    if complete and operation is Operation.UPDATE and columns is not None:
+        # The image lists every kept column and leaves out only the empty ones: a column it lacks is
+        # empty, said so here, where the flow would otherwise read the whole row again to find out.
+        primary = f"{context.primary_entity_name}id"
+        record.update(dict.fromkeys(column for column in columns - record.keys() if column != primary))
     post = record if images else None
     changed = None
     if operation is Operation.UPDATE:

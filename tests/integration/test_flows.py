@@ -418,3 +418,26 @@ async def test_contract_line_before_its_header_waits_then_becomes_a_milestone_ru
     assert rule["LineAmount"] == Decimal("48000.00")  # before tax, not extendedamount's 51,840.00
     assert rule["AreHourTransactionsIncluded"] == "Yes" and rule["AreFeeTransactionsIncluded"] == "No"
     assert sandbox.runtime is not None and await sandbox.runtime.engine.state.list_parked() == []
+
+
+async def test_an_update_beside_the_registered_image_is_not_read_again(sandbox: Sandbox) -> None:
+    # The image register-steps registers lists every column the flows read and leaves out only the empty
+    # ones (msdyn_description here): one it lacks is empty, not unknown, so the row is not read again.
+    async with sandbox.person_dataverse() as dv:
+        await send(dv, "POST", "msdyn_projects", project_body(msdyn_description=None))
+        await sandbox.wait_quiet()
+        since = len(sandbox.dataverse.requests)
+        await send(dv, "PATCH", f"msdyn_projects({PROJECT})", {"msdyn_subject": "Warehouse automation II"})
+        await sandbox.wait_quiet()
+    reads = [
+        r
+        for r in sandbox.dataverse.requests[since:]
+        if r.method == "GET" and r.path.endswith(f"msdyn_projects({PROJECT})")
+    ]
+    assert reads == []
+    row = sandbox.finance.get("ProjectsV2", dataAreaId="usmf", ProjectId="PRJ-2001")
+    assert row is not None and row["ProjectName"] == "Warehouse automation II"
+    assert finance_writes(sandbox, "ProjectsV2") == [
+        ("POST", "/data/ProjectsV2"),
+        ("PATCH", "/data/ProjectsV2(dataAreaId='usmf',ProjectId='PRJ-2001')"),
+    ]

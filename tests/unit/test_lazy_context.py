@@ -205,6 +205,9 @@ def test_an_update_beside_the_registered_image_names_every_column_target_changed
     assert event.changed == ["msdyn_amount_base", "msdyn_description"]
     assert event.record is not None and event.record["msdyn_description"] == "Changed"
     assert event.record["msdyn_quantity"] == Decimal("7.5") and not event.partial
+    # What the image lacks is empty: said so, rather than left for the flow to read the row again.
+    lacking = (ACTUAL_COLUMNS or frozenset()) - {pair["key"] for pair in _post(context, ours)["Attributes"]}
+    assert lacking and all(event.record[column] is None for column in lacking - {"msdyn_actualid"})
 
 
 @pytest.mark.parametrize("alias", ["PostImage", complete_image_alias(ACTUAL_COLUMNS or ())])
