@@ -43,6 +43,7 @@ class _Key(msgspec.Struct, gc=False):
 
 _PAIRS = msgspec.json.Decoder(list[_Pair])
 _KEYS = msgspec.json.Decoder(list[_Key])
+_UNREAD: Any = object()
 
 
 class LazyPairs:
@@ -53,13 +54,20 @@ class LazyPairs:
     of the message. Read, it is what the typed pass would have made of it; a collection of another
     shape is parsed generically, as the generic parser would have."""
 
-    __slots__ = ("raw",)
+    __slots__ = ("_read", "raw")
 
     def __init__(self, raw: msgspec.Raw) -> None:
         self.raw = raw
+        self._read: Any = _UNREAD
 
     def pairs(self) -> Any:
-        """RawPairs, or the collection as plain JSON when it is not a list of key/value pairs."""
+        """RawPairs, or the collection as plain JSON when it is not a list of key/value pairs. Read
+        once: an Update beside another image merges Target's values and then asks for its names."""
+        if self._read is _UNREAD:
+            self._read = self._decoded()
+        return self._read
+
+    def _decoded(self) -> Any:
         try:
             return RawPairs(_PAIRS.decode(self.raw))
         except msgspec.DecodeError:  # ValidationError too
@@ -68,7 +76,10 @@ class LazyPairs:
             raise UntrustedJsonError(TOO_DEEP_REASON) from None
 
     def names(self) -> list[str] | None:
-        """The pairs' keys, their values skipped; None for a collection of another shape."""
+        """The pairs' keys (from the pairs if read already, else with their values skipped); None for
+        a collection of another shape."""
+        if self._read is not _UNREAD:
+            return [pair.key for pair in self._read] if type(self._read) is RawPairs else None
         try:
             return [pair.key for pair in _KEYS.decode(self.raw)]
         except msgspec.DecodeError:

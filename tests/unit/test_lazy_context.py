@@ -15,7 +15,7 @@ from functions.catalog import CATALOG
 from shared.decoding import dataverse
 from shared.decoding.dataverse import IncomingMessage, decode_dataverse
 from shared.decoding.images import complete_image_alias
-from shared.decoding.lazy_context import NotStandardShape, read_context
+from shared.decoding.lazy_context import LazyPairs, NotStandardShape, read_context
 from shared.decoding.typed_values import decode_values
 from shared.errors import DecodeError
 from shared.events import ChangeEvent
@@ -224,3 +224,13 @@ def test_a_target_of_another_shape_reads_as_the_generic_parser_reads_it(
     slow = _generic(body, monkeypatch)
     fast.pop("occurred_at"), slow.pop("occurred_at")
     assert fast == slow
+
+
+def test_target_read_for_its_values_is_not_scanned_again_for_its_names() -> None:
+    [parameter] = [p for p in json.loads(BENCH_MESSAGE.read_text())["InputParameters"] if p["key"] == "Target"]
+    lazy = LazyPairs(msgspec.Raw(json.dumps(parameter["value"]["Attributes"]).encode()))
+    names = lazy.names()
+    read = lazy.pairs()
+    assert read is lazy.pairs() and lazy.names() == names == [pair.key for pair in read]
+    odd = LazyPairs(msgspec.Raw(b'{"msdyn_description": "a plain object"}'))
+    assert odd.pairs() == {"msdyn_description": "a plain object"} and odd.names() is None
