@@ -17,20 +17,6 @@ from shared.state.base import OUTCOME_PURGE_ROWS, OutcomeRecord, ParkedEvent, St
 from shared.state.sqlite_store import SqliteStateStore
 from shared.state.table_store import TableStateStore
 
-
-@pytest.fixture(params=["sqlite", "tables"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[StateStore]:
-    if request.param == "sqlite":
-        sqlite = SqliteStateStore(":memory:")
-        yield sqlite
-        await sqlite.close()
-        return
-    connection = request.getfixturevalue("azurite_connection_string")
-    tables = TableStateStore(connection_string=connection, table_prefix=f"t{uuid.uuid4().hex[:10]}")
-    yield tables
-    await tables.close()
-
-
 AWKWARD_KEYS = ["USMF|ACT-0001", "a/b\\c#d?e", "Grüße €", "x" * 300, "%41 literal percent", "tab\there"]
 
 
