@@ -270,10 +270,12 @@ async def resolve_companies(
     if not isinstance(value, Ref):
         raise MappingError(f"the record has no {rule.source}: its company cannot be determined")
     assert rule.read_set is not None and rule.read_column is not None
-    company_id = value.id
-    if rule.via_set and rule.via_column:
-        company_id = str(await _read_column(engine, rule.via_set, value.id, rule.via_column))
-    code = await _read_column(engine, rule.read_set, company_id, rule.read_column)
+    code = _cached_chain(engine, value.id, rule.via_set, rule.via_column, rule.read_set, rule.read_column)
+    if code is None:
+        company_id = value.id
+        if rule.via_set and rule.via_column:
+            company_id = str(await _read_column(engine, rule.via_set, value.id, rule.via_column))
+        code = await _read_column(engine, rule.read_set, company_id, rule.read_column)
     return [_in_scope(engine, str(code).upper())]
 
 
@@ -360,9 +362,10 @@ def _resolved_from_cache(
     if value is None or value == "":
         # Finance has no null for strings: an empty code is an empty reference.
         return _empty_entry(table_map, lookup)
-    if not lookup.read_set or type(value) is not Ref or lookup.via_set:
+    if not lookup.read_set or type(value) is not Ref:
         return _MISS
-    natural = engine.cache.get(("dv", lookup.read_set, value.id, lookup.read_column))
+    assert lookup.read_column is not None
+    natural = _cached_chain(engine, value.id, lookup.via_set, lookup.via_column, lookup.read_set, lookup.read_column)
     if natural is None:
         return _MISS
     if lookup.transform is not None:
@@ -427,6 +430,19 @@ async def _resolve_lookup(
         found = await _dataverse_id_by_key(engine, lookup.bind_set, {lookup.bind_key: natural}, None)
         return (f"{lookup.bind_name}@odata.bind", bind_reference(lookup.bind_set, {"id": found}))
     return (f"{lookup.bind_name}@odata.bind", bind_reference(lookup.bind_set, {lookup.bind_key: str(natural)}))
+
+
+def _cached_chain(
+    engine: Engine, record_id: str, via_set: str | None, via_column: str | None, read_set: str, read_column: str
+) -> Value:
+    """What _read_column would answer from the cache alone, through the `via` row when there is
+    one; None when a read is needed. Two awaited reads cost a cached answer 0.6 µs in coroutines."""
+    if via_set and via_column:
+        through = engine.cache.get(("dv", via_set, record_id, via_column))
+        if through is None:
+            return None
+        record_id = str(through)
+    return engine.cache.get(("dv", read_set, record_id, read_column))
 
 
 async def _read_column(engine: Engine, entity_set: str, record_id: str, column: str) -> Value:

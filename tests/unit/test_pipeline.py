@@ -18,6 +18,7 @@ from shared.outcomes import OUT_OF_SCOPE, OutcomeKind
 from shared.pipeline import Engine, apply_event, source_key
 from shared.settings import AuthMode, BusBackend, Settings, StateBackend
 from shared.settlement import settle
+from shared.targets import _cached_chain
 from shared.values import Ref
 from tests.unit.fakes import FakeDataverse, FakeFinance, MemoryState, RecordingSender
 
@@ -142,6 +143,32 @@ async def test_actual_is_staged_with_exact_values(engine: Engine, finance: FakeF
     assert row["TransactionCategoryId"] == "TCN-1"
     assert row["DocumentDate"] == "2026-11-02T12:00:00Z"
     assert "TransType" not in row and "AmountMST" not in row and "TransactionCategory" not in row
+
+
+async def test_cached_lookups_through_another_row_make_no_reads(
+    engine: Engine, dataverse: FakeDataverse, finance: FakeFinance
+) -> None:
+    """The project's legal entity is read through the project's owning company: once both rows are
+    cached, the next actual takes both answers from the cache and still stages them right."""
+    await apply_event(engine, actuals.MAP, actual_event())
+    reads = dataverse.gets
+    second = "b0000000-0000-4000-8000-0000000000a2"
+    another = actual_event(1, msdyn_actualimportid=second, msdyn_actualid="a0000000-0000-4000-8000-000000000002")
+    outcome = await apply_event(engine, actuals.MAP, another.replace(key="a0000000-0000-4000-8000-000000000002"))
+    assert outcome.kind is OutcomeKind.WRITTEN
+    assert dataverse.gets == reads
+    row = staged(finance, second)
+    assert row is not None and row["ProjectDataAreaId"] == "usmf" and row["dataAreaId"] == "usmf"
+
+
+def test_a_cached_chain_follows_the_row_in_between(engine: Engine) -> None:
+    engine.cache.put(("dv", "msdyn_projects", PROJECT, "_msdyn_owningcompany_value"), USMF)
+    chain = ("msdyn_projects", "_msdyn_owningcompany_value", "cdm_companies", "cdm_companycode")
+    assert _cached_chain(engine, PROJECT, *chain) is None  # the company's code is not cached yet
+    engine.cache.put(("dv", "cdm_companies", USMF, "cdm_companycode"), "USMF")
+    assert _cached_chain(engine, PROJECT, *chain) == "USMF"
+    assert _cached_chain(engine, USMF, None, None, "cdm_companies", "cdm_companycode") == "USMF"
+    assert _cached_chain(engine, CATEGORY, *chain) is None  # another project: its company is unknown
 
 
 async def test_same_event_twice_writes_once(engine: Engine, finance: FakeFinance) -> None:
